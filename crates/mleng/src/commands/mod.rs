@@ -1,0 +1,4 @@
+//! One module per subcommand; each owns its clap arguments and a `run` function.
+
+pub mod diagnose;
+pub mod inspect;

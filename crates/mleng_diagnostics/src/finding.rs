@@ -1,0 +1,258 @@
+use std::fmt;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// How loudly a finding speaks. Ordered: `Info < Warning < Error`, so `--fail-on warning`
+/// means "any finding at least as severe as a warning".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Warning,
+    Error,
+}
+
+impl Severity {
+    pub const ALL: [Severity; 3] = [Severity::Info, Severity::Warning, Severity::Error];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Error => "error",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Severity> {
+        Severity::ALL
+            .into_iter()
+            .find(|s| s.as_str().eq_ignore_ascii_case(text.trim()))
+    }
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The part of ML engineering a finding belongs to; the markdown report groups by it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Area {
+    Architecture,
+    Training,
+    Experiment,
+    Cv,
+    Performance,
+    Security,
+    /// Problems with the input itself (a file that does not parse, a corrupt log).
+    Input,
+}
+
+impl Area {
+    pub const ALL: [Area; 7] = [
+        Area::Architecture,
+        Area::Training,
+        Area::Experiment,
+        Area::Cv,
+        Area::Performance,
+        Area::Security,
+        Area::Input,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Area::Architecture => "architecture",
+            Area::Training => "training",
+            Area::Experiment => "experiment",
+            Area::Cv => "cv",
+            Area::Performance => "performance",
+            Area::Security => "security",
+            Area::Input => "input",
+        }
+    }
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Area::Architecture => "Model architecture",
+            Area::Training => "Training pipeline",
+            Area::Experiment => "Experiment management",
+            Area::Cv => "Computer vision",
+            Area::Performance => "Performance",
+            Area::Security => "Security",
+            Area::Input => "Input problems",
+        }
+    }
+}
+
+impl fmt::Display for Area {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A 1-based, end-inclusive-line / end-exclusive-column range, in characters.
+/// For notebooks the lines are lines *within the cell* named by [`Location::cell`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Span {
+    pub start_line: u32,
+    pub start_column: u32,
+    pub end_line: u32,
+    pub end_column: u32,
+}
+
+impl Span {
+    pub fn point(line: u32, column: u32) -> Span {
+        Span {
+            start_line: line,
+            start_column: column,
+            end_line: line,
+            end_column: column,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Location {
+    pub path: PathBuf,
+    /// 1-based notebook cell number (counting all cells, as Jupyter shows them).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cell: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub span: Option<Span>,
+}
+
+impl Location {
+    pub fn file(path: impl Into<PathBuf>) -> Location {
+        Location {
+            path: path.into(),
+            cell: None,
+            span: None,
+        }
+    }
+
+    /// `path:line:col`, or `path:cell N:line:col` for a notebook: the form editors and
+    /// terminals make clickable for plain files.
+    pub fn display(&self) -> String {
+        let mut out = self.path.display().to_string();
+        if let Some(cell) = self.cell {
+            out.push_str(&format!(":cell {cell}"));
+        }
+        if let Some(span) = self.span {
+            out.push_str(&format!(":{}:{}", span.start_line, span.start_column));
+        }
+        out
+    }
+}
+
+/// A suggested change. `replacement` is the corrected code for the finding's span when the
+/// fix is mechanical; `example` shows the corrected code in context when it is not.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fix {
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replacement: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub example: Option<String>,
+}
+
+impl Fix {
+    pub fn new(message: impl Into<String>) -> Fix {
+        Fix {
+            message: message.into(),
+            replacement: None,
+            example: None,
+        }
+    }
+
+    pub fn with_replacement(mut self, code: impl Into<String>) -> Fix {
+        self.replacement = Some(code.into());
+        self
+    }
+
+    pub fn with_example(mut self, code: impl Into<String>) -> Fix {
+        self.example = Some(code.into());
+        self
+    }
+}
+
+/// One thing mleng has to say, with everything a renderer needs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Finding {
+    pub code: String,
+    /// The rule's kebab-case name, e.g. `batchnorm-after-dropout`.
+    pub name: String,
+    pub severity: Severity,
+    pub area: Area,
+    pub location: Location,
+    pub message: String,
+    /// Supporting facts (values, steps, related lines), one per entry.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub evidence: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fix: Option<Fix>,
+}
+
+impl Finding {
+    pub fn new(
+        code: impl Into<String>,
+        name: impl Into<String>,
+        severity: Severity,
+        area: Area,
+        location: Location,
+        message: impl Into<String>,
+    ) -> Finding {
+        Finding {
+            code: code.into(),
+            name: name.into(),
+            severity,
+            area,
+            location,
+            message: message.into(),
+            evidence: Vec::new(),
+            fix: None,
+        }
+    }
+
+    pub fn with_fix(mut self, fix: Fix) -> Finding {
+        self.fix = Some(fix);
+        self
+    }
+
+    pub fn with_evidence(mut self, line: impl Into<String>) -> Finding {
+        self.evidence.push(line.into());
+        self
+    }
+
+    /// Sort key that lists findings by file, cell, position, then code.
+    pub fn sort_key(&self) -> (&std::path::Path, Option<u32>, Option<Span>, &str) {
+        (
+            &self.location.path,
+            self.location.cell,
+            self.location.span,
+            &self.code,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn severity_order_and_parse() {
+        assert!(Severity::Info < Severity::Warning && Severity::Warning < Severity::Error);
+        assert_eq!(Severity::parse(" Warning"), Some(Severity::Warning));
+        assert_eq!(Severity::parse("fatal"), None);
+    }
+
+    #[test]
+    fn location_display_names_the_cell() {
+        let mut loc = Location::file("nb.ipynb");
+        loc.cell = Some(3);
+        loc.span = Some(Span::point(2, 5));
+        assert_eq!(loc.display(), "nb.ipynb:cell 3:2:5");
+    }
+}

@@ -1,0 +1,1 @@
+//! Renderers: each turns a list of findings into one output format.
