@@ -193,6 +193,32 @@ pub struct Finding {
     pub evidence: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fix: Option<Fix>,
+    /// The source lines around the span, filled in by the command that read the file so
+    /// that renderers stay pure functions of the findings.
+    #[serde(skip)]
+    pub snippet: Option<Snippet>,
+}
+
+/// Source lines for the text renderer: `text` holds whole lines starting at `first_line`
+/// (same numbering as the finding's span).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Snippet {
+    pub first_line: u32,
+    pub text: String,
+}
+
+/// What a renderer needs to know about a rule (SARIF's `rules` array, markdown's headings),
+/// so that renderers do not depend on the rule registry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RuleInfo {
+    pub code: String,
+    pub name: String,
+    pub area: Area,
+    pub default_severity: Severity,
+    /// One sentence: what the rule finds.
+    pub summary: String,
+    /// The full documentation in markdown (What / Why / Example / Use instead / References).
+    pub docs_markdown: String,
 }
 
 impl Finding {
@@ -213,6 +239,7 @@ impl Finding {
             message: message.into(),
             evidence: Vec::new(),
             fix: None,
+            snippet: None,
         }
     }
 

@@ -7,4 +7,4 @@
 mod finding;
 pub mod render;
 
-pub use finding::{Area, Finding, Fix, Location, Severity, Span};
+pub use finding::{Area, Finding, Fix, Location, RuleInfo, Severity, Snippet, Span};
