@@ -1,0 +1,236 @@
+//! Loading a file into Python text: plain sources as they are, notebooks as the
+//! concatenation of their code cells with a map from lines back to cells.
+
+use std::path::{Path, PathBuf};
+
+use mleng_span::LineMap;
+use ruff_notebook::Notebook;
+use ruff_text_size::{TextRange, TextSize};
+
+/// Why a file could not be turned into Python text. Each variant names the problem in words a
+/// user can act on; the path is added by the caller's diagnostic.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("cannot read file: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("binary file (contains NUL bytes), not Python source")]
+    Binary,
+    #[error("not valid UTF-8 (first bad byte at offset {0})")]
+    NotUtf8(usize),
+    #[error("not a valid Jupyter notebook: {0}")]
+    Notebook(String),
+    #[error("file too large to review ({0} bytes; the limit is {LIMIT} bytes)", LIMIT = MAX_FILE_BYTES)]
+    TooLarge(u64),
+}
+
+/// Larger files are generated data, not code a person wrote; parsing them wastes time.
+pub const MAX_FILE_BYTES: u64 = 20 * 1024 * 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceKind {
+    Python,
+    Notebook,
+}
+
+/// What we keep of a notebook besides its text: where each code cell starts in the
+/// concatenated text, its 1-based number among *all* cells (as Jupyter shows them), and its
+/// execution count.
+#[derive(Debug, Clone)]
+pub struct NotebookCells {
+    pub cells: Vec<CodeCell>,
+}
+
+#[derive(Debug, Clone)]
+pub struct CodeCell {
+    /// Range of the cell's text in the concatenated source, without the synthetic newline
+    /// that separates cells.
+    pub range: TextRange,
+    /// 1-based cell number among all cells of the notebook.
+    pub number: u32,
+    pub execution_count: Option<i64>,
+    /// First line of the cell in the concatenated source (1-based).
+    pub first_line: u32,
+}
+
+pub struct SourceFile {
+    pub path: PathBuf,
+    pub text: String,
+    pub kind: SourceKind,
+    pub notebook: Option<NotebookCells>,
+    pub lines: LineMap,
+}
+
+impl SourceFile {
+    pub fn load(path: &Path) -> Result<SourceFile, LoadError> {
+        let meta = std::fs::metadata(path)?;
+        if meta.len() > MAX_FILE_BYTES {
+            return Err(LoadError::TooLarge(meta.len()));
+        }
+        let bytes = std::fs::read(path)?;
+        let is_notebook = path
+            .extension()
+            .is_some_and(|ext| ext.eq_ignore_ascii_case("ipynb"));
+        if is_notebook {
+            Self::from_notebook_bytes(path, &bytes)
+        } else {
+            Self::from_python_bytes(path, bytes)
+        }
+    }
+
+    pub fn from_python_bytes(path: &Path, bytes: Vec<u8>) -> Result<SourceFile, LoadError> {
+        if bytes.contains(&0) {
+            return Err(LoadError::Binary);
+        }
+        let text = String::from_utf8(bytes)
+            .map_err(|err| LoadError::NotUtf8(err.utf8_error().valid_up_to()))?;
+        // A UTF-8 byte-order mark is legal in Python files but not part of the code.
+        let text = match text.strip_prefix('\u{feff}') {
+            Some(rest) => rest.to_string(),
+            None => text,
+        };
+        Ok(SourceFile::python(path, text))
+    }
+
+    pub fn python(path: &Path, text: String) -> SourceFile {
+        let lines = LineMap::new(&text);
+        SourceFile {
+            path: path.to_path_buf(),
+            text,
+            kind: SourceKind::Python,
+            notebook: None,
+            lines,
+        }
+    }
+
+    pub fn from_notebook_bytes(path: &Path, bytes: &[u8]) -> Result<SourceFile, LoadError> {
+        let json = std::str::from_utf8(bytes)
+            .map_err(|err| LoadError::NotUtf8(err.valid_up_to()))?;
+        // ruff_notebook asserts on a few malformed inputs; a panic there must not take the
+        // whole review down, so it is contained and reported as a broken notebook.
+        let notebook = std::panic::catch_unwind(|| Notebook::from_source_code(json))
+            .map_err(|_| LoadError::Notebook("the notebook structure is malformed".into()))?
+            .map_err(|err| LoadError::Notebook(err.to_string()))?;
+        if !notebook.is_python_notebook() {
+            return Err(LoadError::Notebook("not a Python notebook".into()));
+        }
+        let text = notebook.source_code().to_string();
+        let lines = LineMap::new(&text);
+        let offsets: Vec<TextSize> = notebook.cell_offsets().iter().copied().collect();
+        let raw_cells = notebook.cells();
+        // Code cells that ruff kept (cell magics such as %%bash are skipped by ruff), in order.
+        let kept = kept_cell_numbers(&notebook, &offsets);
+        let mut cells = Vec::new();
+        for (i, window) in offsets.windows(2).enumerate() {
+            let (start, end) = (window[0], window[1]);
+            // Each cell is followed by one synthetic '\n' separator; exclude it.
+            let end = if end > start { end - TextSize::from(1) } else { end };
+            let Some(&number) = kept.get(i) else { break };
+            let execution_count = raw_cells
+                .get(number.saturating_sub(1) as usize)
+                .and_then(|cell| match cell {
+                    ruff_notebook::Cell::Code(code) => code.execution_count,
+                    _ => None,
+                });
+            cells.push(CodeCell {
+                range: TextRange::new(start, end),
+                number,
+                execution_count,
+                first_line: lines.line_of(start),
+            });
+        }
+        Ok(SourceFile {
+            path: path.to_path_buf(),
+            text,
+            kind: SourceKind::Notebook,
+            notebook: Some(NotebookCells { cells }),
+            lines,
+        })
+    }
+
+    /// The (cell number, line within the cell) for a 1-based line of the text.
+    pub fn cell_of_line(&self, line: u32) -> Option<(u32, u32)> {
+        let notebook = self.notebook.as_ref()?;
+        let cell = notebook
+            .cells
+            .iter()
+            .rev()
+            .find(|cell| cell.first_line <= line)?;
+        Some((cell.number, line - cell.first_line + 1))
+    }
+
+    pub fn slice(&self, range: TextRange) -> &str {
+        self.text.get(range.start().to_usize()..range.end().to_usize()).unwrap_or("")
+    }
+}
+
+/// The 1-based numbers (among all cells) of the code cells whose text ruff concatenated.
+fn kept_cell_numbers(notebook: &Notebook, _offsets: &[TextSize]) -> Vec<u32> {
+    notebook
+        .index()
+        .iter()
+        .map(|start| start.cell_index().get() as u32)
+        .collect()
+}
+
+/// Line arithmetic over one text, shared by locations and snippets.
+pub mod mleng_span {
+    use ruff_text_size::TextSize;
+
+    #[derive(Debug, Clone)]
+    pub struct LineMap {
+        /// Byte offset where each line starts; `starts[0] == 0`.
+        starts: Vec<u32>,
+    }
+
+    impl LineMap {
+        pub fn new(text: &str) -> LineMap {
+            let mut starts = vec![0u32];
+            for (i, byte) in text.bytes().enumerate() {
+                if byte == b'\n' {
+                    starts.push(i as u32 + 1);
+                }
+            }
+            LineMap { starts }
+        }
+
+        /// 1-based line containing `offset`.
+        pub fn line_of(&self, offset: TextSize) -> u32 {
+            let offset = offset.to_u32();
+            match self.starts.binary_search(&offset) {
+                Ok(i) => i as u32 + 1,
+                Err(i) => i as u32,
+            }
+        }
+
+        pub fn line_start(&self, line: u32) -> Option<u32> {
+            self.starts.get(line.checked_sub(1)? as usize).copied()
+        }
+
+        pub fn line_count(&self) -> u32 {
+            self.starts.len() as u32
+        }
+
+        /// The text of a 1-based line, without its line terminator.
+        pub fn line_text<'t>(&self, text: &'t str, line: u32) -> &'t str {
+            let Some(start) = self.line_start(line) else {
+                return "";
+            };
+            let end = self
+                .line_start(line + 1)
+                .unwrap_or(text.len() as u32)
+                .min(text.len() as u32);
+            text.get(start as usize..end as usize)
+                .unwrap_or("")
+                .trim_end_matches(['\n', '\r'])
+        }
+
+        /// 1-based (line, character column) of `offset`.
+        pub fn line_column(&self, text: &str, offset: TextSize) -> (u32, u32) {
+            let line = self.line_of(offset);
+            let start = self.line_start(line).unwrap_or(0) as usize;
+            let end = (offset.to_u32() as usize).min(text.len());
+            let column = text.get(start..end).map_or(0, |s| s.chars().count()) as u32 + 1;
+            (line, column)
+        }
+    }
+}
