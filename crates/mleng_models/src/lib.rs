@@ -1,1 +1,7 @@
-//! placeholder
+//! Model files for `mleng inspect`: ONNX graphs (shapes, parameters, FLOPs, graph review)
+//! and checkpoints (safetensors, PyTorch zip) read without executing anything in them.
+
+pub mod error;
+pub mod onnx;
+
+pub use error::{ModelError, Result};
