@@ -8,3 +8,4 @@ mod finding;
 pub mod render;
 
 pub use finding::{Area, Finding, Fix, Location, RuleInfo, Severity, Snippet, Span};
+pub use render::{render, Format, RenderOptions};

@@ -289,8 +289,61 @@ fn hostile_input_does_not_panic() {
     let mut reversed = weird.clone();
     reversed.location.span = Some(span(9, 9, 2, 1));
     reversed.snippet = snippet(0, "a\nb\nc\nd\ne\nf\ng\nh\ni\nj\n");
+    let mut long = reversed.clone();
+    long.location.span = Some(span(1, 1, 10, 2));
+    let findings = [weird, reversed, long];
     for format in Format::ALL {
-        let out = output(format, &[weird.clone(), reversed.clone()]);
-        assert!(!out.contains('\u{1b}') || format == Format::Json || format == Format::Sarif);
+        let out = output(format, &findings);
+        // JSON and SARIF escape control characters themselves.
+        assert!(!out.contains('\u{1b}'), "{format} passed an escape through");
     }
+    insta::assert_snapshot!(output(Format::Text, &findings));
+}
+
+#[test]
+fn color_only_when_asked() {
+    let rules = rules();
+    let options = |color| RenderOptions {
+        rules: &rules,
+        color,
+        tool_version: "0.1.0",
+        files_reviewed: 1,
+    };
+    let findings = findings();
+    for format in [Format::Text, Format::Concise] {
+        let plain = render(format, &findings, &options(false));
+        let colored = render(format, &findings, &options(true));
+        assert!(!plain.contains('\u{1b}'));
+        assert!(
+            colored.contains("\u{1b}[1;31m"),
+            "{format} has no red for errors"
+        );
+        assert_eq!(strip_ansi(&colored), plain, "{format} differs beyond color");
+    }
+    for format in [
+        Format::Json,
+        Format::Sarif,
+        Format::Github,
+        Format::Markdown,
+    ] {
+        assert!(!render(format, &findings, &options(true)).contains('\u{1b}'));
+    }
+}
+
+/// Removes `ESC [ ... m` sequences.
+fn strip_ansi(text: &str) -> String {
+    let mut out = String::new();
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c == 'm' {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }

@@ -27,3 +27,28 @@ fn lossy_paths(findings: &[Finding]) -> Vec<Finding> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Area, Location, Severity};
+
+    #[cfg(unix)]
+    #[test]
+    fn non_utf8_paths_are_written_lossily() {
+        use std::ffi::OsStr;
+        use std::os::unix::ffi::OsStrExt;
+
+        let path = PathBuf::from(OsStr::from_bytes(b"bad\xffname.py"));
+        let finding = Finding::new(
+            "E000",
+            "parse-error",
+            Severity::Error,
+            Area::Input,
+            Location::file(path),
+            "not UTF-8",
+        );
+        let out = render(&[finding]);
+        assert!(out.contains("\"path\": \"bad\u{FFFD}name.py\""), "{out}");
+    }
+}

@@ -88,12 +88,21 @@ fn render_one(finding: &Finding, painter: Painter) -> String {
     let mut out = String::new();
 
     let label = format!("{}[{}]", finding.severity, finding.code);
-    let headline = format!("{}: {}", finding.name, finding.message);
-    out.push_str(&format!(
-        "{} {}\n",
-        painter.paint(severity, &label),
-        painter.paint(Style::Emphasis, &safe_lines(&headline).join("\n"))
-    ));
+    let headline = if finding.name.is_empty() {
+        finding.message.clone()
+    } else {
+        format!("{}: {}", finding.name, finding.message)
+    };
+    let headline = safe_lines(&headline).join("\n");
+    if headline.trim().is_empty() {
+        out.push_str(&format!("{}\n", painter.paint(severity, &label)));
+    } else {
+        out.push_str(&format!(
+            "{} {}\n",
+            painter.paint(severity, &label),
+            painter.paint(Style::Emphasis, &headline)
+        ));
+    }
     out.push_str(&format!(
         "{}{} {}\n",
         " ".repeat(gutter.width),
@@ -128,7 +137,7 @@ fn render_one(finding: &Finding, painter: Painter) -> String {
             out.push_str(&gutter.line(Some(number), "+", line, Some(Style::Added)));
         }
     }
-    for block in &body.code_blocks {
+    for block in body.code_blocks.iter().filter(|b| !b.trim().is_empty()) {
         out.push_str(&gutter.bar());
         for line in block.lines() {
             let line = snippet::terminal_text(line);
