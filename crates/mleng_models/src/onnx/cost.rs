@@ -26,6 +26,19 @@ pub struct NodeCost {
     pub output_shape: Option<Vec<Dim>>,
     pub output_elements: Option<u64>,
     pub output_bytes: Option<u64>,
+    pub kind: CostKind,
+}
+
+/// Which family a counted op belongs to, matching FlopCounterMode's categories:
+/// convolutions, matmuls by a stored weight (`aten.addmm`/`mm`), and matmuls between two
+/// activations (attention scores and attention-weighted values, `aten.bmm` or SDPA).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CostKind {
+    Conv,
+    Linear,
+    Attention,
+    Other,
 }
 
 pub fn is_counted(op: &str) -> bool {
@@ -103,6 +116,7 @@ pub fn node_costs(model: &OnnxModel, shapes: &Shapes) -> Vec<NodeCost> {
             }
         }
     }
+    let derived = weight_derived(model);
     let mut seen: HashSet<&str> = HashSet::new();
     let mut out = Vec::with_capacity(model.graph.node.len());
     for (index, node) in model.graph.node.iter().enumerate() {
@@ -124,6 +138,13 @@ pub fn node_costs(model: &OnnxModel, shapes: &Shapes) -> Vec<NodeCost> {
             }
         }
         let m = macs(node, shapes);
+        let kind = match o {
+            "Conv" | "ConvTranspose" => CostKind::Conv,
+            "Gemm" => CostKind::Linear,
+            "MatMul" if node.input.iter().any(|i| derived.contains(i.as_str())) => CostKind::Linear,
+            "MatMul" => CostKind::Attention,
+            _ => CostKind::Other,
+        };
         let outv = node.output.first().and_then(|n| shapes.get(n));
         let elements = outv.and_then(|v| v.numel());
         let size = outv.and_then(|v| dtype::size(v.elem)).unwrap_or(4);
@@ -141,9 +162,24 @@ pub fn node_costs(model: &OnnxModel, shapes: &Shapes) -> Vec<NodeCost> {
             output_shape: outv.and_then(|v| v.shape.clone()),
             output_elements: elements,
             output_bytes: elements.and_then(|e| e.checked_mul(size)),
+            kind,
         });
     }
     out
+}
+
+/// Values computed from stored tensors only (a weight, its transpose, a cast of it).
+pub fn weight_derived(model: &OnnxModel) -> HashSet<&str> {
+    let mut set: HashSet<&str> = model.init_index.keys().map(String::as_str).collect();
+    for n in &model.graph.node {
+        let from_weights = op(n) == "Constant"
+            || (!n.input.is_empty()
+                && n.input.iter().all(|i| i.is_empty() || set.contains(i.as_str())));
+        if from_weights {
+            set.extend(n.output.iter().map(String::as_str));
+        }
+    }
+    set
 }
 
 /// Peak bytes of live activations when the nodes run in file order: each value lives from

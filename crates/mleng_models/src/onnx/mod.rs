@@ -84,6 +84,12 @@ pub struct GraphReport {
     pub total_macs: u64,
     pub total_flops: u64,
     pub flops_by_op: BTreeMap<String, u64>,
+    /// FLOPs of convolutions, of matmuls by stored weights, of activation x activation
+    /// matmuls (attention). PyTorch's counter misses attention when SDPA runs a kernel it
+    /// has no formula for, so the three are kept apart.
+    pub flops_conv: u64,
+    pub flops_linear: u64,
+    pub flops_attention: u64,
     /// Counted ops (Conv, ConvTranspose, Gemm, MatMul) whose shapes were not inferred.
     pub uncounted: Vec<String>,
     pub unresolved_ops: BTreeMap<String, usize>,
@@ -110,6 +116,18 @@ pub fn analyze(model: &OnnxModel, opts: &GraphOptions) -> GraphReport {
     for l in layers.iter().filter(|l| cost::is_counted(&l.op)) {
         *flops_by_op.entry(l.op.clone()).or_insert(0u64) += l.flops.unwrap_or(0);
     }
+    let kind_flops = |k: cost::CostKind| -> u64 {
+        layers
+            .iter()
+            .filter(|l| l.kind == k)
+            .filter_map(|l| l.flops)
+            .fold(0u64, u64::saturating_add)
+    };
+    let (flops_conv, flops_linear, flops_attention) = (
+        kind_flops(cost::CostKind::Conv),
+        kind_flops(cost::CostKind::Linear),
+        kind_flops(cost::CostKind::Attention),
+    );
     let uncounted = layers
         .iter()
         .filter(|l| cost::is_counted(&l.op) && l.macs.is_none())
@@ -193,6 +211,9 @@ pub fn analyze(model: &OnnxModel, opts: &GraphOptions) -> GraphReport {
         total_macs,
         total_flops,
         flops_by_op,
+        flops_conv,
+        flops_linear,
+        flops_attention,
         uncounted,
         unresolved_ops,
         folded_norm,
