@@ -38,7 +38,11 @@ fn command(finding: &Finding) -> String {
         (None, None) => {}
     }
     properties.push(("title", format!("{} {}", finding.code, finding.name)));
-    if let Some(fix) = &finding.fix {
+    if let Some(fix) = finding
+        .fix
+        .as_ref()
+        .filter(|f| !f.message.trim().is_empty())
+    {
         message.push_str("\nHelp: ");
         message.push_str(&fix.message);
     }

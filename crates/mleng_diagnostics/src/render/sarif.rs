@@ -87,12 +87,22 @@ fn rule_descriptor(rule: &RuleInfo) -> Value {
 
 fn result(finding: &Finding, rule_index: Option<usize>) -> Value {
     let location = &finding.location;
+    // GitHub rejects results without message text, so an empty message falls back to
+    // the rule's name.
+    let message = [&finding.message, &finding.name, &finding.code]
+        .into_iter()
+        .find(|text| !text.trim().is_empty())
+        .map_or("mleng finding", |text| text.as_str());
     let mut text = match location.cell {
         // Regions count lines within the cell, so the message says which cell.
-        Some(cell) => format!("[cell {cell}] {}", finding.message),
-        None => finding.message.clone(),
+        Some(cell) => format!("[cell {cell}] {message}"),
+        None => message.to_string(),
     };
-    if let Some(fix) = &finding.fix {
+    if let Some(fix) = finding
+        .fix
+        .as_ref()
+        .filter(|f| !f.message.trim().is_empty())
+    {
         text.push_str("\nHelp: ");
         text.push_str(&fix.message);
     }
@@ -134,16 +144,15 @@ fn result(finding: &Finding, rule_index: Option<usize>) -> Value {
 }
 
 /// A region the schema accepts: lines and columns at least 1, the end not before the
-/// start. Our columns are end-exclusive, as SARIF's are.
+/// start (a reversed span is swapped). Our columns are end-exclusive, as SARIF's are.
 fn region(span: Span) -> Value {
-    let start_line = span.start_line.max(1);
-    let start_column = span.start_column.max(1);
-    let mut end_line = span.end_line.max(1);
-    let mut end_column = span.end_column.max(1);
-    if (end_line, end_column) < (start_line, start_column) {
-        end_line = start_line;
-        end_column = start_column;
-    }
+    let start = (span.start_line.max(1), span.start_column.max(1));
+    let end = (span.end_line.max(1), span.end_column.max(1));
+    let ((start_line, start_column), (end_line, end_column)) = if end < start {
+        (end, start)
+    } else {
+        (start, end)
+    };
     json!({
         "startLine": start_line,
         "startColumn": start_column,
@@ -210,7 +219,7 @@ mod tests {
         });
         assert_eq!(
             region,
-            json!({"startLine": 1, "startColumn": 7, "endLine": 1, "endColumn": 7})
+            json!({"startLine": 1, "startColumn": 2, "endLine": 1, "endColumn": 7})
         );
     }
 }
