@@ -14,7 +14,7 @@ pub(super) fn render(findings: &[Finding], options: &RenderOptions) -> String {
         let severity = finding.severity;
         out.push_str(&format!(
             "{}: {} [{}] {}\n",
-            finding.location.display(),
+            one_line(&finding.location.display()),
             painter.paint(Style::Severity(severity), &finding.code),
             painter.paint(Style::Severity(severity), severity.as_str()),
             one_line(&finding.message),
