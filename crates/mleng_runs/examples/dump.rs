@@ -18,15 +18,19 @@ fn main() {
         for (role, s) in &view.roles {
             println!("  role {:?} = {}", role, s.name);
         }
-        for s in &run.series {
+        for s in run
+            .series
+            .iter()
+            .filter(|_| std::env::var_os("DUMP_SERIES").is_some())
+        {
             let v = s.values();
-            let show: Vec<String> = v.iter().take(6).map(|x| format!("{x:.4}")).collect();
+            let show: Vec<String> = v.iter().take(6).map(|x| format!("{x:.3e}")).collect();
             let tail: Vec<String> = v
                 .iter()
                 .rev()
                 .take(3)
                 .rev()
-                .map(|x| format!("{x:.4}"))
+                .map(|x| format!("{x:.3e}"))
                 .collect();
             println!(
                 "  {} n={} steps {:?}..{:?} [{}] .. [{}]",
@@ -37,6 +41,17 @@ fn main() {
                 show.join(", "),
                 tail.join(", ")
             );
+        }
+        let d = mleng_runs::diagnosis::diagnose(run, &[], None);
+        println!("  VERDICT {}", d.verdict);
+        for e in &d.events {
+            println!("  [{}] {} {}", e.severity, e.code, e.title);
+            for ev in &e.evidence {
+                println!("      - {ev}");
+            }
+            for c in &e.causes {
+                println!("      cause: {c}");
+            }
         }
         for n in &run.notes {
             println!("  note: {}: {}", n.path.display(), n.message);

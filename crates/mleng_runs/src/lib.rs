@@ -11,3 +11,6 @@ pub mod roles;
 pub mod series;
 
 pub use error::{Result, RunsError};
+pub mod detect;
+pub mod diagnosis;
+pub mod stats;

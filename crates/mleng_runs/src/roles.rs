@@ -226,8 +226,14 @@ impl<'a> RunView<'a> {
 
     /// Epoch number at `step`, from a logged epoch series when there is one.
     pub fn epoch_at(&self, step: i64) -> Option<f64> {
-        self.get(Role::Epoch)
-            .and_then(|e| e.at_or_before(step))
+        // The first point at `step`: a validation row logged at the last step of epoch N
+        // shares its step with the first training row of epoch N+1.
+        let e = self.get(Role::Epoch)?;
+        e.points
+            .iter()
+            .find(|p| p.step == step)
+            .copied()
+            .or_else(|| e.at_or_before(step))
             .map(|p| p.value)
     }
 }

@@ -1,0 +1,181 @@
+//! RUN008 loss floor: the training accuracy is perfect (>= 0.999) but the training loss
+//! stays flat at a constant well above zero (last 20%: median >= 0.05, MAD < 5% of it).
+//! A cross-entropy with perfect predictions goes to 0; a floor means the loss cannot reach
+//! it. Known signatures are matched within 2%:
+//! * softmax fed to `CrossEntropyLoss` (which applies log-softmax again): the best it can do
+//!   with one-hot probabilities is ln((e + C - 1) / e);
+//! * sigmoid fed to `BCEWithLogitsLoss`: ln(1 + e^-1) = 0.3133 for positives;
+//! * label smoothing eps: the entropy of the smoothed target (intended; info only).
+
+use mleng_diagnostics::Severity;
+
+use super::{is_fraction, values, Context, Event};
+use crate::roles::Role;
+use crate::stats::{self, fmt};
+
+pub const CODE: &str = "RUN008";
+
+pub enum Signature {
+    SoftmaxIntoCe { classes: u32, floor: f64 },
+    SigmoidIntoBce { floor: f64 },
+    LabelSmoothing { classes: u32, eps: f64, floor: f64 },
+}
+
+pub fn softmax_ce_floor(classes: u32) -> f64 {
+    let e = std::f64::consts::E;
+    ((e + f64::from(classes) - 1.0) / e).ln()
+}
+
+pub fn label_smoothing_floor(classes: u32, eps: f64) -> f64 {
+    let c = f64::from(classes);
+    let hi = 1.0 - eps + eps / c;
+    let lo = eps / c;
+    -(hi * hi.ln()) - (c - 1.0) * lo * lo.ln()
+}
+
+fn close(a: f64, b: f64) -> bool {
+    ((a - b) / b).abs() <= 0.02
+}
+
+pub fn match_signature(level: f64, classes: Option<u32>) -> Option<Signature> {
+    let candidates: Vec<u32> = match classes {
+        Some(k) => vec![k],
+        None => (2..=1000).collect(),
+    };
+    // Prefer the class count nearest a common one when several fit.
+    if let Some(&k) = candidates
+        .iter()
+        .find(|&&k| close(level, softmax_ce_floor(k)))
+    {
+        return Some(Signature::SoftmaxIntoCe {
+            classes: k,
+            floor: softmax_ce_floor(k),
+        });
+    }
+    let bce = (1.0 + (-1.0f64).exp()).ln();
+    if close(level, bce) {
+        return Some(Signature::SigmoidIntoBce { floor: bce });
+    }
+    for eps in [0.1, 0.05, 0.2] {
+        if let Some(&k) = candidates
+            .iter()
+            .find(|&&k| close(level, label_smoothing_floor(k, eps)))
+        {
+            return Some(Signature::LabelSmoothing {
+                classes: k,
+                eps,
+                floor: label_smoothing_floor(k, eps),
+            });
+        }
+    }
+    None
+}
+
+pub fn detect(ctx: &Context<'_>) -> Option<Event> {
+    let acc = ctx.clean(Role::TrainMetric);
+    if !is_fraction(&acc) {
+        return None;
+    }
+    let acc_end = stats::tail_median(&values(&acc), 0.2, 2)?;
+    let loss = ctx.clean(Role::TrainLoss);
+    if acc_end < 0.999 || loss.len() < 10 {
+        return None;
+    }
+    let tail_n = (loss.len() / 5).max(3);
+    let tail = values(loss.get(loss.len() - tail_n..)?);
+    let level = stats::median(&tail)?;
+    let spread = stats::mad(&tail)?;
+    if level < 0.05 || spread > 0.05 * level {
+        return None;
+    }
+    let sig = match_signature(level, ctx.classes);
+    let name = ctx.series_name(Role::TrainLoss);
+    let (s0, s1) = (loss.get(loss.len() - tail_n)?.0, loss.last()?.0);
+    let severity = match sig {
+        Some(Signature::LabelSmoothing { .. }) => Severity::Info,
+        _ => Severity::Warning,
+    };
+    let mut event = Event::new(
+        CODE,
+        "loss-floor-above-zero",
+        severity,
+        format!(
+            "{name} floors at {} while the training accuracy is {}: the loss cannot reach 0",
+            fmt(level),
+            fmt(acc_end)
+        ),
+    )
+    .steps(s0, s1);
+    event.evidence.push(format!(
+        "{name} over the last {tail_n} points: median {}, spread {} ({:.1}%)",
+        fmt(level),
+        fmt(spread),
+        100.0 * spread / level
+    ));
+    match sig {
+        Some(Signature::SoftmaxIntoCe { classes, floor }) => {
+            event.evidence.push(format!(
+                "ln((e + C - 1)/e) for C = {classes} is {}: exactly the floor of CrossEntropyLoss fed probabilities from a softmax",
+                fmt(floor)
+            ));
+            event.causes.push("the model ends in nn.Softmax and its output goes into nn.CrossEntropyLoss, which applies log-softmax itself".into());
+            event.fixes.push(
+                "remove the final Softmax (return logits) and apply softmax only at inference"
+                    .into(),
+            );
+        }
+        Some(Signature::SigmoidIntoBce { floor }) => {
+            event.evidence.push(format!(
+                "ln(1 + e^-1) = {}: the floor of BCEWithLogitsLoss fed sigmoid outputs",
+                fmt(floor)
+            ));
+            event.causes.push("the model ends in a sigmoid and its output goes into BCEWithLogitsLoss, which applies sigmoid itself".into());
+            event
+                .fixes
+                .push("remove the final sigmoid, or use BCELoss on probabilities".into());
+        }
+        Some(Signature::LabelSmoothing {
+            classes,
+            eps,
+            floor,
+        }) => {
+            event.evidence.push(format!(
+                "the entropy of targets smoothed with eps = {eps} over {classes} classes is {}: the minimum of a label-smoothed cross-entropy",
+                fmt(floor)
+            ));
+            event
+                .causes
+                .push("label smoothing: this floor is expected and harmless".into());
+        }
+        None => {
+            event.causes.push(
+                "a regularization term added to the loss (weight decay, auxiliary or KL terms)"
+                    .into(),
+            );
+            event
+                .causes
+                .push("an activation applied before a loss that applies it again".into());
+            event.causes.push("label smoothing or soft targets".into());
+            event.fixes.push("log the data term of the loss separately; check the model's last layer against what the loss expects".into());
+        }
+    }
+    Some(event)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn floors() {
+        assert!((softmax_ce_floor(10) - 1.4612).abs() < 1e-3);
+        assert!(matches!(
+            match_signature(1.4612, None),
+            Some(Signature::SoftmaxIntoCe { classes: 10, .. })
+        ));
+        assert!(matches!(
+            match_signature(label_smoothing_floor(10, 0.1), Some(10)),
+            Some(Signature::LabelSmoothing { .. })
+        ));
+    }
+}

@@ -1,0 +1,147 @@
+//! RUN006 not learning / plateau: the loss barely moves (median of the last 20% less than
+//! 5% below the median of the first 10%), or accuracy ends at chance (<= 1.5/K for a
+//! K-class task, K from `--classes` or from the loss level ln K). Reports the learning rate
+//! and ranks causes with the other detectors' findings (vanishing gradients, an early
+//! blow-up, a tiny learning rate). Starting points: AUTOTRAINER's "slow convergence" and
+//! TheDeepChecker's "loss not decreasing" rules.
+
+use mleng_diagnostics::Severity;
+
+use super::{divergence, is_fraction, values, Context, Event};
+use crate::roles::Role;
+use crate::stats::{self, fmt};
+
+pub const CODE: &str = "RUN006";
+pub const MIN_IMPROVEMENT: f64 = 0.05;
+
+pub fn detect(ctx: &Context<'_>, earlier: &[Event], vanishing: Option<&Event>) -> Option<Event> {
+    if ctx.first_nonfinite.is_some() {
+        return None;
+    }
+    let (role, pts) = ctx.loss();
+    if pts.len() < 10 {
+        return None;
+    }
+    let vals = values(&pts);
+    let start = stats::head_median(&vals, 0.1, 3)?;
+    let end = stats::tail_median(&vals, 0.2, 3)?;
+    let improvement = (start - end) / start.abs().max(1e-12);
+    let barely_moving = improvement < MIN_IMPROVEMENT;
+    let at_chance = divergence::stuck_at_chance(ctx, end);
+    if !barely_moving && !at_chance {
+        return None;
+    }
+    let name = ctx.series_name(role);
+    let k = ctx.chance_classes(end);
+    let (first_step, last_step) = (pts.first()?.0, pts.last()?.0);
+    let title = if at_chance {
+        format!(
+            "Not learning: the model ends at chance level ({name} {}{})",
+            fmt(end),
+            k.map(|k| format!(" ≈ ln({k}) = {}", fmt(f64::from(k).ln())))
+                .unwrap_or_default()
+        )
+    } else {
+        format!(
+            "Not learning: {name} barely moved, {} → {} ({:+.1}%) over {} steps",
+            fmt(start),
+            fmt(end),
+            -100.0 * improvement,
+            last_step - first_step
+        )
+    };
+    let lr_now = ctx.clean(Role::LearningRate).last().map(|p| p.1);
+    let title = match lr_now {
+        Some(l) => format!("{title}, learning rate {}", fmt(l)),
+        None => title,
+    };
+    let severity = if at_chance {
+        Severity::Error
+    } else {
+        Severity::Warning
+    };
+    let mut event = Event::new(CODE, "not-learning", severity, title).steps(first_step, last_step);
+    event.evidence.push(format!(
+        "{name}: median of the first 10% {}, of the last 20% {} ({:+.1}%)",
+        fmt(start),
+        fmt(end),
+        -100.0 * improvement
+    ));
+    for role in [Role::ValMetric, Role::TrainMetric] {
+        let m = ctx.clean(role);
+        if is_fraction(&m) {
+            if let (Some(best), Some(last)) = (
+                m.iter().map(|p| p.1).max_by(f64::total_cmp),
+                stats::tail_median(&values(&m), 0.3, 2),
+            ) {
+                let chance = k
+                    .map(|k| format!(" (chance for {k} classes: {})", fmt(1.0 / f64::from(k))))
+                    .unwrap_or_default();
+                event.evidence.push(format!(
+                    "{}: best {}, recent {}{chance}",
+                    ctx.series_name(role),
+                    fmt(best),
+                    fmt(last)
+                ));
+            }
+        }
+    }
+    if let Some(k) = k {
+        event.evidence.push(format!(
+            "ln({k}) = {} is the cross-entropy of a uniform guess over {k} classes (pass --classes to set K)",
+            fmt(f64::from(k).ln())
+        ));
+    }
+    let lr = ctx.clean(Role::LearningRate);
+    let lr_med = stats::median(&values(&lr));
+    let gn_med = stats::median(&values(&ctx.clean(Role::GradNorm)));
+    if let Some(l) = lr_med {
+        event.evidence.push(format!(
+            "learning rate during the run: {}{}",
+            fmt(l),
+            gn_med
+                .map(|g| format!(
+                    ", gradient norm median {} (a step moves the weights by about lr × ‖g‖ = {})",
+                    fmt(g),
+                    fmt(l * g)
+                ))
+                .unwrap_or_default()
+        ));
+    }
+    // Rank causes by what the evidence supports.
+    if let Some(v) = vanishing {
+        event.causes.push(format!(
+            "{} (see {})",
+            v.title
+                .replacen("Vanishing gradients:", "vanishing gradients:", 1),
+            v.code
+        ));
+        event.fixes.push("use ReLU/GELU instead of sigmoid/tanh in hidden layers, Kaiming init, and BatchNorm/LayerNorm or residual connections".into());
+    }
+    if earlier.iter().any(|e| e.code == divergence::CODE) {
+        event.causes.push("the loss blew up early (see RUN003): a too-high learning rate wrecked the network, which then collapsed to predicting the class prior".into());
+        event.fixes.push(
+            "lower the learning rate 10-100x and add warmup, then retrain from scratch".into(),
+        );
+    }
+    if let Some(l) = lr_med {
+        if l == 0.0 {
+            event.causes.insert(0, "the learning rate is 0".into());
+        } else if l <= 1e-5 {
+            event.causes.push(format!(
+                "learning rate {} is far too low: the weights hardly change",
+                fmt(l)
+            ));
+            event.fixes.push(format!(
+                "raise the learning rate to 1e-2..1e-1 for SGD or 1e-4..1e-3 for Adam (now {}); an LR range test finds it",
+                fmt(l)
+            ));
+        }
+    }
+    event.causes.push("parameters not being updated: optimizer built over the wrong parameters, requires_grad=False, or a missing optimizer.step()/zero_grad()".into());
+    event.causes.push(
+        "labels not aligned with inputs (shuffled separately) or a wrong target format".into(),
+    );
+    event.fixes.push("overfit a single batch first: if the loss cannot reach ~0 on 1 batch, the bug is in the model or the loop, not the data".into());
+    Some(event)
+}
