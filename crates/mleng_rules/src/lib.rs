@@ -1,1 +1,18 @@
-//! placeholder
+//! The rules and the engine that runs them.
+//!
+//! A rule is one file: its [`Rule`] declaration (code, name, area, severity, docs) and a
+//! check function over the shared [`mleng_python::SemanticIndex`]. The [`registry`] lists
+//! them; `mleng rules`, `mleng explain`, SARIF metadata and the README table all read it.
+
+mod architecture;
+mod context;
+mod cv;
+pub mod engine;
+mod input;
+pub mod registry;
+mod rule;
+mod training;
+
+pub use context::Context;
+pub use engine::{review_files, review_source, FileOutcome, Settings};
+pub use rule::Rule;

@@ -1,0 +1,94 @@
+//! What a rule's check sees: the file's semantic index, and a way to report.
+
+use mleng_diagnostics::{Finding, Fix, Location, Severity, Span};
+use mleng_python::SemanticIndex;
+use ruff_text_size::TextRange;
+
+use crate::rule::Rule;
+
+pub struct Context<'i, 'a> {
+    pub index: &'i SemanticIndex<'a>,
+    pub(crate) rule: &'static Rule,
+    pub(crate) findings: Vec<Finding>,
+    /// Global (whole-text) first and last line of each finding, for `# noqa` and snippets,
+    /// which work on the text rather than on notebook cells.
+    pub(crate) text_lines: Vec<(u32, u32)>,
+}
+
+impl<'i, 'a> Context<'i, 'a> {
+    pub fn new(index: &'i SemanticIndex<'a>, rule: &'static Rule) -> Self {
+        Context {
+            index,
+            rule,
+            findings: Vec::new(),
+            text_lines: Vec::new(),
+        }
+    }
+
+    /// Reports a finding of the current rule at `range`, at the rule's default severity.
+    pub fn report(&mut self, range: TextRange, message: impl Into<String>, fix: Option<Fix>) -> &mut Finding {
+        self.report_with_severity(range, self.rule.severity, message, fix)
+    }
+
+    pub fn report_with_severity(
+        &mut self,
+        range: TextRange,
+        severity: Severity,
+        message: impl Into<String>,
+        fix: Option<Fix>,
+    ) -> &mut Finding {
+        let location = location_of(self.index, range);
+        let mut finding = Finding::new(self.rule.code, self.rule.name, severity, self.rule.area, location, message);
+        finding.fix = fix;
+        let source = self.index.source;
+        self.text_lines
+            .push((source.lines.line_of(range.start()), source.lines.line_of(range.end())));
+        self.findings.push(finding);
+        let last = self.findings.len() - 1;
+        &mut self.findings[last]
+    }
+
+    /// The source text of a range (for messages and fixes).
+    pub fn text(&self, range: TextRange) -> &'a str {
+        self.index.text(range)
+    }
+
+    /// `path:line` of a range, for evidence that points elsewhere in the file.
+    pub fn where_is(&self, range: TextRange) -> String {
+        let location = location_of(self.index, range);
+        match (location.cell, location.span) {
+            (Some(cell), Some(span)) => format!("cell {cell}, line {}", span.start_line),
+            (None, Some(span)) => format!("line {}", span.start_line),
+            _ => String::new(),
+        }
+    }
+}
+
+/// Converts a byte range into a location; for notebooks, into a cell and cell-relative lines.
+pub fn location_of(index: &SemanticIndex, range: TextRange) -> Location {
+    let source = index.source;
+    let (start_line, start_column) = source.lines.line_column(&source.text, range.start());
+    let (end_line, end_column) = source.lines.line_column(&source.text, range.end());
+    let mut location = Location::file(source.path.clone());
+    match source.cell_of_line(start_line) {
+        Some((cell, cell_line)) => {
+            let offset = start_line - cell_line;
+            location.cell = Some(cell);
+            location.span = Some(Span {
+                start_line: cell_line,
+                start_column,
+                end_line: end_line.saturating_sub(offset).max(cell_line),
+                end_column,
+            });
+        }
+        None => {
+            location.span = Some(Span {
+                start_line,
+                start_column,
+                end_line,
+                end_column,
+            })
+        }
+    }
+    location
+}

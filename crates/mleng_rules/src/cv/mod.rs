@@ -1,0 +1,14 @@
+//! Computer vision: input pipelines and pretrained weights.
+
+mod normalize_before_to_tensor;
+mod normalize_value_range;
+mod pretrained_normalization;
+mod transforms;
+
+use crate::rule::Rule;
+
+pub(crate) const RULES: &[&Rule] = &[
+    &pretrained_normalization::RULE,
+    &normalize_value_range::RULE,
+    &normalize_before_to_tensor::RULE,
+];

@@ -1,0 +1,265 @@
+//! The review engine: for each file, load -> parse -> index -> run the enabled rules ->
+//! drop suppressed findings -> apply severity overrides -> attach snippets. Files are reviewed
+//! in parallel; a file that cannot be read or parsed yields one input finding and never
+//! stops the run, and even a bug of ours in one file is contained to that file.
+
+use std::collections::{HashMap, HashSet};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+
+use globset::GlobSet;
+use mleng_diagnostics::{Finding, Location, Severity, Snippet};
+use mleng_python::parse::ParsedFile;
+use mleng_python::{SemanticIndex, SourceFile};
+use rayon::prelude::*;
+
+use crate::context::{location_of, Context};
+use crate::input;
+use crate::registry;
+use crate::rule::Rule;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SelectionError {
+    #[error("unknown rule code or prefix `{0}` (see `mleng rules`)")]
+    UnknownCode(String),
+}
+
+/// Which rules run and how loud they are. Built from configuration and flags.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub enabled: HashSet<&'static str>,
+    pub severity_overrides: HashMap<&'static str, Severity>,
+    /// Glob -> codes ignored in matching files.
+    pub per_file_ignores: Vec<(GlobSet, HashSet<&'static str>)>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            enabled: registry::default_enabled().map(|r| r.code).collect(),
+            severity_overrides: HashMap::new(),
+            per_file_ignores: Vec::new(),
+        }
+    }
+}
+
+/// Expands a selector (`ALL`, a code `TRN001`, a prefix `TRN`, or a rule name
+/// `missing-gradient-clipping`) into rule codes.
+pub fn expand_selector(selector: &str) -> Result<Vec<&'static str>, SelectionError> {
+    let selector = selector.trim();
+    if selector.eq_ignore_ascii_case("ALL") {
+        return Ok(registry::all().iter().map(|r| r.code).collect());
+    }
+    let codes: Vec<&'static str> = registry::all()
+        .iter()
+        .filter(|r| r.code.starts_with(&selector.to_ascii_uppercase()) || r.name == selector)
+        .map(|r| r.code)
+        .collect();
+    if codes.is_empty() {
+        return Err(SelectionError::UnknownCode(selector.to_string()));
+    }
+    Ok(codes)
+}
+
+impl Settings {
+    /// `select` replaces the default set when given; `extend_select` adds; `ignore` removes.
+    pub fn from_selection(
+        select: Option<&[String]>,
+        extend_select: &[String],
+        ignore: &[String],
+    ) -> Result<Settings, SelectionError> {
+        let mut enabled: HashSet<&'static str> = match select {
+            Some(selectors) => {
+                let mut set = HashSet::new();
+                for s in selectors {
+                    set.extend(expand_selector(s)?);
+                }
+                set
+            }
+            None => registry::default_enabled().map(|r| r.code).collect(),
+        };
+        for s in extend_select {
+            enabled.extend(expand_selector(s)?);
+        }
+        for s in ignore {
+            for code in expand_selector(s)? {
+                enabled.remove(code);
+            }
+        }
+        // Input problems are always reported: silently skipping a file is worse than noise.
+        enabled.extend(input::RULES.iter().map(|r| r.code));
+        Ok(Settings {
+            enabled,
+            ..Settings::default()
+        })
+    }
+
+    fn ignored_in(&self, path: &Path, code: &str) -> bool {
+        self.per_file_ignores.iter().any(|(glob, codes)| {
+            codes.contains(code)
+                && (glob.is_match(path)
+                    || glob.is_match(path.strip_prefix("./").unwrap_or(path))
+                    || path.file_name().is_some_and(|n| glob.is_match(Path::new(n))))
+        })
+    }
+}
+
+pub struct FileOutcome {
+    pub path: PathBuf,
+    pub findings: Vec<Finding>,
+}
+
+pub fn review_files(paths: &[PathBuf], settings: &Settings) -> Vec<FileOutcome> {
+    paths
+        .par_iter()
+        .map(|path| FileOutcome {
+            path: path.clone(),
+            findings: review_path(path, settings),
+        })
+        .collect()
+}
+
+/// Reviews one file from disk. Never panics: a bug of ours becomes an `INP900` finding.
+pub fn review_path(path: &Path, settings: &Settings) -> Vec<Finding> {
+    match catch_unwind(AssertUnwindSafe(|| review_path_inner(path, settings))) {
+        Ok(findings) => findings,
+        Err(panic) => {
+            let detail = panic
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| panic.downcast_ref::<&str>().copied())
+                .unwrap_or("unknown panic");
+            vec![input::internal_error(path, detail)]
+        }
+    }
+}
+
+fn review_path_inner(path: &Path, settings: &Settings) -> Vec<Finding> {
+    match SourceFile::load(path) {
+        Ok(source) => review_source(&source, settings),
+        Err(err) => vec![input::load_error(path, &err)],
+    }
+}
+
+/// Reviews an already loaded file (also used by tests on in-memory sources).
+pub fn review_source(source: &SourceFile, settings: &Settings) -> Vec<Finding> {
+    let parsed = ParsedFile::parse(source);
+    let index = SemanticIndex::build(source, parsed.module());
+    let errors = parsed.syntax_errors();
+    if !errors.is_empty() {
+        // Rules on a broken tree would guess; report the syntax errors and stop here.
+        return input::syntax_errors(&index, &errors);
+    }
+    let mut findings = Vec::new();
+    for rule in registry::all() {
+        if !settings.enabled.contains(rule.code) || settings.ignored_in(&source.path, rule.code) {
+            continue;
+        }
+        let mut context = Context::new(&index, rule);
+        (rule.check)(&mut context);
+        for (mut finding, (first, last)) in context.findings.into_iter().zip(context.text_lines) {
+            if is_suppressed(source, first, last, rule) {
+                continue;
+            }
+            if let Some(&severity) = settings.severity_overrides.get(rule.code) {
+                finding.severity = severity;
+            }
+            finding.snippet = snippet(source, &finding.location, first, last);
+            findings.push(finding);
+        }
+    }
+    findings.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+    findings
+}
+
+/// `# noqa`, `# noqa: TRN001, ARC001`, `# mleng: ignore`, `# mleng: ignore[TRN001]` on the
+/// first or last line of the finding. Selectors may be codes, prefixes or rule names.
+fn is_suppressed(source: &SourceFile, first: u32, last: u32, rule: &Rule) -> bool {
+    [first, last].iter().any(|&line| {
+        let text = source.lines.line_text(&source.text, line);
+        let Some(hash) = text.find('#') else {
+            return false;
+        };
+        let comment = &text[hash..];
+        suppression_codes(comment).is_some_and(|codes| match codes {
+            None => true,
+            Some(list) => list
+                .iter()
+                .any(|c| rule.code.starts_with(c.as_str()) || rule.name == c.as_str()),
+        })
+    })
+}
+
+/// `Some(None)`: blanket suppression; `Some(Some(codes))`: these codes; `None`: no directive.
+fn suppression_codes(comment: &str) -> Option<Option<Vec<String>>> {
+    let lower = comment.to_ascii_lowercase();
+    if let Some(pos) = lower.find("noqa") {
+        let rest = comment[pos + 4..].trim_start();
+        return Some(match rest.strip_prefix(':') {
+            Some(list) => Some(split_codes(list.split('#').next().unwrap_or(""))),
+            None => None,
+        });
+    }
+    if let Some(pos) = lower.find("mleng: ignore") {
+        let rest = &comment[pos + "mleng: ignore".len()..];
+        return Some(match rest.strip_prefix('[') {
+            Some(list) => Some(split_codes(list.split(']').next().unwrap_or(""))),
+            None => None,
+        });
+    }
+    None
+}
+
+fn split_codes(list: &str) -> Vec<String> {
+    list.split([',', ' '])
+        .map(|c| c.trim().to_string())
+        .filter(|c| !c.is_empty())
+        .collect()
+}
+
+const SNIPPET_MAX_LINES: u32 = 6;
+
+fn snippet(source: &SourceFile, location: &Location, first: u32, last: u32) -> Option<Snippet> {
+    let span = location.span?;
+    let last = last.min(first + SNIPPET_MAX_LINES - 1);
+    let text: Vec<&str> = (first..=last)
+        .map(|line| source.lines.line_text(&source.text, line))
+        .collect();
+    Some(Snippet {
+        first_line: span.start_line,
+        text: text.join("\n"),
+    })
+}
+
+/// Location of a whole file (for findings that are about the file, not a line).
+pub fn file_location(index: &SemanticIndex) -> Location {
+    let mut loc = location_of(index, ruff_text_size::TextRange::default());
+    loc.span = None;
+    loc
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_suppression_comments() {
+        assert_eq!(suppression_codes("# noqa"), Some(None));
+        assert_eq!(
+            suppression_codes("# noqa: TRN001, ARC001"),
+            Some(Some(vec!["TRN001".to_string(), "ARC001".to_string()]))
+        );
+        assert_eq!(
+            suppression_codes("# mleng: ignore[CV001]"),
+            Some(Some(vec!["CV001".to_string()]))
+        );
+        assert_eq!(suppression_codes("# mleng: ignore"), Some(None));
+        assert_eq!(suppression_codes("# a comment"), None);
+    }
+
+    #[test]
+    fn unknown_selectors_are_errors() {
+        assert!(expand_selector("TRN").is_ok());
+        assert!(expand_selector("XYZ123").is_err());
+    }
+}

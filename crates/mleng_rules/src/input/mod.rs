@@ -1,0 +1,162 @@
+//! Input problems: files that cannot be reviewed. They are reported like rules so that every
+//! output format (SARIF included) shows them, and they are always on.
+
+use std::path::Path;
+
+use mleng_diagnostics::{Area, Finding, Location, Severity};
+use mleng_python::parse::SyntaxError;
+use mleng_python::{LoadError, SemanticIndex};
+
+use crate::context::location_of;
+use crate::rule::Rule;
+
+pub(crate) const RULES: &[&Rule] = &[&UNREADABLE_FILE, &SYNTAX_ERROR, &INVALID_NOTEBOOK, &INTERNAL_ERROR];
+
+fn no_check(_: &mut crate::Context) {}
+
+pub(crate) static UNREADABLE_FILE: Rule = Rule {
+    code: "INP001",
+    name: "unreadable-file",
+    area: Area::Input,
+    severity: Severity::Error,
+    fixable: false,
+    summary: "A file could not be read as Python source (I/O error, binary, not UTF-8, too large).",
+    docs: r#"## What it does
+Reports a file that mleng was asked to review but could not read as Python text: an I/O error,
+a binary file, a file that is not UTF-8, or a file above the 20 MB size limit.
+
+## Why is this bad?
+A file that is silently skipped is a file nobody reviewed. The rest of the files are still reviewed.
+
+## Example
+A `model.py` saved in Latin-1 with a non-ASCII comment.
+
+## Use instead
+Save Python sources as UTF-8 (PEP 3120 makes UTF-8 the default source encoding), or exclude
+generated files with `exclude = [...]` in `[tool.mleng]`.
+
+## References
+- PEP 3120, Using UTF-8 as the default source encoding: <https://peps.python.org/pep-3120/>
+"#,
+    check: no_check,
+};
+
+pub(crate) static SYNTAX_ERROR: Rule = Rule {
+    code: "INP002",
+    name: "syntax-error",
+    area: Area::Input,
+    severity: Severity::Error,
+    fixable: false,
+    summary: "A file (or notebook cell) does not parse as Python; its rules are skipped.",
+    docs: r#"## What it does
+Reports Python syntax errors found by ruff's parser, with their position (cell and line for
+notebooks). Rules do not run on a file with syntax errors, because they would have to guess.
+
+## Why is this bad?
+The file cannot run, and mleng cannot review it.
+
+## Example
+```python
+for batch in loader
+    loss.backward()
+```
+
+## Use instead
+```python
+for batch in loader:
+    loss.backward()
+```
+
+## References
+- The Python grammar: <https://docs.python.org/3/reference/grammar.html>
+"#,
+    check: no_check,
+};
+
+pub(crate) static INVALID_NOTEBOOK: Rule = Rule {
+    code: "INP003",
+    name: "invalid-notebook",
+    area: Area::Input,
+    severity: Severity::Error,
+    fixable: false,
+    summary: "An .ipynb file is not a valid Jupyter (nbformat 4) Python notebook.",
+    docs: r#"## What it does
+Reports an `.ipynb` file that is not valid JSON, does not follow the nbformat 4 schema, or is not
+a Python notebook.
+
+## Why is this bad?
+Jupyter cannot open it either; it is often a merge conflict or a truncated save.
+
+## Example
+A notebook with `<<<<<<< HEAD` conflict markers in its JSON.
+
+## Use instead
+Resolve the conflict (`nbdime` helps) or re-save the notebook from Jupyter.
+
+## References
+- The nbformat 4 schema: <https://nbformat.readthedocs.io/en/latest/format_description.html>
+"#,
+    check: no_check,
+};
+
+pub(crate) static INTERNAL_ERROR: Rule = Rule {
+    code: "INP900",
+    name: "internal-error",
+    area: Area::Input,
+    severity: Severity::Error,
+    fixable: false,
+    summary: "mleng hit a bug while reviewing this file; other files were still reviewed.",
+    docs: r#"## What it does
+Reports that mleng itself failed on this file. The failure is contained to the file.
+
+## Why is this bad?
+It is our bug, not yours: the file was not reviewed.
+
+## Example
+Any file that triggers the bug.
+
+## Use instead
+Please report it with the file (or a reduced version) attached.
+
+## References
+- mleng's README, "Reporting problems".
+"#,
+    check: no_check,
+};
+
+fn input_finding(rule: &Rule, location: Location, message: String) -> Finding {
+    Finding::new(rule.code, rule.name, rule.severity, rule.area, location, message)
+}
+
+pub(crate) fn load_error(path: &Path, err: &LoadError) -> Finding {
+    let rule = match err {
+        LoadError::Notebook(_) => &INVALID_NOTEBOOK,
+        _ => &UNREADABLE_FILE,
+    };
+    input_finding(rule, Location::file(path), format!("{}: {err}", path.display()))
+}
+
+pub(crate) fn internal_error(path: &Path, detail: &str) -> Finding {
+    input_finding(
+        &INTERNAL_ERROR,
+        Location::file(path),
+        format!("internal error while reviewing {}: {detail}", path.display()),
+    )
+}
+
+/// At most this many syntax errors per file: the first ones are the useful ones.
+const MAX_SYNTAX_ERRORS: usize = 5;
+
+pub(crate) fn syntax_errors(index: &SemanticIndex, errors: &[SyntaxError]) -> Vec<Finding> {
+    errors
+        .iter()
+        .take(MAX_SYNTAX_ERRORS)
+        .map(|err| {
+            input_finding(
+                &SYNTAX_ERROR,
+                location_of(index, err.range),
+                format!("syntax error: {}", err.message),
+            )
+        })
+        .collect()
+}

@@ -1,0 +1,65 @@
+//! Names and texts about a training loop that several rules use in messages and fixes.
+
+use mleng_python::index::training::TrainingLoop;
+use mleng_python::index::CallKind;
+use ruff_text_size::Ranged;
+
+use crate::context::Context;
+
+/// The optimizer being stepped (`optimizer` in `optimizer.step()` or `scaler.step(optimizer)`).
+pub(crate) fn optimizer_name(ctx: &Context, lp: &TrainingLoop) -> String {
+    let index = ctx.index;
+    for event in lp.events_of(CallKind::is_step) {
+        let call = &index.calls[event.call];
+        match event.kind {
+            CallKind::OptimizerStep => {
+                if let Some(receiver) = &call.receiver {
+                    return receiver.clone();
+                }
+            }
+            CallKind::ScalerStep => {
+                if let Some(arg) = call.arg(0) {
+                    return ctx.text(arg.range()).to_string();
+                }
+            }
+            _ => {}
+        }
+    }
+    "optimizer".to_string()
+}
+
+/// The parameters the optimizer was built over (`model.parameters()`), for the clip call.
+pub(crate) fn parameters_text(ctx: &Context, optimizer: &str) -> String {
+    ctx.index
+        .constructor_call_of(optimizer)
+        .and_then(|call| {
+            call.arguments
+                .keywords
+                .iter()
+                .find(|k| k.arg.as_ref().is_some_and(|a| a.as_str() == "params"))
+                .map(|k| &k.value)
+                .or_else(|| call.arguments.args.first())
+        })
+        .map(|expr| ctx.text(expr.range()).to_string())
+        .filter(|text| text.ends_with(".parameters()") && !text.contains('\n'))
+        .unwrap_or_else(|| "model.parameters()".to_string())
+}
+
+/// The GradScaler's name (`scaler` in `scaler.scale(loss)`), if the loop uses one.
+pub(crate) fn scaler_name(ctx: &Context, lp: &TrainingLoop) -> Option<String> {
+    lp.events
+        .iter()
+        .filter(|e| matches!(e.kind, CallKind::Scale | CallKind::ScalerStep | CallKind::Unscale))
+        .find_map(|e| ctx.index.calls[e.call].receiver.clone())
+}
+
+pub(crate) fn uses_scaler(lp: &TrainingLoop) -> bool {
+    lp.has(|k| matches!(k, CallKind::Scale | CallKind::ScalerStep))
+}
+
+/// The text of the first call of a kind in the loop (`loss.backward()`), one line.
+pub(crate) fn call_text(ctx: &Context, lp: &TrainingLoop, pred: impl Fn(CallKind) -> bool) -> Option<String> {
+    let event = lp.first(pred)?;
+    let text = ctx.text(ctx.index.calls[event.call].range());
+    (!text.contains('\n')).then(|| text.to_string())
+}

@@ -1,0 +1,14 @@
+//! Training pipeline: gradient management, optimizers, schedules, AMP.
+
+mod clip_misplaced;
+mod clip_without_unscale;
+mod loop_facts;
+mod missing_gradient_clipping;
+
+use crate::rule::Rule;
+
+pub(crate) const RULES: &[&Rule] = &[
+    &missing_gradient_clipping::RULE,
+    &clip_without_unscale::RULE,
+    &clip_misplaced::RULE,
+];
