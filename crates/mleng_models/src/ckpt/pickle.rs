@@ -573,7 +573,7 @@ mod tests {
     #[test]
     fn builds_plain_data() {
         // {'epoch': 3, 'lr': [0.5]} at protocol 2.
-        let p = b"\x80\x02}q\x00(X\x05\x00\x00\x00epochq\x01K\x03X\x02\x00\x00\x00lrq\x02]q\x03G?\xe0\x00\x00\x00\x00\x00\x00aue.";
+        let p = b"\x80\x02}q\x00(X\x05\x00\x00\x00epochq\x01K\x03X\x02\x00\x00\x00lrq\x02]q\x03G?\xe0\x00\x00\x00\x00\x00\x00au.";
         let pk = parse(p).unwrap();
         let Some(Obj::Dict(items)) = pk.get(pk.root) else { panic!() };
         assert_eq!(items.len(), 2);
