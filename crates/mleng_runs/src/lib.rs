@@ -6,7 +6,9 @@
 
 pub mod discover;
 pub mod error;
+pub mod plot;
 pub mod readers;
+pub mod report;
 pub mod roles;
 pub mod series;
 

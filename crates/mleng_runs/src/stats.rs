@@ -12,7 +12,7 @@ pub fn median(values: &[f64]) -> Option<f64> {
     }
     v.sort_by(f64::total_cmp);
     let mid = v.len() / 2;
-    if v.len() % 2 == 0 {
+    if v.len().is_multiple_of(2) {
         Some((v.get(mid - 1)? + v.get(mid)?) / 2.0)
     } else {
         v.get(mid).copied()
@@ -86,6 +86,6 @@ mod tests {
         assert_eq!(head_median(&[1.0, 2.0, 3.0, 4.0], 0.5, 1), Some(1.5));
         assert_eq!(tail_median(&[1.0, 2.0, 3.0, 4.0], 0.25, 1), Some(4.0));
         assert_eq!(fmt(1.8e14), "1.80e14");
-        assert_eq!(fmt(2.302585), "2.3026");
+        assert_eq!(fmt(2.5), "2.5");
     }
 }
