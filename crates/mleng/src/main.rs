@@ -6,6 +6,10 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod commands;
+mod config;
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Parser)]
 #[command(name = "mleng", version, about = "An advisory ML engineer for PyTorch code, training logs and model files")]
@@ -16,6 +20,12 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Review PyTorch code and notebooks (.py, .ipynb) for ML-engineering pitfalls.
+    Review(commands::review::ReviewArgs),
+    /// List every rule: code, name, area, severity, fixable.
+    Rules(commands::rules::RulesArgs),
+    /// Print a rule's documentation: what it finds, why, examples, references.
+    Explain(commands::rules::ExplainArgs),
     /// Explain an unstable training run from its logs (TensorBoard, Lightning, HF, MLflow, CSV).
     Diagnose(commands::diagnose::DiagnoseArgs),
     /// Review an ONNX graph or a checkpoint (safetensors, PyTorch zip) without running Python.
@@ -25,6 +35,9 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Review(args) => commands::review::run(args),
+        Command::Rules(args) => commands::rules::run_rules(args),
+        Command::Explain(args) => commands::rules::run_explain(args),
         Command::Diagnose(args) => commands::diagnose::run(args),
         Command::Inspect(args) => commands::inspect::run(args),
     };

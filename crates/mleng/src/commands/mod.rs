@@ -2,3 +2,5 @@
 
 pub mod diagnose;
 pub mod inspect;
+pub mod review;
+pub mod rules;

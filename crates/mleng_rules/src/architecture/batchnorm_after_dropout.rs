@@ -155,7 +155,11 @@ fn op_of(ctx: &Context, class: usize, call: usize) -> Option<String> {
 
 fn short(qualified: &str) -> String {
     let name = qualified.rsplit('.').next().unwrap_or(qualified);
-    format!("nn.{name}")
+    if qualified.starts_with("torch.nn.functional.") {
+        format!("F.{name}")
+    } else {
+        format!("nn.{name}")
+    }
 }
 
 fn report_sequential(ctx: &mut Context, run: &[&ExprCall], bn: &ExprCall) {

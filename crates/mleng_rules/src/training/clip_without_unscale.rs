@@ -70,7 +70,7 @@ fn check(ctx: &mut Context) {
             let clip_call = &index.calls[clip.via.unwrap_or(clip.call)];
             let clip_text = ctx.text(clip_call.range()).to_string();
             let message = format!(
-                "`{clip_text}` clips gradients that `{scaler}` has scaled (no `{scaler}.unscale_({optimizer})` before it): the real gradients end up clipped to max_norm divided by the loss scale"
+                "`{clip_text}` clips gradients that `{scaler}` has scaled (no `{scaler}.unscale_({optimizer})` before it): once unscaled, the real gradients are clipped to the threshold divided by the loss scale (65536 at the start)"
             );
             let fix = Fix::new(format!("Call `{scaler}.unscale_({optimizer})` right before clipping"))
                 .with_replacement(format!("{scaler}.unscale_({optimizer})\n{clip_text}"));

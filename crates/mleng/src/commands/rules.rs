@@ -1,0 +1,90 @@
+//! `mleng rules` and `mleng explain CODE`: both print from the rules' own declarations.
+
+use std::process::ExitCode;
+
+use anyhow::{bail, Result};
+use mleng_rules::registry;
+
+#[derive(clap::Args)]
+pub struct RulesArgs {
+    /// Output format: text (a table), markdown (the README table) or json.
+    #[arg(long, default_value = "text")]
+    pub format: String,
+}
+
+#[derive(clap::Args)]
+pub struct ExplainArgs {
+    /// A rule code (`TRN001`) or name (`missing-gradient-clipping`).
+    pub rule: String,
+}
+
+pub fn run_rules(args: RulesArgs) -> Result<ExitCode> {
+    let rules = registry::all();
+    match args.format.as_str() {
+        "text" => {
+            println!("{:<7} {:<34} {:<13} {:<8} {:<7} {}", "CODE", "NAME", "AREA", "SEVERITY", "FIXABLE", "DEFAULT");
+            for r in rules {
+                println!(
+                    "{:<7} {:<34} {:<13} {:<8} {:<7} {}",
+                    r.code,
+                    r.name,
+                    r.area.as_str(),
+                    r.severity.as_str(),
+                    if r.fixable { "yes" } else { "no" },
+                    if registry::is_default_enabled(r) { "on" } else { "off" }
+                );
+            }
+        }
+        "markdown" => print!("{}", markdown_table()),
+        "json" => {
+            let infos: Vec<_> = rules
+                .iter()
+                .map(|r| {
+                    serde_json::json!({
+                        "code": r.code, "name": r.name, "area": r.area, "severity": r.severity,
+                        "fixable": r.fixable, "default": registry::is_default_enabled(r),
+                        "summary": r.summary, "docs": r.docs,
+                    })
+                })
+                .collect();
+            println!("{}", serde_json::to_string_pretty(&infos)?);
+        }
+        other => bail!("unknown format `{other}` for `mleng rules` (expected text, markdown or json)"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The README's rule table, generated from the registry (a test keeps the README in sync).
+pub fn markdown_table() -> String {
+    let mut out = String::from("| Code | Name | Area | Severity | Fixable | What it finds |\n|---|---|---|---|---|---|\n");
+    for r in registry::all() {
+        out.push_str(&format!(
+            "| `{}` | `{}` | {} | {} | {} | {} |\n",
+            r.code,
+            r.name,
+            r.area.as_str(),
+            r.severity.as_str(),
+            if r.fixable { "yes" } else { "no" },
+            r.summary.replace('|', "\\|")
+        ));
+    }
+    out
+}
+
+pub fn run_explain(args: ExplainArgs) -> Result<ExitCode> {
+    let Some(rule) = registry::find(args.rule.trim()) else {
+        bail!("unknown rule `{}` (see `mleng rules`)", args.rule);
+    };
+    println!("# {} {}", rule.code, rule.name);
+    println!();
+    println!(
+        "Area: {}. Default severity: {}. Fixable: {}. Enabled by default: {}.",
+        rule.area.as_str(),
+        rule.severity.as_str(),
+        if rule.fixable { "yes" } else { "no" },
+        if registry::is_default_enabled(rule) { "yes" } else { "no" }
+    );
+    println!();
+    print!("{}", rule.docs);
+    Ok(ExitCode::SUCCESS)
+}
