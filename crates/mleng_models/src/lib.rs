@@ -4,5 +4,6 @@
 pub mod ckpt;
 pub mod error;
 pub mod onnx;
+pub mod render;
 
 pub use error::{ModelError, Result};

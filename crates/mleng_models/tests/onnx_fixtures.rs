@@ -7,7 +7,10 @@ use std::path::PathBuf;
 use mleng_models::onnx::{inspect_path, GraphOptions};
 
 fn fixtures() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/fixtures/onnx"))
+    PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/fixtures/onnx"
+    ))
 }
 
 fn cases() -> Vec<(PathBuf, serde_json::Value)> {
@@ -51,9 +54,15 @@ fn weight_elements_and_flops_match_pytorch() {
         let want_flops = truth["torch_flops_total"].as_u64().unwrap();
         // The fixtures' counter saw no attention op (SDPA ran a CPU kernel FlopCounterMode
         // has no formula for): compare like with like and show attention on its own.
-        let global = truth["torch_flops_by_module"]["Global"].as_object().unwrap();
+        let global = truth["torch_flops_by_module"]["Global"]
+            .as_object()
+            .unwrap();
         let torch_has_attention = global.keys().any(|k| k.contains("attention"));
-        let ours = if torch_has_attention { r.total_flops } else { r.total_flops - r.flops_attention };
+        let ours = if torch_has_attention {
+            r.total_flops
+        } else {
+            r.total_flops - r.flops_attention
+        };
         let params = truth["params"].as_u64().unwrap();
         let err = (ours as f64 - want_flops as f64).abs() / want_flops as f64 * 100.0;
         let name = path.file_name().unwrap().to_string_lossy().to_string();
@@ -62,13 +71,20 @@ fn weight_elements_and_flops_match_pytorch() {
             r.weights.stored_float_elements, r.flops_attention, r.weights.per_use_elements, r.folded_norm.likely
         );
         if r.weights.stored_float_elements != want_elems {
-            failures.push(format!("{name}: weight elements {} != {want_elems}", r.weights.stored_float_elements));
+            failures.push(format!(
+                "{name}: weight elements {} != {want_elems}",
+                r.weights.stored_float_elements
+            ));
         }
         if err > 1.0 {
-            failures.push(format!("{name}: FLOPs {ours} vs {want_flops} ({err:.2}%), uncounted {:?}, unresolved {:?}", r.uncounted, r.unresolved_ops));
+            failures.push(format!(
+                "{name}: FLOPs {ours} vs {want_flops} ({err:.2}%), uncounted {:?}, unresolved {:?}",
+                r.uncounted, r.unresolved_ops
+            ));
         }
         // Where PyTorch counts more than the graph stores, the reader must explain why.
-        if params > want_elems && !r.folded_norm.likely && r.weights.per_use_elements <= want_elems {
+        if params > want_elems && !r.folded_norm.likely && r.weights.per_use_elements <= want_elems
+        {
             failures.push(format!("{name}: params {params} > stored {want_elems} but neither folding nor sharing detected"));
         }
     }

@@ -1,13 +1,189 @@
-//! `mleng inspect` (placeholder).
+//! `mleng inspect`: review model graphs (`.onnx`) and checkpoints (`.safetensors`,
+//! `.pt`/`.pth`/`.bin`) without running Python or anything stored in the file.
 
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+
+use anyhow::{bail, Context};
+use mleng_diagnostics::{Finding, Severity};
+use mleng_models::ckpt::{self, diff, review};
+use mleng_models::onnx::{self, GraphOptions};
+use mleng_models::render::{self, Style};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    Text,
+    Json,
+    Markdown,
+}
 
 #[derive(clap::Args)]
 pub struct InspectArgs {
-    /// Files or folders to read.
-    pub paths: Vec<std::path::PathBuf>,
+    /// Model files (.onnx, .safetensors, .pt, .pth, .bin) or folders holding them.
+    pub paths: Vec<PathBuf>,
+    /// Compare two checkpoints: per-layer relative L2 drift from the first to the second.
+    #[arg(long)]
+    pub diff: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
+    /// Input shape for graphs whose input is dynamic, e.g. 1x3x224x224.
+    #[arg(long, value_name = "DIMS")]
+    pub input_shape: Option<String>,
+    /// Batch size for the memory estimate (replaces the input's first dim).
+    #[arg(long)]
+    pub batch: Option<i64>,
+    /// Number of bottleneck layers to list.
+    #[arg(long, default_value_t = 10)]
+    pub top: usize,
+    /// Rows in the per-layer tables (0 = all).
+    #[arg(long, default_value_t = 25)]
+    pub rows: usize,
+    /// Exit with status 1 when a finding at least this severe is reported.
+    #[arg(long, value_name = "SEVERITY")]
+    pub fail_on: Option<String>,
 }
 
-pub fn run(_args: InspectArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("mleng inspect is not implemented yet")
+const CHECKPOINT_EXT: &[&str] = &["safetensors", "pt", "pth", "bin", "ckpt"];
+
+fn ext(p: &Path) -> String {
+    p.extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase()
+}
+
+fn is_model_file(p: &Path) -> bool {
+    let e = ext(p);
+    e == "onnx" || CHECKPOINT_EXT.contains(&e.as_str())
+}
+
+fn parse_shape(text: &str) -> anyhow::Result<Vec<i64>> {
+    text.split(['x', 'X', ',', '*'])
+        .map(|d| {
+            let d = d.trim();
+            match d.parse::<i64>() {
+                Ok(v) if v > 0 => Ok(v),
+                _ => bail!(
+                    "--input-shape: `{d}` is not a positive integer (expected e.g. 1x3x224x224)"
+                ),
+            }
+        })
+        .collect()
+}
+
+fn expand(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            let mut files: Vec<PathBuf> = std::fs::read_dir(p)
+                .with_context(|| format!("{}: cannot list folder", p.display()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|f| f.is_file() && is_model_file(f))
+                .collect();
+            files.sort();
+            out.extend(files);
+        } else if p.exists() {
+            out.push(p.clone());
+        } else {
+            bail!("{}: no such file", p.display());
+        }
+    }
+    Ok(out)
+}
+
+#[derive(serde::Serialize)]
+struct JsonReport<'a> {
+    graphs: Vec<&'a onnx::GraphReport>,
+    checkpoints: Vec<&'a review::CheckpointReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    diff: Option<&'a diff::DiffReport>,
+}
+
+pub fn run(args: InspectArgs) -> anyhow::Result<ExitCode> {
+    if args.paths.is_empty() {
+        bail!("mleng inspect needs a model file (.onnx, .safetensors, .pt, .pth, .bin)");
+    }
+    let fail_on = match &args.fail_on {
+        Some(s) => Some(
+            Severity::parse(s)
+                .with_context(|| format!("--fail-on: `{s}` is not info, warning or error"))?,
+        ),
+        None => None,
+    };
+    let style = match args.format {
+        OutputFormat::Markdown => Style::Markdown,
+        _ => Style::Text,
+    };
+    let files = expand(&args.paths)?;
+    if files.is_empty() {
+        bail!("no model files found in the given paths");
+    }
+    let mut graphs = Vec::new();
+    let mut checkpoints = Vec::new();
+    let mut diff_report = None;
+    if args.diff {
+        let [a, b] = files.as_slice() else {
+            bail!(
+                "--diff compares exactly two checkpoints, got {}",
+                files.len()
+            );
+        };
+        let ca = ckpt::load(a)?;
+        let cb = ckpt::load(b)?;
+        diff_report = Some(diff::diff(&ca, &cb)?);
+    } else {
+        let opts = GraphOptions {
+            input_shape: args.input_shape.as_deref().map(parse_shape).transpose()?,
+            batch: args.batch,
+            top: args.top,
+        };
+        for f in &files {
+            if ext(f) == "onnx" {
+                graphs.push(onnx::inspect_path(f, &opts)?);
+            } else {
+                checkpoints.push(review::inspect_path(f)?);
+            }
+        }
+    }
+    let mut out = String::new();
+    match args.format {
+        OutputFormat::Json => {
+            let report = JsonReport {
+                graphs: graphs.iter().collect(),
+                checkpoints: checkpoints.iter().collect(),
+                diff: diff_report.as_ref(),
+            };
+            out = serde_json::to_string_pretty(&report)?;
+            out.push('\n');
+        }
+        _ => {
+            if style == Style::Markdown {
+                out.push_str("# mleng inspect\n\n");
+            }
+            for g in &graphs {
+                out.push_str(&render::graph(g, style, args.rows));
+                out.push('\n');
+            }
+            for c in &checkpoints {
+                out.push_str(&render::checkpoint(c, style, args.rows));
+                out.push('\n');
+            }
+            if let Some(d) = &diff_report {
+                out.push_str(&render::diff(d, style, args.rows));
+            }
+        }
+    }
+    print!("{out}");
+    let all: Vec<&Finding> = graphs
+        .iter()
+        .flat_map(|g| g.findings.iter())
+        .chain(checkpoints.iter().flat_map(|c| c.findings.iter()))
+        .collect();
+    let tripped = fail_on.is_some_and(|min| all.iter().any(|f| f.severity >= min));
+    Ok(if tripped {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }

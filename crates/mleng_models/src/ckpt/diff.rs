@@ -71,14 +71,24 @@ pub fn diff(a: &Checkpoint, b: &Checkpoint) -> Result<DiffReport> {
     let ib = index(b);
     let mut tensors = Vec::new();
     let mut shape_changed = Vec::new();
-    let mut only_in_a: Vec<String> = ia.keys().filter(|k| !ib.contains_key(*k)).map(|k| k.to_string()).collect();
-    let mut only_in_b: Vec<String> = ib.keys().filter(|k| !ia.contains_key(*k)).map(|k| k.to_string()).collect();
+    let mut only_in_a: Vec<String> = ia
+        .keys()
+        .filter(|k| !ib.contains_key(*k))
+        .map(|k| k.to_string())
+        .collect();
+    let mut only_in_b: Vec<String> = ib
+        .keys()
+        .filter(|k| !ia.contains_key(*k))
+        .map(|k| k.to_string())
+        .collect();
     only_in_a.sort();
     only_in_b.sort();
     // Keep A's file order so the layer table follows the model.
     for ta in &a.tensors {
         let key = normalize(&ta.name);
-        let (Some(ta), Some(tb)) = (ia.get(key), ib.get(key)) else { continue };
+        let (Some(ta), Some(tb)) = (ia.get(key), ib.get(key)) else {
+            continue;
+        };
         if ta.shape != tb.shape {
             shape_changed.push((key.to_string(), ta.shape.clone(), tb.shape.clone()));
             continue;

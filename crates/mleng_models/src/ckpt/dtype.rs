@@ -175,8 +175,14 @@ mod tests {
 
     #[test]
     fn decodes_half_types() {
-        assert_eq!(DType::F16.decode(&half::f16::from_f32(1.5).to_le_bytes()), 1.5);
-        assert_eq!(DType::BF16.decode(&half::bf16::from_f32(-2.0).to_le_bytes()), -2.0);
+        assert_eq!(
+            DType::F16.decode(&half::f16::from_f32(1.5).to_le_bytes()),
+            1.5
+        );
+        assert_eq!(
+            DType::BF16.decode(&half::bf16::from_f32(-2.0).to_le_bytes()),
+            -2.0
+        );
         assert_eq!(f8_e4m3(0x38), 1.0);
         assert!(f8_e4m3(0x7f).is_nan());
     }

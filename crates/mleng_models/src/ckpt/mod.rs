@@ -89,7 +89,10 @@ pub fn load(path: &Path) -> Result<Checkpoint> {
             "legacy (pre-1.6, non-zip) torch.save format; re-save with a current PyTorch or convert to safetensors",
         ));
     } else {
-        return Err(ModelError::invalid(path, "not a zip-format PyTorch checkpoint"));
+        return Err(ModelError::invalid(
+            path,
+            "not a zip-format PyTorch checkpoint",
+        ));
     };
     Ok(Checkpoint {
         path: path.to_path_buf(),
@@ -155,7 +158,13 @@ impl Checkpoint {
 }
 
 /// Copy a strided view into packed bytes; `None` if any element falls outside the storage.
-fn gather(storage: &[u8], size: usize, offset: u64, shape: &[u64], stride: &[u64]) -> Option<Vec<u8>> {
+fn gather(
+    storage: &[u8],
+    size: usize,
+    offset: u64,
+    shape: &[u64],
+    stride: &[u64],
+) -> Option<Vec<u8>> {
     let numel = shape.iter().try_fold(1u64, |a, &d| a.checked_mul(d))?;
     let bytes = numel.checked_mul(size as u64)?;
     // A view cannot hold more elements than its storage without repeating them; repeated
@@ -199,7 +208,10 @@ mod tests {
     fn gather_transposed_view() {
         // storage [0,1,2,3,4,5] as u8, view shape [3,2] stride [1,3] = transpose of 2x3.
         let s = [0u8, 1, 2, 3, 4, 5];
-        assert_eq!(gather(&s, 1, 0, &[3, 2], &[1, 3]), Some(vec![0, 3, 1, 4, 2, 5]));
+        assert_eq!(
+            gather(&s, 1, 0, &[3, 2], &[1, 3]),
+            Some(vec![0, 3, 1, 4, 2, 5])
+        );
         assert_eq!(gather(&s, 1, 5, &[2], &[1]), None);
     }
 }

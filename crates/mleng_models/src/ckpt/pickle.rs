@@ -64,7 +64,11 @@ pub enum PickleError {
     #[error("refused global `{0}`: only the tensor/storage globals torch.save writes for a state dict are allowed, nothing is imported or run")]
     Global(String),
     #[error("refused opcode {name} (0x{code:02x}) at byte {pos}: it builds arbitrary objects")]
-    Opcode { name: &'static str, code: u8, pos: usize },
+    Opcode {
+        name: &'static str,
+        code: u8,
+        pos: usize,
+    },
     #[error("unknown opcode 0x{code:02x} at byte {pos}")]
     Unknown { code: u8, pos: usize },
     #[error("truncated pickle at byte {0}")]
@@ -114,8 +118,14 @@ struct Vm<'a> {
 
 impl<'a> Vm<'a> {
     fn take(&mut self, n: usize) -> Result<&'a [u8], PickleError> {
-        let end = self.pos.checked_add(n).ok_or(PickleError::Truncated(self.pos))?;
-        let s = self.data.get(self.pos..end).ok_or(PickleError::Truncated(self.pos))?;
+        let end = self
+            .pos
+            .checked_add(n)
+            .ok_or(PickleError::Truncated(self.pos))?;
+        let s = self
+            .data
+            .get(self.pos..end)
+            .ok_or(PickleError::Truncated(self.pos))?;
         self.pos = end;
         Ok(s)
     }
@@ -137,7 +147,10 @@ impl<'a> Vm<'a> {
         Ok(u64::from_le_bytes(a))
     }
     fn line(&mut self) -> Result<&'a str, PickleError> {
-        let rest = self.data.get(self.pos..).ok_or(PickleError::Truncated(self.pos))?;
+        let rest = self
+            .data
+            .get(self.pos..)
+            .ok_or(PickleError::Truncated(self.pos))?;
         let nl = rest
             .iter()
             .position(|&c| c == b'\n')
@@ -169,10 +182,15 @@ impl<'a> Vm<'a> {
         Ok(())
     }
     fn pop(&mut self) -> Result<Id, PickleError> {
-        self.stack.pop().ok_or_else(|| self.malformed("pop from an empty stack"))
+        self.stack
+            .pop()
+            .ok_or_else(|| self.malformed("pop from an empty stack"))
     }
     fn top(&self) -> Result<Id, PickleError> {
-        self.stack.last().copied().ok_or_else(|| self.malformed("empty stack"))
+        self.stack
+            .last()
+            .copied()
+            .ok_or_else(|| self.malformed("empty stack"))
     }
     fn pop_mark(&mut self) -> Result<Vec<Id>, PickleError> {
         let m = self.marks.pop().ok_or_else(|| self.malformed("no MARK"))?;
@@ -217,8 +235,11 @@ impl<'a> Vm<'a> {
         let pos = self.pos;
         match self.arena.get_mut(target) {
             Some(Obj::Dict(d)) => {
-                if items.len() % 2 != 0 {
-                    return Err(PickleError::Malformed { pos, what: "odd number of dict items".into() });
+                if !items.len().is_multiple_of(2) {
+                    return Err(PickleError::Malformed {
+                        pos,
+                        what: "odd number of dict items".into(),
+                    });
                 }
                 d.extend(items.chunks_exact(2).map(|c| (c[0], c[1])));
                 Ok(())
@@ -227,7 +248,10 @@ impl<'a> Vm<'a> {
                 l.extend(items);
                 Ok(())
             }
-            _ => Err(PickleError::Malformed { pos, what: "items added to something that is not a dict or list".into() }),
+            _ => Err(PickleError::Malformed {
+                pos,
+                what: "items added to something that is not a dict or list".into(),
+            }),
         }
     }
 
@@ -260,7 +284,12 @@ impl<'a> Vm<'a> {
                 if stride.len() != shape.len() {
                     return Err(self.malformed("tensor stride and size differ in length"));
                 }
-                Ok(Obj::Tensor(TensorRef { storage, offset, shape, stride }))
+                Ok(Obj::Tensor(TensorRef {
+                    storage,
+                    offset,
+                    shape,
+                    stride,
+                }))
             }
             Allowed::RebuildParameter => match arg(0).map(|i| self.obj(i)) {
                 Some(t @ Obj::Tensor(_)) => Ok(t.clone()),
@@ -271,12 +300,10 @@ impl<'a> Vm<'a> {
                 Some(Obj::Str(s)) => Ok(Obj::Bytes(s.chars().map(|c| c as u32 as u8).collect())),
                 _ => Err(self.malformed("_codecs.encode without a string")),
             },
-            Allowed::TorchDevice => Ok(Obj::Str(
-                match arg(0).map(|i| self.obj(i)) {
-                    Some(Obj::Str(s)) => s.clone(),
-                    _ => "device".into(),
-                },
-            )),
+            Allowed::TorchDevice => Ok(Obj::Str(match arg(0).map(|i| self.obj(i)) {
+                Some(Obj::Str(s)) => s.clone(),
+                _ => "device".into(),
+            })),
             Allowed::Storage(_) => Err(self.malformed("a storage type called directly")),
         }
     }
@@ -322,7 +349,9 @@ pub fn parse(data: &[u8]) -> Result<Pickle, PickleError> {
     };
     loop {
         let at = vm.pos;
-        let Ok(code) = vm.u8() else { return Err(PickleError::NoStop) };
+        let Ok(code) = vm.u8() else {
+            return Err(PickleError::NoStop);
+        };
         match code {
             0x80 => {
                 vm.u8()?; // PROTO
@@ -332,7 +361,10 @@ pub fn parse(data: &[u8]) -> Result<Pickle, PickleError> {
             }
             b'.' => {
                 let root = vm.pop()?;
-                return Ok(Pickle { arena: vm.arena, root });
+                return Ok(Pickle {
+                    arena: vm.arena,
+                    root,
+                });
             }
             b'(' => {
                 if vm.marks.len() >= MAX_DEPTH_MARKS {
@@ -366,7 +398,11 @@ pub fn parse(data: &[u8]) -> Result<Pickle, PickleError> {
                 vm.push(Obj::Int(i64::from(v)))?
             }
             0x8a | 0x8b => {
-                let n = if code == 0x8a { u64::from(vm.u8()?) } else { u64::from(vm.u32()?) };
+                let n = if code == 0x8a {
+                    u64::from(vm.u8()?)
+                } else {
+                    u64::from(vm.u32()?)
+                };
                 let b = vm.sized(n)?;
                 if b.len() > 8 {
                     return Err(vm.malformed("integer wider than 64 bits"));
@@ -453,7 +489,7 @@ pub fn parse(data: &[u8]) -> Result<Pickle, PickleError> {
             b'}' => vm.push(Obj::Dict(Vec::new()))?,
             b'd' => {
                 let items = vm.pop_mark()?;
-                if items.len() % 2 != 0 {
+                if !items.len().is_multiple_of(2) {
                     return Err(vm.malformed("odd number of dict items"));
                 }
                 let pairs = items.chunks_exact(2).map(|c| (c[0], c[1])).collect();
@@ -490,7 +526,8 @@ pub fn parse(data: &[u8]) -> Result<Pickle, PickleError> {
             0x93 => {
                 let name = vm.pop()?;
                 let module = vm.pop()?;
-                let (Obj::Str(m), Obj::Str(n)) = (vm.obj(module).clone(), vm.obj(name).clone()) else {
+                let (Obj::Str(m), Obj::Str(n)) = (vm.obj(module).clone(), vm.obj(name).clone())
+                else {
                     return Err(vm.malformed("STACK_GLOBAL needs two strings"));
                 };
                 let g = allowed(&m, &n).ok_or_else(|| PickleError::Global(format!("{m}.{n}")))?;
@@ -506,7 +543,9 @@ pub fn parse(data: &[u8]) -> Result<Pickle, PickleError> {
                 // BUILD: set state. Only dict updates are data; other state is dropped.
                 let state = vm.pop()?;
                 let target = vm.top()?;
-                if let (Obj::Dict(items), Some(Obj::Dict(_))) = (vm.obj(state).clone(), vm.arena.get(target)) {
+                if let (Obj::Dict(items), Some(Obj::Dict(_))) =
+                    (vm.obj(state).clone(), vm.arena.get(target))
+                {
                     let flat = items.into_iter().flat_map(|(k, v)| [k, v]).collect();
                     vm.add_items(target, flat)?;
                 }
@@ -550,7 +589,7 @@ pub fn parse(data: &[u8]) -> Result<Pickle, PickleError> {
             0x81 => return Err(refused("NEWOBJ", code, at)),
             0x92 => return Err(refused("NEWOBJ_EX", code, at)),
             0x82..=0x84 => return Err(refused("EXT", code, at)),
-            0x96 | 0x97 | 0x98 => return Err(refused("BUFFER", code, at)),
+            0x96..=0x98 => return Err(refused("BUFFER", code, at)),
             _ => return Err(PickleError::Unknown { code, pos: at }),
         }
     }
@@ -564,10 +603,16 @@ mod tests {
     fn refuses_os_system_by_name() {
         // protocol 0: GLOBAL 'os system', then a REDUCE that must never happen.
         let p = b"cos\nsystem\n(S'echo pwned'\ntR.";
-        assert_eq!(parse(p).err(), Some(PickleError::Global("os.system".into())));
+        assert_eq!(
+            parse(p).err(),
+            Some(PickleError::Global("os.system".into()))
+        );
         // protocol 4 spelling with STACK_GLOBAL.
         let p = b"\x80\x04\x8c\x02os\x8c\x06system\x93\x8c\x02id\x85R.";
-        assert_eq!(parse(p).err(), Some(PickleError::Global("os.system".into())));
+        assert_eq!(
+            parse(p).err(),
+            Some(PickleError::Global("os.system".into()))
+        );
     }
 
     #[test]
@@ -575,10 +620,14 @@ mod tests {
         // {'epoch': 3, 'lr': [0.5]} at protocol 2.
         let p = b"\x80\x02}q\x00(X\x05\x00\x00\x00epochq\x01K\x03X\x02\x00\x00\x00lrq\x02]q\x03G?\xe0\x00\x00\x00\x00\x00\x00au.";
         let pk = parse(p).unwrap();
-        let Some(Obj::Dict(items)) = pk.get(pk.root) else { panic!() };
+        let Some(Obj::Dict(items)) = pk.get(pk.root) else {
+            panic!()
+        };
         assert_eq!(items.len(), 2);
         assert_eq!(pk.get(items[0].1), Some(&Obj::Int(3)));
-        let Some(Obj::List(l)) = pk.get(items[1].1) else { panic!() };
+        let Some(Obj::List(l)) = pk.get(items[1].1) else {
+            panic!()
+        };
         assert_eq!(pk.get(l[0]), Some(&Obj::Float(0.5)));
     }
 

@@ -57,7 +57,8 @@ pub fn inspect_path(path: &Path) -> Result<CheckpointReport> {
 
 /// Optimizer moments and step counters are state, not weights.
 pub fn is_optimizer_state(name: &str) -> bool {
-    name.split('.').any(|p| p == "optimizer" || p == "optimizer_states" || p == "optim")
+    name.split('.')
+        .any(|p| p == "optimizer" || p == "optimizer_states" || p == "optim")
         || name.ends_with("exp_avg")
         || name.ends_with("exp_avg_sq")
         || name.ends_with("momentum_buffer")
@@ -65,7 +66,9 @@ pub fn is_optimizer_state(name: &str) -> bool {
 
 /// BatchNorm's running statistics are buffers, not parameters (PyTorch's `buffers()`).
 pub fn is_buffer(name: &str) -> bool {
-    name.ends_with("running_mean") || name.ends_with("running_var") || name.ends_with("num_batches_tracked")
+    name.ends_with("running_mean")
+        || name.ends_with("running_var")
+        || name.ends_with("num_batches_tracked")
 }
 
 fn split_name(name: &str) -> (&str, &str) {
@@ -111,7 +114,9 @@ fn layer_kind(members: &HashMap<&str, &TensorStats>, name: &str) -> &'static str
     if members.contains_key("running_mean") || members.contains_key("running_var") {
         return "batchnorm";
     }
-    let Some(w) = members.get("weight") else { return "other" };
+    let Some(w) = members.get("weight") else {
+        return "other";
+    };
     match w.shape.len() {
         3..=5 => "conv",
         2 if name.contains("embed") => "embedding",
@@ -136,7 +141,10 @@ fn layers(tensors: &[TensorStats]) -> Vec<LayerSummary> {
         .filter_map(|name| {
             let members = groups.get(name)?;
             let weight = members.get("weight");
-            let mut dts: Vec<String> = members.values().map(|t| t.dtype.name().to_string()).collect();
+            let mut dts: Vec<String> = members
+                .values()
+                .map(|t| t.dtype.name().to_string())
+                .collect();
             dts.sort();
             dts.dedup();
             let numel: u64 = members.values().map(|t| t.numel).sum();
@@ -146,7 +154,9 @@ fn layers(tensors: &[TensorStats]) -> Vec<LayerSummary> {
                 kind: layer_kind(members, name).to_string(),
                 params: members
                     .iter()
-                    .filter(|(p, t)| t.dtype.is_float() && !matches!(**p, "running_mean" | "running_var"))
+                    .filter(|(p, t)| {
+                        t.dtype.is_float() && !matches!(**p, "running_mean" | "running_var")
+                    })
                     .map(|(_, t)| t.numel)
                     .sum(),
                 tensors: members.len(),
@@ -155,7 +165,11 @@ fn layers(tensors: &[TensorStats]) -> Vec<LayerSummary> {
                 weight_std: weight.map(|w| w.std),
                 weight_max_abs: weight.map(|w| w.max_abs),
                 non_finite: members.values().map(|t| t.non_finite()).sum(),
-                zero_fraction: if numel == 0 { 0.0 } else { zeros as f64 / numel as f64 },
+                zero_fraction: if numel == 0 {
+                    0.0
+                } else {
+                    zeros as f64 / numel as f64
+                },
             })
         })
         .collect()
@@ -172,7 +186,8 @@ fn fmt_shape(s: &[u64]) -> String {
 
 fn findings(path: &Path, tensors: &[TensorStats], layers: &[LayerSummary]) -> Vec<Finding> {
     let mut out = Vec::new();
-    let by_name: HashMap<&str, &TensorStats> = tensors.iter().map(|t| (t.name.as_str(), t)).collect();
+    let by_name: HashMap<&str, &TensorStats> =
+        tensors.iter().map(|t| (t.name.as_str(), t)).collect();
     let weights: Vec<&TensorStats> = tensors
         .iter()
         .filter(|t| t.dtype.is_float() && !is_optimizer_state(&t.name))
@@ -203,7 +218,11 @@ fn findings(path: &Path, tensors: &[TensorStats], layers: &[LayerSummary]) -> Ve
     }
     for layer in layers {
         let get = |p: &str| {
-            let name = if layer.name.is_empty() { p.to_string() } else { format!("{}.{p}", layer.name) };
+            let name = if layer.name.is_empty() {
+                p.to_string()
+            } else {
+                format!("{}.{p}", layer.name)
+            };
             by_name.get(name.as_str()).copied()
         };
         if is_optimizer_state(&layer.name) {
@@ -231,7 +250,10 @@ fn findings(path: &Path, tensors: &[TensorStats], layers: &[LayerSummary]) -> Ve
         *float_dtypes.entry(t.dtype.name()).or_default() += t.numel;
     }
     if float_dtypes.len() > 1 {
-        let list: Vec<String> = float_dtypes.iter().map(|(d, n)| format!("{d}: {n} elements")).collect();
+        let list: Vec<String> = float_dtypes
+            .iter()
+            .map(|(d, n)| format!("{d}: {n} elements"))
+            .collect();
         out.push(
             finding(path, "CKP007", "mixed-dtypes", Severity::Info, Area::Performance,
                 format!("weights are stored in {} floating-point dtypes ({}): casts at load time, and a half-precision part may be an accident of a partial `.half()`", float_dtypes.len(), list.join(", ")))
@@ -242,7 +264,9 @@ fn findings(path: &Path, tensors: &[TensorStats], layers: &[LayerSummary]) -> Ve
 }
 
 fn exploded(path: &Path, w: &TensorStats, out: &mut Vec<Finding>) {
-    let Some(&out_ch) = w.shape.first() else { return };
+    let Some(&out_ch) = w.shape.first() else {
+        return;
+    };
     if out_ch == 0 || w.numel == 0 || !w.std.is_finite() {
         return;
     }
@@ -262,7 +286,12 @@ fn dead_filters(path: &Path, w: &TensorStats, out: &mut Vec<Finding>) {
     if w.channel_l2.len() < 2 {
         return;
     }
-    let mut norms: Vec<f64> = w.channel_l2.iter().copied().filter(|n| n.is_finite()).collect();
+    let mut norms: Vec<f64> = w
+        .channel_l2
+        .iter()
+        .copied()
+        .filter(|n| n.is_finite())
+        .collect();
     norms.sort_by(f64::total_cmp);
     let median = norms.get(norms.len() / 2).copied().unwrap_or(0.0);
     if median <= 0.0 {
@@ -291,7 +320,9 @@ fn dead_gamma(path: &Path, g: &TensorStats, out: &mut Vec<Finding>) {
         .channel_max
         .iter()
         .enumerate()
-        .filter(|(i, v)| v.abs() < DEAD_GAMMA && g.channel_l2.get(*i).is_some_and(|n| *n < DEAD_GAMMA))
+        .filter(|(i, v)| {
+            v.abs() < DEAD_GAMMA && g.channel_l2.get(*i).is_some_and(|n| *n < DEAD_GAMMA)
+        })
         .map(|(i, _)| i)
         .collect();
     if dead.is_empty() || dead.len() == g.channel_max.len() {
@@ -306,25 +337,48 @@ fn dead_gamma(path: &Path, g: &TensorStats, out: &mut Vec<Finding>) {
     );
 }
 
-fn bn_stats(path: &Path, mean: Option<&TensorStats>, var: Option<&TensorStats>, out: &mut Vec<Finding>) {
+fn bn_stats(
+    path: &Path,
+    mean: Option<&TensorStats>,
+    var: Option<&TensorStats>,
+    out: &mut Vec<Finding>,
+) {
     let mut evidence = Vec::new();
     if let Some(v) = var {
         if v.max.is_finite() && v.max > BN_VAR_LIMIT {
-            evidence.push(format!("`{}` max {:.3e} (limit {BN_VAR_LIMIT:.0e})", v.name, v.max));
+            evidence.push(format!(
+                "`{}` max {:.3e} (limit {BN_VAR_LIMIT:.0e})",
+                v.name, v.max
+            ));
         }
         if v.min.is_finite() && v.min < 0.0 {
-            evidence.push(format!("`{}` has negative values (min {:.3e}): impossible for a variance", v.name, v.min));
+            evidence.push(format!(
+                "`{}` has negative values (min {:.3e}): impossible for a variance",
+                v.name, v.min
+            ));
         }
     }
     if let Some(m) = mean {
         if m.max_abs.is_finite() && m.max_abs > BN_MEAN_LIMIT {
-            evidence.push(format!("`{}` max |mean| {:.3e} (limit {BN_MEAN_LIMIT:.0e})", m.name, m.max_abs));
+            evidence.push(format!(
+                "`{}` max |mean| {:.3e} (limit {BN_MEAN_LIMIT:.0e})",
+                m.name, m.max_abs
+            ));
         }
     }
     if evidence.is_empty() {
         return;
     }
-    let name = var.or(mean).map(|t| t.name.rsplit_once('.').map(|p| p.0).unwrap_or(&t.name).to_string()).unwrap_or_default();
+    let name = var
+        .or(mean)
+        .map(|t| {
+            t.name
+                .rsplit_once('.')
+                .map(|p| p.0)
+                .unwrap_or(&t.name)
+                .to_string()
+        })
+        .unwrap_or_default();
     let mut f = finding(path, "CKP003", "exploded-batchnorm-stats", Severity::Warning, Area::Training,
         format!("BatchNorm `{name}` has running statistics far outside normal activation ranges: the activations feeding it blew up during training, and eval-mode outputs will be wrong"))
         .with_fix(Fix::new("check for divergence around this checkpoint; recalibrate statistics with a few forward passes in train mode (no grad) over clean data"));
@@ -338,7 +392,12 @@ fn bn_stats(path: &Path, mean: Option<&TensorStats>, var: Option<&TensorStats>, 
 /// non-negative input (the output of a previous ReLU): it is provably dead. We only claim
 /// it for layers with a bias (a bias-free layer is normally followed by a norm layer, which
 /// can shift it back) and not for the first weight layer (its input, the data, can be negative).
-fn dead_relu(path: &Path, layers: &[LayerSummary], by_name: &HashMap<&str, &TensorStats>, out: &mut Vec<Finding>) {
+fn dead_relu(
+    path: &Path,
+    layers: &[LayerSummary],
+    by_name: &HashMap<&str, &TensorStats>,
+    out: &mut Vec<Finding>,
+) {
     let mut first = true;
     for layer in layers {
         if !matches!(layer.kind.as_str(), "conv" | "linear") || is_optimizer_state(&layer.name) {

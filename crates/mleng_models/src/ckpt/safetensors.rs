@@ -29,11 +29,16 @@ pub struct Parsed {
 pub fn parse(path: &Path, bytes: &[u8]) -> Result<Parsed> {
     let bad = |d: String| ModelError::invalid(path, format!("invalid safetensors: {d}"));
     let Some((len_bytes, rest)) = bytes.split_first_chunk::<8>() else {
-        return Err(bad(format!("{} bytes is too short for the 8-byte header length", bytes.len())));
+        return Err(bad(format!(
+            "{} bytes is too short for the 8-byte header length",
+            bytes.len()
+        )));
     };
     let n = u64::from_le_bytes(*len_bytes);
     if n > MAX_HEADER {
-        return Err(bad(format!("header length {n} exceeds the {MAX_HEADER}-byte limit")));
+        return Err(bad(format!(
+            "header length {n} exceeds the {MAX_HEADER}-byte limit"
+        )));
     }
     if n > rest.len() as u64 {
         return Err(bad(format!(
@@ -46,8 +51,8 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Parsed> {
         return Err(bad("header does not start with `{`".into()));
     }
     let text = std::str::from_utf8(header).map_err(|e| bad(format!("header is not UTF-8: {e}")))?;
-    let raw: BTreeMap<String, serde_json::Value> =
-        serde_json::from_str(text.trim_end()).map_err(|e| bad(format!("header is not a JSON object: {e}")))?;
+    let raw: BTreeMap<String, serde_json::Value> = serde_json::from_str(text.trim_end())
+        .map_err(|e| bad(format!("header is not a JSON object: {e}")))?;
     let mut metadata = Vec::new();
     let mut entries = Vec::with_capacity(raw.len());
     for (name, value) in raw {
@@ -57,8 +62,8 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Parsed> {
             metadata.extend(map);
             continue;
         }
-        let e: Entry = serde_json::from_value(value)
-            .map_err(|e| bad(format!("tensor `{name}`: {e}")))?;
+        let e: Entry =
+            serde_json::from_value(value).map_err(|e| bad(format!("tensor `{name}`: {e}")))?;
         entries.push((name, e));
     }
     // Offsets must tile the data region: sort by start and require each to begin where the
@@ -76,7 +81,9 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Parsed> {
             )));
         }
         if end < begin {
-            return Err(bad(format!("tensor `{name}`: data_offsets [{begin}, {end}] run backwards")));
+            return Err(bad(format!(
+                "tensor `{name}`: data_offsets [{begin}, {end}] run backwards"
+            )));
         }
         let numel = e
             .shape

@@ -99,7 +99,9 @@ pub fn compute(ck: &Checkpoint, t: &TensorMeta) -> Result<TensorStats> {
         _ => 1,
     };
     let per = (t.numel / channels).max(1);
-    let chunk = usize::try_from(per).unwrap_or(usize::MAX).saturating_mul(size);
+    let chunk = usize::try_from(per)
+        .unwrap_or(usize::MAX)
+        .saturating_mul(size);
     let mut acc = Acc::new();
     let mut channel_l2 = Vec::with_capacity(channels as usize);
     let mut channel_max = Vec::with_capacity(channels as usize);
@@ -138,8 +140,16 @@ pub fn compute(ck: &Checkpoint, t: &TensorMeta) -> Result<TensorStats> {
         mean: if finite { mean } else { f64::NAN },
         std: if finite { var.sqrt() } else { f64::NAN },
         l2: acc.sumsq.sqrt(),
-        max_abs: if finite { acc.min.abs().max(acc.max.abs()) } else { f64::NAN },
-        f16_at_limit: if t.dtype == DType::F16 { acc.near_limit } else { 0 },
+        max_abs: if finite {
+            acc.min.abs().max(acc.max.abs())
+        } else {
+            f64::NAN
+        },
+        f16_at_limit: if t.dtype == DType::F16 {
+            acc.near_limit
+        } else {
+            0
+        },
         channel_l2,
         channel_max,
     })

@@ -15,15 +15,21 @@ use crate::error::{ModelError, Result};
 const MAX_DEPTH: usize = 64;
 const MAX_METADATA: usize = 200;
 
-pub fn parse(path: &Path, bytes: &[u8]) -> Result<(Vec<TensorMeta>, Vec<(String, String)>)> {
-    let zerr = |e: zip::result::ZipError| ModelError::invalid(path, format!("invalid zip archive: {e}"));
+/// Tensors found, and the non-tensor scalars as `(dotted path, value)`.
+pub type Parsed = (Vec<TensorMeta>, Vec<(String, String)>);
+
+pub fn parse(path: &Path, bytes: &[u8]) -> Result<Parsed> {
+    let zerr =
+        |e: zip::result::ZipError| ModelError::invalid(path, format!("invalid zip archive: {e}"));
     let mut zip = zip::ZipArchive::new(Cursor::new(bytes)).map_err(zerr)?;
     let pkl_name = zip
         .file_names()
         .filter_map(|n| n.ok())
         .find(|n| n.ends_with("data.pkl") && n.matches('/').count() <= 1)
         .map(|n| n.into_owned())
-        .ok_or_else(|| ModelError::invalid(path, "zip has no `data.pkl`: not a torch.save checkpoint"))?;
+        .ok_or_else(|| {
+            ModelError::invalid(path, "zip has no `data.pkl`: not a torch.save checkpoint")
+        })?;
     let prefix = pkl_name.trim_end_matches("data.pkl").to_string();
     let pkl = {
         let entry = zip.by_name(&pkl_name).map_err(zerr)?;
@@ -45,12 +51,23 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<(Vec<TensorMeta>, Vec<(String,
     let mut found = Vec::new();
     let mut metadata = Vec::new();
     let mut seen = HashSet::new();
-    walk(&tree, tree.root, String::new(), 0, &mut seen, &mut found, &mut metadata);
+    walk(
+        &tree,
+        tree.root,
+        String::new(),
+        0,
+        &mut seen,
+        &mut found,
+        &mut metadata,
+    );
     let mut tensors = Vec::with_capacity(found.len());
     for (name, t) in found {
         let entry_name = format!("{prefix}data/{}", t.storage.key);
         let entry = zip.by_name(&entry_name).map_err(|e| {
-            ModelError::invalid(path, format!("tensor `{name}`: storage `{entry_name}`: {e}"))
+            ModelError::invalid(
+                path,
+                format!("tensor `{name}`: storage `{entry_name}`: {e}"),
+            )
         })?;
         if entry.compression() != zip::CompressionMethod::Stored {
             return Err(ModelError::unsupported(
@@ -77,7 +94,9 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<(Vec<TensorMeta>, Vec<(String,
             .shape
             .iter()
             .try_fold(1u64, |a, &d| a.checked_mul(d))
-            .ok_or_else(|| ModelError::invalid(path, format!("tensor `{name}`: shape overflows")))?;
+            .ok_or_else(|| {
+                ModelError::invalid(path, format!("tensor `{name}`: shape overflows"))
+            })?;
         let contiguous = is_contiguous(&t.shape, &t.stride);
         let layout = match (contiguous, t.offset.checked_add(numel)) {
             (true, Some(last)) if last <= t.storage.numel => Layout::Contiguous {
@@ -172,7 +191,15 @@ fn walk(
                 return;
             }
             for (i, &v) in items.iter().enumerate() {
-                walk(tree, v, join(&name, &i.to_string()), depth + 1, seen, tensors, metadata);
+                walk(
+                    tree,
+                    v,
+                    join(&name, &i.to_string()),
+                    depth + 1,
+                    seen,
+                    tensors,
+                    metadata,
+                );
             }
         }
         Obj::Int(i) => scalar(i.to_string(), metadata),

@@ -174,7 +174,9 @@ pub fn weight_derived(model: &OnnxModel) -> HashSet<&str> {
     for n in &model.graph.node {
         let from_weights = op(n) == "Constant"
             || (!n.input.is_empty()
-                && n.input.iter().all(|i| i.is_empty() || set.contains(i.as_str())));
+                && n.input
+                    .iter()
+                    .all(|i| i.is_empty() || set.contains(i.as_str())));
         if from_weights {
             set.extend(n.output.iter().map(String::as_str));
         }

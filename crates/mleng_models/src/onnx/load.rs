@@ -23,11 +23,19 @@ pub enum Storage {
         length: u64,
     },
     /// The external file does not exist: the dims still give the element count.
-    Missing { file: String },
+    Missing {
+        file: String,
+    },
     /// The reference points outside the model's folder (or is otherwise unsafe): not read.
-    Refused { location: String, reason: String },
+    Refused {
+        location: String,
+        reason: String,
+    },
     /// The reference is malformed or does not fit the external file.
-    Broken { location: String, reason: String },
+    Broken {
+        location: String,
+        reason: String,
+    },
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -246,7 +254,9 @@ fn storage_of(folder: &Path, t: &TensorProto, numel: u64) -> Storage {
         },
         _ => Storage::Broken {
             location,
-            reason: format!("offset {offset} + length {length} is past the end of the {size}-byte file"),
+            reason: format!(
+                "offset {offset} + length {length} is past the end of the {size}-byte file"
+            ),
         },
     }
 }
@@ -254,7 +264,10 @@ fn storage_of(folder: &Path, t: &TensorProto, numel: u64) -> Storage {
 /// Resolve an external-data `location` against the model's folder. `Ok(None)`: the file is
 /// absent. `Err`: the reference would leave the folder (absolute path, `..`, or a symlink
 /// pointing elsewhere), the path-traversal class of ONNX tooling bugs (e.g. CVE-2024-27318).
-pub fn resolve_inside(folder: &Path, location: &str) -> std::result::Result<Option<PathBuf>, String> {
+pub fn resolve_inside(
+    folder: &Path,
+    location: &str,
+) -> std::result::Result<Option<PathBuf>, String> {
     let rel = Path::new(location);
     if location.is_empty() {
         return Err("empty location".into());
@@ -285,7 +298,10 @@ pub fn resolve_inside(folder: &Path, location: &str) -> std::result::Result<Opti
         Err(_) => return Err("symlink that does not resolve".into()),
     };
     if !real.starts_with(&base) {
-        return Err(format!("resolves to {} outside the model folder", real.display()));
+        return Err(format!(
+            "resolves to {} outside the model folder",
+            real.display()
+        ));
     }
     if !real.is_file() {
         return Err("not a regular file".into());
@@ -328,7 +344,11 @@ pub fn tensor_ints(t: &TensorProto) -> Option<Vec<i64>> {
         match dt {
             dtype::INT64 => t.int64_data.clone(),
             dtype::UINT64 => t.uint64_data.iter().map(|&v| v as i64).collect(),
-            dtype::INT32 | dtype::INT16 | dtype::INT8 | dtype::UINT16 | dtype::UINT8
+            dtype::INT32
+            | dtype::INT16
+            | dtype::INT8
+            | dtype::UINT16
+            | dtype::UINT8
             | dtype::BOOL => t.int32_data.iter().map(|&v| i64::from(v)).collect(),
             _ => return None,
         }

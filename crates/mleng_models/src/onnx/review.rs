@@ -42,7 +42,14 @@ fn finding(
     area: Area,
     message: String,
 ) -> Finding {
-    Finding::new(code, name, severity, area, Location::file(&model.path), message)
+    Finding::new(
+        code,
+        name,
+        severity,
+        area,
+        Location::file(&model.path),
+        message,
+    )
 }
 
 fn node_label(n: &NodeProto, index: usize) -> String {
@@ -109,7 +116,10 @@ impl<'a> Graph<'a> {
         for _ in 0..16 {
             let p = *self.producer.get(cur)?;
             let n = self.node(p)?;
-            if matches!(op(n), "Identity" | "Reshape" | "Flatten" | "Squeeze" | "Unsqueeze") {
+            if matches!(
+                op(n),
+                "Identity" | "Reshape" | "Flatten" | "Squeeze" | "Unsqueeze"
+            ) {
                 cur = n.input.first()?;
             } else {
                 return Some(p);
@@ -125,8 +135,16 @@ impl<'a> Graph<'a> {
 
 pub fn folded_norm(model: &OnnxModel) -> FoldedNorm {
     let g = Graph::new(model);
-    let norms = ["BatchNormalization", "InstanceNormalization", "GroupNormalization"];
-    let has_bn = model.graph.node.iter().any(|n| op(n) == "BatchNormalization");
+    let norms = [
+        "BatchNormalization",
+        "InstanceNormalization",
+        "GroupNormalization",
+    ];
+    let has_bn = model
+        .graph
+        .node
+        .iter()
+        .any(|n| op(n) == "BatchNormalization");
     let mut generated = 0usize;
     let mut biasless = 0usize;
     for n in &model.graph.node {
@@ -178,7 +196,7 @@ pub fn review(model: &OnnxModel, shapes: &Shapes, report: &GraphReport) -> Vec<F
     external_data(model, &mut out);
     batchnorm_after_dropout(&g, &mut out);
     softmax_at_output(&g, &mut out);
-    linear_chain(&g, &mut out);
+    linear_chain(&g, shapes, &mut out);
     bias_before_bn(&g, &mut out);
     unfused_bn(&g, &mut out);
     dynamic_shapes(model, shapes, &mut out);
@@ -265,8 +283,9 @@ fn external_data(model: &OnnxModel, out: &mut Vec<Finding>) {
                 Severity::Warning,
                 Area::Input,
                 format!(
-                    "the weights of {} initializer(s) ({elems} elements) live in `{file}`, which is missing: counts come from the initializers' dims; the weights themselves are absent",
-                    missing.len()
+                    "the weights of {} initializer(s) ({} elements) live in `{file}`, which is missing: counts come from the initializers' dims; the weights themselves are absent",
+                    missing.len(),
+                    crate::render::thousands(elems)
                 ),
             )
             .with_fix(Fix::new(format!("copy `{file}` next to the .onnx file to run or check the weights"))),
@@ -279,11 +298,16 @@ fn batchnorm_after_dropout(g: &Graph, out: &mut Vec<Finding>) {
         if op(n) != "BatchNormalization" {
             continue;
         }
-        let Some(src) = n.input.first().and_then(|x| g.source(x)) else { continue };
-        let Some(d) = g.node(src).filter(|d| op(d) == "Dropout") else { continue };
-        let training = n.attribute.iter().any(|a| {
-            a.name.as_deref() == Some("training_mode") && a.i == Some(1)
-        });
+        let Some(src) = n.input.first().and_then(|x| g.source(x)) else {
+            continue;
+        };
+        let Some(d) = g.node(src).filter(|d| op(d) == "Dropout") else {
+            continue;
+        };
+        let training = n
+            .attribute
+            .iter()
+            .any(|a| a.name.as_deref() == Some("training_mode") && a.i == Some(1));
         let mut f = finding(
             g.model,
             "ONX004",
@@ -300,11 +324,20 @@ fn batchnorm_after_dropout(g: &Graph, out: &mut Vec<Finding>) {
         .with_evidence("same pattern as `mleng review` rule ARC001 (batchnorm-after-dropout) in source code")
         .with_fix(Fix::new("put Dropout after the last BatchNorm (or drop one of them)"));
         if training {
-            f = f.with_evidence("BatchNormalization has training_mode=1: the graph was exported in training mode");
+            f = f.with_evidence(
+                "BatchNormalization has training_mode=1: the graph was exported in training mode",
+            );
         }
         out.push(f);
     }
-    let dropouts = g.model.graph.node.iter().filter(|n| op(n) == "Dropout").count();
+    removed_module_before_bn(g, out);
+    let dropouts = g
+        .model
+        .graph
+        .node
+        .iter()
+        .filter(|n| op(n) == "Dropout")
+        .count();
     if dropouts > 0 {
         out.push(
             finding(
@@ -320,11 +353,70 @@ fn batchnorm_after_dropout(g: &Graph, out: &mut Vec<Finding>) {
     }
 }
 
+/// `/head/head.2/BatchNormalization` -> ("head", 2): the TorchScript exporter names nodes by
+/// module path, so a numbering gap shows a module that left no node in the graph.
+fn module_index(node_name: &str) -> Option<(&str, u64)> {
+    let mut parts = node_name.trim_start_matches('/').rsplit('/');
+    let _op = parts.next()?;
+    let module = parts.next()?;
+    let (prefix, idx) = module.rsplit_once('.')?;
+    Some((prefix, idx.parse().ok()?))
+}
+
+/// Exporters drop Dropout (and Identity) modules, so `Linear -> Dropout -> BatchNorm` can
+/// reach the graph as a Gemm feeding a BatchNormalization whose module index skips one.
+fn removed_module_before_bn(g: &Graph, out: &mut Vec<Finding>) {
+    for (i, n) in g.model.graph.node.iter().enumerate() {
+        if op(n) != "BatchNormalization" {
+            continue;
+        }
+        let Some(src) = n.input.first().and_then(|x| g.source(x)) else {
+            continue;
+        };
+        let Some(prev) = g.node(src).filter(|p| g.is_weight_layer(p)) else {
+            continue;
+        };
+        let (Some(bn_name), Some(prev_name)) = (n.name.as_deref(), prev.name.as_deref()) else {
+            continue;
+        };
+        let (Some((bp, bi)), Some((pp, pi))) = (module_index(bn_name), module_index(prev_name))
+        else {
+            continue;
+        };
+        if bp != pp || bi <= pi.saturating_add(1) {
+            continue;
+        }
+        let missing: Vec<String> = (pi + 1..bi).map(|k| format!("{bp}.{k}")).collect();
+        out.push(
+            finding(
+                g.model,
+                "ONX004",
+                "batchnorm-after-dropout",
+                Severity::Info,
+                Area::Architecture,
+                format!(
+                    "{} follows {} directly, but module(s) {} between them left no node: exporters remove Dropout (and Identity), so this is likely BatchNorm after Dropout",
+                    node_label(n, i),
+                    node_label(prev, src),
+                    missing.join(", ")
+                ),
+            )
+            .with_evidence("Li et al., \"Understanding the Disharmony between Dropout and Batch Normalization by Variance Shift\", CVPR 2019")
+            .with_evidence("check the model source with `mleng review` (rule ARC001, batchnorm-after-dropout)")
+            .with_fix(Fix::new("put Dropout after the last BatchNorm (or drop one of them)")),
+        );
+    }
+}
+
 fn softmax_at_output(g: &Graph, out: &mut Vec<Finding>) {
     for o in &g.model.graph.output {
-        let Some(name) = o.name.as_deref() else { continue };
+        let Some(name) = o.name.as_deref() else {
+            continue;
+        };
         let Some(p) = g.source(name) else { continue };
-        let Some(n) = g.node(p).filter(|n| op(n) == "Softmax") else { continue };
+        let Some(n) = g.node(p).filter(|n| op(n) == "Softmax") else {
+            continue;
+        };
         out.push(
             finding(
                 g.model,
@@ -346,8 +438,8 @@ fn softmax_at_output(g: &Graph, out: &mut Vec<Finding>) {
 /// Ops through which a linear map stays linear (affine). Anything else ends the chain.
 fn is_linear_passthrough(g: &Graph, n: &NodeProto) -> bool {
     match op(n) {
-        "Identity" | "Reshape" | "Flatten" | "Transpose" | "Squeeze" | "Unsqueeze"
-        | "Dropout" | "BatchNormalization" => true,
+        "Identity" | "Reshape" | "Flatten" | "Transpose" | "Squeeze" | "Unsqueeze" | "Dropout"
+        | "BatchNormalization" => true,
         // A bias add or scale by a constant keeps it affine; adding two activations
         // (a residual) does not make a chain.
         "Add" | "Sub" | "Mul" | "Div" => n.input.iter().skip(1).all(|x| g.is_weight(x)),
@@ -355,7 +447,19 @@ fn is_linear_passthrough(g: &Graph, n: &NodeProto) -> bool {
     }
 }
 
-fn linear_chain(g: &Graph, out: &mut Vec<Finding>) {
+/// Feature width of a layer's input or output: channels (axis 1) for convolutions, the last
+/// axis for Gemm/MatMul.
+fn width(shapes: &Shapes, n: &NodeProto, value: &str) -> Option<i64> {
+    let s = shapes.shape(value)?;
+    let d = if matches!(op(n), "Conv" | "ConvTranspose") {
+        s.get(1)
+    } else {
+        s.last()
+    };
+    d.copied().flatten()
+}
+
+fn linear_chain(g: &Graph, shapes: &Shapes, out: &mut Vec<Finding>) {
     for (i, n) in g.model.graph.node.iter().enumerate() {
         if !g.is_weight_layer(n) {
             continue;
@@ -381,6 +485,16 @@ fn linear_chain(g: &Graph, out: &mut Vec<Finding>) {
             }
         }
         if let Some(c) = hit.and_then(|c| g.node(c).map(|n| (c, n))) {
+            // A narrow middle (in -> mid -> out with mid <= both) is a deliberate low-rank
+            // factorisation, e.g. MobileNetV2's linear bottleneck (Sandler et al. 2018).
+            let w_in = n.input.first().and_then(|v| width(shapes, n, v));
+            let w_mid = n.output.first().and_then(|v| width(shapes, n, v));
+            let w_out = c.1.output.first().and_then(|v| width(shapes, c.1, v));
+            if let (Some(a), Some(m), Some(b)) = (w_in, w_mid, w_out) {
+                if m <= a.min(b) {
+                    continue;
+                }
+            }
             out.push(
                 finding(
                     g.model,
@@ -405,7 +519,7 @@ fn bias_before_bn(g: &Graph, out: &mut Vec<Finding>) {
         if !matches!(op(n), "Conv" | "Gemm" | "ConvTranspose") {
             continue;
         }
-        if !n.input.get(2).is_some_and(|b| !b.is_empty()) {
+        if n.input.get(2).is_none_or(|b| b.is_empty()) {
             continue;
         }
         let Some(o) = n.output.first() else { continue };
@@ -454,7 +568,10 @@ fn unfused_bn(g: &Graph, out: &mut Vec<Finding>) {
             .copied()
             .find(|&c| g.node(c).is_some_and(|c| op(c) == "BatchNormalization"))
         {
-            pairs.push((node_label(n, i), g.node(c).map(|b| node_label(b, c)).unwrap_or_default()));
+            pairs.push((
+                node_label(n, i),
+                g.node(c).map(|b| node_label(b, c)).unwrap_or_default(),
+            ));
         }
     }
     if pairs.is_empty() {
@@ -498,7 +615,13 @@ fn dynamic_shapes(model: &OnnxModel, shapes: &Shapes, out: &mut Vec<Finding>) {
                 .filter(|(_, d)| d.dim_value.is_none())
                 .map(|(k, d)| d.dim_param.clone().unwrap_or_else(|| format!("dim {k}")))
                 .collect();
-            (!dynamic.is_empty()).then(|| format!("input `{}`: {}", i.name.as_deref().unwrap_or(""), dynamic.join(", ")))
+            (!dynamic.is_empty()).then(|| {
+                format!(
+                    "input `{}`: {}",
+                    i.name.as_deref().unwrap_or(""),
+                    dynamic.join(", ")
+                )
+            })
         })
         .collect();
     if declared_dynamic.is_empty() && shape_ops == 0 {
@@ -524,7 +647,10 @@ fn dynamic_shapes(model: &OnnxModel, shapes: &Shapes, out: &mut Vec<Finding>) {
         f = f.with_evidence(format!("{shape_ops} Shape/ConstantOfShape/Size node(s)"));
     }
     for (name, dims) in &shapes.dynamic_inputs {
-        f = f.with_evidence(format!("after overrides, `{name}` still has unknown {}", dims.join(", ")));
+        f = f.with_evidence(format!(
+            "after overrides, `{name}` still has unknown {}",
+            dims.join(", ")
+        ));
     }
     out.push(f);
 }
@@ -556,7 +682,11 @@ fn slow_path_ops(model: &OnnxModel, out: &mut Vec<Finding>) {
     let mut counts: std::collections::BTreeMap<&str, usize> = Default::default();
     for n in &model.graph.node {
         let o = op(n);
-        if SLOW_PATH_OPS.contains(&o) || n.domain.as_deref().is_some_and(|d| !d.is_empty() && d != "ai.onnx") {
+        if SLOW_PATH_OPS.contains(&o)
+            || n.domain
+                .as_deref()
+                .is_some_and(|d| !d.is_empty() && d != "ai.onnx")
+        {
             *counts.entry(o).or_default() += 1;
         }
     }

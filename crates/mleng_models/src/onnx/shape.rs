@@ -135,10 +135,16 @@ pub fn infer(model: &OnnxModel, input_shape: Option<&[i64]>, batch: Option<i64>)
                 continue;
             }
             let mut v = outs.get(i).cloned().unwrap_or_default();
-            if v.shape.as_ref().is_none_or(|sh| sh.iter().any(|d| d.is_none())) {
+            if v.shape
+                .as_ref()
+                .is_none_or(|sh| sh.iter().any(|d| d.is_none()))
+            {
                 if let Some(vi) = declared.get(name.as_str()) {
                     let d = from_value_info(vi);
-                    if d.shape.as_ref().is_some_and(|sh| sh.iter().all(|x| x.is_some())) {
+                    if d.shape
+                        .as_ref()
+                        .is_some_and(|sh| sh.iter().all(|x| x.is_some()))
+                    {
                         v.shape = d.shape;
                     }
                     if v.elem == 0 {
@@ -326,13 +332,48 @@ fn infer_node(node: &NodeProto, s: &Shapes, opset: i64) -> Vec<Value> {
     let one = |shape: Option<Vec<Dim>>| vec![shaped(shape, e0)];
     match op(node) {
         "Identity" => vec![get(s, node, 0).cloned().unwrap_or_default()],
-        "Relu" | "LeakyRelu" | "Sigmoid" | "Tanh" | "Erf" | "Gelu" | "HardSwish"
-        | "HardSigmoid" | "Elu" | "Selu" | "Celu" | "Softplus" | "Softsign" | "Mish"
-        | "Exp" | "Log" | "Sqrt" | "Reciprocal" | "Neg" | "Abs" | "Floor" | "Ceil"
-        | "Round" | "Sign" | "Sin" | "Cos" | "Softmax" | "LogSoftmax" | "Hardmax"
-        | "Clip" | "ThresholdedRelu" | "Shrink" | "LRN" | "CumSum" | "Trilu"
-        | "InstanceNormalization" | "MeanVarianceNormalization" | "LpNormalization"
-        | "GroupNormalization" | "IsNaN" | "IsInf" | "Not" => {
+        "Relu"
+        | "LeakyRelu"
+        | "Sigmoid"
+        | "Tanh"
+        | "Erf"
+        | "Gelu"
+        | "HardSwish"
+        | "HardSigmoid"
+        | "Elu"
+        | "Selu"
+        | "Celu"
+        | "Softplus"
+        | "Softsign"
+        | "Mish"
+        | "Exp"
+        | "Log"
+        | "Sqrt"
+        | "Reciprocal"
+        | "Neg"
+        | "Abs"
+        | "Floor"
+        | "Ceil"
+        | "Round"
+        | "Sign"
+        | "Sin"
+        | "Cos"
+        | "Softmax"
+        | "LogSoftmax"
+        | "Hardmax"
+        | "Clip"
+        | "ThresholdedRelu"
+        | "Shrink"
+        | "LRN"
+        | "CumSum"
+        | "Trilu"
+        | "InstanceNormalization"
+        | "MeanVarianceNormalization"
+        | "LpNormalization"
+        | "GroupNormalization"
+        | "IsNaN"
+        | "IsInf"
+        | "Not" => {
             let elem = if matches!(op(node), "IsNaN" | "IsInf" | "Not") {
                 dtype::BOOL
             } else {
@@ -351,17 +392,25 @@ fn infer_node(node: &NodeProto, s: &Shapes, opset: i64) -> Vec<Value> {
             v.ints = ints_of(s, node, 0);
             vec![v]
         }
-        "Add" | "Sub" | "Mul" | "Div" | "Pow" | "Mod" | "PRelu" | "Equal" | "Less"
-        | "Greater" | "LessOrEqual" | "GreaterOrEqual" | "And" | "Or" | "Xor" | "Max"
-        | "Min" | "Sum" | "Mean" | "BitShift" => {
-            let shapes: Vec<Option<Vec<Dim>>> =
-                (0..node.input.len()).map(|i| shape_of(s, node, i)).collect();
-            let shape = shapes
-                .iter()
-                .try_fold(Vec::new(), |acc, sh| sh.as_ref().map(|sh| broadcast(&acc, sh)));
+        "Add" | "Sub" | "Mul" | "Div" | "Pow" | "Mod" | "PRelu" | "Equal" | "Less" | "Greater"
+        | "LessOrEqual" | "GreaterOrEqual" | "And" | "Or" | "Xor" | "Max" | "Min" | "Sum"
+        | "Mean" | "BitShift" => {
+            let shapes: Vec<Option<Vec<Dim>>> = (0..node.input.len())
+                .map(|i| shape_of(s, node, i))
+                .collect();
+            let shape = shapes.iter().try_fold(Vec::new(), |acc, sh| {
+                sh.as_ref().map(|sh| broadcast(&acc, sh))
+            });
             let elem = if matches!(
                 op(node),
-                "Equal" | "Less" | "Greater" | "LessOrEqual" | "GreaterOrEqual" | "And" | "Or" | "Xor"
+                "Equal"
+                    | "Less"
+                    | "Greater"
+                    | "LessOrEqual"
+                    | "GreaterOrEqual"
+                    | "And"
+                    | "Or"
+                    | "Xor"
             ) {
                 dtype::BOOL
             } else {
@@ -376,28 +425,45 @@ fn infer_node(node: &NodeProto, s: &Shapes, opset: i64) -> Vec<Value> {
             vec![v]
         }
         "Where" => {
-            let shape = match (shape_of(s, node, 0), shape_of(s, node, 1), shape_of(s, node, 2)) {
+            let shape = match (
+                shape_of(s, node, 0),
+                shape_of(s, node, 1),
+                shape_of(s, node, 2),
+            ) {
                 (Some(a), Some(b), Some(c)) => Some(broadcast(&broadcast(&a, &b), &c)),
                 _ => None,
             };
             let mut v = shaped(shape, elem_of(s, node, 1));
-            if let (Some(c), Some(a), Some(b)) =
-                (ints_of(s, node, 0), ints_of(s, node, 1), ints_of(s, node, 2))
-            {
+            if let (Some(c), Some(a), Some(b)) = (
+                ints_of(s, node, 0),
+                ints_of(s, node, 1),
+                ints_of(s, node, 2),
+            ) {
                 let n = c.len().max(a.len()).max(b.len());
-                let pick = |v: &Vec<i64>, i: usize| v.get(if v.len() == 1 { 0 } else { i }).copied();
+                let pick =
+                    |v: &Vec<i64>, i: usize| v.get(if v.len() == 1 { 0 } else { i }).copied();
                 v.ints = (0..n)
-                    .map(|i| if pick(&c, i)? != 0 { pick(&a, i) } else { pick(&b, i) })
+                    .map(|i| {
+                        if pick(&c, i)? != 0 {
+                            pick(&a, i)
+                        } else {
+                            pick(&b, i)
+                        }
+                    })
                     .collect();
             }
             vec![v]
         }
         "Conv" => {
             let w = shape_of(s, node, 1);
-            let (Some(x), Some(w)) = (x, w) else { return one(None) };
+            let (Some(x), Some(w)) = (x, w) else {
+                return one(None);
+            };
             let kernel: Option<Vec<i64>> = attrs::ints(node, "kernel_shape")
                 .or_else(|| w.get(2..).and_then(|k| k.iter().copied().collect()));
-            let Some(kernel) = kernel else { return one(None) };
+            let Some(kernel) = kernel else {
+                return one(None);
+            };
             let win = window(node, kernel);
             let mut out = vec![x.first().copied().flatten(), w.first().copied().flatten()];
             out.extend(spatial(&x, &win, false));
@@ -405,16 +471,24 @@ fn infer_node(node: &NodeProto, s: &Shapes, opset: i64) -> Vec<Value> {
         }
         "ConvTranspose" => {
             let w = shape_of(s, node, 1);
-            let (Some(x), Some(w)) = (x, w) else { return one(None) };
+            let (Some(x), Some(w)) = (x, w) else {
+                return one(None);
+            };
             let kernel: Option<Vec<i64>> = attrs::ints(node, "kernel_shape")
                 .or_else(|| w.get(2..).and_then(|k| k.iter().copied().collect()));
-            let Some(kernel) = kernel else { return one(None) };
+            let Some(kernel) = kernel else {
+                return one(None);
+            };
             let group = attrs::int(node, "group").unwrap_or(1);
             let win = window(node, kernel.clone());
             let k = kernel.len();
             let out_pad = attrs::ints(node, "output_padding").unwrap_or_else(|| vec![0; k]);
             let explicit = attrs::ints(node, "output_shape");
-            let chans = w.get(1).copied().flatten().and_then(|c| c.checked_mul(group));
+            let chans = w
+                .get(1)
+                .copied()
+                .flatten()
+                .and_then(|c| c.checked_mul(group));
             let mut out = vec![x.first().copied().flatten(), chans];
             for i in 0..k {
                 if let Some(e) = &explicit {
@@ -427,7 +501,10 @@ fn infer_node(node: &NodeProto, s: &Shapes, opset: i64) -> Vec<Value> {
                     if matches!(win.auto_pad.as_str(), "SAME_UPPER" | "SAME_LOWER") {
                         return size.checked_mul(st);
                     }
-                    let eff = kernel.get(i)?.checked_sub(1)?.checked_mul(*win.dilations.get(i)?)?;
+                    let eff = kernel
+                        .get(i)?
+                        .checked_sub(1)?
+                        .checked_mul(*win.dilations.get(i)?)?;
                     st.checked_mul(size.checked_sub(1)?)?
                         .checked_add(*out_pad.get(i).unwrap_or(&0))?
                         .checked_add(eff)?
@@ -441,12 +518,17 @@ fn infer_node(node: &NodeProto, s: &Shapes, opset: i64) -> Vec<Value> {
         }
         "MaxPool" | "AveragePool" | "LpPool" => {
             let Some(x) = x else { return one(None) };
-            let Some(kernel) = attrs::ints(node, "kernel_shape") else { return one(None) };
+            let Some(kernel) = attrs::ints(node, "kernel_shape") else {
+                return one(None);
+            };
             let ceil = attrs::int(node, "ceil_mode").unwrap_or(0) != 0;
             let win = window(node, kernel);
             let mut out: Vec<Dim> = x.iter().take(2).copied().collect();
             out.extend(spatial(&x, &win, ceil));
-            vec![shaped(Some(out.clone()), e0), shaped(Some(out), dtype::INT64)]
+            vec![
+                shaped(Some(out.clone()), e0),
+                shaped(Some(out), dtype::INT64),
+            ]
         }
         "GlobalAveragePool" | "GlobalMaxPool" | "GlobalLpPool" => one(x.map(|x| {
             x.iter()
@@ -455,7 +537,9 @@ fn infer_node(node: &NodeProto, s: &Shapes, opset: i64) -> Vec<Value> {
                 .collect()
         })),
         "Gemm" => {
-            let (Some(a), Some(b)) = (x, shape_of(s, node, 1)) else { return one(None) };
+            let (Some(a), Some(b)) = (x, shape_of(s, node, 1)) else {
+                return one(None);
+            };
             let ta = attrs::int(node, "transA").unwrap_or(0) != 0;
             let tb = attrs::int(node, "transB").unwrap_or(0) != 0;
             let m = a.get(usize::from(ta)).copied().flatten();
@@ -463,7 +547,9 @@ fn infer_node(node: &NodeProto, s: &Shapes, opset: i64) -> Vec<Value> {
             one(Some(vec![m, n]))
         }
         "MatMul" | "MatMulInteger" | "QLinearMatMul" => {
-            let (Some(a), Some(b)) = (x, shape_of(s, node, 1)) else { return one(None) };
+            let (Some(a), Some(b)) = (x, shape_of(s, node, 1)) else {
+                return one(None);
+            };
             one(matmul_shape(&a, &b))
         }
         "Flatten" => {
@@ -475,7 +561,9 @@ fn infer_node(node: &NodeProto, s: &Shapes, opset: i64) -> Vec<Value> {
             one(Some(vec![prod(&x[..ax]), prod(&x[ax..])]))
         }
         "Reshape" => {
-            let Some(target) = ints_of(s, node, 1) else { return one(None) };
+            let Some(target) = ints_of(s, node, 1) else {
+                return one(None);
+            };
             let allowzero = attrs::int(node, "allowzero").unwrap_or(0) != 0;
             let mut v = shaped(reshape(x.as_deref(), &target, allowzero), e0);
             v.ints = ints_of(s, node, 0);
@@ -483,8 +571,8 @@ fn infer_node(node: &NodeProto, s: &Shapes, opset: i64) -> Vec<Value> {
         }
         "Transpose" => {
             let Some(x) = x else { return one(None) };
-            let perm = attrs::ints(node, "perm")
-                .unwrap_or_else(|| (0..x.len() as i64).rev().collect());
+            let perm =
+                attrs::ints(node, "perm").unwrap_or_else(|| (0..x.len() as i64).rev().collect());
             let out: Option<Vec<Dim>> = perm
                 .iter()
                 .map(|&p| usize::try_from(p).ok().and_then(|p| x.get(p).copied()))
@@ -492,15 +580,22 @@ fn infer_node(node: &NodeProto, s: &Shapes, opset: i64) -> Vec<Value> {
             one(out.filter(|o| o.len() == x.len()))
         }
         "Concat" => {
-            let shapes: Option<Vec<Vec<Dim>>> =
-                (0..node.input.len()).map(|i| shape_of(s, node, i)).collect();
-            let Some(shapes) = shapes else { return one(None) };
-            let Some(firstshape) = shapes.first() else { return one(None) };
+            let shapes: Option<Vec<Vec<Dim>>> = (0..node.input.len())
+                .map(|i| shape_of(s, node, i))
+                .collect();
+            let Some(shapes) = shapes else {
+                return one(None);
+            };
+            let Some(firstshape) = shapes.first() else {
+                return one(None);
+            };
             let Some(ax) = axis(attrs::int(node, "axis").unwrap_or(0), firstshape.len()) else {
                 return one(None);
             };
             let mut out = firstshape.clone();
-            let total = shapes.iter().try_fold(0i64, |acc, sh| acc.checked_add((*sh.get(ax)?)?));
+            let total = shapes
+                .iter()
+                .try_fold(0i64, |acc, sh| acc.checked_add((*sh.get(ax)?)?));
             if let Some(slot) = out.get_mut(ax) {
                 *slot = total;
             }
@@ -533,16 +628,24 @@ fn infer_node(node: &NodeProto, s: &Shapes, opset: i64) -> Vec<Value> {
             let dims = ints_of(s, node, 0);
             let fill = attrs::tensor(node, "value");
             let elem = fill.and_then(|t| t.data_type).unwrap_or(dtype::FLOAT);
-            let mut v = shaped(dims.as_ref().map(|d| d.iter().map(|&x| Some(x)).collect()), elem);
+            let mut v = shaped(
+                dims.as_ref().map(|d| d.iter().map(|&x| Some(x)).collect()),
+                elem,
+            );
             let n = dims.as_ref().and_then(|d| super::load::numel(d));
             if let Some(n) = n.filter(|&n| n as usize <= MAX_FOLD) {
-                let f = fill.and_then(tensor_ints).and_then(|v| v.first().copied()).unwrap_or(0);
+                let f = fill
+                    .and_then(tensor_ints)
+                    .and_then(|v| v.first().copied())
+                    .unwrap_or(0);
                 v.ints = Some(vec![f; n as usize]);
             }
             vec![v]
         }
         "Gather" => {
-            let (Some(data), Some(idx)) = (x, shape_of(s, node, 1)) else { return one(None) };
+            let (Some(data), Some(idx)) = (x, shape_of(s, node, 1)) else {
+                return one(None);
+            };
             let Some(ax) = axis(attrs::int(node, "axis").unwrap_or(0), data.len()) else {
                 return one(None);
             };
@@ -550,7 +653,9 @@ fn infer_node(node: &NodeProto, s: &Shapes, opset: i64) -> Vec<Value> {
             out.extend(idx.iter().copied());
             out.extend(data.get(ax + 1..).unwrap_or(&[]).iter().copied());
             let mut v = shaped(Some(out), e0);
-            if let (Some(d), Some(i), 0, 1) = (ints_of(s, node, 0), ints_of(s, node, 1), ax, data.len()) {
+            if let (Some(d), Some(i), 0, 1) =
+                (ints_of(s, node, 0), ints_of(s, node, 1), ax, data.len())
+            {
                 let n = d.len() as i64;
                 v.ints = i
                     .iter()
@@ -601,22 +706,33 @@ fn infer_node(node: &NodeProto, s: &Shapes, opset: i64) -> Vec<Value> {
                 (Some(x), Some(p)) if p.len() == 2 * x.len() => Some(
                     x.iter()
                         .enumerate()
-                        .map(|(i, d)| (*d)?.checked_add(*p.get(i)?)?.checked_add(*p.get(i + x.len())?))
+                        .map(|(i, d)| {
+                            (*d)?
+                                .checked_add(*p.get(i)?)?
+                                .checked_add(*p.get(i + x.len())?)
+                        })
                         .collect(),
                 ),
                 _ => None,
             })
         }
         "Range" => {
-            let (a, b, d) = (ints_of(s, node, 0), ints_of(s, node, 1), ints_of(s, node, 2));
+            let (a, b, d) = (
+                ints_of(s, node, 0),
+                ints_of(s, node, 1),
+                ints_of(s, node, 2),
+            );
             let vals = match (a.as_deref(), b.as_deref(), d.as_deref()) {
                 (Some([a]), Some([b]), Some([d])) if *d != 0 => {
                     let n = b.checked_sub(*a).map(|span| {
                         let n = span / d + i64::from(span % d != 0);
                         n.max(0)
                     });
-                    n.filter(|&n| n as usize <= MAX_FOLD)
-                        .map(|n| (0..n).filter_map(|i| a.checked_add(i.checked_mul(*d)?)).collect::<Vec<_>>())
+                    n.filter(|&n| n as usize <= MAX_FOLD).map(|n| {
+                        (0..n)
+                            .filter_map(|i| a.checked_add(i.checked_mul(*d)?))
+                            .collect::<Vec<_>>()
+                    })
                 }
                 _ => None,
             };
@@ -641,7 +757,11 @@ fn infer_node(node: &NodeProto, s: &Shapes, opset: i64) -> Vec<Value> {
             let Some(axes) = axes else { return one(None) };
             let noop = attrs::int(node, "noop_with_empty_axes").unwrap_or(0) != 0;
             let all: Vec<usize> = if axes.is_empty() {
-                if noop { vec![] } else { (0..x.len()).collect() }
+                if noop {
+                    vec![]
+                } else {
+                    (0..x.len()).collect()
+                }
             } else {
                 axes.iter().filter_map(|&a| axis(a, x.len())).collect()
             };
@@ -673,9 +793,19 @@ fn infer_node(node: &NodeProto, s: &Shapes, opset: i64) -> Vec<Value> {
             let up = op(node) == "DepthToSpace";
             one(match (x.as_slice(), bb) {
                 ([n, c, h, w], Some(bb)) if bb > 0 => Some(if up {
-                    vec![*n, c.map(|c| c / bb), h.and_then(|h| h.checked_mul(b)), w.and_then(|w| w.checked_mul(b))]
+                    vec![
+                        *n,
+                        c.map(|c| c / bb),
+                        h.and_then(|h| h.checked_mul(b)),
+                        w.and_then(|w| w.checked_mul(b)),
+                    ]
                 } else {
-                    vec![*n, c.and_then(|c| c.checked_mul(bb)), h.map(|h| h / b), w.map(|w| w / b)]
+                    vec![
+                        *n,
+                        c.and_then(|c| c.checked_mul(bb)),
+                        h.map(|h| h / b),
+                        w.map(|w| w / b),
+                    ]
                 }),
                 _ => None,
             })
@@ -693,7 +823,11 @@ fn constant(node: &NodeProto) -> Value {
         };
     }
     if let Some(i) = attrs::int(node, "value_int") {
-        return Value { shape: Some(vec![]), ints: Some(vec![i]), elem: dtype::INT64 };
+        return Value {
+            shape: Some(vec![]),
+            ints: Some(vec![i]),
+            elem: dtype::INT64,
+        };
     }
     if let Some(v) = attrs::ints(node, "value_ints") {
         return Value {
@@ -703,9 +837,17 @@ fn constant(node: &NodeProto) -> Value {
         };
     }
     if attrs::float(node, "value_float").is_some() {
-        return Value { shape: Some(vec![]), ints: None, elem: dtype::FLOAT };
+        return Value {
+            shape: Some(vec![]),
+            ints: None,
+            elem: dtype::FLOAT,
+        };
     }
-    if let Some(a) = node.attribute.iter().find(|a| a.name.as_deref() == Some("value_floats")) {
+    if let Some(a) = node
+        .attribute
+        .iter()
+        .find(|a| a.name.as_deref() == Some("value_floats"))
+    {
         return Value {
             shape: Some(vec![Some(a.floats.len() as i64)]),
             ints: None,
@@ -782,9 +924,16 @@ fn slice_range(rank: i64, start: i64, end: i64) -> Option<(usize, usize)> {
 }
 
 fn slice(node: &NodeProto, s: &Shapes, opset: i64, x: Option<Vec<Dim>>, e0: i32) -> Vec<Value> {
-    let Some(x) = x else { return vec![shaped(None, e0)] };
+    let Some(x) = x else {
+        return vec![shaped(None, e0)];
+    };
     let (starts, ends, axes, steps) = if opset >= 10 {
-        (ints_of(s, node, 1), ints_of(s, node, 2), ints_of(s, node, 3), ints_of(s, node, 4))
+        (
+            ints_of(s, node, 1),
+            ints_of(s, node, 2),
+            ints_of(s, node, 3),
+            ints_of(s, node, 4),
+        )
     } else {
         (
             attrs::ints(node, "starts"),
@@ -793,7 +942,9 @@ fn slice(node: &NodeProto, s: &Shapes, opset: i64, x: Option<Vec<Dim>>, e0: i32)
             None,
         )
     };
-    let (Some(starts), Some(ends)) = (starts, ends) else { return vec![shaped(None, e0)] };
+    let (Some(starts), Some(ends)) = (starts, ends) else {
+        return vec![shaped(None, e0)];
+    };
     let axes = axes
         .filter(|_| node.input.get(3).is_some_and(|n| !n.is_empty()) || opset < 10)
         .unwrap_or_else(|| (0..starts.len() as i64).collect());
@@ -893,7 +1044,9 @@ fn squeeze(is_squeeze: bool, x: &[Dim], axes: Option<&[i64]>) -> Option<Vec<Dim>
 
 fn split(node: &NodeProto, s: &Shapes, opset: i64, x: Option<Vec<Dim>>, e0: i32) -> Vec<Value> {
     let n = node.output.len();
-    let Some(x) = x else { return vec![shaped(None, e0); n] };
+    let Some(x) = x else {
+        return vec![shaped(None, e0); n];
+    };
     let Some(ax) = axis(attrs::int(node, "axis").unwrap_or(0), x.len()) else {
         return vec![shaped(None, e0); n];
     };
@@ -940,8 +1093,14 @@ mod tests {
     #[test]
     fn reshape_infers_minus_one() {
         let x = [Some(4), Some(64), Some(4), Some(4)];
-        assert_eq!(reshape(Some(&x), &[4, -1], false), Some(vec![Some(4), Some(1024)]));
-        assert_eq!(reshape(Some(&x), &[0, -1], false), Some(vec![Some(4), Some(1024)]));
+        assert_eq!(
+            reshape(Some(&x), &[4, -1], false),
+            Some(vec![Some(4), Some(1024)])
+        );
+        assert_eq!(
+            reshape(Some(&x), &[0, -1], false),
+            Some(vec![Some(4), Some(1024)])
+        );
     }
 
     #[test]
@@ -952,7 +1111,10 @@ mod tests {
             matmul_shape(&a, &b),
             Some(vec![Some(1), Some(3), Some(197), Some(197)])
         );
-        assert_eq!(matmul_shape(&[Some(5)], &[Some(5), Some(7)]), Some(vec![Some(7)]));
+        assert_eq!(
+            matmul_shape(&[Some(5)], &[Some(5), Some(7)]),
+            Some(vec![Some(7)])
+        );
     }
 
     #[test]
