@@ -91,8 +91,8 @@ fn early_blowup(ctx: &Context<'_>, name: &str, pts: &[(i64, f64)], vals: &[f64])
     Some(event)
 }
 
-/// True when the run ends at chance: accuracy near 1/K, or the loss near ln K with no
-/// accuracy logged to contradict it.
+/// True when the run ends at chance: the loss near ln K and an accuracy-like metric at
+/// most 1.5/K.
 pub fn stuck_at_chance(ctx: &Context<'_>, late_loss: f64) -> bool {
     let Some(k) = ctx.chance_classes(late_loss) else {
         return false;
@@ -106,11 +106,15 @@ pub fn stuck_at_chance(ctx: &Context<'_>, late_loss: f64) -> bool {
     .into_iter()
     .map(|r| ctx.clean(r))
     .find(|p| super::is_fraction(p));
+    // Without an accuracy, a loss near ln K proves nothing: every value is near ln K for
+    // some K. The "barely moving" rule covers those runs.
     match metric {
         Some(m) => {
-            stats::tail_median(&values(&m), 0.3, 2).is_some_and(|acc| acc <= 1.5 / f64::from(k))
+            loss_at_chance
+                && stats::tail_median(&values(&m), 0.3, 2)
+                    .is_some_and(|acc| acc <= 1.5 / f64::from(k))
         }
-        None => loss_at_chance,
+        None => false,
     }
 }
 

@@ -167,7 +167,7 @@ impl<'a> Context<'a> {
         if !(0.5..=8.0).contains(&loss_level) {
             return None;
         }
-        for k in [2u32, 3, 4, 5, 10, 100, 1000] {
+        for k in [2u32, 10, 100, 1000] {
             let ln = f64::from(k).ln();
             if ((loss_level - ln) / ln).abs() <= 0.12 {
                 return Some(k);

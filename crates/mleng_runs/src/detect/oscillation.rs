@@ -1,5 +1,5 @@
 //! RUN005 oscillation: in the second half of the run the loss swings widely around its
-//! trend without improving. Residuals from a rolling median (window 9) have a MAD > 50% of
+//! trend without improving. Residuals from a rolling median (window 9) have a MAD > 30% of
 //! the loss level and > 5% of the initial loss, and the last quarter is not >= 10% below
 //! the third. AUTOTRAINER calls this "oscillating loss"; its rule compares the loss
 //! variance inside a window to a threshold, we use robust statistics instead.
@@ -10,6 +10,8 @@ use super::{values, Context, Event};
 use crate::stats::{self, fmt};
 
 pub const CODE: &str = "RUN005";
+/// Robust amplitude, as a fraction of the loss level, above which the loss "oscillates".
+pub const AMPLITUDE: f64 = 0.3;
 
 pub fn detect(ctx: &Context<'_>) -> Option<Event> {
     let (role, pts) = ctx.loss();
@@ -27,7 +29,7 @@ pub fn detect(ctx: &Context<'_>) -> Option<Event> {
     let third = stats::median(half.get(..q)?)?;
     let fourth = stats::median(half.get(q..)?)?;
     let improving = fourth < 0.9 * third;
-    if amp <= 0.5 * level || amp <= 0.05 * initial || improving {
+    if amp <= AMPLITUDE * level || amp <= 0.05 * initial || improving {
         return None;
     }
     let name = ctx.series_name(role);

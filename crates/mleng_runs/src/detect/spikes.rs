@@ -65,7 +65,12 @@ pub fn find(pts: &[(i64, f64)]) -> Vec<Spike> {
 
 pub fn detect(ctx: &Context<'_>) -> Option<Event> {
     let (role, pts) = ctx.loss();
-    let spikes = find(&pts);
+    let mut spikes = find(&pts);
+    // An excursion that never comes back before the loss goes NaN is the divergence
+    // (RUN001/RUN003), not a spike.
+    if ctx.first_nonfinite.is_some() {
+        spikes.retain(|s| s.recovered_after.is_some());
+    }
     let first = spikes.first()?;
     let name = ctx.series_name(role);
     let unrecovered = spikes

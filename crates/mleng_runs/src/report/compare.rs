@@ -25,12 +25,15 @@ pub fn rows(diagnoses: &[Diagnosis]) -> Vec<Row> {
         .iter()
         .map(|d| {
             let s = &d.summary;
-            let codes: Vec<&str> = d
+            let mut codes: Vec<&str> = d
                 .events
                 .iter()
                 .filter(|e| e.severity >= mleng_diagnostics::Severity::Warning)
                 .map(|e| e.code)
                 .collect();
+            if d.notes.iter().any(|n| n.serious) {
+                codes.push(crate::diagnosis::INPUT_CODE);
+            }
             Row {
                 cells: vec![
                     d.run.clone(),
