@@ -445,6 +445,17 @@ pub fn parse(data: &[u8]) -> Result<Pickle, PickleError> {
                 let s = std::str::from_utf8(b).map_err(|_| vm.malformed("string is not UTF-8"))?;
                 vm.push(Obj::Str(s.to_string()))?
             }
+            b'S' => {
+                // STRING: a quoted Python literal; kept verbatim without unescaping.
+                let l = vm.line()?;
+                let q = l
+                    .strip_prefix('\'')
+                    .and_then(|x| x.strip_suffix('\''))
+                    .or_else(|| l.strip_prefix('"').and_then(|x| x.strip_suffix('"')))
+                    .ok_or_else(|| vm.malformed("STRING without quotes"))?
+                    .to_string();
+                vm.push(Obj::Str(q))?
+            }
             b'V' => {
                 let s = vm.line()?.to_string();
                 vm.push(Obj::Str(s))?
