@@ -90,3 +90,67 @@ fn weight_elements_and_flops_match_pytorch() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+fn finding_codes(name: &str) -> Vec<String> {
+    let r = inspect_path(&fixtures().join(name), &GraphOptions::default()).unwrap();
+    r.findings.iter().map(|f| f.code.clone()).collect()
+}
+
+#[test]
+fn fixture_findings() {
+    // Softmax at the end of both exports of smallcnn_final_softmax, not of smallcnn_ok.
+    assert!(finding_codes("smallcnn_final_softmax.legacy.onnx").contains(&"ONX005".into()));
+    assert!(finding_codes("smallcnn_final_softmax.dynamo.onnx").contains(&"ONX005".into()));
+    assert!(!finding_codes("smallcnn_ok.legacy.onnx").contains(&"ONX005".into()));
+    // Linear -> Dropout -> BatchNorm1d: the legacy export drops Dropout but its module index
+    // gap remains (head.0 -> head.2); the dynamo export folds everything away.
+    let c = finding_codes("smallcnn_bn_after_dropout_train.legacy.onnx");
+    assert!(
+        c.contains(&"ONX004".into()) && c.contains(&"ONX007".into()),
+        "{c:?}"
+    );
+    assert!(!finding_codes("smallcnn_ok.legacy.onnx").contains(&"ONX004".into()));
+    // Missing external weights are reported, not fatal.
+    assert!(finding_codes("tv_resnet18.legacy.onnx").contains(&"ONX001".into()));
+    // Healthy architectures: no linear-chain false positives (MobileNet's linear bottlenecks).
+    for f in [
+        "tv_mobilenet_v3_small.legacy.onnx",
+        "tv_efficientnet_b0.dynamo.onnx",
+        "tv_resnet18.dynamo.onnx",
+        "timm_vit_tiny_patch16_224.legacy.onnx",
+    ] {
+        assert!(!finding_codes(f).contains(&"ONX006".into()), "{f}");
+    }
+}
+
+#[test]
+fn no_input_shape_needed_for_static_graphs_and_batch_scales_memory() {
+    let p = fixtures().join("tv_resnet18.legacy.onnx");
+    let one = inspect_path(&p, &GraphOptions::default()).unwrap();
+    assert_eq!(one.total_flops, 3_628_146_688);
+    let eight = inspect_path(
+        &p,
+        &GraphOptions {
+            batch: Some(8),
+            ..GraphOptions::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(eight.total_flops, 8 * one.total_flops);
+    assert_eq!(eight.memory.weight_bytes, one.memory.weight_bytes);
+    assert!(eight.memory.peak_activation_bytes >= 7 * one.memory.peak_activation_bytes);
+    assert!(one.memory.activations_complete);
+    // The dynamo export bakes batch 1 into a Reshape constant: with --batch 8 that node's
+    // shape is unknowable, and the report says the fc layer went uncounted.
+    let p = fixtures().join("tv_resnet18.dynamo.onnx");
+    let r = inspect_path(
+        &p,
+        &GraphOptions {
+            batch: Some(8),
+            ..GraphOptions::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(r.uncounted.len(), 1);
+    assert!(r.findings.iter().any(|f| f.code == "ONX012"));
+}

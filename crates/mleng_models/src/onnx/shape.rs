@@ -898,6 +898,15 @@ fn reshape(x: Option<&[Dim]>, target: &[i64], allowzero: bool) -> Option<Vec<Dim
             _ => return None,
         }
     }
+    // A target that cannot hold the input (e.g. a batch size baked in at export and a
+    // different --batch now) is not a shape: leave it unknown rather than guess.
+    let total = x.and_then(|x| x.iter().try_fold(1i64, |acc, d| acc.checked_mul((*d)?)));
+    let fixed = out.iter().try_fold(1i64, |acc, d| acc.checked_mul((*d)?));
+    if let (None, Some(t), Some(f)) = (infer_at, total, fixed) {
+        if t != f {
+            return None;
+        }
+    }
     if let Some(i) = infer_at {
         let total = x?.iter().try_fold(1i64, |acc, d| acc.checked_mul((*d)?));
         let known = out
