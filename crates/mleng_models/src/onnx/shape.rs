@@ -122,10 +122,14 @@ pub fn infer(model: &OnnxModel, input_shape: Option<&[i64]>, batch: Option<i64>)
         }
         s.values.insert(name, v);
     }
+    // Shapes the exporter recorded are a fallback for ops we do not infer, but they were
+    // computed for the export-time input: with an override they would be stale.
+    let overridden = input_shape.is_some() || batch.is_some();
     let declared: HashMap<&str, &ValueInfoProto> = g
         .value_info
         .iter()
         .chain(g.output.iter())
+        .filter(|_| !overridden)
         .filter_map(|vi| vi.name.as_deref().map(|n| (n, vi)))
         .collect();
     for node in &g.node {
