@@ -1,0 +1,191 @@
+//! Property tests: no reader, detector or renderer panics on corrupt or adversarial input.
+//! Case counts are per property; multiply them with `MLENG_FUZZ_SCALE=10` for a long run.
+
+use std::path::{Path, PathBuf};
+
+use mleng_runs::diagnosis::diagnose;
+use mleng_runs::readers::{
+    csv_table, hf_state, json_nonfinite, jsonl, mlflow, tensorboard, tfrecord,
+};
+use mleng_runs::series::{Run, Series};
+use proptest::prelude::*;
+
+const RUNS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/fixtures/runs");
+const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data");
+
+fn cases(n: u32) -> ProptestConfig {
+    let scale: u32 = std::env::var("MLENG_FUZZ_SCALE")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1);
+    ProptestConfig {
+        cases: n * scale,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    }
+}
+
+fn fixture(rel: &str) -> Vec<u8> {
+    std::fs::read(PathBuf::from(RUNS).join(rel)).unwrap()
+}
+
+fn tb_fixture() -> Vec<u8> {
+    let dir = PathBuf::from(RUNS).join("diverge_nan_sgd_lr5/tb");
+    let f = std::fs::read_dir(&dir).unwrap().flatten().next().unwrap();
+    std::fs::read(f.path()).unwrap()
+}
+
+/// Applies byte edits: (position, kind, byte). Kinds: flip, insert, delete, truncate.
+fn mutate(mut data: Vec<u8>, edits: &[(usize, u8, u8)]) -> Vec<u8> {
+    for &(pos, kind, byte) in edits {
+        if data.is_empty() {
+            data.push(byte);
+            continue;
+        }
+        let at = pos % data.len();
+        match kind % 4 {
+            0 => data[at] ^= byte | 1,
+            1 => data.insert(at, byte),
+            2 => {
+                data.remove(at);
+            }
+            _ => data.truncate(at),
+        }
+    }
+    data
+}
+
+fn edits() -> impl Strategy<Value = Vec<(usize, u8, u8)>> {
+    prop::collection::vec((any::<usize>(), any::<u8>(), any::<u8>()), 1..6)
+}
+
+fn p() -> &'static Path {
+    Path::new("fuzz")
+}
+
+proptest! {
+    #![proptest_config(cases(1000))]
+
+    #[test]
+    fn tfrecord_and_tensorboard_accept_any_bytes(bytes in prop::collection::vec(any::<u8>(), 0..2048)) {
+        let _ = tfrecord::records(&bytes).count();
+        let _ = tensorboard::parse(p(), &bytes, "");
+        let _ = tensorboard::sniff(&bytes);
+    }
+
+    #[test]
+    fn mutated_event_files_read_without_panic(e in edits()) {
+        let data = mutate(tb_fixture(), &e);
+        let out = tensorboard::parse(p(), &data, "");
+        // Whatever survives is diagnosable.
+        let run = Run { name: "fuzz".into(), root: PathBuf::new(), sources: vec![], series: out.series, notes: out.notes };
+        let d = diagnose(&run, &[], None);
+        let _ = mleng_runs::report::text::render(std::slice::from_ref(&d));
+    }
+
+    #[test]
+    fn text_readers_accept_any_text(text in "\\PC{0,400}") {
+        let _ = json_nonfinite::sanitize(&text);
+        let _ = jsonl::parse(p(), &text);
+        let _ = hf_state::parse(p(), &text);
+        let _ = csv_table::parse(p(), &text);
+    }
+
+    #[test]
+    fn json_like_text_is_handled(text in "[\\[\\]{}\":,0-9a-zNaIfity. \\n-]{0,300}") {
+        let _ = json_nonfinite::sanitize(&text);
+        let _ = jsonl::parse(p(), &text);
+        let _ = hf_state::parse(p(), &text);
+        let _ = csv_table::parse(p(), &text);
+    }
+}
+
+proptest! {
+    #![proptest_config(cases(500))]
+
+    #[test]
+    fn mutated_text_fixtures_read_and_diagnose(e in edits(), which in 0usize..3) {
+        let (name, data) = match which {
+            0 => ("metrics.jsonl", fixture("overfit_big_mlp_200/metrics.jsonl")),
+            1 => ("metrics.csv", fixture("lightning_diverge/csv/version_0/metrics.csv")),
+            _ => ("trainer_state.json", fixture("hf_trainer/trainer_state.json")),
+        };
+        let data = mutate(data, &e);
+        let text = String::from_utf8_lossy(&data);
+        let parsed = match which {
+            0 => jsonl::parse(Path::new(name), &text),
+            1 => csv_table::parse(Path::new(name), &text),
+            _ => hf_state::parse(Path::new(name), &text),
+        };
+        if let Ok(out) = parsed {
+            let run = Run { name: "fuzz".into(), root: PathBuf::new(), sources: vec![], series: out.series, notes: out.notes };
+            let d = diagnose(&run, &[], None);
+            let _ = mleng_runs::report::json::render(std::slice::from_ref(&d));
+            let _ = mleng_runs::report::markdown::render(std::slice::from_ref(&d));
+        }
+    }
+
+    /// Detectors on arbitrary series: NaN, inf, zeros, negatives, huge values, repeated and
+    /// backwards steps, under every role name.
+    #[test]
+    fn detectors_accept_any_series(
+        series in prop::collection::vec(
+            (0usize..12, prop::collection::vec((-5i64..2000, prop_oneof![
+                Just(f64::NAN), Just(f64::INFINITY), Just(f64::NEG_INFINITY), Just(0.0),
+                any::<f64>(), -10.0f64..10.0, 0.0f64..1.0, 1e-30f64..1e30,
+            ]), 0..120)),
+            0..8,
+        ),
+        classes in prop::option::of(0u32..2000),
+    ) {
+        const NAMES: [&str; 12] = ["loss", "val_loss", "train_acc", "val_acc", "lr", "grad_norm",
+            "grad_norm_first_layer", "train_samples_per_second", "epoch", "train/box_loss", "train/cls_loss", "metrics/mAP50-95(B)"];
+        let mut run = Run { name: "fuzz".into(), root: PathBuf::new(), sources: vec![], series: vec![], notes: vec![] };
+        for (name, points) in series {
+            let mut s = Series::new(NAMES[name], "fuzz");
+            for (step, v) in points {
+                s.push(step, v, Some(1.7e9 + step as f64));
+            }
+            run.series.push(s);
+        }
+        let d = diagnose(&run, &[], classes);
+        let _ = d.findings();
+        let _ = mleng_runs::report::text::render(std::slice::from_ref(&d));
+        let _ = mleng_runs::report::compare::text(std::slice::from_ref(&d));
+    }
+}
+
+proptest! {
+    #![proptest_config(cases(150))]
+
+    #[test]
+    fn mutated_sqlite_stores_error_cleanly(e in edits()) {
+        let data = mutate(std::fs::read(PathBuf::from(DATA).join("mlflow_sqlite/mlflow.db")).unwrap(), &e);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mlflow.db");
+        std::fs::write(&path, data).unwrap();
+        if let Ok(runs) = mlflow::read_sqlite(&path) {
+            for (_, out) in runs {
+                let run = Run { name: "fuzz".into(), root: PathBuf::new(), sources: vec![], series: out.series, notes: out.notes };
+                let _ = diagnose(&run, &[], None);
+            }
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(cases(40))]
+
+    /// Plotting arbitrary (possibly empty or all-NaN) series writes a file or errors.
+    #[test]
+    fn plots_accept_any_series(values in prop::collection::vec(prop_oneof![Just(f64::NAN), any::<f64>(), 0.0f64..3.0], 0..50)) {
+        let mut s = Series::new("loss", "fuzz");
+        for (i, v) in values.iter().enumerate() {
+            s.push(i as i64, *v, None);
+        }
+        let run = Run { name: "fuzz".into(), root: PathBuf::new(), sources: vec![], series: vec![s], notes: vec![] };
+        let d = diagnose(&run, &[], None);
+        let dir = tempfile::tempdir().unwrap();
+        let _ = mleng_runs::plot::write_plots(&dir.path().join("p.svg"), std::slice::from_ref(&run), std::slice::from_ref(&d), &[], None);
+    }
+}
