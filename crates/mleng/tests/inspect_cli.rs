@@ -1,0 +1,122 @@
+//! `mleng inspect` end to end on the shared fixtures: formats, exit codes, refusals, --diff.
+
+use std::path::PathBuf;
+
+use assert_cmd::Command;
+
+fn fixtures() -> PathBuf {
+    PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/fixtures"
+    ))
+}
+
+fn mleng() -> Command {
+    Command::cargo_bin("mleng").unwrap()
+}
+
+fn stdout(args: &[&str]) -> (i32, String, String) {
+    let out = mleng().args(args).output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn onnx_text_report_has_counts_tables_and_findings() {
+    let f = fixtures().join("onnx/tv_resnet18.legacy.onnx");
+    let (code, out, _) = stdout(&["inspect", f.to_str().unwrap()]);
+    assert_eq!(code, 0);
+    for want in [
+        "11,680,872 float elements",
+        "3.63 G FLOPs",
+        "Bottlenecks",
+        "Layers by cost",
+        "ONX001",
+        "ONX011",
+        "missing",
+    ] {
+        assert!(out.contains(want), "missing `{want}` in:\n{out}");
+    }
+}
+
+#[test]
+fn json_output_is_machine_readable() {
+    let f = fixtures().join("onnx/timm_vit_tiny_patch16_224.dynamo.onnx");
+    let (code, out, _) = stdout(&["inspect", f.to_str().unwrap(), "--format", "json"]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let g = &v["graphs"][0];
+    assert_eq!(g["weights"]["stored_float_elements"], 5_687_812);
+    assert_eq!(
+        g["flops_conv"].as_u64().unwrap() + g["flops_linear"].as_u64().unwrap(),
+        2_149_702_656
+    );
+    assert_eq!(g["flops_attention"], 357_663_744);
+}
+
+#[test]
+fn markdown_checkpoint_report() {
+    let f = fixtures().join("ckpt/smallcnn_healthy.safetensors");
+    let (code, out, _) = stdout(&["inspect", f.to_str().unwrap(), "--format", "markdown"]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("| layer | kind |")
+            && out.contains("features.0.weight")
+            && out.contains("151,658"),
+        "{out}"
+    );
+}
+
+#[test]
+fn fail_on_gate_and_usage_errors() {
+    let f = fixtures().join("onnx/tv_resnet18.legacy.onnx");
+    let (code, _, _) = stdout(&["inspect", f.to_str().unwrap(), "--fail-on", "warning"]);
+    assert_eq!(code, 1, "ONX001 (warning) must trip --fail-on warning");
+    let (code, _, _) = stdout(&["inspect", f.to_str().unwrap(), "--fail-on", "error"]);
+    assert_eq!(code, 0);
+    let (code, _, err) = stdout(&["inspect", "/nonexistent/model.onnx"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("no such file"), "{err}");
+    let (code, _, err) = stdout(&["inspect", f.to_str().unwrap(), "--input-shape", "1xAx3"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("input-shape"), "{err}");
+}
+
+#[test]
+fn malicious_pickle_is_refused_with_exit_2() {
+    let f = PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../mleng_models/tests/data/os_system.pt"
+    ));
+    let (code, out, err) = stdout(&["inspect", f.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(out.is_empty());
+    assert!(
+        err.contains("refused global `posix.system`") || err.contains("os.system"),
+        "{err}"
+    );
+}
+
+#[test]
+fn diff_of_the_same_weights_in_two_formats_is_zero() {
+    let a = fixtures().join("ckpt/smallcnn_healthy.safetensors");
+    let b = fixtures().join("ckpt/smallcnn_healthy.pt");
+    let (code, out, _) = stdout(&[
+        "inspect",
+        a.to_str().unwrap(),
+        b.to_str().unwrap(),
+        "--diff",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["diff"]["matched"], 18);
+    assert_eq!(v["diff"]["trained_params"], 0);
+    let (code, _, err) = stdout(&["inspect", a.to_str().unwrap(), "--diff"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("exactly two"), "{err}");
+}
