@@ -158,6 +158,14 @@ fn safetensors_headers_are_validated_before_reading() {
                 r#"{"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}}"#,
                 &data,
             ),
+            "past the",
+        ),
+        (
+            "trailing",
+            raw_safetensors(
+                r#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}"#,
+                &data,
+            ),
             "cover",
         ),
         (

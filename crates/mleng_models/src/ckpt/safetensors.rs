@@ -80,6 +80,12 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Parsed> {
                 "tensor `{name}`: data starts at {begin}, expected {cursor} (offsets must be contiguous)"
             )));
         }
+        if end > data.len() as u64 {
+            return Err(bad(format!(
+                "tensor `{name}`: data_offsets end {end} is past the {}-byte data region",
+                data.len()
+            )));
+        }
         if end < begin {
             return Err(bad(format!(
                 "tensor `{name}`: data_offsets [{begin}, {end}] run backwards"

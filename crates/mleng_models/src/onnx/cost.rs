@@ -218,7 +218,8 @@ pub fn peak_activation_bytes(model: &OnnxModel, shapes: &Shapes) -> (u64, bool) 
         });
         live = live.saturating_add(b);
         if let Some(&lu) = last_use.get(name) {
-            *frees.entry(lu).or_default() += b;
+            let f = frees.entry(lu).or_default();
+            *f = f.saturating_add(b);
         }
     }
     for (i, n) in g.node.iter().enumerate() {
@@ -232,8 +233,14 @@ pub fn peak_activation_bytes(model: &OnnxModel, shapes: &Shapes) -> (u64, bool) 
             });
             live = live.saturating_add(b);
             match last_use.get(o.as_str()) {
-                Some(&lu) => *frees.entry(lu).or_default() += b,
-                None => *frees.entry(i).or_default() += b,
+                Some(&lu) => {
+                    let f = frees.entry(lu).or_default();
+                    *f = f.saturating_add(b);
+                }
+                None => {
+                    let f = frees.entry(i).or_default();
+                    *f = f.saturating_add(b);
+                }
             }
         }
         peak = peak.max(live);

@@ -83,7 +83,7 @@ impl OnnxModel {
             .iter()
             .filter(|n| op(n) == "Constant")
             .map(constant_float_elements)
-            .sum()
+            .fold(0u64, u64::saturating_add)
     }
 
     pub fn initializer_float_elements(&self) -> u64 {
@@ -91,7 +91,7 @@ impl OnnxModel {
             .iter()
             .filter(|t| t.is_float())
             .map(|t| t.numel)
-            .sum()
+            .fold(0u64, u64::saturating_add)
     }
 
     /// The figure `onnx_weight_elements` in the fixtures' truth files measures.

@@ -109,12 +109,16 @@ pub fn inspect_path(path: &Path, opts: &GraphOptions) -> Result<GraphReport> {
 pub fn analyze(model: &OnnxModel, opts: &GraphOptions) -> GraphReport {
     let shapes = shape::infer(model, opts.input_shape.as_deref(), opts.batch);
     let mut layers = cost::node_costs(model, &shapes);
-    let total_params: u64 = layers.iter().map(|l| l.params).sum();
-    let total_macs: u64 = layers.iter().filter_map(|l| l.macs).sum();
+    let total_params: u64 = layers.iter().map(|l| l.params).fold(0, u64::saturating_add);
+    let total_macs: u64 = layers
+        .iter()
+        .filter_map(|l| l.macs)
+        .fold(0, u64::saturating_add);
     let total_flops = total_macs.saturating_mul(2);
     let mut flops_by_op = BTreeMap::new();
     for l in layers.iter().filter(|l| cost::is_counted(&l.op)) {
-        *flops_by_op.entry(l.op.clone()).or_insert(0u64) += l.flops.unwrap_or(0);
+        let e = flops_by_op.entry(l.op.clone()).or_insert(0u64);
+        *e = e.saturating_add(l.flops.unwrap_or(0));
     }
     let kind_flops = |k: cost::CostKind| -> u64 {
         layers

@@ -274,7 +274,7 @@ fn external_data(model: &OnnxModel, out: &mut Vec<Finding>) {
             .iter()
             .filter(|t| matches!(t.storage, Storage::Missing { .. }))
             .map(|t| t.numel)
-            .sum();
+            .fold(0u64, u64::saturating_add);
         out.push(
             finding(
                 model,

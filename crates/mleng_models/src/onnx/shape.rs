@@ -139,6 +139,15 @@ pub fn infer(model: &OnnxModel, input_shape: Option<&[i64]>, batch: Option<i64>)
                 continue;
             }
             let mut v = outs.get(i).cloned().unwrap_or_default();
+            // Dims computed from file data (Reshape targets, pads, constants) may be negative
+            // in a hostile graph; a negative dim is unknown, never arithmetic input.
+            if let Some(sh) = v.shape.as_mut() {
+                for d in sh.iter_mut() {
+                    if d.is_some_and(|x| x < 0) {
+                        *d = None;
+                    }
+                }
+            }
             if v.shape
                 .as_ref()
                 .is_none_or(|sh| sh.iter().any(|d| d.is_none()))
@@ -268,7 +277,9 @@ fn window_out(
         "SAME_UPPER" | "SAME_LOWER" => size.checked_add(stride - 1).map(|v| v / stride),
         "VALID" => {
             let span = size.checked_sub(eff)?;
-            (span >= 0).then(|| span / stride + 1)
+            (span >= 0)
+                .then(|| (span / stride).checked_add(1))
+                .flatten()
         }
         _ => {
             let span = size.checked_add(pb)?.checked_add(pe)?.checked_sub(eff)?;
@@ -276,14 +287,14 @@ fn window_out(
                 return None;
             }
             if ceil {
-                let mut out = span.checked_add(stride - 1)? / stride + 1;
+                let mut out = (span.checked_add(stride - 1)? / stride).checked_add(1)?;
                 // A window may not start inside the end padding (PyTorch's rule).
                 if (out - 1).checked_mul(stride)? >= size.checked_add(pb)? {
                     out -= 1;
                 }
                 Some(out)
             } else {
-                Some(span / stride + 1)
+                (span / stride).checked_add(1)
             }
         }
     }
@@ -728,9 +739,11 @@ fn infer_node(node: &NodeProto, s: &Shapes, opset: i64) -> Vec<Value> {
             );
             let vals = match (a.as_deref(), b.as_deref(), d.as_deref()) {
                 (Some([a]), Some([b]), Some([d])) if *d != 0 => {
-                    let n = b.checked_sub(*a).map(|span| {
-                        let n = span / d + i64::from(span % d != 0);
-                        n.max(0)
+                    let n = b.checked_sub(*a).and_then(|span| {
+                        let n = span
+                            .checked_div(*d)?
+                            .checked_add(i64::from(span.checked_rem(*d)? != 0))?;
+                        Some(n.max(0))
                     });
                     n.filter(|&n| n as usize <= MAX_FOLD).map(|n| {
                         (0..n)
@@ -1010,9 +1023,14 @@ fn slice_len(dim: i64, start: i64, end: i64, step: i64) -> Option<(i64, i64)> {
         let len = if e > s { (e - s - 1) / step + 1 } else { 0 };
         Some((len, s))
     } else {
-        let s = s.clamp(-1, dim - 1);
-        let e = e.clamp(-1, dim - 1);
-        let len = if s > e { (s - e - 1) / (-step) + 1 } else { 0 };
+        let last = dim.checked_sub(1)?;
+        let s = s.clamp(-1, last.max(-1));
+        let e = e.clamp(-1, last.max(-1));
+        let len = if s > e {
+            (s - e - 1) / step.checked_neg()? + 1
+        } else {
+            0
+        };
         Some((len, s))
     }
 }
@@ -1071,9 +1089,10 @@ fn split(node: &NodeProto, s: &Shapes, opset: i64, x: Option<Vec<Dim>>, e0: i32)
     let sizes: Vec<Dim> = match (parts, x.get(ax).copied().flatten()) {
         (Some(p), _) if p.len() == n => p.into_iter().map(Some).collect(),
         (_, Some(d)) if n > 0 => {
-            let chunk = (d + n as i64 - 1) / n as i64;
-            (0..n as i64)
-                .map(|i| Some((d - i * chunk).clamp(0, chunk)))
+            let n = n as i64;
+            let chunk = d.saturating_add(n - 1) / n;
+            (0..n)
+                .map(|i| Some(d.saturating_sub(i.saturating_mul(chunk)).clamp(0, chunk)))
                 .collect()
         }
         _ => vec![None; n],
