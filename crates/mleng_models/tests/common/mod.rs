@@ -155,3 +155,15 @@ pub fn input(name: &str, dims: &[i64]) -> mleng_models::onnx::proto::ValueInfoPr
         }),
     }
 }
+
+/// `{"model": <state dict with one tensor>, "optimizer": {"state": {}, "lr": 0.1}, "epoch": 7}`
+/// at protocol 2, the shape of a training checkpoint.
+pub fn nested_checkpoint_pickle() -> Vec<u8> {
+    let inner = state_dict_pickle("fc.weight", "0", 4);
+    // Strip the inner pickle's PROTO header and STOP to embed its dict as a value.
+    let body = &inner[2..inner.len() - 1];
+    let mut p = b"\x80\x02}(X\x05\x00\x00\x00model".to_vec();
+    p.extend_from_slice(body);
+    p.extend(b"X\x09\x00\x00\x00optimizer}(X\x05\x00\x00\x00state}X\x02\x00\x00\x00lrG?\xb9\x99\x99\x99\x99\x99\x9auX\x05\x00\x00\x00epochK\x07u.");
+    p
+}
