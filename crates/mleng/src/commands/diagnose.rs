@@ -53,6 +53,22 @@ pub struct DiagnoseArgs {
     pub fail_on: Option<String>,
 }
 
+/// Writes the report; a closed pipe (`mleng diagnose ... | head`) is not an error.
+fn write_stdout(body: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let result = out.write_all(body.as_bytes()).and_then(|()| {
+        if !body.ends_with('\n') {
+            out.write_all(b"\n")?;
+        }
+        out.flush()
+    });
+    match result {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
+    }
+}
+
 fn parse_overrides(specs: &[String]) -> anyhow::Result<Vec<(Role, String)>> {
     specs
         .iter()
@@ -112,10 +128,7 @@ pub fn run(args: DiagnoseArgs) -> anyhow::Result<ExitCode> {
         (Format::Text, true) => report::compare::text(&diagnoses),
         (Format::Text, false) => report::text::render(&diagnoses),
     };
-    print!("{body}");
-    if !body.ends_with('\n') {
-        println!();
-    }
+    write_stdout(&body)?;
 
     if let Some(path) = &args.plot {
         let written = plot::write_plots(path, &runs, &diagnoses, &overrides, args.classes)?;

@@ -6,6 +6,7 @@ pub mod json_nonfinite;
 pub mod jsonl;
 pub mod mlflow;
 pub mod tb_proto;
+pub mod tb_wire;
 pub mod tensorboard;
 pub mod tfrecord;
 

@@ -2,64 +2,104 @@
 //! Scalars come as `simple_value` (PyTorch `add_scalar`, TF1), or as a one-element tensor
 //! (`float_val`/`double_val`, or raw little-endian `tensor_content` in TF2/Keras).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 use prost::Message;
 
-use super::tb_proto::Event;
+use super::tb_proto::{SummaryMetadata, TensorProto};
+use super::tb_wire;
 use super::tfrecord::{self, Damage, Item};
-use crate::series::{ReadNote, SourceData};
+use crate::series::{ReadNote, Series, SourceData};
 
 /// Plugins whose one-element tensors are still not scalars (text, images, histograms...).
 fn is_scalar_plugin(name: &str) -> bool {
     name.is_empty() || name == "scalars" || name == "hparams_scalars"
 }
 
+/// FNV-1a: tags are short and trusted to be few; SipHash's DoS resistance buys nothing
+/// here and costs a fifth of the parse time.
+#[derive(Default)]
+struct Fnv(u64);
+
+impl std::hash::Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for b in bytes {
+            h = (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
+type BuildFnv = std::hash::BuildHasherDefault<Fnv>;
+
 /// Reads every scalar in `buf`; `prefix` is prepended to tags (Keras writes `train/` and
 /// `validation/` folders with the same tag names).
 pub fn parse(path: &Path, buf: &[u8], prefix: &str) -> SourceData {
     let mut out = SourceData::default();
     // TF2 writes the plugin metadata only with a tag's first value; remember non-scalar tags.
-    let mut non_scalar_tags: HashSet<String> = HashSet::new();
+    let mut non_scalar_tags: HashSet<Vec<u8>> = HashSet::new();
+    // Tag bytes -> index in out.series, so the hot path neither allocates nor scans.
+    let mut index: HashMap<Vec<u8>, usize, BuildFnv> = HashMap::default();
     let mut bad_events = 0u64;
     let mut first_bad_event: Option<u64> = None;
     for item in tfrecord::records(buf) {
-        match item {
-            Item::Record { offset, data } => {
-                let event = match Event::decode(data) {
-                    Ok(e) => e,
-                    Err(_) => {
-                        bad_events += 1;
-                        first_bad_event.get_or_insert(offset);
-                        continue;
-                    }
-                };
-                let Some(summary) = event.summary else {
-                    continue;
-                };
-                let wall = (event.wall_time.is_finite() && event.wall_time > 0.0)
-                    .then_some(event.wall_time);
-                for value in summary.value {
-                    if let Some(plugin) =
-                        value.metadata.as_ref().and_then(|m| m.plugin_data.as_ref())
+        let (offset, data) = match item {
+            Item::Record { offset, data } => (offset, data),
+            Item::Damaged(damage) => {
+                out.notes.push(note(path, damage));
+                continue;
+            }
+        };
+        let ok = tb_wire::event(data).and_then(|event| {
+            let summary = event.summary?;
+            let wall =
+                (event.wall_time.is_finite() && event.wall_time > 0.0).then_some(event.wall_time);
+            let step = event.step;
+            tb_wire::summary_values(summary, |v| {
+                if let Some(meta) = v.metadata.and_then(|m| SummaryMetadata::decode(m).ok()) {
+                    if meta
+                        .plugin_data
+                        .is_some_and(|p| !is_scalar_plugin(&p.plugin_name))
                     {
-                        if !is_scalar_plugin(&plugin.plugin_name) {
-                            non_scalar_tags.insert(value.tag.clone());
-                        }
-                    }
-                    let scalar = match (value.simple_value, &value.tensor) {
-                        (Some(v), _) => Some(f64::from(v)),
-                        (None, Some(t)) if !non_scalar_tags.contains(&value.tag) => t.scalar(),
-                        _ => None,
-                    };
-                    if let Some(v) = scalar {
-                        let name = format!("{prefix}{}", value.tag);
-                        out.series_mut(&name, path).push(event.step, v, wall);
+                        non_scalar_tags.insert(v.tag.to_vec());
                     }
                 }
-            }
-            Item::Damaged(damage) => out.notes.push(note(path, damage)),
+                let scalar = match (v.simple_value, v.tensor) {
+                    (Some(x), _) => Some(f64::from(x)),
+                    (None, Some(t)) if !non_scalar_tags.contains(v.tag) => {
+                        TensorProto::decode(t).ok().and_then(|t| t.scalar())
+                    }
+                    _ => None,
+                };
+                let Some(x) = scalar else { return };
+                let idx = match index.get(v.tag) {
+                    Some(&i) => i,
+                    None => {
+                        let name = format!("{prefix}{}", String::from_utf8_lossy(v.tag));
+                        out.series.push(Series::new(name, path));
+                        index.insert(v.tag.to_vec(), out.series.len() - 1);
+                        out.series.len() - 1
+                    }
+                };
+                if let Some(s) = out.series.get_mut(idx) {
+                    s.push(step, x, wall);
+                }
+            })
+        });
+        // An Event without a summary is fine (file_version, graphs); only garbage counts.
+        if ok.is_none() && tb_wire::event(data).is_none_or(|e| e.summary.is_some()) {
+            bad_events += 1;
+            first_bad_event.get_or_insert(offset);
         }
     }
     if bad_events > 0 {

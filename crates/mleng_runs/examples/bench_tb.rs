@@ -1,0 +1,102 @@
+//! Benchmark: reads a large TensorBoard event file and reports MB/s.
+//! `cargo run --release -p mleng_runs --example bench_tb -- [FILE] [MB]`
+//! Without FILE (or when it does not exist) it writes one of MB megabytes (default 100)
+//! with 16 scalar tags per step, the way PyTorch's SummaryWriter writes `add_scalar`
+//! (one Event per scalar).
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use mleng_runs::readers::tb_proto::{Event, Summary, SummaryValue};
+use mleng_runs::readers::{tensorboard, tfrecord};
+use prost::Message;
+
+fn generate(path: &PathBuf, mb: usize) -> std::io::Result<()> {
+    let tags: Vec<String> = (0..16)
+        .map(|i| match i {
+            0 => "train/loss".to_string(),
+            1 => "train/lr".to_string(),
+            2 => "train/grad_norm".to_string(),
+            _ => format!("train/metric_{i:02}"),
+        })
+        .collect();
+    let mut out = Vec::with_capacity(mb * 1_048_576 + 1024);
+    let mut step = 0i64;
+    while out.len() < mb * 1_048_576 {
+        for (i, tag) in tags.iter().enumerate() {
+            let v =
+                2.3 * (-(step as f64) / 1e5).exp() + 0.01 * ((step as f64 + i as f64) * 0.37).sin();
+            let e = Event {
+                wall_time: 1.7e9 + step as f64 * 0.05,
+                step,
+                summary: Some(Summary {
+                    value: vec![SummaryValue {
+                        tag: tag.clone(),
+                        simple_value: Some(v as f32),
+                        tensor: None,
+                        metadata: None,
+                    }],
+                }),
+            };
+            out.extend(tfrecord::frame(&e.encode_to_vec()));
+        }
+        step += 1;
+    }
+    std::fs::write(path, out)
+}
+
+fn main() -> std::io::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mb: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(100);
+    let path = match args.first() {
+        Some(p) => PathBuf::from(p),
+        None => std::env::temp_dir().join("mleng-bench/events.out.tfevents.bench"),
+    };
+    if !path.exists() {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let t = Instant::now();
+        generate(&path, mb)?;
+        eprintln!("generated {} in {:.1?}", path.display(), t.elapsed());
+    }
+    let size = std::fs::metadata(&path)?.len() as f64 / 1_048_576.0;
+    let mut best_read = f64::MAX;
+    let mut best_parse = f64::MAX;
+    let mut points = 0;
+    for _ in 0..3 {
+        let t = Instant::now();
+        let bytes = std::fs::read(&path)?;
+        let read = t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        let data = tensorboard::parse(&path, &bytes, "");
+        let parse = t.elapsed().as_secs_f64();
+        points = data.series.iter().map(|s| s.points.len()).sum();
+        best_read = best_read.min(read);
+        best_parse = best_parse.min(parse);
+    }
+    println!(
+        "{size:.1} MiB, {points} scalars: read {:.0} MiB/s (fs::read, page cache), parse {:.0} MiB/s, read+parse {:.0} MiB/s",
+        size / best_read,
+        size / best_parse,
+        size / (best_read + best_parse)
+    );
+    let t = Instant::now();
+    let runs = mleng_runs::discover::load_runs(std::slice::from_ref(&path))
+        .map_err(std::io::Error::other)?;
+    let load = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    for run in &runs {
+        let d = mleng_runs::diagnosis::diagnose(run, &[], None);
+        println!("verdict: {}", d.verdict);
+    }
+    let diag = t.elapsed().as_secs_f64();
+    println!(
+        "end to end (discover + read + all detectors): {:.2} s = {:.0} MiB/s (load {:.2} s, detectors {:.2} s)",
+        load + diag,
+        size / (load + diag),
+        load,
+        diag
+    );
+    Ok(())
+}
