@@ -91,6 +91,16 @@ pub fn detect(ctx: &Context<'_>) -> Option<Event> {
     event
         .causes
         .push("the model memorizes a training set too small for its capacity".into());
+    // Val loss rising while val accuracy still improves is overconfidence on the errors.
+    if let Some(&(ms, _)) = metric.iter().max_by(|a, b| a.1.total_cmp(&b.1)) {
+        if is_fraction(&metric) && ms > best_step {
+            event.causes.push(format!(
+                "growing overconfidence: {} peaked later, at step {ms}{}, so the model still ranks better while its wrong answers get more confident; pick the checkpoint by the metric you care about",
+                ctx.series_name(Role::ValMetric),
+                ctx.epoch_note(ms)
+            ));
+        }
+    }
     event
         .causes
         .push("too little regularization (weight decay, dropout, augmentation)".into());
