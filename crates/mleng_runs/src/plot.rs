@@ -287,9 +287,15 @@ fn panel<DB: DrawingBackend>(
     let use_log = log && lo > 0.0 && hi / lo > 100.0;
     let tf = |v: f64| if use_log { v.log10() } else { v };
     let (mut y0, mut y1) = (tf(lo), tf(hi));
-    if (y1 - y0).abs() < 1e-12 {
-        y0 -= 0.5;
-        y1 += 0.5;
+    if (y1 - y0).abs() <= 1e-12 * y0.abs().max(1e-300) {
+        // A constant curve (a fixed LR): centre it instead of squashing it to 0.
+        let half = if use_log {
+            0.5
+        } else {
+            (y0.abs() * 0.5).max(1e-12)
+        };
+        y0 -= half;
+        y1 += half;
     }
     let pad = (y1 - y0) * 0.05;
     let (y0, y1) = (y0 - pad, y1 + pad);
@@ -305,7 +311,7 @@ fn panel<DB: DrawingBackend>(
         .y_label_area_size(64)
         .build_cartesian_2d(x0..x1, y0..y1)
         .map_err(e)?;
-    let log_label = |v: &f64| format!("1e{v:.0}");
+    let log_label = |v: &f64| crate::stats::fmt(10f64.powf(*v));
     let lin_label = |v: &f64| crate::stats::fmt(*v);
     chart
         .configure_mesh()
