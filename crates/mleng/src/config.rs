@@ -78,20 +78,31 @@ pub fn load(explicit: Option<&Path>, start: &Path) -> Result<LoadedConfig> {
 
 /// `None` for a `pyproject.toml` without a `[tool.mleng]` table.
 fn read(path: &Path) -> Result<Option<Config>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let is_pyproject = path.file_name().is_some_and(|n| n == "pyproject.toml");
     if is_pyproject {
-        let pyproject: PyProject =
-            toml::from_str(&text).with_context(|| format!("{} is not valid TOML", path.display()))?;
+        let pyproject: PyProject = toml::from_str(&text)
+            .with_context(|| format!("{} is not valid TOML", path.display()))?;
         let Some(value) = pyproject.tool.and_then(|t| t.mleng) else {
             return Ok(None);
         };
-        let config = Config::deserialize(value)
-            .map_err(|err| anyhow::anyhow!("{}: invalid [tool.mleng]: {}", path.display(), err.message()))?;
+        let config = Config::deserialize(value).map_err(|err| {
+            anyhow::anyhow!(
+                "{}: invalid [tool.mleng]: {}",
+                path.display(),
+                err.message()
+            )
+        })?;
         Ok(Some(config))
     } else {
-        let config: Config =
-            toml::from_str(&text).map_err(|err| anyhow::anyhow!("{}: invalid configuration: {}", path.display(), err.message()))?;
+        let config: Config = toml::from_str(&text).map_err(|err| {
+            anyhow::anyhow!(
+                "{}: invalid configuration: {}",
+                path.display(),
+                err.message()
+            )
+        })?;
         Ok(Some(config))
     }
 }

@@ -12,7 +12,11 @@ mod config;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Parser)]
-#[command(name = "mleng", version, about = "An advisory ML engineer for PyTorch code, training logs and model files")]
+#[command(
+    name = "mleng",
+    version,
+    about = "An advisory ML engineer for PyTorch code, training logs and model files"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

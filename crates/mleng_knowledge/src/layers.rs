@@ -16,23 +16,122 @@ pub enum LayerKind {
     Other,
 }
 
-const DROPOUT: &[&str] = &["Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout", "FeatureAlphaDropout", "dropout", "dropout1d", "dropout2d", "dropout3d", "alpha_dropout"];
-const BATCHNORM: &[&str] = &["BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "SyncBatchNorm", "LazyBatchNorm1d", "LazyBatchNorm2d", "LazyBatchNorm3d", "batch_norm"];
-const OTHER_NORM: &[&str] = &["LayerNorm", "GroupNorm", "InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d", "RMSNorm", "LocalResponseNorm", "layer_norm", "group_norm", "instance_norm"];
+const DROPOUT: &[&str] = &[
+    "Dropout",
+    "Dropout1d",
+    "Dropout2d",
+    "Dropout3d",
+    "AlphaDropout",
+    "FeatureAlphaDropout",
+    "dropout",
+    "dropout1d",
+    "dropout2d",
+    "dropout3d",
+    "alpha_dropout",
+];
+const BATCHNORM: &[&str] = &[
+    "BatchNorm1d",
+    "BatchNorm2d",
+    "BatchNorm3d",
+    "SyncBatchNorm",
+    "LazyBatchNorm1d",
+    "LazyBatchNorm2d",
+    "LazyBatchNorm3d",
+    "batch_norm",
+];
+const OTHER_NORM: &[&str] = &[
+    "LayerNorm",
+    "GroupNorm",
+    "InstanceNorm1d",
+    "InstanceNorm2d",
+    "InstanceNorm3d",
+    "RMSNorm",
+    "LocalResponseNorm",
+    "layer_norm",
+    "group_norm",
+    "instance_norm",
+];
 const ACTIVATION: &[&str] = &[
-    "ReLU", "ReLU6", "LeakyReLU", "PReLU", "RReLU", "ELU", "SELU", "CELU", "GELU", "SiLU", "Mish", "Sigmoid", "Tanh",
-    "Hardtanh", "Hardswish", "Hardsigmoid", "Softplus", "Softsign", "Tanhshrink", "LogSigmoid", "GLU", "Threshold",
-    "relu", "relu_", "relu6", "leaky_relu", "leaky_relu_", "prelu", "elu", "elu_", "selu", "celu", "gelu", "silu", "mish",
-    "sigmoid", "tanh", "hardtanh", "hardswish", "hardsigmoid", "softplus", "softsign", "logsigmoid", "glu",
+    "ReLU",
+    "ReLU6",
+    "LeakyReLU",
+    "PReLU",
+    "RReLU",
+    "ELU",
+    "SELU",
+    "CELU",
+    "GELU",
+    "SiLU",
+    "Mish",
+    "Sigmoid",
+    "Tanh",
+    "Hardtanh",
+    "Hardswish",
+    "Hardsigmoid",
+    "Softplus",
+    "Softsign",
+    "Tanhshrink",
+    "LogSigmoid",
+    "GLU",
+    "Threshold",
+    "relu",
+    "relu_",
+    "relu6",
+    "leaky_relu",
+    "leaky_relu_",
+    "prelu",
+    "elu",
+    "elu_",
+    "selu",
+    "celu",
+    "gelu",
+    "silu",
+    "mish",
+    "sigmoid",
+    "tanh",
+    "hardtanh",
+    "hardswish",
+    "hardsigmoid",
+    "softplus",
+    "softsign",
+    "logsigmoid",
+    "glu",
 ];
 const AFFINE: &[&str] = &[
-    "Linear", "LazyLinear", "Bilinear", "Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d",
-    "LazyConv1d", "LazyConv2d", "LazyConv3d", "linear", "conv1d", "conv2d", "conv3d",
+    "Linear",
+    "LazyLinear",
+    "Bilinear",
+    "Conv1d",
+    "Conv2d",
+    "Conv3d",
+    "ConvTranspose1d",
+    "ConvTranspose2d",
+    "ConvTranspose3d",
+    "LazyConv1d",
+    "LazyConv2d",
+    "LazyConv3d",
+    "linear",
+    "conv1d",
+    "conv2d",
+    "conv3d",
 ];
 const RESHAPE: &[&str] = &["Flatten", "Unflatten", "Identity", "flatten"];
 const POOLING: &[&str] = &[
-    "MaxPool1d", "MaxPool2d", "MaxPool3d", "AvgPool1d", "AvgPool2d", "AvgPool3d", "AdaptiveAvgPool1d", "AdaptiveAvgPool2d",
-    "AdaptiveAvgPool3d", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "AdaptiveMaxPool3d", "max_pool1d", "max_pool2d", "avg_pool2d",
+    "MaxPool1d",
+    "MaxPool2d",
+    "MaxPool3d",
+    "AvgPool1d",
+    "AvgPool2d",
+    "AvgPool3d",
+    "AdaptiveAvgPool1d",
+    "AdaptiveAvgPool2d",
+    "AdaptiveAvgPool3d",
+    "AdaptiveMaxPool1d",
+    "AdaptiveMaxPool2d",
+    "AdaptiveMaxPool3d",
+    "max_pool1d",
+    "max_pool2d",
+    "avg_pool2d",
     "adaptive_avg_pool2d",
 ];
 
@@ -61,8 +160,14 @@ fn torch_short_name(qualified: &str) -> Option<&str> {
     let (module, short) = qualified.rsplit_once('.')?;
     let known = matches!(
         module,
-        "torch" | "torch.nn" | "torch.nn.functional" | "torch.nn.modules" | "torch.nn.modules.dropout"
-            | "torch.nn.modules.batchnorm" | "torch.nn.modules.activation" | "torch.nn.modules.linear"
+        "torch"
+            | "torch.nn"
+            | "torch.nn.functional"
+            | "torch.nn.modules"
+            | "torch.nn.modules.dropout"
+            | "torch.nn.modules.batchnorm"
+            | "torch.nn.modules.activation"
+            | "torch.nn.modules.linear"
             | "torch.nn.modules.conv"
     );
     known.then_some(short)

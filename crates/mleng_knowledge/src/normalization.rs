@@ -47,7 +47,11 @@ pub const CLIP: NormStats = NormStats {
 pub const DPN: NormStats = NormStats {
     name: "DPN",
     mean: [124.0 / 255.0, 117.0 / 255.0, 104.0 / 255.0],
-    std: [1.0 / (0.0167 * 255.0), 1.0 / (0.0167 * 255.0), 1.0 / (0.0167 * 255.0)],
+    std: [
+        1.0 / (0.0167 * 255.0),
+        1.0 / (0.0167 * 255.0),
+        1.0 / (0.0167 * 255.0),
+    ],
     constant: "mean=(124 / 255, 117 / 255, 104 / 255), std=(1 / (0.0167 * 255),) * 3",
 };
 
@@ -103,7 +107,9 @@ pub fn timm(model_name: &str) -> Option<NormStats> {
         .filter(|line| !line.starts_with('#'))
         .find_map(|line| {
             let (arch, stats) = line.split_once('\t')?;
-            (arch == name).then(|| stats_by_name(stats.trim())).flatten()
+            (arch == name)
+                .then(|| stats_by_name(stats.trim()))
+                .flatten()
         })
 }
 
@@ -122,7 +128,12 @@ pub fn torchvision(qualified_builder: &str) -> Option<Expectation> {
     }
     let builder = rest.rsplit('.').next().unwrap_or(rest);
     // Builders are lower-case functions; `ResNet50_Weights` and classes are not models.
-    if builder.chars().next().is_some_and(|c| c.is_ascii_lowercase()) && builder != "get_model" {
+    if builder
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase())
+        && builder != "get_model"
+    {
         return Some(Expectation::Stats(IMAGENET));
     }
     None
@@ -133,7 +144,10 @@ pub fn matches(values: &[f64], expected: &[f64; 3]) -> bool {
     match values.len() {
         // `Normalize(0.5, 0.5)` broadcasts one value over the channels.
         1 => expected.iter().all(|e| (e - values[0]).abs() <= 0.011),
-        3 => values.iter().zip(expected).all(|(v, e)| (v - e).abs() <= 0.011),
+        3 => values
+            .iter()
+            .zip(expected)
+            .all(|(v, e)| (v - e).abs() <= 0.011),
         _ => false,
     }
 }
@@ -153,7 +167,10 @@ mod tests {
 
     #[test]
     fn torchvision_builders() {
-        assert_eq!(torchvision("torchvision.models.resnet18"), Some(Expectation::Stats(IMAGENET)));
+        assert_eq!(
+            torchvision("torchvision.models.resnet18"),
+            Some(Expectation::Stats(IMAGENET))
+        );
         assert_eq!(
             torchvision("torchvision.models.detection.fasterrcnn_resnet50_fpn"),
             Some(Expectation::Internal)

@@ -3,7 +3,9 @@
 //! cell does not spill its errors into the next one.
 
 use ruff_python_ast::{ModModule, PySourceType};
-use ruff_python_parser::{parse_cells_unchecked, parse_unchecked_source, Mode, ParseOptions, Parsed};
+use ruff_python_parser::{
+    parse_cells_unchecked, parse_unchecked_source, Mode, ParseOptions, Parsed,
+};
 use ruff_text_size::TextRange;
 
 use crate::source::{SourceFile, SourceKind};

@@ -103,8 +103,8 @@ impl SourceFile {
     }
 
     pub fn from_notebook_bytes(path: &Path, bytes: &[u8]) -> Result<SourceFile, LoadError> {
-        let json = std::str::from_utf8(bytes)
-            .map_err(|err| LoadError::NotUtf8(err.valid_up_to()))?;
+        let json =
+            std::str::from_utf8(bytes).map_err(|err| LoadError::NotUtf8(err.valid_up_to()))?;
         // ruff_notebook asserts on a few malformed inputs; a panic there must not take the
         // whole review down, so it is contained and reported as a broken notebook.
         let notebook = std::panic::catch_unwind(|| Notebook::from_source_code(json))
@@ -123,14 +123,19 @@ impl SourceFile {
         for (i, window) in offsets.windows(2).enumerate() {
             let (start, end) = (window[0], window[1]);
             // Each cell is followed by one synthetic '\n' separator; exclude it.
-            let end = if end > start { end - TextSize::from(1) } else { end };
+            let end = if end > start {
+                end - TextSize::from(1)
+            } else {
+                end
+            };
             let Some(&number) = kept.get(i) else { break };
-            let execution_count = raw_cells
-                .get(number.saturating_sub(1) as usize)
-                .and_then(|cell| match cell {
-                    ruff_notebook::Cell::Code(code) => code.execution_count,
-                    _ => None,
-                });
+            let execution_count =
+                raw_cells
+                    .get(number.saturating_sub(1) as usize)
+                    .and_then(|cell| match cell {
+                        ruff_notebook::Cell::Code(code) => code.execution_count,
+                        _ => None,
+                    });
             cells.push(CodeCell {
                 range: TextRange::new(start, end),
                 number,
@@ -159,7 +164,9 @@ impl SourceFile {
     }
 
     pub fn slice(&self, range: TextRange) -> &str {
-        self.text.get(range.start().to_usize()..range.end().to_usize()).unwrap_or("")
+        self.text
+            .get(range.start().to_usize()..range.end().to_usize())
+            .unwrap_or("")
     }
 }
 

@@ -26,7 +26,12 @@ impl<'i, 'a> Context<'i, 'a> {
     }
 
     /// Reports a finding of the current rule at `range`, at the rule's default severity.
-    pub fn report(&mut self, range: TextRange, message: impl Into<String>, fix: Option<Fix>) -> &mut Finding {
+    pub fn report(
+        &mut self,
+        range: TextRange,
+        message: impl Into<String>,
+        fix: Option<Fix>,
+    ) -> &mut Finding {
         self.report_with_severity(range, self.rule.severity, message, fix)
     }
 
@@ -38,11 +43,20 @@ impl<'i, 'a> Context<'i, 'a> {
         fix: Option<Fix>,
     ) -> &mut Finding {
         let location = location_of(self.index, range);
-        let mut finding = Finding::new(self.rule.code, self.rule.name, severity, self.rule.area, location, message);
+        let mut finding = Finding::new(
+            self.rule.code,
+            self.rule.name,
+            severity,
+            self.rule.area,
+            location,
+            message,
+        );
         finding.fix = fix;
         let source = self.index.source;
-        self.text_lines
-            .push((source.lines.line_of(range.start()), source.lines.line_of(range.end())));
+        self.text_lines.push((
+            source.lines.line_of(range.start()),
+            source.lines.line_of(range.end()),
+        ));
         self.findings.push(finding);
         let last = self.findings.len() - 1;
         &mut self.findings[last]
@@ -51,6 +65,25 @@ impl<'i, 'a> Context<'i, 'a> {
     /// The source text of a range (for messages and fixes).
     pub fn text(&self, range: TextRange) -> &'a str {
         self.index.text(range)
+    }
+
+    /// The leading whitespace of the line where `range` starts, for multi-line fixes.
+    pub fn indent_of(&self, range: TextRange) -> String {
+        let source = self.index.source;
+        let line = source.lines.line_of(range.start());
+        source
+            .lines
+            .line_text(&source.text, line)
+            .chars()
+            .take_while(|c| c.is_whitespace())
+            .collect()
+    }
+
+    /// Joins code lines into a replacement for `range`: the first line goes where the span
+    /// starts, the others get that line's indentation.
+    pub fn lines_at(&self, range: TextRange, lines: &[&str]) -> String {
+        let indent = self.indent_of(range);
+        lines.join(&format!("\n{indent}"))
     }
 
     /// `path:line` of a range, for evidence that points elsewhere in the file.

@@ -99,7 +99,9 @@ impl Settings {
             codes.contains(code)
                 && (glob.is_match(path)
                     || glob.is_match(path.strip_prefix("./").unwrap_or(path))
-                    || path.file_name().is_some_and(|n| glob.is_match(Path::new(n))))
+                    || path
+                        .file_name()
+                        .is_some_and(|n| glob.is_match(Path::new(n))))
         })
     }
 }
@@ -195,17 +197,17 @@ fn suppression_codes(comment: &str) -> Option<Option<Vec<String>>> {
     let lower = comment.to_ascii_lowercase();
     if let Some(pos) = lower.find("noqa") {
         let rest = comment[pos + 4..].trim_start();
-        return Some(match rest.strip_prefix(':') {
-            Some(list) => Some(split_codes(list.split('#').next().unwrap_or(""))),
-            None => None,
-        });
+        return Some(
+            rest.strip_prefix(':')
+                .map(|list| split_codes(list.split('#').next().unwrap_or(""))),
+        );
     }
     if let Some(pos) = lower.find("mleng: ignore") {
         let rest = &comment[pos + "mleng: ignore".len()..];
-        return Some(match rest.strip_prefix('[') {
-            Some(list) => Some(split_codes(list.split(']').next().unwrap_or(""))),
-            None => None,
-        });
+        return Some(
+            rest.strip_prefix('[')
+                .map(|list| split_codes(list.split(']').next().unwrap_or(""))),
+        );
     }
     None
 }

@@ -10,7 +10,12 @@ pub fn all() -> &'static [&'static Rule] {
     static ALL: OnceLock<Vec<&'static Rule>> = OnceLock::new();
     ALL.get_or_init(|| {
         let mut rules: Vec<&'static Rule> = Vec::new();
-        for area in [architecture::RULES, training::RULES, cv::RULES, input::RULES] {
+        for area in [
+            architecture::RULES,
+            training::RULES,
+            cv::RULES,
+            input::RULES,
+        ] {
             rules.extend_from_slice(area);
         }
         rules.sort_by_key(|r| r.code);
@@ -20,7 +25,10 @@ pub fn all() -> &'static [&'static Rule] {
 
 /// Rules that run when the configuration does not select any.
 pub fn default_enabled() -> impl Iterator<Item = &'static Rule> {
-    all().iter().copied().filter(|r| !OFF_BY_DEFAULT.contains(&r.code))
+    all()
+        .iter()
+        .copied()
+        .filter(|r| !OFF_BY_DEFAULT.contains(&r.code))
 }
 
 /// Rules that must be selected explicitly (kept for those whose measured precision on the
@@ -50,8 +58,20 @@ mod tests {
                 assert_ne!(a.code, b.code);
                 assert_ne!(a.name, b.name);
             }
-            assert!(a.name.chars().all(|c| c.is_ascii_lowercase() || c == '-' || c.is_ascii_digit()), "{}", a.name);
-            for section in ["## What it does", "## Why is this bad?", "## Example", "## Use instead", "## References"] {
+            assert!(
+                a.name
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c == '-' || c.is_ascii_digit()),
+                "{}",
+                a.name
+            );
+            for section in [
+                "## What it does",
+                "## Why is this bad?",
+                "## Example",
+                "## Use instead",
+                "## References",
+            ] {
                 assert!(a.docs.contains(section), "{} docs lack `{section}`", a.code);
             }
         }

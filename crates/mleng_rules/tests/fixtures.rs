@@ -43,19 +43,37 @@ fn files_in(dir: &Path) -> Vec<PathBuf> {
 
 #[test]
 fn every_rule_has_positive_and_negative_fixtures() {
-    for rule in registry::all().iter().filter(|r| !r.code.starts_with("INP")) {
+    for rule in registry::all()
+        .iter()
+        .filter(|r| !r.code.starts_with("INP"))
+    {
         let dir = fixtures_root().join(rule.code);
-        let files = if dir.is_dir() { files_in(&dir) } else { Vec::new() };
+        let files = if dir.is_dir() {
+            files_in(&dir)
+        } else {
+            Vec::new()
+        };
         let name = |p: &PathBuf| p.file_name().unwrap().to_string_lossy().to_string();
-        assert!(files.iter().any(|p| name(p).starts_with("positive")), "{} has no positive fixture", rule.code);
-        assert!(files.iter().any(|p| name(p).starts_with("negative")), "{} has no negative fixture", rule.code);
+        assert!(
+            files.iter().any(|p| name(p).starts_with("positive")),
+            "{} has no positive fixture",
+            rule.code
+        );
+        assert!(
+            files.iter().any(|p| name(p).starts_with("negative")),
+            "{} has no negative fixture",
+            rule.code
+        );
     }
 }
 
 #[test]
 fn fixtures_produce_exactly_the_expected_findings() {
     let mut failures = Vec::new();
-    for rule in registry::all().iter().filter(|r| !r.code.starts_with("INP")) {
+    for rule in registry::all()
+        .iter()
+        .filter(|r| !r.code.starts_with("INP"))
+    {
         let dir = fixtures_root().join(rule.code);
         if !dir.is_dir() {
             continue;
@@ -67,7 +85,11 @@ fn fixtures_produce_exactly_the_expected_findings() {
             let findings = review_source(&source, &settings);
             let mut expected = expectations(&source);
             expected.retain(|(_, _, code)| code == rule.code);
-            let is_negative = path.file_name().unwrap().to_string_lossy().starts_with("negative");
+            let is_negative = path
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("negative");
             if is_negative {
                 expected.clear();
             }
@@ -77,7 +99,11 @@ fn fixtures_produce_exactly_the_expected_findings() {
                 let cell = f.location.cell.unwrap_or(0);
                 let hit = expected
                     .iter()
-                    .find(|(c, line, code)| *c == cell && (span.start_line..=span.end_line).contains(line) && code == &f.code)
+                    .find(|(c, line, code)| {
+                        *c == cell
+                            && (span.start_line..=span.end_line).contains(line)
+                            && code == &f.code
+                    })
                     .cloned();
                 match hit {
                     Some(key) => {
@@ -86,20 +112,39 @@ fn fixtures_produce_exactly_the_expected_findings() {
                     None => unexpected.push(format!("{}:{}: {}", cell, span.start_line, f.message)),
                 }
             }
-            let rel = path.strip_prefix(fixtures_root()).unwrap().display().to_string();
+            let rel = path
+                .strip_prefix(fixtures_root())
+                .unwrap()
+                .display()
+                .to_string();
             for miss in &expected {
-                failures.push(format!("{rel}: missed {} at cell {} line {}", miss.2, miss.0, miss.1));
+                failures.push(format!(
+                    "{rel}: missed {} at cell {} line {}",
+                    miss.2, miss.0, miss.1
+                ));
             }
             for extra in unexpected {
                 failures.push(format!("{rel}: unexpected finding at {extra}"));
             }
             for f in &findings {
                 let span = f.location.span.unwrap();
-                let cell = f.location.cell.map(|c| format!("cell {c}:")).unwrap_or_default();
-                snapshot.push_str(&format!("{rel}:{cell}{}:{} {} [{}] {}\n", span.start_line, span.start_column, f.code, f.severity, f.message));
+                let cell = f
+                    .location
+                    .cell
+                    .map(|c| format!("cell {c}:"))
+                    .unwrap_or_default();
+                snapshot.push_str(&format!(
+                    "{rel}:{cell}{}:{} {} [{}] {}\n",
+                    span.start_line, span.start_column, f.code, f.severity, f.message
+                ));
                 if let Some(fix) = &f.fix {
                     snapshot.push_str(&format!("    help: {}\n", fix.message));
-                    for line in fix.replacement.iter().chain(fix.example.iter()).flat_map(|t| t.lines()) {
+                    for line in fix
+                        .replacement
+                        .iter()
+                        .chain(fix.example.iter())
+                        .flat_map(|t| t.lines())
+                    {
                         snapshot.push_str(&format!("    | {line}\n"));
                     }
                 }
@@ -107,5 +152,9 @@ fn fixtures_produce_exactly_the_expected_findings() {
         }
         insta::assert_snapshot!(rule.code, snapshot);
     }
-    assert!(failures.is_empty(), "fixture mismatches:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "fixture mismatches:\n{}",
+        failures.join("\n")
+    );
 }

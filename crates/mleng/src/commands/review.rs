@@ -45,9 +45,17 @@ pub struct ReviewArgs {
 
 pub fn run(args: ReviewArgs) -> Result<ExitCode> {
     let format = Format::parse(&args.format).with_context(|| {
-        format!("unknown format `{}` (expected one of: {})", args.format, Format::NAMES.join(", "))
+        format!(
+            "unknown format `{}` (expected one of: {})",
+            args.format,
+            Format::NAMES.join(", ")
+        )
     })?;
-    let paths = if args.paths.is_empty() { vec![PathBuf::from(".")] } else { args.paths.clone() };
+    let paths = if args.paths.is_empty() {
+        vec![PathBuf::from(".")]
+    } else {
+        args.paths.clone()
+    };
     let loaded = config::load(args.config.as_deref(), &paths[0])?;
     let cfg = &loaded.config;
     let origin = loaded
@@ -61,8 +69,8 @@ pub fn run(args: ReviewArgs) -> Result<ExitCode> {
     extend.extend(args.extend_select.iter().cloned());
     let mut ignore = cfg.ignore.clone();
     ignore.extend(args.ignore.iter().cloned());
-    let mut settings =
-        Settings::from_selection(select, &extend, &ignore).with_context(|| format!("in the rule selection ({origin})"))?;
+    let mut settings = Settings::from_selection(select, &extend, &ignore)
+        .with_context(|| format!("in the rule selection ({origin})"))?;
     for (code, severity) in &cfg.severity {
         let codes = expand_selector(code).with_context(|| format!("in [severity] ({origin})"))?;
         let severity = parse_severity(severity, &format!("severity of {code} ({origin})"))?;
@@ -74,7 +82,10 @@ pub fn run(args: ReviewArgs) -> Result<ExitCode> {
         let glob = discover::build_globset(std::slice::from_ref(pattern))?;
         let mut set = HashSet::new();
         for code in codes {
-            set.extend(expand_selector(code).with_context(|| format!("in per-file-ignores for `{pattern}` ({origin})"))?);
+            set.extend(
+                expand_selector(code)
+                    .with_context(|| format!("in per-file-ignores for `{pattern}` ({origin})"))?,
+            );
         }
         settings.per_file_ignores.push((glob, set));
     }
@@ -102,7 +113,8 @@ pub fn run(args: ReviewArgs) -> Result<ExitCode> {
     findings.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
 
     let rules: Vec<_> = registry::all().iter().map(|r| r.info()).collect();
-    let color = !args.no_color && std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let color =
+        !args.no_color && std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let options = RenderOptions {
         rules: &rules,
         color,
@@ -116,7 +128,11 @@ pub fn run(args: ReviewArgs) -> Result<ExitCode> {
     let _ = stdout.flush();
 
     // Paths that do not exist are usage errors; findings never are.
-    if discovery.errors.iter().any(|(_, reason)| reason == "no such file or directory") {
+    if discovery
+        .errors
+        .iter()
+        .any(|(_, reason)| reason == "no such file or directory")
+    {
         return Ok(ExitCode::from(2));
     }
     if let Some(threshold) = fail_on {

@@ -22,7 +22,7 @@ pub fn run_rules(args: RulesArgs) -> Result<ExitCode> {
     let rules = registry::all();
     match args.format.as_str() {
         "text" => {
-            println!("{:<7} {:<34} {:<13} {:<8} {:<7} {}", "CODE", "NAME", "AREA", "SEVERITY", "FIXABLE", "DEFAULT");
+            println!("CODE    NAME                               AREA          SEVERITY FIXABLE DEFAULT");
             for r in rules {
                 println!(
                     "{:<7} {:<34} {:<13} {:<8} {:<7} {}",
@@ -31,7 +31,11 @@ pub fn run_rules(args: RulesArgs) -> Result<ExitCode> {
                     r.area.as_str(),
                     r.severity.as_str(),
                     if r.fixable { "yes" } else { "no" },
-                    if registry::is_default_enabled(r) { "on" } else { "off" }
+                    if registry::is_default_enabled(r) {
+                        "on"
+                    } else {
+                        "off"
+                    }
                 );
             }
         }
@@ -49,14 +53,18 @@ pub fn run_rules(args: RulesArgs) -> Result<ExitCode> {
                 .collect();
             println!("{}", serde_json::to_string_pretty(&infos)?);
         }
-        other => bail!("unknown format `{other}` for `mleng rules` (expected text, markdown or json)"),
+        other => {
+            bail!("unknown format `{other}` for `mleng rules` (expected text, markdown or json)")
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
 
 /// The README's rule table, generated from the registry (a test keeps the README in sync).
 pub fn markdown_table() -> String {
-    let mut out = String::from("| Code | Name | Area | Severity | Fixable | What it finds |\n|---|---|---|---|---|---|\n");
+    let mut out = String::from(
+        "| Code | Name | Area | Severity | Fixable | What it finds |\n|---|---|---|---|---|---|\n",
+    );
     for r in registry::all() {
         out.push_str(&format!(
             "| `{}` | `{}` | {} | {} | {} | {} |\n",
@@ -82,7 +90,11 @@ pub fn run_explain(args: ExplainArgs) -> Result<ExitCode> {
         rule.area.as_str(),
         rule.severity.as_str(),
         if rule.fixable { "yes" } else { "no" },
-        if registry::is_default_enabled(rule) { "yes" } else { "no" }
+        if registry::is_default_enabled(rule) {
+            "yes"
+        } else {
+            "no"
+        }
     );
     println!();
     print!("{}", rule.docs);

@@ -61,19 +61,31 @@ pub fn receiver_kind(call: &Call) -> ReceiverKind {
         if ty.ends_with("GradScaler") {
             return ReceiverKind::Scaler;
         }
-        if ty.starts_with("torch.optim.") || ty.starts_with("bitsandbytes.optim") || ty.starts_with("apex.optimizers") {
+        if ty.starts_with("torch.optim.")
+            || ty.starts_with("bitsandbytes.optim")
+            || ty.starts_with("apex.optimizers")
+        {
             return ReceiverKind::Optimizer;
         }
     }
     let Some(receiver) = &call.receiver else {
         return ReceiverKind::Unknown;
     };
-    let last = receiver.rsplit('.').next().unwrap_or(receiver).to_ascii_lowercase();
-    if last.contains("sched") || last.starts_with("lr_") || last == "lr" || last.contains("warmup") {
+    let last = receiver
+        .rsplit('.')
+        .next()
+        .unwrap_or(receiver)
+        .to_ascii_lowercase();
+    if last.contains("sched") || last.starts_with("lr_") || last == "lr" || last.contains("warmup")
+    {
         ReceiverKind::Scheduler
     } else if last.contains("scaler") {
         ReceiverKind::Scaler
-    } else if last.contains("optim") || last == "opt" || last.starts_with("opt_") || last.ends_with("_opt") {
+    } else if last.contains("optim")
+        || last == "opt"
+        || last.starts_with("opt_")
+        || last.ends_with("_opt")
+    {
         ReceiverKind::Optimizer
     } else {
         ReceiverKind::Unknown

@@ -109,7 +109,9 @@ struct Collector<'a> {
 impl<'a> Collector<'a> {
     fn bind(&mut self, target: &'a Expr, value: &'a Expr, range: TextRange) {
         match (target, value) {
-            (Expr::Tuple(targets), Expr::Tuple(values)) if targets.elts.len() == values.elts.len() => {
+            (Expr::Tuple(targets), Expr::Tuple(values))
+                if targets.elts.len() == values.elts.len() =>
+            {
                 for (t, v) in targets.elts.iter().zip(values.elts.iter()) {
                     self.bind(t, v, range);
                 }
@@ -182,7 +184,8 @@ fn is_main_guard(test: &Expr) -> bool {
     let Expr::Compare(compare) = test else {
         return false;
     };
-    let left_is_name = matches!(compare.left.as_ref(), Expr::Name(n) if n.id.as_str() == "__name__");
+    let left_is_name =
+        matches!(compare.left.as_ref(), Expr::Name(n) if n.id.as_str() == "__name__");
     left_is_name
         && compare.ops.first() == Some(&CmpOp::Eq)
         && compare
@@ -201,7 +204,9 @@ impl<'a> Visitor<'a> for Collector<'a> {
                 self.functions.push(Function {
                     def,
                     name: def.name.as_str(),
-                    class: self.class.filter(|&c| self.classes[c].def.range().contains_range(def.range)),
+                    class: self
+                        .class
+                        .filter(|&c| self.classes[c].def.range().contains_range(def.range)),
                     parent: self.function,
                 });
                 if let Some(class) = self.class {
@@ -245,7 +250,8 @@ impl<'a> Visitor<'a> for Collector<'a> {
                 return;
             }
             Stmt::While(while_stmt) => {
-                let header = TextRange::new(while_stmt.range.start(), while_stmt.test.range().end());
+                let header =
+                    TextRange::new(while_stmt.range.start(), while_stmt.test.range().end());
                 self.push_loop(while_stmt.range, header, None);
                 self.visit_expr(&while_stmt.test);
                 for s in &while_stmt.body {
@@ -292,7 +298,12 @@ impl<'a> Visitor<'a> for Collector<'a> {
 }
 
 impl Collector<'_> {
-    fn push_loop(&mut self, range: TextRange, header: TextRange, iterates_over: Option<String>) -> LoopId {
+    fn push_loop(
+        &mut self,
+        range: TextRange,
+        header: TextRange,
+        iterates_over: Option<String>,
+    ) -> LoopId {
         let id = self.loops.len();
         self.loops.push(Loop {
             range,

@@ -27,7 +27,14 @@ pub fn numbers(expr: &Expr) -> Option<Vec<f64>> {
             if !(1.0..=16.0).contains(&times) || times.fract() != 0.0 {
                 return None;
             }
-            Some(items.iter().copied().cycle().take(items.len() * times as usize).collect())
+            Some(
+                items
+                    .iter()
+                    .copied()
+                    .cycle()
+                    .take(items.len() * times as usize)
+                    .collect(),
+            )
         }
         _ => number(expr).map(|v| vec![v]),
     }

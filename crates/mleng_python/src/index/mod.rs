@@ -198,7 +198,10 @@ impl<'a> SemanticIndex<'a> {
             })
     }
 
-    pub fn calls_in_function(&self, function: FunctionId) -> impl Iterator<Item = (CallId, &Call<'a>)> {
+    pub fn calls_in_function(
+        &self,
+        function: FunctionId,
+    ) -> impl Iterator<Item = (CallId, &Call<'a>)> {
         self.calls
             .iter()
             .enumerate()

@@ -150,7 +150,11 @@ impl<'a> SemanticIndex<'a> {
     }
 
     pub fn layer(&self, class: usize, attr: &str) -> Option<&Layer<'a>> {
-        self.classes[class].layers.iter().rev().find(|l| l.attr == attr)
+        self.classes[class]
+            .layers
+            .iter()
+            .rev()
+            .find(|l| l.attr == attr)
     }
 
     /// Layer and functional applications in `forward`, in evaluation order. Calls on `self.x`
@@ -189,14 +193,23 @@ impl<'a> SemanticIndex<'a> {
 
     /// The call whose result `expr` is, looking through names assigned earlier in the same
     /// function (`x = self.drop(x)` then `self.bn(x)`): a small, linear data-flow answer.
-    pub fn producer(&self, function: Option<FunctionId>, expr: &Expr, before: TextSize) -> Option<CallId> {
+    pub fn producer(
+        &self,
+        function: Option<FunctionId>,
+        expr: &Expr,
+        before: TextSize,
+    ) -> Option<CallId> {
         match expr {
             Expr::Call(call) => self.call_id_at(call.range()),
             Expr::Name(name) => {
                 let binding = self
                     .bindings
                     .iter()
-                    .filter(|b| b.function == function && b.target == name.id.as_str() && b.range.end() <= before)
+                    .filter(|b| {
+                        b.function == function
+                            && b.target == name.id.as_str()
+                            && b.range.end() <= before
+                    })
                     .max_by_key(|b| b.range.start())?;
                 match binding.value {
                     Expr::Call(call) => self.call_id_at(call.range()),
@@ -219,13 +232,22 @@ impl<'a> SemanticIndex<'a> {
         out
     }
 
-    fn push_sequential_items(&self, call: &'a ExprCall, out: &mut Vec<Option<&'a ExprCall>>, depth: u32) {
+    fn push_sequential_items(
+        &self,
+        call: &'a ExprCall,
+        out: &mut Vec<Option<&'a ExprCall>>,
+        depth: u32,
+    ) {
         for arg in call.arguments.args.iter() {
             match arg {
                 Expr::Call(inner) if depth < 8 && self.is_sequential(inner) => {
                     self.push_sequential_items(inner, out, depth + 1)
                 }
-                Expr::Call(inner) if self.qualified_name(&inner.func).is_some_and(|q| q.ends_with("OrderedDict")) => {
+                Expr::Call(inner)
+                    if self
+                        .qualified_name(&inner.func)
+                        .is_some_and(|q| q.ends_with("OrderedDict")) =>
+                {
                     // OrderedDict([("name", layer), ...])
                     let Some(Expr::List(list)) = inner.arguments.args.first() else {
                         out.push(None);
@@ -234,7 +256,9 @@ impl<'a> SemanticIndex<'a> {
                     for elt in &list.elts {
                         match elt {
                             Expr::Tuple(pair) => match pair.elts.get(1) {
-                                Some(Expr::Call(layer)) if depth < 8 && self.is_sequential(layer) => {
+                                Some(Expr::Call(layer))
+                                    if depth < 8 && self.is_sequential(layer) =>
+                                {
                                     self.push_sequential_items(layer, out, depth + 1)
                                 }
                                 Some(Expr::Call(layer)) => out.push(Some(layer)),
@@ -251,7 +275,8 @@ impl<'a> SemanticIndex<'a> {
     }
 
     pub fn is_sequential(&self, call: &ExprCall) -> bool {
-        self.qualified_name(&call.func)
-            .is_some_and(|q| q == "torch.nn.Sequential" || q == "torch.nn.modules.container.Sequential")
+        self.qualified_name(&call.func).is_some_and(|q| {
+            q == "torch.nn.Sequential" || q == "torch.nn.modules.container.Sequential"
+        })
     }
 }

@@ -92,10 +92,17 @@ pub(super) fn find(index: &SemanticIndex) -> Vec<TrainingLoop> {
             continue;
         }
         // A loop that only calls a step function is that function's caller, not a second loop.
-        let all_backward_via_step_fn = events
-            .iter()
-            .filter(|e| e.kind == CallKind::Backward)
-            .all(|e| e.via.is_some_and(|via| helper_targets(index, via, class).iter().any(|f| step_functions.contains(f))));
+        let all_backward_via_step_fn =
+            events
+                .iter()
+                .filter(|e| e.kind == CallKind::Backward)
+                .all(|e| {
+                    e.via.is_some_and(|via| {
+                        helper_targets(index, via, class)
+                            .iter()
+                            .any(|f| step_functions.contains(f))
+                    })
+                });
         if all_backward_via_step_fn {
             continue;
         }
@@ -138,17 +145,23 @@ fn is_ancestor(index: &SemanticIndex, ancestor: LoopId, mut lid: LoopId) -> bool
 
 /// The local functions a call may run: `helper(...)` for a module-level `def helper`, and
 /// `self.helper(...)` for a method of the same class.
-pub(super) fn helper_targets(index: &SemanticIndex, call: CallId, class: Option<usize>) -> Vec<FunctionId> {
+pub(super) fn helper_targets(
+    index: &SemanticIndex,
+    call: CallId,
+    class: Option<usize>,
+) -> Vec<FunctionId> {
     let call = &index.calls[call];
     match call.expr.func.as_ref() {
         Expr::Name(name) if call.qualified.is_none() => index
             .functions_named(name.id.as_str())
             .filter(|&f| index.functions[f].class.is_none() && index.functions[f].parent.is_none())
             .collect(),
-        Expr::Attribute(attr) if matches!(attr.value.as_ref(), Expr::Name(n) if n.id.as_str() == "self") => class
-            .and_then(|c| index.method(c, attr.attr.as_str()))
-            .into_iter()
-            .collect(),
+        Expr::Attribute(attr) if matches!(attr.value.as_ref(), Expr::Name(n) if n.id.as_str() == "self") => {
+            class
+                .and_then(|c| index.method(c, attr.attr.as_str()))
+                .into_iter()
+                .collect()
+        }
         _ => Vec::new(),
     }
 }
@@ -157,7 +170,16 @@ fn expand(index: &SemanticIndex, calls: &[CallId], class: Option<usize>) -> Vec<
     let mut events = Vec::new();
     let mut visiting = HashSet::new();
     for &id in calls {
-        push_events(index, id, class, index.calls[id].start(), None, 0, &mut visiting, &mut events);
+        push_events(
+            index,
+            id,
+            class,
+            index.calls[id].start(),
+            None,
+            0,
+            &mut visiting,
+            &mut events,
+        );
     }
     events.sort_by_key(|e| (e.position, e.call));
     events
@@ -191,9 +213,24 @@ fn push_events(
         if !visiting.insert(target) {
             continue;
         }
-        let inner: Vec<CallId> = index.calls_in_function(target).map(|(cid, _)| cid).collect();
+        // Only the helper's straight-line calls: a loop inside the helper is a training loop
+        // of its own, not one step of the caller's loop.
+        let inner: Vec<CallId> = index
+            .calls_in_function(target)
+            .filter(|(_, c)| c.loops.is_empty())
+            .map(|(cid, _)| cid)
+            .collect();
         for cid in inner {
-            push_events(index, cid, class, position, Some(via.unwrap_or(id)), depth + 1, visiting, events);
+            push_events(
+                index,
+                cid,
+                class,
+                position,
+                Some(via.unwrap_or(id)),
+                depth + 1,
+                visiting,
+                events,
+            );
         }
         visiting.remove(&target);
     }

@@ -68,7 +68,9 @@ fn check(ctx: &mut Context) {
                 run.clear();
                 continue;
             };
-            let layer_kind = index.qualified_name(&layer.func).map_or(LayerKind::Other, |q| kind(&q));
+            let layer_kind = index
+                .qualified_name(&layer.func)
+                .map_or(LayerKind::Other, |q| kind(&q));
             match layer_kind {
                 LayerKind::Dropout => {
                     run.clear();
@@ -95,11 +97,15 @@ fn check(ctx: &mut Context) {
                 continue;
             }
             let bn_call = &index.calls[layer_use.call];
-            let Some(mut input) = bn_call.arg(0) else { continue };
+            let Some(mut input) = bn_call.arg(0) else {
+                continue;
+            };
             let mut current = bn_call.start();
             let mut found = None;
             for _ in 0..6 {
-                let Some(producer) = index.producer(bn_call.function, input, current) else { break };
+                let Some(producer) = index.producer(bn_call.function, input, current) else {
+                    break;
+                };
                 let producer_call = &index.calls[producer];
                 let op = op_of(ctx, class_id, producer);
                 match op.as_deref().map(kind) {
@@ -108,7 +114,9 @@ fn check(ctx: &mut Context) {
                         break;
                     }
                     Some(k) if is_elementwise(k) => {
-                        let Some(next) = producer_call.arg(0) else { break };
+                        let Some(next) = producer_call.arg(0) else {
+                            break;
+                        };
                         input = next;
                         current = producer_call.start();
                     }
@@ -121,19 +129,26 @@ fn check(ctx: &mut Context) {
                     let bn_text = ctx.text(bn_call.expr.func.range()).to_string();
                     let drop_text = ctx.text(drop_call.expr.func.range()).to_string();
                     let bn_ctor = short(&layer_use.op);
-                    let drop_ctor = op_of(ctx, class_id, dropout).map(|o| short(&o)).unwrap_or_default();
+                    let drop_ctor = op_of(ctx, class_id, dropout)
+                        .map(|o| short(&o))
+                        .unwrap_or_default();
                     let message = format!(
                         "`{bn_text}` ({bn_ctor}) in `{}.forward` normalizes the output of `{drop_text}` ({drop_ctor}): BatchNorm's running statistics are learned under Dropout's training-time variance and will not match eval mode",
                         class.name
                     );
-                    let fix = Fix::new("Apply BatchNorm before Dropout (BN -> activation -> Dropout)")
-                        .with_example(format!("x = {bn_text}(x)\nx = F.relu(x)\nx = {drop_text}(x)"));
+                    let fix =
+                        Fix::new("Apply BatchNorm before Dropout (BN -> activation -> Dropout)")
+                            .with_example(format!(
+                                "x = {bn_text}(x)\nx = F.relu(x)\nx = {drop_text}(x)"
+                            ));
                     let evidence = format!(
                         "Dropout applied at {}: `{}`",
                         ctx.where_is(drop_call.range()),
                         ctx.text(drop_call.range())
                     );
-                    ctx.report(bn_call.range(), message, Some(fix)).evidence.push(evidence);
+                    ctx.report(bn_call.range(), message, Some(fix))
+                        .evidence
+                        .push(evidence);
                 }
             }
         }
@@ -188,7 +203,8 @@ fn report_sequential(ctx: &mut Context, run: &[&ExprCall], bn: &ExprCall) {
     let message = format!(
         "`{bn_text}` follows `{dropout_text}` in nn.Sequential: BatchNorm's running statistics are learned under Dropout's training-time variance and will not match eval mode"
     );
-    let fix = Fix::new("Move Dropout after BatchNorm (and its activation)").with_replacement(replacement);
+    let fix =
+        Fix::new("Move Dropout after BatchNorm (and its activation)").with_replacement(replacement);
     let range = TextRange::new(dropout.range().start(), bn.range().end());
     ctx.report(range, message, Some(fix));
 }

@@ -51,14 +51,17 @@ fn check(ctx: &mut Context) {
                     .then(|| (i, q.rsplit('.').next().unwrap_or(&q).to_string()))
             })
             .collect();
-        let Some(&(norm_pos, _)) = named.iter().find(|(_, n)| n == "Normalize") else { continue };
-        let Some(&(conv_pos, ref conv_name)) = named
-            .iter()
-            .find(|(i, n)| *i > norm_pos && (n == "ToTensor" || n == "ToImage" || n == "PILToTensor"))
-        else {
+        let Some(&(norm_pos, _)) = named.iter().find(|(_, n)| n == "Normalize") else {
             continue;
         };
-        let (Some(norm), Some(conv)) = (pipeline.steps[norm_pos], pipeline.steps[conv_pos]) else { continue };
+        let Some(&(conv_pos, ref conv_name)) = named.iter().find(|(i, n)| {
+            *i > norm_pos && (n == "ToTensor" || n == "ToImage" || n == "PILToTensor")
+        }) else {
+            continue;
+        };
+        let (Some(norm), Some(conv)) = (pipeline.steps[norm_pos], pipeline.steps[conv_pos]) else {
+            continue;
+        };
         let norm_text = ctx.text(norm.range()).to_string();
         let conv_text = ctx.text(conv.range()).to_string();
         let message = format!(

@@ -47,7 +47,9 @@ fn check(ctx: &mut Context) {
     let norms = normalize_calls(index);
     let pipes = pipelines(index);
     for norm in &norms {
-        let (Some(mean), Some(std)) = (&norm.mean, &norm.std) else { continue };
+        let (Some(mean), Some(std)) = (&norm.mean, &norm.std) else {
+            continue;
+        };
         if !mean.iter().any(|v| *v > 1.0) {
             continue;
         }
@@ -64,14 +66,25 @@ fn check(ctx: &mut Context) {
                     "`{callee}` gets mean={} on the 0-255 scale, but albumentations multiplies mean and std by max_pixel_value=255: pass statistics on the 0-1 scale or max_pixel_value=1.0",
                     format_stats(mean)
                 );
-                let fix = Fix::new("Give the statistics on the 0-1 scale")
-                    .with_replacement(format!("{callee}(mean={}, std={})", format_stats(&scaled_mean), format_stats(&scaled_std)));
+                let fix =
+                    Fix::new("Give the statistics on the 0-1 scale").with_replacement(format!(
+                        "{callee}(mean={}, std={})",
+                        format_stats(&scaled_mean),
+                        format_stats(&scaled_std)
+                    ));
                 ctx.report(call.range(), message, Some(fix));
             }
             Library::TorchvisionV1 | Library::TorchvisionV2 => {
                 let Some(scaler) = pipes.iter().find_map(|p| {
-                    let pos = p.steps.iter().position(|s| s.is_some_and(|s| s.range() == call.range()))?;
-                    p.steps[..pos].iter().flatten().find(|s| scales_to_unit(ctx, s)).copied()
+                    let pos = p
+                        .steps
+                        .iter()
+                        .position(|s| s.is_some_and(|s| s.range() == call.range()))?;
+                    p.steps[..pos]
+                        .iter()
+                        .flatten()
+                        .find(|s| scales_to_unit(ctx, s))
+                        .copied()
                 }) else {
                     continue;
                 };
@@ -80,8 +93,11 @@ fn check(ctx: &mut Context) {
                     format_stats(mean),
                     ctx.text(scaler.range())
                 );
-                let fix = Fix::new("Divide the statistics by 255")
-                    .with_replacement(format!("{callee}(mean={}, std={})", format_stats(&scaled_mean), format_stats(&scaled_std)));
+                let fix = Fix::new("Divide the statistics by 255").with_replacement(format!(
+                    "{callee}(mean={}, std={})",
+                    format_stats(&scaled_mean),
+                    format_stats(&scaled_std)
+                ));
                 ctx.report(call.range(), message, Some(fix));
             }
             Library::Functional => {}
@@ -95,7 +111,9 @@ fn round3(v: f64) -> f64 {
 
 /// `ToTensor()`, or `ToDtype(torch.float32, scale=True)` / `ConvertImageDtype(torch.float)`.
 fn scales_to_unit(ctx: &Context, call: &ruff_python_ast::ExprCall) -> bool {
-    let Some(q) = ctx.index.qualified_name(&call.func) else { return false };
+    let Some(q) = ctx.index.qualified_name(&call.func) else {
+        return false;
+    };
     let short = q.rsplit('.').next().unwrap_or(&q);
     match short {
         "ToTensor" | "ConvertImageDtype" => true,

@@ -12,7 +12,8 @@ pub(crate) static RULE: Rule = Rule {
     area: Area::Cv,
     severity: Severity::Warning,
     fixable: true,
-    summary: "Normalize statistics do not match what the loaded pretrained weights were trained with.",
+    summary:
+        "Normalize statistics do not match what the loaded pretrained weights were trained with.",
     docs: r#"## What it does
 Compares the literal statistics of `Normalize(mean, std)` (torchvision v1 and v2,
 `transforms.functional.normalize`, albumentations `A.Normalize`) with what the pretrained weights
@@ -66,9 +67,13 @@ fn check(ctx: &mut Context) {
         // Nothing pretrained, or something pretrained whose statistics we do not know.
         return;
     }
-    let all_internal = loads.iter().all(|l| l.expectation == Some(Expectation::Internal));
+    let all_internal = loads
+        .iter()
+        .all(|l| l.expectation == Some(Expectation::Internal));
     for norm in normalize_calls(index) {
-        let (Some(mean), Some(std)) = (&norm.mean, &norm.std) else { continue };
+        let (Some(mean), Some(std)) = (&norm.mean, &norm.std) else {
+            continue;
+        };
         // Statistics on the 0-255 scale are CV002's business.
         if mean.iter().any(|v| *v > 1.0) && norm.library != Library::Albumentations {
             continue;
@@ -82,7 +87,9 @@ fn check(ctx: &mut Context) {
                 ctx.text(call.range()),
                 first_load.description.trim()
             );
-            let fix = Fix::new("Remove Normalize and feed 0-1 float images; the model normalizes them itself");
+            let fix = Fix::new(
+                "Remove Normalize and feed 0-1 float images; the model normalizes them itself",
+            );
             ctx.report(call.range(), message, Some(fix))
                 .evidence
                 .push(format!("model loaded at {load_where}"));
@@ -95,10 +102,15 @@ fn check(ctx: &mut Context) {
                 _ => None,
             })
             .collect();
-        if expected.iter().any(|(_, stats)| matches(mean, &stats.mean) && matches(std, &stats.std)) {
+        if expected
+            .iter()
+            .any(|(_, stats)| matches(mean, &stats.mean) && matches(std, &stats.std))
+        {
             continue;
         }
-        let Some((load, stats)) = expected.first() else { continue };
+        let Some((load, stats)) = expected.first() else {
+            continue;
+        };
         let message = format!(
             "Normalize(mean={}, std={}) does not match the {} statistics that `{}` was trained with (mean={}, std={})",
             format_stats(mean),

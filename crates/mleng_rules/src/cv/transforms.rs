@@ -43,13 +43,23 @@ pub(crate) fn library_of(qualified: &str) -> Option<Library> {
 pub(crate) fn normalize_calls(index: &SemanticIndex) -> Vec<NormalizeCall> {
     let mut out = Vec::new();
     for (id, call) in index.calls.iter().enumerate() {
-        let Some(q) = call.qualified.as_deref() else { continue };
+        let Some(q) = call.qualified.as_deref() else {
+            continue;
+        };
         let short = q.rsplit('.').next().unwrap_or(q);
-        let Some(library) = library_of(q) else { continue };
+        let Some(library) = library_of(q) else {
+            continue;
+        };
         let (mean, std) = match (library, short) {
-            (Library::Functional, "normalize") => (call.arg_or_keyword(1, "mean"), call.arg_or_keyword(2, "std")),
+            (Library::Functional, "normalize") => (
+                call.arg_or_keyword(1, "mean"),
+                call.arg_or_keyword(2, "std"),
+            ),
             (Library::Functional, _) => continue,
-            (_, "Normalize") => (call.arg_or_keyword(0, "mean"), call.arg_or_keyword(1, "std")),
+            (_, "Normalize") => (
+                call.arg_or_keyword(0, "mean"),
+                call.arg_or_keyword(1, "std"),
+            ),
             _ => continue,
         };
         let (mut mean, mut std) = (mean.and_then(numbers), std.and_then(numbers));
@@ -125,8 +135,17 @@ pub(crate) struct PretrainedLoad {
 pub(crate) fn pretrained_loads(index: &SemanticIndex) -> Vec<PretrainedLoad> {
     let mut out = Vec::new();
     for (id, call) in index.calls.iter().enumerate() {
-        let Some(q) = call.qualified.as_deref() else { continue };
-        let text = || index.text(call.range()).lines().next().unwrap_or("").to_string();
+        let Some(q) = call.qualified.as_deref() else {
+            continue;
+        };
+        let text = || {
+            index
+                .text(call.range())
+                .lines()
+                .next()
+                .unwrap_or("")
+                .to_string()
+        };
         if q.starts_with("torchvision.models.") {
             if !loads_torchvision_weights(call) {
                 continue;
@@ -137,7 +156,11 @@ pub(crate) fn pretrained_loads(index: &SemanticIndex) -> Vec<PretrainedLoad> {
                 expectation: normalization::torchvision(q),
             });
         } else if q == "timm.create_model" || q == "timm.models.create_model" {
-            if !call.keyword("pretrained").and_then(boolean).unwrap_or(false) {
+            if !call
+                .keyword("pretrained")
+                .and_then(boolean)
+                .unwrap_or(false)
+            {
                 continue;
             }
             let expectation = call
@@ -150,7 +173,9 @@ pub(crate) fn pretrained_loads(index: &SemanticIndex) -> Vec<PretrainedLoad> {
                 description: text(),
                 expectation,
             });
-        } else if q == "clip.load" || (q.starts_with("transformers.CLIP") && q.ends_with("from_pretrained")) {
+        } else if q == "clip.load"
+            || (q.starts_with("transformers.CLIP") && q.ends_with("from_pretrained"))
+        {
             out.push(PretrainedLoad {
                 call: id,
                 description: text(),
@@ -166,7 +191,9 @@ fn loads_torchvision_weights(call: &Call) -> bool {
     if let Some(weights) = call.keyword("weights") {
         return !is_none(weights) && !matches!(string(weights), Some(s) if s.is_empty());
     }
-    call.keyword("pretrained").and_then(boolean).unwrap_or(false)
+    call.keyword("pretrained")
+        .and_then(boolean)
+        .unwrap_or(false)
 }
 
 pub(crate) fn format_stats(values: &[f64]) -> String {

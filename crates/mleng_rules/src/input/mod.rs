@@ -10,7 +10,12 @@ use mleng_python::{LoadError, SemanticIndex};
 use crate::context::location_of;
 use crate::rule::Rule;
 
-pub(crate) const RULES: &[&Rule] = &[&UNREADABLE_FILE, &SYNTAX_ERROR, &INVALID_NOTEBOOK, &INTERNAL_ERROR];
+pub(crate) const RULES: &[&Rule] = &[
+    &UNREADABLE_FILE,
+    &SYNTAX_ERROR,
+    &INVALID_NOTEBOOK,
+    &INTERNAL_ERROR,
+];
 
 fn no_check(_: &mut crate::Context) {}
 
@@ -125,7 +130,14 @@ Please report it with the file (or a reduced version) attached.
 };
 
 fn input_finding(rule: &Rule, location: Location, message: String) -> Finding {
-    Finding::new(rule.code, rule.name, rule.severity, rule.area, location, message)
+    Finding::new(
+        rule.code,
+        rule.name,
+        rule.severity,
+        rule.area,
+        location,
+        message,
+    )
 }
 
 pub(crate) fn load_error(path: &Path, err: &LoadError) -> Finding {
@@ -133,14 +145,21 @@ pub(crate) fn load_error(path: &Path, err: &LoadError) -> Finding {
         LoadError::Notebook(_) => &INVALID_NOTEBOOK,
         _ => &UNREADABLE_FILE,
     };
-    input_finding(rule, Location::file(path), format!("{}: {err}", path.display()))
+    input_finding(
+        rule,
+        Location::file(path),
+        format!("{}: {err}", path.display()),
+    )
 }
 
 pub(crate) fn internal_error(path: &Path, detail: &str) -> Finding {
     input_finding(
         &INTERNAL_ERROR,
         Location::file(path),
-        format!("internal error while reviewing {}: {detail}", path.display()),
+        format!(
+            "internal error while reviewing {}: {detail}",
+            path.display()
+        ),
     )
 }
 

@@ -52,8 +52,10 @@ fn check(ctx: &mut Context) {
         ) else {
             continue;
         };
-        let backward = call_text(ctx, &lp, |k| k == CallKind::Backward).unwrap_or_else(|| "loss.backward()".into());
-        let step = call_text(ctx, &lp, CallKind::is_step).unwrap_or_else(|| "optimizer.step()".into());
+        let backward = call_text(ctx, &lp, |k| k == CallKind::Backward)
+            .unwrap_or_else(|| "loss.backward()".into());
+        let step =
+            call_text(ctx, &lp, CallKind::is_step).unwrap_or_else(|| "optimizer.step()".into());
         for clip in lp.events_of(|k| matches!(k, CallKind::Clip(_))) {
             let where_ = if clip.position < first_backward.position {
                 "before"

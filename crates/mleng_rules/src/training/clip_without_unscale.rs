@@ -61,9 +61,9 @@ fn check(ctx: &mut Context) {
         let scaler = scaler_name(ctx, &lp).unwrap_or_else(|| "scaler".into());
         let optimizer = optimizer_name(ctx, &lp);
         for clip in lp.events_of(|k| k == CallKind::Clip(ClipKind::Torch)) {
-            let unscaled_before = lp
-                .events_of(|k| k == CallKind::Unscale)
-                .any(|u| u.position < clip.position || (u.position == clip.position && u.call < clip.call));
+            let unscaled_before = lp.events_of(|k| k == CallKind::Unscale).any(|u| {
+                u.position < clip.position || (u.position == clip.position && u.call < clip.call)
+            });
             if unscaled_before {
                 continue;
             }
@@ -72,8 +72,13 @@ fn check(ctx: &mut Context) {
             let message = format!(
                 "`{clip_text}` clips gradients that `{scaler}` has scaled (no `{scaler}.unscale_({optimizer})` before it): once unscaled, the real gradients are clipped to the threshold divided by the loss scale (65536 at the start)"
             );
-            let fix = Fix::new(format!("Call `{scaler}.unscale_({optimizer})` right before clipping"))
-                .with_replacement(format!("{scaler}.unscale_({optimizer})\n{clip_text}"));
+            let fix = Fix::new(format!(
+                "Call `{scaler}.unscale_({optimizer})` right before clipping"
+            ))
+            .with_replacement(ctx.lines_at(
+                clip_call.range(),
+                &[&format!("{scaler}.unscale_({optimizer})"), &clip_text],
+            ));
             ctx.report(clip_call.range(), message, Some(fix));
         }
     }

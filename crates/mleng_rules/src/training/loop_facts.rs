@@ -49,7 +49,12 @@ pub(crate) fn parameters_text(ctx: &Context, optimizer: &str) -> String {
 pub(crate) fn scaler_name(ctx: &Context, lp: &TrainingLoop) -> Option<String> {
     lp.events
         .iter()
-        .filter(|e| matches!(e.kind, CallKind::Scale | CallKind::ScalerStep | CallKind::Unscale))
+        .filter(|e| {
+            matches!(
+                e.kind,
+                CallKind::Scale | CallKind::ScalerStep | CallKind::Unscale
+            )
+        })
         .find_map(|e| ctx.index.calls[e.call].receiver.clone())
 }
 
@@ -58,7 +63,11 @@ pub(crate) fn uses_scaler(lp: &TrainingLoop) -> bool {
 }
 
 /// The text of the first call of a kind in the loop (`loss.backward()`), one line.
-pub(crate) fn call_text(ctx: &Context, lp: &TrainingLoop, pred: impl Fn(CallKind) -> bool) -> Option<String> {
+pub(crate) fn call_text(
+    ctx: &Context,
+    lp: &TrainingLoop,
+    pred: impl Fn(CallKind) -> bool,
+) -> Option<String> {
     let event = lp.first(pred)?;
     let text = ctx.text(ctx.index.calls[event.call].range());
     (!text.contains('\n')).then(|| text.to_string())

@@ -1,0 +1,327 @@
+//! End-to-end tests of `mleng review`, `rules` and `explain`: they run the real binary.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+
+fn mleng() -> Command {
+    let mut cmd = Command::cargo_bin("mleng").expect("binary");
+    cmd.env("NO_COLOR", "1");
+    cmd
+}
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn stdout_of(cmd: &mut Command) -> (i32, String, String) {
+    let out = cmd.output().expect("runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn example_project_shows_every_seed_rule() {
+    let (code, out, _) = stdout_of(mleng().current_dir(repo_root()).args([
+        "review",
+        "examples/flowers",
+        "--format",
+        "concise",
+    ]));
+    assert_eq!(code, 0, "advisory: findings do not fail the run\n{out}");
+    for rule in [
+        "ARC001", "TRN001", "TRN002", "TRN003", "CV001", "CV002", "CV003",
+    ] {
+        assert!(out.contains(rule), "{rule} missing from:\n{out}");
+    }
+    // Notebook findings point at the cell and the line inside it.
+    assert!(
+        out.contains("examples/flowers/explore.ipynb:cell 3:7:5: CV001"),
+        "{out}"
+    );
+    // The project's pyproject.toml raises TRN001 to a warning.
+    assert!(out.contains("TRN001 [warning]"), "{out}");
+}
+
+#[test]
+fn fail_on_turns_review_into_a_gate() {
+    let root = repo_root();
+    let (code, _, _) = stdout_of(mleng().current_dir(&root).args([
+        "review",
+        "examples/flowers",
+        "--fail-on",
+        "error",
+    ]));
+    assert_eq!(code, 1);
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(
+        dir.path().join("clean.py"),
+        "import torch\nx = torch.zeros(3)\n",
+    )
+    .unwrap();
+    let (code, out, _) = stdout_of(
+        mleng()
+            .arg("review")
+            .arg(dir.path())
+            .args(["--fail-on", "info"]),
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("No findings in 1 file"), "{out}");
+}
+
+#[test]
+fn missing_path_is_a_usage_error() {
+    let (code, out, _) =
+        stdout_of(mleng().args(["review", "does/not/exist.py", "--format", "concise"]));
+    assert_eq!(code, 2);
+    assert!(
+        out.contains("does/not/exist.py") && out.contains("no such file"),
+        "{out}"
+    );
+}
+
+#[test]
+fn bad_input_is_reported_per_file_and_the_rest_is_reviewed() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    fs::write(p.join("binary.py"), [0x7f, b'E', b'L', b'F', 0, 0, 1, 2]).unwrap();
+    fs::write(p.join("latin1.py"), b"# caf\xe9\nx = 1\n").unwrap();
+    fs::write(p.join("broken.ipynb"), "{\"cells\": [").unwrap();
+    fs::write(
+        p.join("syntax.py"),
+        "for batch in loader\n    loss.backward()\n",
+    )
+    .unwrap();
+    fs::write(
+        p.join("good.py"),
+        "import torch.nn as nn\nhead = nn.Sequential(nn.Dropout(0.5), nn.BatchNorm1d(8))\n",
+    )
+    .unwrap();
+    let (code, out, err) = stdout_of(mleng().arg("review").arg(p).args(["--format", "concise"]));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    let line_of = |name: &str| {
+        out.lines()
+            .find(|l| l.contains(name))
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(
+        line_of("binary.py").contains("INP001") && line_of("binary.py").contains("binary file"),
+        "{out}"
+    );
+    assert!(
+        line_of("latin1.py").contains("INP001") && line_of("latin1.py").contains("UTF-8"),
+        "{out}"
+    );
+    assert!(line_of("broken.ipynb").contains("INP003"), "{out}");
+    assert!(
+        line_of("syntax.py").contains("INP002") && line_of("syntax.py").contains("syntax.py:1:"),
+        "{out}"
+    );
+    assert!(line_of("good.py").contains("ARC001"), "{out}");
+}
+
+#[test]
+fn notebook_magics_do_not_break_parsing() {
+    let dir = tempfile::tempdir().unwrap();
+    let nb = serde_json::json!({
+        "nbformat": 4, "nbformat_minor": 5,
+        "metadata": {"language_info": {"name": "python"}},
+        "cells": [
+            {"cell_type": "code", "metadata": {}, "execution_count": 1, "outputs": [],
+             "source": ["%matplotlib inline\n", "!nvidia-smi\n", "import torch.nn as nn\n"]},
+            {"cell_type": "markdown", "metadata": {}, "source": ["notes"]},
+            {"cell_type": "code", "metadata": {}, "execution_count": 2, "outputs": [],
+             "source": ["m = nn.Sequential(\n", "    nn.Dropout(0.1),\n", "    nn.BatchNorm1d(4),\n", ")\n"]}
+        ]
+    });
+    fs::write(dir.path().join("nb.ipynb"), nb.to_string()).unwrap();
+    let (code, out, _) = stdout_of(
+        mleng()
+            .arg("review")
+            .arg(dir.path())
+            .args(["--format", "concise"]),
+    );
+    assert_eq!(code, 0);
+    assert!(!out.contains("INP"), "{out}");
+    assert!(out.contains("nb.ipynb:cell 3:2:5: ARC001"), "{out}");
+}
+
+#[test]
+fn noqa_and_mleng_ignore_suppress_on_the_line() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(
+        dir.path().join("m.py"),
+        "import torch.nn as nn\n\
+         a = nn.Sequential(nn.Dropout(0.5), nn.BatchNorm1d(8))  # noqa: ARC001\n\
+         b = nn.Sequential(nn.Dropout(0.5), nn.BatchNorm1d(8))  # mleng: ignore[ARC001]\n\
+         c = nn.Sequential(nn.Dropout(0.5), nn.BatchNorm1d(8))  # noqa: TRN001\n",
+    )
+    .unwrap();
+    let (_, out, _) = stdout_of(
+        mleng()
+            .arg("review")
+            .arg(dir.path())
+            .args(["--format", "concise"]),
+    );
+    let hits: Vec<&str> = out.lines().filter(|l| l.contains("ARC001")).collect();
+    assert_eq!(hits.len(), 1, "{out}");
+    assert!(hits[0].contains("m.py:4:"), "{out}");
+}
+
+#[test]
+fn configuration_selects_overrides_and_rejects_unknown_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    fs::write(
+        p.join("m.py"),
+        "import torch.nn as nn\nm = nn.Sequential(nn.Dropout(0.5), nn.BatchNorm1d(8))\n",
+    )
+    .unwrap();
+    fs::write(p.join("mleng.toml"), "[severity]\nARC001 = \"error\"\n").unwrap();
+    let (_, out, _) = stdout_of(
+        mleng()
+            .current_dir(p)
+            .args(["review", "--format", "concise"]),
+    );
+    assert!(out.contains("ARC001 [error]"), "{out}");
+    // CLI flags override the file.
+    let (_, out, _) = stdout_of(
+        mleng()
+            .current_dir(p)
+            .args(["review", "--format", "concise", "--ignore", "ARC"]),
+    );
+    assert!(!out.contains("ARC001"), "{out}");
+    // per-file-ignores
+    fs::write(
+        p.join("mleng.toml"),
+        "[per-file-ignores]\n\"m.py\" = [\"ARC001\"]\n",
+    )
+    .unwrap();
+    let (_, out, _) = stdout_of(
+        mleng()
+            .current_dir(p)
+            .args(["review", "--format", "concise"]),
+    );
+    assert!(!out.contains("ARC001"), "{out}");
+    // Unknown codes and keys are clear errors (exit 2), naming the file.
+    fs::write(p.join("mleng.toml"), "ignore = [\"XYZ999\"]\n").unwrap();
+    let (code, _, err) = stdout_of(mleng().current_dir(p).args(["review"]));
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("XYZ999") && err.contains("mleng.toml"),
+        "{err}"
+    );
+    fs::write(p.join("mleng.toml"), "selct = [\"ARC\"]\n").unwrap();
+    let (code, _, err) = stdout_of(mleng().current_dir(p).args(["review"]));
+    assert_eq!(code, 2);
+    assert!(err.contains("selct"), "{err}");
+    // pyproject.toml [tool.mleng] works too.
+    fs::remove_file(p.join("mleng.toml")).unwrap();
+    fs::write(
+        p.join("pyproject.toml"),
+        "[project]\nname = \"x\"\n\n[tool.mleng]\nselect = [\"TRN\"]\n",
+    )
+    .unwrap();
+    let (code, out, _) = stdout_of(
+        mleng()
+            .current_dir(p)
+            .args(["review", "--format", "concise"]),
+    );
+    assert_eq!(code, 0);
+    assert!(!out.contains("ARC001"), "{out}");
+}
+
+#[test]
+fn machine_formats_are_valid() {
+    let root = repo_root();
+    let (_, out, _) = stdout_of(mleng().current_dir(&root).args([
+        "review",
+        "examples/flowers",
+        "--format",
+        "json",
+    ]));
+    let findings: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert!(findings.as_array().is_some_and(|a| a.len() >= 7));
+    let (_, out, _) = stdout_of(mleng().current_dir(&root).args([
+        "review",
+        "examples/flowers",
+        "--format",
+        "sarif",
+    ]));
+    let sarif: serde_json::Value = serde_json::from_str(&out).expect("sarif json");
+    assert_eq!(sarif["version"], "2.1.0");
+    let rules = sarif["runs"][0]["tool"]["driver"]["rules"]
+        .as_array()
+        .expect("rules");
+    assert!(rules.iter().any(|r| r["id"] == "TRN002"));
+    let (_, out, _) = stdout_of(mleng().current_dir(&root).args([
+        "review",
+        "examples/flowers",
+        "--format",
+        "github",
+    ]));
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("::error file=examples/flowers/train.py")),
+        "{out}"
+    );
+    let (_, out, _) = stdout_of(mleng().current_dir(&root).args([
+        "review",
+        "examples/flowers",
+        "--format",
+        "markdown",
+    ]));
+    assert!(
+        out.contains("Training pipeline") && out.contains("Computer vision"),
+        "{out}"
+    );
+    let (code, _, err) = stdout_of(
+        mleng()
+            .current_dir(&root)
+            .args(["review", "examples", "--format", "xml"]),
+    );
+    assert_eq!(code, 2);
+    assert!(err.contains("unknown format"), "{err}");
+}
+
+#[test]
+fn rules_and_explain_print_from_the_registry() {
+    let (code, out, _) = stdout_of(mleng().arg("rules"));
+    assert_eq!(code, 0);
+    for rule in [
+        "ARC001", "TRN001", "TRN002", "TRN003", "CV001", "CV002", "CV003",
+    ] {
+        assert!(out.contains(rule), "{out}");
+    }
+    let (code, out, _) = stdout_of(mleng().args(["explain", "clip-grad-without-unscale"]));
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("# TRN002")
+            && out.contains("## Why is this bad?")
+            && out.contains("## References"),
+        "{out}"
+    );
+    let (code, _, err) = stdout_of(mleng().args(["explain", "NOPE1"]));
+    assert_eq!(code, 2);
+    assert!(err.contains("unknown rule"), "{err}");
+}
+
+#[test]
+fn readme_rule_table_is_generated_from_the_registry() {
+    let readme = fs::read_to_string(repo_root().join("README.md")).expect("README.md");
+    let start =
+        readme.find("<!-- rules:start -->").expect("start marker") + "<!-- rules:start -->\n".len();
+    let end = readme.find("<!-- rules:end -->").expect("end marker");
+    let (_, table, _) = stdout_of(mleng().args(["rules", "--format", "markdown"]));
+    assert_eq!(
+        &readme[start..end],
+        table,
+        "README rule table is stale: run scripts/update-readme-rules.sh"
+    );
+}
