@@ -8,9 +8,12 @@ mod architecture;
 mod context;
 mod cv;
 pub mod engine;
+mod experiment;
 mod input;
+mod performance;
 pub mod registry;
 mod rule;
+mod security;
 mod training;
 
 pub use context::Context;

@@ -4,7 +4,7 @@
 use std::sync::OnceLock;
 
 use crate::rule::Rule;
-use crate::{architecture, cv, input, training};
+use crate::{architecture, cv, experiment, input, performance, security, training};
 
 pub fn all() -> &'static [&'static Rule] {
     static ALL: OnceLock<Vec<&'static Rule>> = OnceLock::new();
