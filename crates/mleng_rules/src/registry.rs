@@ -13,7 +13,10 @@ pub fn all() -> &'static [&'static Rule] {
         for area in [
             architecture::RULES,
             training::RULES,
+            experiment::RULES,
             cv::RULES,
+            performance::RULES,
+            security::RULES,
             input::RULES,
         ] {
             rules.extend_from_slice(area);
