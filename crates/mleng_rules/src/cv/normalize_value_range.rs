@@ -35,6 +35,12 @@ tf = T.Compose([T.ToTensor(), T.Normalize(mean=(123.675, 116.28, 103.53), std=(5
 tf = T.Compose([T.ToTensor(), T.Normalize(mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225))])
 ```
 
+## Known problems
+The opposite mistake, 0-1 statistics on uint8 (0-255) input, fails loudly in torchvision
+(`Normalize` raises a `TypeError` on non-float tensors in v1 and v2), so it is not reported. With
+albumentations and `max_pixel_value=1.0` it depends on whether the dataset already divided the
+image by 255, which the transform alone does not show; we stay silent rather than guess.
+
 ## References
 - `torchvision.transforms.ToTensor` ("converts ... in the range [0, 255] to a torch.FloatTensor ... in the range [0.0, 1.0]"): <https://pytorch.org/vision/stable/generated/torchvision.transforms.ToTensor.html>
 - `albumentations.Normalize` (`img = (img - mean * max_pixel_value) / (std * max_pixel_value)`): <https://albumentations.ai/docs/api-reference/augmentations/transforms/#Normalize>
