@@ -206,17 +206,27 @@ fn empty_run(root: &Path, name: Option<&str>) -> Run {
 
 /// Adds a file's series to its run. The same metric logged by two writers (TensorBoard and
 /// a JSON log, or two checkpoints' cumulative `trainer_state.json`) is kept once: the copy
-/// with more points wins.
+/// with more points wins. Several event files in one folder are one run written in pieces
+/// (a resumed run starts a new file): their points are concatenated in file-name order,
+/// which is creation-time order.
 fn merge(run: &mut Run, path: &Path, data: SourceData) {
     run.sources.push(path.to_path_buf());
     run.notes.extend(data.notes);
     for series in data.series {
         match run.series.iter_mut().find(|s| s.name == series.name) {
+            Some(existing) if same_writer_pieces(&existing.source, &series.source) => {
+                existing.points.extend(series.points);
+            }
             Some(existing) if existing.points.len() >= series.points.len() => {}
             Some(existing) => *existing = series,
             None => run.series.push(series),
         }
     }
+}
+
+fn same_writer_pieces(a: &Path, b: &Path) -> bool {
+    let is_tb = |p: &Path| readers::format_by_name(p) == Some(Format::TensorBoard);
+    a != b && is_tb(a) && is_tb(b) && a.parent() == b.parent()
 }
 
 #[cfg(test)]

@@ -244,3 +244,34 @@ fn metric_override_picks_the_named_series() {
         Some("train/epoch_loss")
     );
 }
+
+#[test]
+fn event_files_written_in_pieces_are_one_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let tb = dir.path().join("run/tb");
+    std::fs::create_dir_all(&tb).unwrap();
+    std::fs::copy(
+        PathBuf::from(DATA).join("tb_truncated/events.out.tfevents.1700000000.host.2.0"),
+        tb.join("events.out.tfevents.1700000000.a"),
+    )
+    .unwrap();
+    std::fs::copy(
+        PathBuf::from(DATA).join("tb_bad_crc/events.out.tfevents.1700000000.host.3.0"),
+        tb.join("events.out.tfevents.1700000100.b"),
+    )
+    .unwrap();
+    let runs = load_runs(&[dir.path().to_path_buf()]).unwrap();
+    assert_eq!(runs.len(), 1);
+    let loss = runs[0].series("train/loss").unwrap();
+    assert!(
+        loss.points.len() > 550,
+        "both files' points: {}",
+        loss.points.len()
+    );
+    let d = diagnose(&runs[0], &[], None);
+    assert!(
+        d.events.is_empty(),
+        "a restarted step counter is not a spike: {:#?}",
+        d.events
+    );
+}

@@ -30,9 +30,27 @@ pub fn find(pts: &[(i64, f64)]) -> Vec<Spike> {
     }
     let initial = stats::head_median(&vals, 0.05, 3).unwrap_or(0.0);
     let mut spikes: Vec<Spike> = Vec::new();
-    let mut i = 10;
+    // Points since the step counter last went back (a restarted run in the same log):
+    // the baseline must not mix the two runs.
+    let mut segment_start = Vec::with_capacity(pts.len());
+    let mut current = 0;
+    for (i, w) in std::iter::once(None)
+        .chain(pts.windows(2).map(Some))
+        .enumerate()
+    {
+        if matches!(w, Some([a, b]) if b.0 <= a.0) {
+            current = i;
+        }
+        segment_start.push(current);
+    }
+    let mut i = 1;
     while i < vals.len() {
-        let lo = i.saturating_sub(WINDOW);
+        let segment = segment_start.get(i).copied().unwrap_or(0);
+        let lo = i.saturating_sub(WINDOW).max(segment);
+        if i - lo < 10 {
+            i += 1;
+            continue;
+        }
         let window = vals.get(lo..i).unwrap_or(&[]);
         let (Some(m), Some(s)) = (stats::median(window), stats::mad(window)) else {
             i += 1;
@@ -41,7 +59,7 @@ pub fn find(pts: &[(i64, f64)]) -> Vec<Spike> {
         let x = vals.get(i).copied().unwrap_or(f64::NAN);
         let s = s.max(1e-12).max(0.01 * m.abs());
         let z = (x - m) / s;
-        // A spike must undo >= 20% of the progress made so far: at tiny late losses,
+        // A spike must undo >= 30% of the progress made so far: at tiny late losses,
         // mini-batch noise is large relative to the median but irrelevant.
         let progress = (initial - m).abs();
         if z > Z && x > 1.5 * m && (x - m) > UNDO * progress {
