@@ -104,8 +104,19 @@ pub fn load_runs(paths: &[PathBuf]) -> Result<Vec<Run>> {
     let mut found = Vec::new();
     for path in paths {
         let meta = std::fs::metadata(path).map_err(|e| RunsError::io(path, e))?;
+        let mlflow_run =
+            path.ancestors().skip(1).take(10).find(|dir| {
+                mlflow::is_file_store_run(dir) && path.starts_with(dir.join("metrics"))
+            });
         if meta.is_dir() {
             walk(path, 0, &mut found);
+        } else if let Some(run_dir) = mlflow_run {
+            // One metric file of an MLflow run: read the whole run.
+            found.push(Found {
+                path: run_dir.to_path_buf(),
+                format: Format::MlflowFileRun,
+                explicit: true,
+            });
         } else {
             let mut head = [0u8; 4096];
             let n = read_head(path, &mut head)?;
