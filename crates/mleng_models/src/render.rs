@@ -195,7 +195,7 @@ pub fn graph(r: &GraphReport, style: Style, rows: usize) -> String {
         Style::Markdown => {
             let _ = writeln!(
                 out,
-                "## `{}`\n\n{} , opset {}, {} nodes\n",
+                "## `{}`\n\n{}, opset {}, {} nodes\n",
                 r.path, r.producer, r.opset, r.nodes
             );
         }

@@ -7,7 +7,7 @@ use mleng_diagnostics::{Area, Finding, Fix, Location, Severity};
 
 use super::stats::{self, TensorStats};
 use super::{Checkpoint, Format};
-use crate::error::Result;
+use crate::error::{ModelError, Result};
 
 /// A weight whose std exceeds He initialisation's `sqrt(2 / fan_in)` by this factor has
 /// moved far from any standard initialisation scale (He et al. 2015; PyTorch's default
@@ -79,10 +79,7 @@ fn split_name(name: &str) -> (&str, &str) {
 }
 
 pub fn analyze(ck: &Checkpoint) -> Result<CheckpointReport> {
-    let mut tensors = Vec::with_capacity(ck.tensors.len());
-    for t in &ck.tensors {
-        tensors.push(stats::compute(ck, t)?);
-    }
+    let tensors = all_stats(ck)?;
     let mut dtypes = BTreeMap::new();
     let mut total = 0u64;
     let mut params = 0u64;
@@ -108,6 +105,43 @@ pub fn analyze(ck: &Checkpoint) -> Result<CheckpointReport> {
         layers,
         findings,
     })
+}
+
+/// Statistics for every tensor, spread over the machine's cores: a multi-GB checkpoint is
+/// bound by this pass, and tensors are independent.
+fn all_stats(ck: &Checkpoint) -> Result<Vec<TensorStats>> {
+    let workers = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(ck.tensors.len().max(1));
+    if workers <= 1 {
+        return ck.tensors.iter().map(|t| stats::compute(ck, t)).collect();
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut slots: Vec<Option<Result<TensorStats>>> = Vec::new();
+    slots.resize_with(ck.tensors.len(), || None);
+    let results = std::sync::Mutex::new(slots);
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(t) = ck.tensors.get(i) else { break };
+                let r = stats::compute(ck, t);
+                if let Ok(mut guard) = results.lock() {
+                    if let Some(slot) = guard.get_mut(i) {
+                        *slot = Some(r);
+                    }
+                }
+            });
+        }
+    });
+    let slots = results
+        .into_inner()
+        .map_err(|_| ModelError::invalid(&ck.path, "a statistics worker failed"))?;
+    slots
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| Err(ModelError::invalid(&ck.path, "a tensor was not read"))))
+        .collect()
 }
 
 fn layer_kind(members: &HashMap<&str, &TensorStats>, name: &str) -> &'static str {

@@ -66,28 +66,44 @@ impl Acc {
             ..Acc::default()
         }
     }
+
+    /// The hot loop of checkpoint reading: finite values take one predictable branch.
     #[inline]
     fn add(&mut self, v: f64) {
-        if v.is_nan() {
+        if v.is_finite() {
+            if v == 0.0 {
+                self.zeros += 1;
+            }
+            if v.abs() >= F16_MAX * 0.99 {
+                self.near_limit += 1;
+            }
+            if v < self.min {
+                self.min = v;
+            }
+            if v > self.max {
+                self.max = v;
+            }
+            self.n += 1;
+            self.sum += v;
+            self.sumsq += v * v;
+        } else if v.is_nan() {
             self.nan += 1;
-            return;
-        }
-        if v.is_infinite() {
+        } else {
             self.inf += 1;
             self.near_limit += 1;
-            return;
         }
-        if v == 0.0 {
-            self.zeros += 1;
-        }
-        if v.abs() >= F16_MAX * 0.99 {
-            self.near_limit += 1;
-        }
-        self.n += 1;
-        self.min = self.min.min(v);
-        self.max = self.max.max(v);
-        self.sum += v;
-        self.sumsq += v * v;
+    }
+
+    fn merge(&mut self, o: &Acc) {
+        self.n += o.n;
+        self.nan += o.nan;
+        self.inf += o.inf;
+        self.zeros += o.zeros;
+        self.min = self.min.min(o.min);
+        self.max = self.max.max(o.max);
+        self.sum += o.sum;
+        self.sumsq += o.sumsq;
+        self.near_limit += o.near_limit;
     }
 }
 
@@ -107,21 +123,17 @@ pub fn compute(ck: &Checkpoint, t: &TensorMeta) -> Result<TensorStats> {
     let mut channel_max = Vec::with_capacity(channels as usize);
     for part in bytes.chunks(chunk.max(size)) {
         // Per-channel sums are kept apart so a ~0 channel is not lost in a large total.
-        let mut local = 0.0f64;
-        let mut cmax = f64::NEG_INFINITY;
-        t.dtype.for_each(part, |v| {
-            acc.add(v);
-            if v.is_finite() {
-                local += v * v;
-            }
-            if v > cmax {
-                cmax = v;
-            }
-        });
+        let mut local = Acc::new();
+        t.dtype.for_each(part, |v| local.add(v));
         if channels > 1 {
-            channel_l2.push(local.sqrt());
-            channel_max.push(cmax);
+            channel_l2.push(local.sumsq.sqrt());
+            channel_max.push(if local.inf > 0 {
+                f64::INFINITY
+            } else {
+                local.max
+            });
         }
+        acc.merge(&local);
     }
     let n = acc.n.max(1) as f64;
     let mean = acc.sum / n;
