@@ -34,10 +34,13 @@ timed() {
 tmp_time="$(mktemp)"
 trap 'rm -f "$tmp_time"' EXIT
 
-echo "== ONNX fixtures (each file end to end: decode, shapes, FLOPs, findings, text report)"
+echo "== ONNX fixtures (each file end to end, process start included: decode, shapes, FLOPs, findings, text report; mean of 20 runs)"
 for f in "$fixtures"/onnx/*.onnx; do
-    read -r secs rss <<<"$(timed "$mleng" inspect "$f")"
-    printf "  %-48s %6ss  %6s KiB RSS\n" "$(basename "$f")" "$secs" "$rss"
+    s=$(date +%s%N)
+    for _ in $(seq 20); do "$mleng" inspect "$f" >/dev/null; done
+    e=$(date +%s%N)
+    read -r _ rss <<<"$(timed "$mleng" inspect "$f")"
+    printf "  %-48s %7.2f ms  %6s KiB RSS\n" "$(basename "$f")" "$(echo "($e - $s) / 20000000" | bc -l)" "$rss"
 done
 
 if [[ ! -f "$big" ]]; then
