@@ -1,178 +1,12 @@
-//! Static shape inference for the common operators, with constant folding of the small
-//! integer tensors exporters use to compute shapes (`Shape -> Gather -> Concat -> Reshape`).
-//! Unknown dims stay `None`; every computation is checked, so absurd dims from a hostile
-//! file make a dim unknown instead of overflowing.
+//! Per-operator output shapes (the ONNX operator spec's shape rules), and folding of the
+//! small integer tensors that carry shapes.
 
-use std::collections::HashMap;
-
-use super::attrs;
-use super::load::{op, tensor_floats, tensor_ints, OnnxModel};
-use super::proto::{dtype, NodeProto, ValueInfoProto};
-
-pub type Dim = Option<i64>;
-
-/// Longest integer tensor we fold: shape vectors are tiny; this bounds work on hostile input.
-const MAX_FOLD: usize = 4096;
-
-#[derive(Debug, Clone, Default)]
-pub struct Value {
-    pub shape: Option<Vec<Dim>>,
-    pub ints: Option<Vec<i64>>,
-    pub elem: i32,
-}
-
-impl Value {
-    pub fn known_dims(&self) -> Option<Vec<i64>> {
-        self.shape.as_ref()?.iter().copied().collect()
-    }
-    pub fn numel(&self) -> Option<u64> {
-        self.known_dims().and_then(|d| super::load::numel(&d))
-    }
-}
-
-#[derive(Debug, Default)]
-pub struct Shapes {
-    pub values: HashMap<String, Value>,
-    /// Op types whose output shape could not be inferred (and were not in `value_info`).
-    pub unresolved: Vec<String>,
-    /// Graph inputs that still have a symbolic or missing dim after overrides.
-    pub dynamic_inputs: Vec<(String, Vec<String>)>,
-}
-
-impl Shapes {
-    pub fn get(&self, name: &str) -> Option<&Value> {
-        self.values.get(name)
-    }
-    pub fn shape(&self, name: &str) -> Option<&Vec<Dim>> {
-        self.values.get(name).and_then(|v| v.shape.as_ref())
-    }
-}
-
-fn from_value_info(vi: &ValueInfoProto) -> Value {
-    let tt = vi.r#type.as_ref().and_then(|t| t.tensor_type.as_ref());
-    let shape = tt.and_then(|t| t.shape.as_ref()).map(|s| {
-        s.dim
-            .iter()
-            .map(|d| d.dim_value.filter(|v| *v >= 0))
-            .collect()
-    });
-    Value {
-        shape,
-        ints: None,
-        elem: tt.and_then(|t| t.elem_type).unwrap_or(0),
-    }
-}
-
-/// Infer every value's shape. `input_shape` overrides the first real graph input's shape
-/// (`--input-shape`); `batch` replaces its leading dim.
-pub fn infer(model: &OnnxModel, input_shape: Option<&[i64]>, batch: Option<i64>) -> Shapes {
-    let g = &model.graph;
-    let mut s = Shapes::default();
-    for t in &g.initializer {
-        let name = t.name.clone().unwrap_or_default();
-        let v = Value {
-            shape: Some(t.dims.iter().map(|&d| Some(d)).collect()),
-            ints: tensor_ints(t).filter(|v| v.len() <= MAX_FOLD),
-            elem: t.data_type.unwrap_or(0),
-        };
-        s.values.insert(name, v);
-    }
-    let mut first = true;
-    for vi in &g.input {
-        let name = vi.name.clone().unwrap_or_default();
-        if s.values.contains_key(&name) {
-            continue;
-        }
-        let mut v = from_value_info(vi);
-        if first {
-            if let Some(shape) = input_shape {
-                v.shape = Some(shape.iter().map(|&d| Some(d)).collect());
-            }
-            if let (Some(b), Some(shape)) = (batch, v.shape.as_mut()) {
-                if let Some(d0) = shape.first_mut() {
-                    *d0 = Some(b);
-                }
-            }
-            first = false;
-        }
-        let dynamic: Vec<String> = match &v.shape {
-            None => vec!["rank".into()],
-            Some(shape) => {
-                let dims = vi
-                    .r#type
-                    .as_ref()
-                    .and_then(|t| t.tensor_type.as_ref())
-                    .and_then(|t| t.shape.as_ref())
-                    .map(|s| s.dim.clone())
-                    .unwrap_or_default();
-                shape
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, d)| d.is_none())
-                    .map(|(i, _)| {
-                        dims.get(i)
-                            .and_then(|d| d.dim_param.clone())
-                            .unwrap_or_else(|| format!("dim {i}"))
-                    })
-                    .collect()
-            }
-        };
-        if !dynamic.is_empty() {
-            s.dynamic_inputs.push((name.clone(), dynamic));
-        }
-        s.values.insert(name, v);
-    }
-    // Shapes the exporter recorded are a fallback for ops we do not infer, but they were
-    // computed for the export-time input: with an override they would be stale.
-    let overridden = input_shape.is_some() || batch.is_some();
-    let declared: HashMap<&str, &ValueInfoProto> = g
-        .value_info
-        .iter()
-        .chain(g.output.iter())
-        .filter(|_| !overridden)
-        .filter_map(|vi| vi.name.as_deref().map(|n| (n, vi)))
-        .collect();
-    for node in &g.node {
-        let outs = infer_node(node, &s, model.opset);
-        for (i, name) in node.output.iter().enumerate() {
-            if name.is_empty() {
-                continue;
-            }
-            let mut v = outs.get(i).cloned().unwrap_or_default();
-            // Dims computed from file data (Reshape targets, pads, constants) may be negative
-            // in a hostile graph; a negative dim is unknown, never arithmetic input.
-            if let Some(sh) = v.shape.as_mut() {
-                for d in sh.iter_mut() {
-                    if d.is_some_and(|x| x < 0) {
-                        *d = None;
-                    }
-                }
-            }
-            if v.shape
-                .as_ref()
-                .is_none_or(|sh| sh.iter().any(|d| d.is_none()))
-            {
-                if let Some(vi) = declared.get(name.as_str()) {
-                    let d = from_value_info(vi);
-                    if d.shape
-                        .as_ref()
-                        .is_some_and(|sh| sh.iter().all(|x| x.is_some()))
-                    {
-                        v.shape = d.shape;
-                    }
-                    if v.elem == 0 {
-                        v.elem = d.elem;
-                    }
-                }
-            }
-            if i == 0 && v.shape.is_none() {
-                s.unresolved.push(op(node).to_string());
-            }
-            s.values.insert(name.clone(), v);
-        }
-    }
-    s
-}
+use super::layout::{reshape, slice_len, slice_range, squeeze};
+use super::window::{spatial, window};
+use super::{matmul_shape, Dim, Shapes, Value, MAX_FOLD};
+use crate::onnx::attrs;
+use crate::onnx::load::{op, tensor_floats, tensor_ints};
+use crate::onnx::proto::{dtype, NodeProto};
 
 fn get<'a>(s: &'a Shapes, node: &NodeProto, i: usize) -> Option<&'a Value> {
     node.input
@@ -202,7 +36,7 @@ fn shaped(shape: Option<Vec<Dim>>, elem: i32) -> Value {
 }
 
 /// Normalise a possibly negative axis against `rank`.
-fn axis(a: i64, rank: usize) -> Option<usize> {
+pub(super) fn axis(a: i64, rank: usize) -> Option<usize> {
     let r = i64::try_from(rank).ok()?;
     let a = if a < 0 { a.checked_add(r)? } else { a };
     (0..r).contains(&a).then_some(a as usize)
@@ -258,90 +92,7 @@ fn fold_binary(op: &str, a: &[i64], b: &[i64]) -> Option<Vec<i64>> {
 }
 
 /// Output spatial size of a sliding window (conv/pool), ONNX operator spec formulas.
-#[allow(clippy::too_many_arguments)]
-fn window_out(
-    size: i64,
-    k: i64,
-    stride: i64,
-    dil: i64,
-    pb: i64,
-    pe: i64,
-    auto_pad: &str,
-    ceil: bool,
-) -> Option<i64> {
-    if stride <= 0 {
-        return None;
-    }
-    let eff = k.checked_sub(1)?.checked_mul(dil)?.checked_add(1)?;
-    match auto_pad {
-        "SAME_UPPER" | "SAME_LOWER" => size.checked_add(stride - 1).map(|v| v / stride),
-        "VALID" => {
-            let span = size.checked_sub(eff)?;
-            (span >= 0)
-                .then(|| (span / stride).checked_add(1))
-                .flatten()
-        }
-        _ => {
-            let span = size.checked_add(pb)?.checked_add(pe)?.checked_sub(eff)?;
-            if span < 0 {
-                return None;
-            }
-            if ceil {
-                let mut out = (span.checked_add(stride - 1)? / stride).checked_add(1)?;
-                // A window may not start inside the end padding (PyTorch's rule).
-                if (out - 1).checked_mul(stride)? >= size.checked_add(pb)? {
-                    out -= 1;
-                }
-                Some(out)
-            } else {
-                (span / stride).checked_add(1)
-            }
-        }
-    }
-}
-
-struct Window {
-    kernel: Vec<i64>,
-    strides: Vec<i64>,
-    dilations: Vec<i64>,
-    pads: Vec<i64>,
-    auto_pad: String,
-}
-
-fn window(node: &NodeProto, kernel: Vec<i64>) -> Window {
-    let k = kernel.len();
-    let strides = attrs::ints(node, "strides").filter(|v| v.len() == k);
-    let dilations = attrs::ints(node, "dilations").filter(|v| v.len() == k);
-    let pads = attrs::ints(node, "pads").filter(|v| v.len() == 2 * k);
-    Window {
-        kernel,
-        strides: strides.unwrap_or_else(|| vec![1; k]),
-        dilations: dilations.unwrap_or_else(|| vec![1; k]),
-        pads: pads.unwrap_or_else(|| vec![0; 2 * k]),
-        auto_pad: attrs::string(node, "auto_pad").unwrap_or_default(),
-    }
-}
-
-fn spatial(x: &[Dim], w: &Window, ceil: bool) -> Vec<Dim> {
-    let k = w.kernel.len();
-    (0..k)
-        .map(|i| {
-            let size = (*x.get(i + 2)?)?;
-            window_out(
-                size,
-                *w.kernel.get(i)?,
-                *w.strides.get(i)?,
-                *w.dilations.get(i)?,
-                *w.pads.get(i)?,
-                *w.pads.get(i + k)?,
-                &w.auto_pad,
-                ceil,
-            )
-        })
-        .collect()
-}
-
-fn infer_node(node: &NodeProto, s: &Shapes, opset: i64) -> Vec<Value> {
+pub(super) fn infer_node(node: &NodeProto, s: &Shapes, opset: i64) -> Vec<Value> {
     let x = shape_of(s, node, 0);
     let e0 = elem_of(s, node, 0);
     let one = |shape: Option<Vec<Dim>>| vec![shaped(shape, e0)];
@@ -647,7 +398,7 @@ fn infer_node(node: &NodeProto, s: &Shapes, opset: i64) -> Vec<Value> {
                 dims.as_ref().map(|d| d.iter().map(|&x| Some(x)).collect()),
                 elem,
             );
-            let n = dims.as_ref().and_then(|d| super::load::numel(d));
+            let n = dims.as_ref().and_then(|d| crate::onnx::load::numel(d));
             if let Some(n) = n.filter(|&n| n as usize <= MAX_FOLD) {
                 let f = fill
                     .and_then(tensor_ints)
@@ -879,76 +630,6 @@ pub fn constant_floats(node: &NodeProto) -> Option<Vec<f64>> {
     attrs::tensor(node, "value").and_then(|t| tensor_floats(t, 1 << 20))
 }
 
-pub fn matmul_shape(a: &[Dim], b: &[Dim]) -> Option<Vec<Dim>> {
-    let a1 = a.len() == 1;
-    let b1 = b.len() == 1;
-    let a: Vec<Dim> = if a1 { vec![Some(1), a[0]] } else { a.to_vec() };
-    let b: Vec<Dim> = if b1 { vec![b[0], Some(1)] } else { b.to_vec() };
-    if a.len() < 2 || b.len() < 2 {
-        return None;
-    }
-    let (ab, am) = a.split_at(a.len() - 2);
-    let (bb, bn) = b.split_at(b.len() - 2);
-    let mut out = broadcast(ab, bb);
-    if !a1 {
-        out.push(am[0]);
-    }
-    if !b1 {
-        out.push(bn[1]);
-    }
-    Some(out)
-}
-
-fn reshape(x: Option<&[Dim]>, target: &[i64], allowzero: bool) -> Option<Vec<Dim>> {
-    let mut out: Vec<Dim> = Vec::with_capacity(target.len());
-    let mut infer_at = None;
-    for (i, &t) in target.iter().enumerate() {
-        match t {
-            0 if !allowzero => out.push(x.and_then(|x| x.get(i).copied()).flatten()),
-            -1 => {
-                if infer_at.replace(i).is_some() {
-                    return None;
-                }
-                out.push(None);
-            }
-            t if t >= 0 => out.push(Some(t)),
-            _ => return None,
-        }
-    }
-    // A target that cannot hold the input (e.g. a batch size baked in at export and a
-    // different --batch now) is not a shape: leave it unknown rather than guess.
-    let total = x.and_then(|x| x.iter().try_fold(1i64, |acc, d| acc.checked_mul((*d)?)));
-    let fixed = out.iter().try_fold(1i64, |acc, d| acc.checked_mul((*d)?));
-    if let (None, Some(t), Some(f)) = (infer_at, total, fixed) {
-        if t != f {
-            return None;
-        }
-    }
-    if let Some(i) = infer_at {
-        let total = x?.iter().try_fold(1i64, |acc, d| acc.checked_mul((*d)?));
-        let known = out
-            .iter()
-            .enumerate()
-            .filter(|(j, _)| *j != i)
-            .try_fold(1i64, |acc, (_, d)| acc.checked_mul((*d)?));
-        if let (Some(t), Some(k)) = (total, known) {
-            if k != 0 {
-                out[i] = Some(t / k);
-            }
-        }
-    }
-    Some(out)
-}
-
-fn slice_range(rank: i64, start: i64, end: i64) -> Option<(usize, usize)> {
-    let clamp = |v: i64| {
-        let v = if v < 0 { v.saturating_add(rank) } else { v };
-        v.clamp(0, rank) as usize
-    };
-    let (a, b) = (clamp(start), clamp(end));
-    Some((a, b.max(a)))
-}
-
 fn slice(node: &NodeProto, s: &Shapes, opset: i64, x: Option<Vec<Dim>>, e0: i32) -> Vec<Value> {
     let Some(x) = x else {
         return vec![shaped(None, e0)];
@@ -1011,68 +692,6 @@ fn slice(node: &NodeProto, s: &Shapes, opset: i64, x: Option<Vec<Dim>>, e0: i32)
 }
 
 /// Length and first index of `range(start, end, step)` clamped to a dim, as numpy slices.
-fn slice_len(dim: i64, start: i64, end: i64, step: i64) -> Option<(i64, i64)> {
-    if step == 0 {
-        return None;
-    }
-    let norm = |v: i64| if v < 0 { v.saturating_add(dim) } else { v };
-    let (s, e) = (norm(start), norm(end));
-    if step > 0 {
-        let s = s.clamp(0, dim);
-        let e = e.clamp(0, dim);
-        let len = if e > s { (e - s - 1) / step + 1 } else { 0 };
-        Some((len, s))
-    } else {
-        let last = dim.checked_sub(1)?;
-        let s = s.clamp(-1, last.max(-1));
-        let e = e.clamp(-1, last.max(-1));
-        let len = if s > e {
-            (s - e - 1) / step.checked_neg()? + 1
-        } else {
-            0
-        };
-        Some((len, s))
-    }
-}
-
-fn squeeze(is_squeeze: bool, x: &[Dim], axes: Option<&[i64]>) -> Option<Vec<Dim>> {
-    if is_squeeze {
-        let axes: Vec<usize> = match axes {
-            Some(a) => a.iter().map(|&a| axis(a, x.len())).collect::<Option<_>>()?,
-            None => x
-                .iter()
-                .enumerate()
-                .filter(|(_, d)| **d == Some(1))
-                .map(|(i, _)| i)
-                .collect(),
-        };
-        Some(
-            x.iter()
-                .enumerate()
-                .filter(|(i, _)| !axes.contains(i))
-                .map(|(_, d)| *d)
-                .collect(),
-        )
-    } else {
-        let axes = axes?;
-        let rank = x.len().checked_add(axes.len())?;
-        let mut norm: Vec<usize> = axes.iter().map(|&a| axis(a, rank)).collect::<Option<_>>()?;
-        norm.sort_unstable();
-        let mut src = x.iter();
-        Some(
-            (0..rank)
-                .map(|i| {
-                    if norm.contains(&i) {
-                        Some(1)
-                    } else {
-                        src.next().copied().flatten()
-                    }
-                })
-                .collect(),
-        )
-    }
-}
-
 fn split(node: &NodeProto, s: &Shapes, opset: i64, x: Option<Vec<Dim>>, e0: i32) -> Vec<Value> {
     let n = node.output.len();
     let Some(x) = x else {
@@ -1105,54 +724,4 @@ fn split(node: &NodeProto, s: &Shapes, opset: i64, x: Option<Vec<Dim>>, e0: i32)
             shaped(Some(sh), e0)
         })
         .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn window_formula_matches_conv_and_ceil_pool() {
-        // 224 input, 7x7 stride 2 pad 3 -> 112 (ResNet stem).
-        assert_eq!(window_out(224, 7, 2, 1, 3, 3, "", false), Some(112));
-        // 112, 3x3 s2 p1 -> 56
-        assert_eq!(window_out(112, 3, 2, 1, 1, 1, "", false), Some(56));
-        // ceil mode: 5, k2 s2 -> 3
-        assert_eq!(window_out(5, 2, 2, 1, 0, 0, "", true), Some(3));
-        assert_eq!(window_out(10, 3, 0, 1, 0, 0, "", false), None);
-    }
-
-    #[test]
-    fn reshape_infers_minus_one() {
-        let x = [Some(4), Some(64), Some(4), Some(4)];
-        assert_eq!(
-            reshape(Some(&x), &[4, -1], false),
-            Some(vec![Some(4), Some(1024)])
-        );
-        assert_eq!(
-            reshape(Some(&x), &[0, -1], false),
-            Some(vec![Some(4), Some(1024)])
-        );
-    }
-
-    #[test]
-    fn matmul_broadcasts_batch() {
-        let a = [Some(1), Some(3), Some(197), Some(64)];
-        let b = [Some(1), Some(3), Some(64), Some(197)];
-        assert_eq!(
-            matmul_shape(&a, &b),
-            Some(vec![Some(1), Some(3), Some(197), Some(197)])
-        );
-        assert_eq!(
-            matmul_shape(&[Some(5)], &[Some(5), Some(7)]),
-            Some(vec![Some(7)])
-        );
-    }
-
-    #[test]
-    fn slices_like_numpy() {
-        assert_eq!(slice_len(10, 0, i64::MAX, 1), Some((10, 0)));
-        assert_eq!(slice_len(10, -1, i64::MAX, 1), Some((1, 9)));
-        assert_eq!(slice_len(10, -1, i64::MIN, -1), Some((10, 9)));
-    }
 }
