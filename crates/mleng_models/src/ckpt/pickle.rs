@@ -42,6 +42,12 @@ pub enum Allowed {
     Storage(DType),
     CodecsEncode,
     TorchDevice,
+    /// `torch.Size(tuple)`: a tuple.
+    TorchSize,
+    /// `builtins.set` / `frozenset`: kept as a list.
+    Set,
+    /// `torch.float32` and friends: the dtype's name.
+    TorchDtype(&'static str),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -94,6 +100,24 @@ impl Pickle {
     }
 }
 
+/// dtype objects that checkpoints store as values (e.g. an AMP config).
+const TORCH_DTYPES: &[&str] = &[
+    "float64",
+    "float32",
+    "float16",
+    "bfloat16",
+    "int64",
+    "int32",
+    "int16",
+    "int8",
+    "uint8",
+    "bool",
+    "complex64",
+    "complex128",
+    "float8_e4m3fn",
+    "float8_e5m2",
+];
+
 fn allowed(module: &str, name: &str) -> Option<Allowed> {
     Some(match (module, name) {
         ("collections", "OrderedDict") => Allowed::OrderedDict,
@@ -102,6 +126,15 @@ fn allowed(module: &str, name: &str) -> Option<Allowed> {
         ("torch._utils", "_rebuild_parameter") => Allowed::RebuildParameter,
         ("_codecs", "encode") => Allowed::CodecsEncode,
         ("torch", "device") => Allowed::TorchDevice,
+        ("torch", "Size") => Allowed::TorchSize,
+        ("builtins" | "__builtin__", "set" | "frozenset") => Allowed::Set,
+        ("torch", d) if TORCH_DTYPES.contains(&d) => Allowed::TorchDtype(
+            TORCH_DTYPES
+                .iter()
+                .find(|x| **x == d)
+                .copied()
+                .unwrap_or("dtype"),
+        ),
         ("torch", s) => Allowed::Storage(DType::from_torch_storage(s)?),
         _ => return None,
     })
@@ -304,7 +337,21 @@ impl<'a> Vm<'a> {
                 Some(Obj::Str(s)) => s.clone(),
                 _ => "device".into(),
             })),
-            Allowed::Storage(_) => Err(self.malformed("a storage type called directly")),
+            Allowed::TorchSize | Allowed::Set => {
+                let items = match arg(0).map(|i| self.obj(i)) {
+                    Some(Obj::Tuple(v) | Obj::List(v)) => v.clone(),
+                    None => Vec::new(),
+                    _ => return Err(self.malformed("torch.Size/set without a sequence")),
+                };
+                Ok(if g == Allowed::TorchSize {
+                    Obj::Tuple(items)
+                } else {
+                    Obj::List(items)
+                })
+            }
+            Allowed::TorchDtype(_) | Allowed::Storage(_) => {
+                Err(self.malformed("a dtype or storage type called as a function"))
+            }
         }
     }
 
@@ -640,6 +687,19 @@ mod tests {
             panic!()
         };
         assert_eq!(pk.get(l[0]), Some(&Obj::Float(0.5)));
+    }
+
+    #[test]
+    fn allowlisted_data_globals() {
+        // CPython: pickle.dumps({'s': {1, 2}}, protocol=2)
+        let p = b"\x80\x02}q\x00X\x01\x00\x00\x00sq\x01c__builtin__\nset\nq\x02]q\x03(K\x01K\x02e\x85q\x04Rq\x05s.";
+        let pk = parse(p).unwrap();
+        let Some(Obj::Dict(items)) = pk.get(pk.root) else {
+            panic!()
+        };
+        assert!(matches!(pk.get(items[0].1), Some(Obj::List(l)) if l.len() == 2));
+        assert!(parse(b"ctorch\nfloat16\n.").is_ok());
+        assert!(parse(b"ctorch\nSize\n((K\x02K\x03ttR.").is_ok());
     }
 
     #[test]

@@ -206,6 +206,7 @@ fn walk(
         Obj::Float(f) => scalar(f.to_string(), metadata),
         Obj::Bool(b) => scalar(b.to_string(), metadata),
         Obj::Str(s) if s.len() <= 200 => scalar(s.clone(), metadata),
+        Obj::Global(pickle::Allowed::TorchDtype(d)) => scalar(format!("torch.{d}"), metadata),
         _ => {}
     }
 }
