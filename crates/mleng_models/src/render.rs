@@ -264,6 +264,21 @@ pub fn graph(r: &GraphReport, style: Style, rows: usize) -> String {
             si(r.flops_attention)
         ),
     );
+    if !r.flops_by_op.is_empty() && r.total_flops > 0 {
+        let mut ops: Vec<(&String, &u64)> = r.flops_by_op.iter().collect();
+        ops.sort_by(|a, b| b.1.cmp(a.1));
+        let list: Vec<String> = ops
+            .iter()
+            .map(|(o, f)| {
+                format!(
+                    "{o} {} ({})",
+                    si(**f),
+                    pct(**f as f64 / r.total_flops as f64)
+                )
+            })
+            .collect();
+        kv(&mut out, style, "by op", &list.join(", "));
+    }
     let m = &r.memory;
     kv(
         &mut out,
@@ -472,7 +487,7 @@ pub fn diff(r: &DiffReport, style: Style, rows: usize) -> String {
         style,
         "matched",
         &format!(
-            "{} tensors; {} of {} parameters changed ({}), {} unchanged (frozen)",
+            "{} tensors; {} of {} weight elements changed ({}), {} unchanged (frozen)",
             r.matched,
             thousands(r.trained_params),
             thousands(total),
