@@ -304,7 +304,7 @@ pub fn graph(r: &GraphReport, style: Style, rows: usize) -> String {
             .iter()
             .map(|b| {
                 vec![
-                    b.name.clone(),
+                    b.module.clone().unwrap_or_else(|| b.name.clone()),
                     b.op.clone(),
                     si(b.flops),
                     pct(b.flops_share),
@@ -326,7 +326,7 @@ pub fn graph(r: &GraphReport, style: Style, rows: usize) -> String {
         .take(if rows == 0 { usize::MAX } else { rows })
         .map(|l| {
             vec![
-                l.name.clone(),
+                l.module.clone().unwrap_or_else(|| l.name.clone()),
                 l.op.clone(),
                 l.output_shape
                     .as_deref()

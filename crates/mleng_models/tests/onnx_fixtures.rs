@@ -154,3 +154,49 @@ fn no_input_shape_needed_for_static_graphs_and_batch_scales_memory() {
     assert_eq!(r.uncounted.len(), 1);
     assert!(r.findings.iter().any(|f| f.code == "ONX012"));
 }
+
+/// Per layer, not only in total: every conv/linear node whose PyTorch module the graph
+/// names (weight name or TorchScript scope) has exactly the FLOPs FlopCounterMode recorded
+/// for that module.
+#[test]
+fn per_module_flops_match_pytorch() {
+    use mleng_models::onnx::cost::CostKind;
+    let mut compared = 0;
+    let mut failures = Vec::new();
+    for (path, truth) in cases() {
+        let r = inspect_path(&path, &GraphOptions::default()).unwrap();
+        let by_module = truth["torch_flops_by_module"].as_object().unwrap();
+        let root = by_module
+            .keys()
+            .find(|k| !k.contains('.') && *k != "Global")
+            .unwrap()
+            .clone();
+        let mut ours: std::collections::BTreeMap<String, u64> = Default::default();
+        for l in &r.layers {
+            if matches!(l.kind, CostKind::Conv | CostKind::Linear) {
+                if let Some(m) = &l.module {
+                    *ours.entry(m.clone()).or_default() += l.flops.unwrap_or(0);
+                }
+            }
+        }
+        for (m, f) in &ours {
+            let Some(t) = by_module.get(&format!("{root}.{m}")) else {
+                failures.push(format!("{}: module {m} not in truth", path.display()));
+                continue;
+            };
+            let want: u64 = t
+                .as_object()
+                .unwrap()
+                .values()
+                .map(|v| v.as_u64().unwrap())
+                .sum();
+            compared += 1;
+            if *f != want {
+                failures.push(format!("{}: {m}: {f} != {want}", path.display()));
+            }
+        }
+    }
+    println!("{compared} modules compared, all equal");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert!(compared >= 400, "only {compared} modules compared");
+}

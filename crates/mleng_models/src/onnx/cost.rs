@@ -17,6 +17,9 @@ use super::shape::{Dim, Shapes};
 pub struct NodeCost {
     pub index: usize,
     pub name: String,
+    /// The PyTorch module the node came from, when the graph says.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub module: Option<String>,
     pub op: String,
     /// Float weight elements this node is the first consumer of.
     pub params: u64,
@@ -117,6 +120,7 @@ pub fn node_costs(model: &OnnxModel, shapes: &Shapes) -> Vec<NodeCost> {
         }
     }
     let derived = weight_derived(model);
+    let namer = super::module::Namer::new(model);
     let mut seen: HashSet<&str> = HashSet::new();
     let mut out = Vec::with_capacity(model.graph.node.len());
     for (index, node) in model.graph.node.iter().enumerate() {
@@ -155,6 +159,7 @@ pub fn node_costs(model: &OnnxModel, shapes: &Shapes) -> Vec<NodeCost> {
                 .clone()
                 .filter(|n| !n.is_empty())
                 .unwrap_or_else(|| format!("{o}_{index}")),
+            module: namer.module(node),
             op: o.to_string(),
             params,
             macs: m,

@@ -3,6 +3,7 @@
 pub mod attrs;
 pub mod cost;
 pub mod load;
+pub mod module;
 pub mod proto;
 pub mod review;
 pub mod shape;
@@ -30,6 +31,8 @@ pub struct GraphOptions {
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Bottleneck {
     pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub module: Option<String>,
     pub op: String,
     pub flops: u64,
     pub flops_share: f64,
@@ -186,6 +189,7 @@ pub fn analyze(model: &OnnxModel, opts: &GraphOptions) -> GraphReport {
         .into_iter()
         .map(|l| Bottleneck {
             name: l.name.clone(),
+            module: l.module.clone(),
             op: l.op.clone(),
             flops: l.flops.unwrap_or(0),
             flops_share: share(l.flops.unwrap_or(0), total_flops),
