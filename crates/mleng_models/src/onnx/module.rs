@@ -14,24 +14,37 @@ const WEIGHT_VIEWS: &[&str] = &["Identity", "Transpose", "Cast", "Reshape", "Uns
 pub struct Namer<'a> {
     model: &'a OnnxModel,
     producer: HashMap<&'a str, &'a NodeProto>,
+    consumers: HashMap<&'a str, Vec<&'a NodeProto>>,
 }
 
 impl<'a> Namer<'a> {
     pub fn new(model: &'a OnnxModel) -> Namer<'a> {
         let mut producer = HashMap::new();
+        let mut consumers: HashMap<&str, Vec<&NodeProto>> = HashMap::new();
         for n in &model.graph.node {
             for o in &n.output {
                 producer.insert(o.as_str(), n);
             }
+            for i in &n.input {
+                consumers.entry(i.as_str()).or_default().push(n);
+            }
         }
-        Namer { model, producer }
+        Namer {
+            model,
+            producer,
+            consumers,
+        }
     }
 
     /// The stored tensor behind `value`, looking through layout-only ops.
     fn weight_name(&self, value: &'a str) -> Option<&'a str> {
         let mut cur = value;
         for _ in 0..8 {
-            if self.model.initializer(cur).is_some() {
+            // An Identity alias (TorchScript's deduplication of equal tensors) carries the
+            // parameter's own name; the tensor it aliases belongs to another layer.
+            let named =
+                (cur.ends_with(".weight") || cur.ends_with(".bias")) && !cur.starts_with("onnx::");
+            if named || self.model.initializer(cur).is_some() {
                 return Some(cur);
             }
             let p = self.producer.get(cur)?;
@@ -48,6 +61,26 @@ impl<'a> Namer<'a> {
             if let Some(w) = self.weight_name(input) {
                 if let Some(m) = w.strip_suffix(".weight") {
                     if !w.starts_with("onnx::") {
+                        return Some(m.to_string());
+                    }
+                }
+            }
+        }
+        // dynamo stores a Linear's weight pre-transposed under a generated name (`val_73`);
+        // the bias added right after still carries the module's name.
+        let out = node.output.first()?;
+        for c in self.consumers.get(out.as_str()).into_iter().flatten() {
+            if op(c) != "Add" {
+                continue;
+            }
+            for i in &c.input {
+                // A bias shared by several layers was deduplicated (identical values) and
+                // names only the first of them.
+                if self.consumers.get(i.as_str()).map_or(0, Vec::len) != 1 {
+                    continue;
+                }
+                if let Some(m) = self.weight_name(i).and_then(|b| b.strip_suffix(".bias")) {
+                    if !m.starts_with("onnx::") {
                         return Some(m.to_string());
                     }
                 }
