@@ -120,3 +120,24 @@ fn diff_of_the_same_weights_in_two_formats_is_zero() {
     assert_eq!(code, 2);
     assert!(err.contains("exactly two"), "{err}");
 }
+
+#[test]
+fn folder_skips_foreign_bin_files() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        fixtures().join("onnx/smallcnn_ok.legacy.onnx"),
+        dir.path().join("m.onnx"),
+    )
+    .unwrap();
+    std::fs::copy(
+        fixtures().join("ckpt/tiny_bf16.safetensors"),
+        dir.path().join("w.safetensors"),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("tokenizer.bin"), b"not a checkpoint").unwrap();
+    let (code, out, err) = stdout(&["inspect", dir.path().to_str().unwrap(), "--format", "json"]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["graphs"].as_array().unwrap().len(), 1);
+    assert_eq!(v["checkpoints"].as_array().unwrap().len(), 1);
+}

@@ -133,3 +133,19 @@ fn diff_finds_the_layer_that_trained() {
     assert!(fc1.frozen && fc1.relative_drift == 0.0);
     assert_eq!(r.frozen_params, 36);
 }
+
+#[test]
+fn embedding_tables_at_unit_scale_are_not_exploded() {
+    // nn.Embedding's default init is N(0, 1); a 4096 x 256 table at std 1 is healthy,
+    // although a Linear of that shape at std 1 would be 11x its He scale.
+    let n = 4096 * 256;
+    let v: Vec<f32> = (0..n)
+        .map(|i| if i % 2 == 0 { 1.0 } else { -1.0 })
+        .collect();
+    let mut t = healthy();
+    t.push(("tok.weight", "F32", vec![4096, 256], f32s(&v)));
+    assert!(!codes(&safetensors(&t)).contains(&"CKP002".into()));
+    let mut t = healthy();
+    t.push(("proj.weight", "F32", vec![256, 4096], f32s(&v)));
+    assert!(codes(&safetensors(&t)).contains(&"CKP002".into()));
+}

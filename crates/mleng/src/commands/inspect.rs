@@ -58,6 +58,18 @@ fn is_model_file(p: &Path) -> bool {
     e == "onnx" || CHECKPOINT_EXT.contains(&e.as_str())
 }
 
+/// In a folder, a `.bin` that is not a zip is someone else's blob (ONNX external data,
+/// tokenizer files), not a PyTorch checkpoint: skip it rather than fail the whole run.
+fn is_foreign_bin(p: &Path) -> bool {
+    if ext(p) != "bin" {
+        return false;
+    }
+    let mut magic = [0u8; 4];
+    let read =
+        std::fs::File::open(p).and_then(|mut f| std::io::Read::read_exact(&mut f, &mut magic));
+    read.is_err() || &magic != b"PK\x03\x04"
+}
+
 fn parse_shape(text: &str) -> anyhow::Result<Vec<i64>> {
     text.split(['x', 'X', ',', '*'])
         .map(|d| {
@@ -79,7 +91,7 @@ fn expand(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
             let mut files: Vec<PathBuf> = std::fs::read_dir(p)
                 .with_context(|| format!("{}: cannot list folder", p.display()))?
                 .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|f| f.is_file() && is_model_file(f))
+                .filter(|f| f.is_file() && is_model_file(f) && !is_foreign_bin(f))
                 .collect();
             files.sort();
             out.extend(files);

@@ -151,11 +151,14 @@ fn layer_kind(members: &HashMap<&str, &TensorStats>, name: &str) -> &'static str
     let Some(w) = members.get("weight") else {
         return "other";
     };
-    match w.shape.len() {
-        3..=5 => "conv",
-        2 if name.contains("embed") => "embedding",
-        2 => "linear",
-        1 => "norm",
+    match w.shape.as_slice() {
+        [_, _, _] | [_, _, _, _] | [_, _, _, _, _] => "conv",
+        [_, _] if name.contains("embed") => "embedding",
+        // Vocabulary-shaped tables (many more rows than columns) are embeddings, which
+        // PyTorch initialises N(0, 1): far above a linear layer's scale, and healthy.
+        [rows, cols] if *rows >= 1000 && *rows > cols.saturating_mul(8) => "embedding",
+        [_, _] => "linear",
+        [_] => "norm",
         _ => "other",
     }
 }
