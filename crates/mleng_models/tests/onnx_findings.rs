@@ -106,3 +106,31 @@ fn very_large_initializer_is_reported_from_dims_alone() {
     );
     assert_eq!(r.weights.stored_float_elements, 1_024_000_000);
 }
+
+#[test]
+fn resize_by_scales_feeds_the_next_conv() {
+    // x 1x4x8x8 -> Resize(scales 1,1,2,2) -> 1x4x16x16 -> Conv 3x3 pad 1 (8 filters).
+    let mut conv = node("Conv", "conv", &["up", "w"], &["y"]);
+    conv.attribute.push(AttributeProto {
+        name: Some("pads".into()),
+        ints: vec![1, 1, 1, 1],
+        ..Default::default()
+    });
+    let g = GraphProto {
+        node: vec![node("Resize", "up", &["x", "", "scales"], &["up"]), conv],
+        initializer: vec![
+            tensor("scales", &[4], &[1.0, 1.0, 2.0, 2.0]),
+            tensor("w", &[8, 4, 3, 3], &[0.0; 288]),
+        ],
+        input: vec![input("x", &[1, 4, 8, 8])],
+        ..Default::default()
+    };
+    let r = run(
+        g,
+        &GraphOptions {
+            batch: Some(2),
+            ..Default::default()
+        },
+    );
+    assert_eq!(r.total_macs, 2 * 8 * 16 * 16 * 4 * 9);
+}

@@ -9,7 +9,7 @@ mod window;
 
 use std::collections::HashMap;
 
-use super::load::{op, tensor_ints, OnnxModel};
+use super::load::{op, tensor_floats, tensor_ints, OnnxModel};
 use super::proto::ValueInfoProto;
 
 pub use layout::matmul_shape;
@@ -24,6 +24,8 @@ pub(crate) const MAX_FOLD: usize = 4096;
 pub struct Value {
     pub shape: Option<Vec<Dim>>,
     pub ints: Option<Vec<i64>>,
+    /// Values of tiny float constants (Resize scales).
+    pub floats: Option<Vec<f64>>,
     pub elem: i32,
 }
 
@@ -65,6 +67,7 @@ fn from_value_info(vi: &ValueInfoProto) -> Value {
     Value {
         shape,
         ints: None,
+        floats: None,
         elem: tt.and_then(|t| t.elem_type).unwrap_or(0),
     }
 }
@@ -79,6 +82,7 @@ pub fn infer(model: &OnnxModel, input_shape: Option<&[i64]>, batch: Option<i64>)
         let v = Value {
             shape: Some(t.dims.iter().map(|&d| Some(d)).collect()),
             ints: tensor_ints(t).filter(|v| v.len() <= MAX_FOLD),
+            floats: tensor_floats(t, 16),
             elem: t.data_type.unwrap_or(0),
         };
         s.values.insert(name, v);

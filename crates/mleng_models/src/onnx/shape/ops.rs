@@ -31,6 +31,7 @@ fn shaped(shape: Option<Vec<Dim>>, elem: i32) -> Value {
     Value {
         shape,
         ints: None,
+        floats: None,
         elem,
     }
 }
@@ -551,8 +552,23 @@ pub(super) fn infer_node(node: &NodeProto, s: &Shapes, opset: i64) -> Vec<Value>
             if let Some(sz) = sizes {
                 return one(Some(sz.into_iter().map(Some).collect()));
             }
-            // Scale-based resizing needs float constants; left to value_info.
-            one(None)
+            // Output dim = floor(input dim * scale) (ONNX Resize/Upsample spec).
+            let scale_input = if op(node) == "Upsample" { 1 } else { 2 };
+            let scales = get(s, node, scale_input)
+                .and_then(|v| v.floats.clone())
+                .filter(|f| f.len() == x.len());
+            let Some(scales) = scales else {
+                return one(None);
+            };
+            one(Some(
+                x.iter()
+                    .zip(scales)
+                    .map(|(d, f)| {
+                        let v = (*d)? as f64 * f;
+                        (v.is_finite() && v >= 0.0 && v < i64::MAX as f64).then(|| v.floor() as i64)
+                    })
+                    .collect(),
+            ))
         }
         "DepthToSpace" | "SpaceToDepth" => {
             let Some(x) = x else { return one(None) };
@@ -587,6 +603,7 @@ fn constant(node: &NodeProto) -> Value {
         return Value {
             shape: Some(t.dims.iter().map(|&d| Some(d)).collect()),
             ints: tensor_ints(t).filter(|v| v.len() <= MAX_FOLD),
+            floats: tensor_floats(t, 16),
             elem: t.data_type.unwrap_or(0),
         };
     }
@@ -594,6 +611,7 @@ fn constant(node: &NodeProto) -> Value {
         return Value {
             shape: Some(vec![]),
             ints: Some(vec![i]),
+            floats: None,
             elem: dtype::INT64,
         };
     }
@@ -601,6 +619,7 @@ fn constant(node: &NodeProto) -> Value {
         return Value {
             shape: Some(vec![Some(v.len() as i64)]),
             ints: Some(v).filter(|v| v.len() <= MAX_FOLD),
+            floats: None,
             elem: dtype::INT64,
         };
     }
@@ -608,6 +627,7 @@ fn constant(node: &NodeProto) -> Value {
         return Value {
             shape: Some(vec![]),
             ints: None,
+            floats: None,
             elem: dtype::FLOAT,
         };
     }
@@ -619,6 +639,8 @@ fn constant(node: &NodeProto) -> Value {
         return Value {
             shape: Some(vec![Some(a.floats.len() as i64)]),
             ints: None,
+            floats: (a.floats.len() <= 16)
+                .then(|| a.floats.iter().map(|&f| f64::from(f)).collect()),
             elem: dtype::FLOAT,
         };
     }
