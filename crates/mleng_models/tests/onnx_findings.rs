@@ -134,3 +134,29 @@ fn resize_by_scales_feeds_the_next_conv() {
     );
     assert_eq!(r.total_macs, 2 * 8 * 16 * 16 * 4 * 9);
 }
+
+#[test]
+fn calls_to_local_functions_are_named_not_called_slow() {
+    use mleng_models::onnx::proto::{FunctionProto, ModelProto};
+    use prost::Message;
+    let mut call = node("Block", "b", &["x"], &["y"]);
+    call.domain = Some("pkg.local".into());
+    let m = ModelProto {
+        graph: Some(GraphProto {
+            node: vec![call],
+            input: vec![input("x", &[1, 4])],
+            ..Default::default()
+        }),
+        functions: vec![FunctionProto {
+            name: Some("Block".into()),
+            domain: Some("pkg.local".into()),
+        }],
+        ..Default::default()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("f.onnx");
+    std::fs::write(&p, m.encode_to_vec()).unwrap();
+    let r = onnx::inspect_path(&p, &GraphOptions::default()).unwrap();
+    let c = codes(&r);
+    assert!(c.contains(&"ONX015") && !c.contains(&"ONX014"), "{c:?}");
+}

@@ -67,6 +67,8 @@ pub struct OnnxModel {
     pub graph: GraphProto,
     pub initializers: Vec<Initializer>,
     pub init_index: HashMap<String, usize>,
+    /// `(domain, name)` of model-local functions: calls to them are not custom kernels.
+    pub functions: Vec<(String, String)>,
 }
 
 impl OnnxModel {
@@ -154,6 +156,16 @@ pub fn decode(path: &Path, bytes: &[u8]) -> Result<OnnxModel> {
         path: path.to_path_buf(),
         detail: e.to_string(),
     })?;
+    let functions = model
+        .functions
+        .iter()
+        .map(|f| {
+            (
+                f.domain.clone().unwrap_or_default(),
+                f.name.clone().unwrap_or_default(),
+            )
+        })
+        .collect();
     let graph = model.graph.ok_or_else(|| ModelError::OnnxDecode {
         path: path.to_path_buf(),
         detail: "the model has no graph".into(),
@@ -201,6 +213,7 @@ pub fn decode(path: &Path, bytes: &[u8]) -> Result<OnnxModel> {
         graph,
         initializers,
         init_index,
+        functions,
     })
 }
 

@@ -680,8 +680,14 @@ fn large_initializers(model: &OnnxModel, out: &mut Vec<Finding>) {
 
 fn slow_path_ops(model: &OnnxModel, out: &mut Vec<Finding>) {
     let mut counts: std::collections::BTreeMap<&str, usize> = Default::default();
+    let mut local_calls = 0usize;
     for n in &model.graph.node {
         let o = op(n);
+        let domain = n.domain.as_deref().unwrap_or("");
+        if model.functions.iter().any(|(d, f)| d == domain && f == o) {
+            local_calls += 1;
+            continue;
+        }
         if SLOW_PATH_OPS.contains(&o)
             || n.domain
                 .as_deref()
@@ -689,6 +695,19 @@ fn slow_path_ops(model: &OnnxModel, out: &mut Vec<Finding>) {
         {
             *counts.entry(o).or_default() += 1;
         }
+    }
+    if local_calls > 0 {
+        out.push(
+            finding(
+                model,
+                "ONX015",
+                "model-local-functions",
+                Severity::Info,
+                Area::Input,
+                format!("{local_calls} node(s) call functions defined inside the model; their bodies are not inlined here, so their FLOPs and shapes are missing"),
+            )
+            .with_fix(Fix::new("inline them first (`onnx.inliner.inline_local_functions`) for complete counts")),
+        );
     }
     if counts.is_empty() {
         return;
