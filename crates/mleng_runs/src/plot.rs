@@ -20,6 +20,7 @@ use crate::series::{Run, Series};
 const FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
 const FAMILY: &str = "sans-serif";
 const SIZE: (u32, u32) = (1400, 900);
+const LINEAR_LIMIT: f64 = 1e200;
 
 fn ensure_font() -> std::result::Result<(), String> {
     static DONE: OnceLock<bool> = OnceLock::new();
@@ -285,9 +286,17 @@ fn panel<DB: DrawingBackend>(
             (a.min(p.1), b.max(p.1))
         });
     let use_log = log && lo > 0.0 && hi / lo > 100.0;
-    let tf = |v: f64| if use_log { v.log10() } else { v };
+    // Plotters' tick search never ends when the axis span overflows (e.g. a loss logged
+    // as -1.7e308 and +1.7e308); nothing that large is readable on a linear axis anyway.
+    let tf = |v: f64| {
+        if use_log {
+            v.log10()
+        } else {
+            v.clamp(-LINEAR_LIMIT, LINEAR_LIMIT)
+        }
+    };
     let (mut y0, mut y1) = (tf(lo), tf(hi));
-    if (y1 - y0).abs() <= 1e-12 * y0.abs().max(1e-300) {
+    if (y1 - y0).abs() <= 1e-9 * y0.abs().max(1e-300) {
         // A constant curve (a fixed LR): centre it instead of squashing it to 0.
         let half = if use_log {
             0.5

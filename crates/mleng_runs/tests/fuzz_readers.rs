@@ -178,7 +178,9 @@ proptest! {
 
     /// Plotting arbitrary (possibly empty or all-NaN) series writes a file or errors.
     #[test]
-    fn plots_accept_any_series(values in prop::collection::vec(prop_oneof![Just(f64::NAN), any::<f64>(), 0.0f64..3.0], 0..50)) {
+    fn plots_accept_any_series(values in prop::collection::vec(prop_oneof![
+        Just(f64::NAN), Just(f64::MAX), Just(-f64::MAX), Just(f64::MIN_POSITIVE), any::<f64>(), 0.0f64..3.0,
+    ], 0..50)) {
         let mut s = Series::new("loss", "fuzz");
         for (i, v) in values.iter().enumerate() {
             s.push(i as i64, *v, None);
@@ -188,4 +190,34 @@ proptest! {
         let dir = tempfile::tempdir().unwrap();
         let _ = mleng_runs::plot::write_plots(&dir.path().join("p.svg"), std::slice::from_ref(&run), std::slice::from_ref(&d), &[], None);
     }
+}
+
+/// Regression: an axis spanning -1.7e308..1.7e308 made plotters' tick search loop forever.
+#[test]
+fn plot_with_extreme_values_finishes() {
+    let mut s = Series::new("loss", "fuzz");
+    for (i, v) in [-1.7e308, 1.7e308, 1.0, f64::MAX, -f64::MAX]
+        .iter()
+        .enumerate()
+    {
+        s.push(i as i64, *v, None);
+    }
+    let run = Run {
+        name: "x".into(),
+        root: PathBuf::new(),
+        sources: vec![],
+        series: vec![s],
+        notes: vec![],
+    };
+    let d = diagnose(&run, &[], None);
+    let dir = tempfile::tempdir().unwrap();
+    let written = mleng_runs::plot::write_plots(
+        &dir.path().join("p.svg"),
+        std::slice::from_ref(&run),
+        std::slice::from_ref(&d),
+        &[],
+        None,
+    )
+    .unwrap();
+    assert_eq!(written.len(), 1);
 }
