@@ -3,3 +3,4 @@
 
 pub mod layers;
 pub mod normalization;
+pub mod vision;

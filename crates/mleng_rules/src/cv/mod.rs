@@ -1,8 +1,10 @@
 //! Computer vision: input pipelines and pretrained weights.
 
+mod augmentation_in_eval_transform;
 mod normalize_before_to_tensor;
 mod normalize_value_range;
 mod pretrained_normalization;
+mod roles;
 mod transforms;
 
 use crate::rule::Rule;
@@ -11,4 +13,5 @@ pub(crate) const RULES: &[&Rule] = &[
     &pretrained_normalization::RULE,
     &normalize_value_range::RULE,
     &normalize_before_to_tensor::RULE,
+    &augmentation_in_eval_transform::RULE,
 ];
