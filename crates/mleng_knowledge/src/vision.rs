@@ -82,9 +82,9 @@ pub const ALBUMENTATIONS_RANDOM: &[&str] = &[
 ];
 
 /// Words in a variable name that mark it as a segmentation label map or mask of class ids.
+/// `mask` alone is not enough (binary instance masks and mask probabilities are resized
+/// bilinearly on purpose): see [`MASK_WORDS`].
 pub const LABEL_MAP_WORDS: &[&str] = &[
-    "mask",
-    "masks",
     "label",
     "labels",
     "lbl",
@@ -96,6 +96,9 @@ pub const LABEL_MAP_WORDS: &[&str] = &[
     "labelmap",
     "trimap",
 ];
+
+/// Words for masks that are label maps only when read from an annotation file.
+pub const MASK_WORDS: &[&str] = &["mask", "masks", "gt", "target", "annotation", "anno"];
 
 /// Words that mean the tensor is a prediction, a probability or a feature map (interpolating
 /// those bilinearly is right), or an attention/padding mask (not a label map).
@@ -317,6 +320,15 @@ pub fn is_label_map_name(name: &str) -> bool {
             .any(|w| NOT_LABEL_MAP_WORDS.contains(&w.as_str()))
 }
 
+/// A mask-like name (`mask`, `gt`, `target`) that is a label map when read from disk.
+pub fn is_mask_name(name: &str) -> bool {
+    let words = name_words(name);
+    words.iter().any(|w| MASK_WORDS.contains(&w.as_str()))
+        && !words
+            .iter()
+            .any(|w| NOT_LABEL_MAP_WORDS.contains(&w.as_str()))
+}
+
 /// Does this name denote validation/test/inference data (and not test-time augmentation)?
 pub fn is_eval_name(name: &str) -> bool {
     const EVAL: &[&str] = &[
@@ -353,8 +365,8 @@ mod tests {
 
     #[test]
     fn names() {
-        assert!(is_label_map_name("gt_mask"));
-        assert!(is_label_map_name("self.masks"));
+        assert!(is_label_map_name("gt_seg"));
+        assert!(is_mask_name("self.masks"));
         assert!(!is_label_map_name("mask_logits"));
         assert!(!is_label_map_name("attention_mask"));
         assert!(is_eval_name("val_transform"));

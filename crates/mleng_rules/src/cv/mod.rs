@@ -1,6 +1,7 @@
 //! Computer vision: input pipelines and pretrained weights.
 
 mod augmentation_in_eval_transform;
+mod mask_interpolation;
 mod normalize_before_to_tensor;
 mod normalize_value_range;
 mod pretrained_normalization;
@@ -14,4 +15,5 @@ pub(crate) const RULES: &[&Rule] = &[
     &normalize_value_range::RULE,
     &normalize_before_to_tensor::RULE,
     &augmentation_in_eval_transform::RULE,
+    &mask_interpolation::RULE,
 ];
