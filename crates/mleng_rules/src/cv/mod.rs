@@ -6,6 +6,7 @@ mod normalize_before_to_tensor;
 mod normalize_value_range;
 mod pretrained_normalization;
 mod roles;
+mod torchvision_deprecated;
 mod transforms;
 
 use crate::rule::Rule;
@@ -16,4 +17,5 @@ pub(crate) const RULES: &[&Rule] = &[
     &normalize_before_to_tensor::RULE,
     &augmentation_in_eval_transform::RULE,
     &mask_interpolation::RULE,
+    &torchvision_deprecated::RULE,
 ];
