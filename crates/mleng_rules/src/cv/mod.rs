@@ -1,6 +1,7 @@
 //! Computer vision: input pipelines and pretrained weights.
 
 mod augmentation_in_eval_transform;
+mod bgr_to_rgb_model;
 mod mask_interpolation;
 mod normalize_before_to_tensor;
 mod normalize_value_range;
@@ -18,4 +19,5 @@ pub(crate) const RULES: &[&Rule] = &[
     &augmentation_in_eval_transform::RULE,
     &mask_interpolation::RULE,
     &torchvision_deprecated::RULE,
+    &bgr_to_rgb_model::RULE,
 ];
