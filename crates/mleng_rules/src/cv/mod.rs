@@ -7,6 +7,7 @@ mod normalize_before_to_tensor;
 mod normalize_value_range;
 mod pretrained_normalization;
 mod roles;
+mod segmentation_ignore_index;
 mod torchvision_deprecated;
 mod transforms;
 
@@ -20,4 +21,5 @@ pub(crate) const RULES: &[&Rule] = &[
     &mask_interpolation::RULE,
     &torchvision_deprecated::RULE,
     &bgr_to_rgb_model::RULE,
+    &segmentation_ignore_index::RULE,
 ];
