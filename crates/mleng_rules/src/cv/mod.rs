@@ -2,6 +2,7 @@
 
 mod augmentation_in_eval_transform;
 mod bgr_to_rgb_model;
+mod interpolate_align_corners;
 mod mask_interpolation;
 mod normalize_before_to_tensor;
 mod normalize_value_range;
@@ -22,4 +23,5 @@ pub(crate) const RULES: &[&Rule] = &[
     &torchvision_deprecated::RULE,
     &bgr_to_rgb_model::RULE,
     &segmentation_ignore_index::RULE,
+    &interpolate_align_corners::RULE,
 ];
