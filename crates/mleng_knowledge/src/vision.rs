@@ -381,3 +381,30 @@ mod tests {
         );
     }
 }
+
+/// torchvision v1 transforms that move pixels (random geometry): applied to the image alone they
+/// desynchronise boxes, masks and keypoints. Source: torchvision transforms reference,
+/// "Geometry" section, <https://pytorch.org/vision/stable/transforms.html#geometry>.
+pub const TORCHVISION_GEOMETRIC_RANDOM: &[&str] = &[
+    "RandomHorizontalFlip",
+    "RandomVerticalFlip",
+    "RandomRotation",
+    "RandomAffine",
+    "RandomResizedCrop",
+    "RandomCrop",
+    "RandomPerspective",
+    "ElasticTransform",
+];
+
+/// torchvision datasets whose targets are boxes or masks, and whose `transform=` argument only
+/// sees the image (`transforms=` takes image and target). Source: torchvision datasets reference,
+/// <https://pytorch.org/vision/stable/datasets.html>.
+pub const TORCHVISION_DENSE_TARGET_DATASETS: &[&str] = &[
+    "CocoDetection",
+    "VOCDetection",
+    "VOCSegmentation",
+    "SBDataset",
+    "Cityscapes",
+    "Kitti",
+    "WIDERFace",
+];

@@ -2,6 +2,7 @@
 
 mod augmentation_in_eval_transform;
 mod bgr_to_rgb_model;
+mod geometric_aug_ignores_targets;
 mod interpolate_align_corners;
 mod mask_interpolation;
 mod normalize_before_to_tensor;
@@ -24,4 +25,5 @@ pub(crate) const RULES: &[&Rule] = &[
     &bgr_to_rgb_model::RULE,
     &segmentation_ignore_index::RULE,
     &interpolate_align_corners::RULE,
+    &geometric_aug_ignores_targets::RULE,
 ];

@@ -20,7 +20,7 @@ fn is_train_name(name: &str) -> bool {
 }
 
 /// The call (dataset constructor, DataLoader...) that receives `range` as an argument.
-fn receiving_call(index: &SemanticIndex, range: TextRange) -> Option<CallId> {
+pub(crate) fn receiving_call(index: &SemanticIndex, range: TextRange) -> Option<CallId> {
     index.calls.iter().position(|c| {
         c.expr.range() != range
             && (c.expr.arguments.args.iter().any(|a| a.range() == range)
