@@ -408,3 +408,47 @@ pub const TORCHVISION_DENSE_TARGET_DATASETS: &[&str] = &[
     "Kitti",
     "WIDERFace",
 ];
+
+/// Training resolution of torchvision classification weights that differ from 224 (DEFAULT
+/// weights). Source: the "acc@1 / resize / crop" entries of each weights enum,
+/// <https://pytorch.org/vision/stable/models.html#classification>.
+const TORCHVISION_RESOLUTION: &[(&str, u32)] = &[
+    ("inception_v3", 299),
+    ("efficientnet_b1", 240),
+    ("efficientnet_b2", 288),
+    ("efficientnet_b3", 300),
+    ("efficientnet_b4", 380),
+    ("efficientnet_b5", 456),
+    ("efficientnet_b6", 528),
+    ("efficientnet_b7", 600),
+    ("efficientnet_v2_s", 384),
+    ("efficientnet_v2_m", 480),
+    ("efficientnet_v2_l", 480),
+];
+
+/// The input resolution the pretrained weights of a classification model were trained at:
+/// a torchvision builder (`resnet50` -> 224) or a timm name whose suffix gives it
+/// (`vit_base_patch16_384` -> 384; timm names without a suffix default to 224).
+/// Detection and segmentation builders resize inside the model: `None`.
+pub fn pretrained_resolution(qualified: &str, timm_name: Option<&str>) -> Option<u32> {
+    if let Some(name) = timm_name {
+        let base = name.split('.').next().unwrap_or(name);
+        let suffix = base.rsplit('_').next().unwrap_or("");
+        return match suffix.parse::<u32>() {
+            Ok(size) if (32..=1024).contains(&size) => Some(size),
+            _ if base.contains("efficientnet") || base.contains("inception") => None,
+            _ => Some(224),
+        };
+    }
+    let builder = qualified.strip_prefix("torchvision.models.")?;
+    if builder.contains('.') {
+        return None;
+    }
+    torchvision_weights_enum(builder)?;
+    Some(
+        TORCHVISION_RESOLUTION
+            .iter()
+            .find(|(b, _)| *b == builder)
+            .map_or(224, |(_, r)| *r),
+    )
+}

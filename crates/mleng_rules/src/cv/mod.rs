@@ -3,6 +3,7 @@
 mod augmentation_in_eval_transform;
 mod bgr_to_rgb_model;
 mod geometric_aug_ignores_targets;
+mod input_size_vs_weights;
 mod interpolate_align_corners;
 mod mask_interpolation;
 mod normalize_before_to_tensor;
@@ -26,4 +27,5 @@ pub(crate) const RULES: &[&Rule] = &[
     &segmentation_ignore_index::RULE,
     &interpolate_align_corners::RULE,
     &geometric_aug_ignores_targets::RULE,
+    &input_size_vs_weights::RULE,
 ];
