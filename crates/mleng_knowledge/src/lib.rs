@@ -4,3 +4,4 @@
 pub mod layers;
 pub mod normalization;
 pub mod vision;
+pub mod recommend;
