@@ -11,6 +11,7 @@ mod normalize_value_range;
 mod pretrained_normalization;
 mod roles;
 mod segmentation_ignore_index;
+pub mod tasks;
 mod torchvision_deprecated;
 mod transforms;
 
