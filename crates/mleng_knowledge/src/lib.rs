@@ -3,5 +3,5 @@
 
 pub mod layers;
 pub mod normalization;
-pub mod vision;
 pub mod recommend;
+pub mod vision;

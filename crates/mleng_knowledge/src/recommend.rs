@@ -80,7 +80,7 @@ pub struct Item {
 /// function definitions: `torchvision.models.detection.*` (qualified callee, `*` = any suffix),
 /// `class:DetectionModel`, `def:load_mosaic`, `kw:label_smoothing` (a keyword argument), and
 /// `arg:-seg` (a string argument containing the text) combined with a callee as
-/// `ultralytics.YOLO&arg:-seg`.
+/// `ultralytics.YOLO&arg:-seg`; `!arg:` and `!kw:` negate.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(transparent)]
 pub struct Pattern(pub String);
@@ -89,7 +89,8 @@ pub struct Pattern(pub String);
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Signal {
-    /// `architecture`, `loss`, `data`, `augmentation`.
+    /// `architecture` or `data` (enough to detect the task), `backbone` (enough only when no
+    /// other task is found), `loss`, `augmentation` (supporting evidence).
     pub aspect: String,
     pub what: String,
     pub patterns: Vec<Pattern>,
@@ -149,7 +150,9 @@ impl Item {
         fn ok<T: PartialEq>(list: &[T], wanted: Option<T>) -> bool {
             wanted.is_none_or(|w| list.is_empty() || list.contains(&w))
         }
-        ok(&self.data_size, c.data_size) && ok(&self.latency, c.latency) && ok(&self.device, c.device)
+        ok(&self.data_size, c.data_size)
+            && ok(&self.latency, c.latency)
+            && ok(&self.device, c.device)
     }
 }
 
@@ -238,6 +241,8 @@ impl Pattern {
                 !string_args.iter().any(|a| a.contains(text))
             } else if let Some(kw) = part.strip_prefix("kw:") {
                 keywords.contains(&kw)
+            } else if let Some(kw) = part.strip_prefix("!kw:") {
+                !keywords.contains(&kw)
             } else if part.starts_with("class:") || part.starts_with("def:") {
                 false
             } else if let Some(prefix) = part.strip_suffix('*') {
@@ -285,7 +290,11 @@ mod tests {
             for (_, items) in task.sections() {
                 for item in items {
                     for r in &item.references {
-                        assert!(r.url.starts_with("https://") || r.url.starts_with("http://"), "{}", r.url);
+                        assert!(
+                            r.url.starts_with("https://") || r.url.starts_with("http://"),
+                            "{}",
+                            r.url
+                        );
                     }
                 }
             }
@@ -299,11 +308,13 @@ mod tests {
         let p = Pattern("ultralytics.YOLO&arg:-seg".into());
         assert!(p.matches_call("ultralytics.YOLO", &["yolov8n-seg.pt"], &[]));
         assert!(!p.matches_call("ultralytics.YOLO", &["yolov8n.pt"], &[]));
-        assert!(Pattern("torchvision.models.detection.*".into()).matches_call(
-            "torchvision.models.detection.fasterrcnn_resnet50_fpn",
-            &[],
-            &[]
-        ));
+        assert!(
+            Pattern("torchvision.models.detection.*".into()).matches_call(
+                "torchvision.models.detection.fasterrcnn_resnet50_fpn",
+                &[],
+                &[]
+            )
+        );
         assert!(Pattern("class:Segmentation*".into()).matches_definition(true, "SegmentationModel"));
     }
 }

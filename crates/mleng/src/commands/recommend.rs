@@ -129,7 +129,10 @@ fn item_text(s: &mut String, item: &Item, indent: &str) {
         let _ = writeln!(s, "{indent}    pretrained: {p}");
     }
     if let Some(rule) = &item.rule {
-        let _ = writeln!(s, "{indent}    checked by: mleng review ({rule}, `mleng explain {rule}`)");
+        let _ = writeln!(
+            s,
+            "{indent}    checked by: mleng review ({rule}, `mleng explain {rule}`)"
+        );
     }
     for r in &item.references {
         let _ = writeln!(s, "{indent}    [ref] {} <{}>", r.title, r.url);
@@ -225,7 +228,7 @@ fn distinct(practices: &[Practice], max: usize) -> (Vec<&Practice>, usize) {
     let mut seen = BTreeSet::new();
     let unique: Vec<&Practice> = practices
         .iter()
-        .filter(|p| seen.insert(p.name.clone()))
+        .filter(|p| seen.insert(p.name.trim_end_matches(" (class)").to_string()))
         .collect();
     let total = unique.len();
     (unique.into_iter().take(max).collect(), total)
@@ -263,7 +266,12 @@ fn rows(detected: &DetectedTask, task: &Task, c: &Constraints, root: &Path) -> V
                         .map(|r| format!("{} <{}>", r.title, r.url))
                         .unwrap_or_default();
                     match detected.followed.get(&(section, i)) {
-                        Some(site) => (true, item.name.clone(), format!("in use at {}", relative(site, root)), reference),
+                        Some(site) => (
+                            true,
+                            item.name.clone(),
+                            format!("in use at {}", relative(site, root)),
+                            reference,
+                        ),
                         None => (false, item.name.clone(), item.when.clone(), reference),
                     }
                 })
@@ -316,7 +324,11 @@ fn project_text(scan: &ProjectScan, c: &Constraints, root: &Path) -> String {
         "{}: {} files scanned; tasks found: {}",
         root.display(),
         scan.files,
-        if names.is_empty() { "none".to_string() } else { names.join(", ") }
+        if names.is_empty() {
+            "none".to_string()
+        } else {
+            names.join(", ")
+        }
     );
     if let Some(d) = describe(c) {
         let _ = writeln!(s, "(recommendations narrowed to {d})");
@@ -368,14 +380,25 @@ fn project_markdown(scan: &ProjectScan, c: &Constraints, root: &Path) -> String 
             continue;
         };
         let _ = writeln!(s, "\n## {}\n", task.title);
-        let _ = writeln!(s, "Detected from: {}\n", md_escape(&evidence(detected, root)));
-        let _ = writeln!(s, "| Aspect | What the project does now | Recommended | Why / where |");
+        let _ = writeln!(
+            s,
+            "Detected from: {}\n",
+            md_escape(&evidence(detected, root))
+        );
+        let _ = writeln!(
+            s,
+            "| Aspect | What the project does now | Recommended | Why / where |"
+        );
         let _ = writeln!(s, "|---|---|---|---|");
         for row in rows(detected, task, c, root) {
             let now = if row.now.is_empty() {
                 "_nothing found_".to_string()
             } else {
-                row.now.iter().map(|n| md_escape(n)).collect::<Vec<_>>().join("<br>")
+                row.now
+                    .iter()
+                    .map(|n| md_escape(n))
+                    .collect::<Vec<_>>()
+                    .join("<br>")
             };
             for (i, (used, name, why, reference)) in row.recommended.iter().enumerate() {
                 let (aspect, now) = if i == 0 {

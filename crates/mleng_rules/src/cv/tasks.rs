@@ -124,16 +124,24 @@ fn practice_of(qualified: Option<&str>, callee_text: &str) -> Option<(Aspect, St
     let short_of = |s: &str| s.rsplit('.').next().unwrap_or(s).to_string();
     if let Some(q) = qualified {
         let short = short_of(q);
-        let loss_lib = ["torch.nn.", "segmentation_models_pytorch.losses.", "monai.losses.", "timm.loss."]
-            .iter()
-            .any(|p| q.starts_with(p));
+        let loss_lib = [
+            "torch.nn.",
+            "segmentation_models_pytorch.losses.",
+            "monai.losses.",
+            "timm.loss.",
+        ]
+        .iter()
+        .any(|p| q.starts_with(p));
         if (loss_lib && short.ends_with("Loss"))
             || (q.starts_with("torch.nn.functional.") && LOSS_FUNCTIONS.contains(&short.as_str()))
             || (q.starts_with("torchvision.ops.") && short.ends_with("_loss"))
         {
             return Some((Aspect::Loss, short));
         }
-        if q.starts_with("torch.optim.lr_scheduler.") || q.starts_with("timm.scheduler.") {
+        let constructor = short.starts_with(|c: char| c.is_ascii_uppercase());
+        if (q.starts_with("torch.optim.lr_scheduler.") || q.starts_with("timm.scheduler."))
+            && constructor
+        {
             return Some((Aspect::Optimizer, short));
         }
         if q.starts_with("torch.optim.")
@@ -142,7 +150,8 @@ fn practice_of(qualified: Option<&str>, callee_text: &str) -> Option<(Aspect, St
         {
             return Some((Aspect::Optimizer, short));
         }
-        let random = (q.starts_with("torchvision.transforms") && TORCHVISION_RANDOM.contains(&short.as_str()))
+        let random = (q.starts_with("torchvision.transforms")
+            && TORCHVISION_RANDOM.contains(&short.as_str()))
             || (q.starts_with("albumentations") && ALBUMENTATIONS_RANDOM.contains(&short.as_str()))
             || matches!(short.as_str(), "MixUp" | "CutMix" | "Mixup");
         if random {
@@ -180,7 +189,11 @@ pub fn scan(index: &SemanticIndex, tasks: &[Task]) -> FileFacts {
         if let Some(q) = qualified.as_deref() {
             for task in tasks {
                 for signal in &task.signals {
-                    if signal.patterns.iter().any(|p| p.matches_call(q, &strings, &keywords)) {
+                    if signal
+                        .patterns
+                        .iter()
+                        .any(|p| p.matches_call(q, &strings, &keywords))
+                    {
                         facts.tasks.push(TaskHit {
                             task: task.id.clone(),
                             aspect: signal.aspect.clone(),
@@ -191,7 +204,11 @@ pub fn scan(index: &SemanticIndex, tasks: &[Task]) -> FileFacts {
                 }
                 for (s, (_, items)) in task.sections().iter().enumerate() {
                     for (i, item) in items.iter().enumerate() {
-                        if item.uses.iter().any(|p| p.matches_call(q, &strings, &keywords)) {
+                        if item
+                            .uses
+                            .iter()
+                            .any(|p| p.matches_call(q, &strings, &keywords))
+                        {
                             facts.uses.push(UseHit {
                                 task: task.id.clone(),
                                 section: s,
@@ -204,7 +221,8 @@ pub fn scan(index: &SemanticIndex, tasks: &[Task]) -> FileFacts {
             }
         }
         // Calls nested in a call's arguments (`Compose([...])`) are separate calls already.
-        if let Some((aspect, name)) = practice_of(qualified.as_deref(), callee_text) {
+        // Practices come from what a call constructs, not from methods on it (`scheduler.step()`).
+        if let Some((aspect, name)) = practice_of(call.qualified.as_deref(), callee_text) {
             if !matches!(call.expr.func.as_ref(), Expr::Call(_)) {
                 facts.practices.push(Practice {
                     aspect,
@@ -228,7 +246,11 @@ pub fn scan(index: &SemanticIndex, tasks: &[Task]) -> FileFacts {
         let header = TextRange::new(range.start(), name_range.end());
         for task in tasks {
             for signal in &task.signals {
-                if signal.patterns.iter().any(|p| p.matches_definition(is_class, name)) {
+                if signal
+                    .patterns
+                    .iter()
+                    .any(|p| p.matches_definition(is_class, name))
+                {
                     facts.tasks.push(TaskHit {
                         task: task.id.clone(),
                         aspect: signal.aspect.clone(),
@@ -239,7 +261,11 @@ pub fn scan(index: &SemanticIndex, tasks: &[Task]) -> FileFacts {
             }
             for (s, (_, items)) in task.sections().iter().enumerate() {
                 for (i, item) in items.iter().enumerate() {
-                    if item.uses.iter().any(|p| p.matches_definition(is_class, name)) {
+                    if item
+                        .uses
+                        .iter()
+                        .any(|p| p.matches_definition(is_class, name))
+                    {
                         facts.uses.push(UseHit {
                             task: task.id.clone(),
                             section: s,
@@ -252,9 +278,15 @@ pub fn scan(index: &SemanticIndex, tasks: &[Task]) -> FileFacts {
         }
         let lower = name.to_ascii_lowercase();
         if !is_class
-            && ["mosaic", "mixup", "cutmix", "copy_paste", "random_perspective"]
-                .iter()
-                .any(|w| lower.contains(w))
+            && [
+                "mosaic",
+                "mixup",
+                "cutmix",
+                "copy_paste",
+                "random_perspective",
+            ]
+            .iter()
+            .any(|w| lower.contains(w))
         {
             facts.practices.push(Practice {
                 aspect: Aspect::Augmentation,
@@ -265,7 +297,7 @@ pub fn scan(index: &SemanticIndex, tasks: &[Task]) -> FileFacts {
         if is_class && name.ends_with("Loss") {
             facts.practices.push(Practice {
                 aspect: Aspect::Loss,
-                name: format!("class {name}"),
+                name: format!("{name} (class)"),
                 site: site(index, header),
             });
         }
@@ -322,21 +354,39 @@ pub fn scan_project(files: &[PathBuf]) -> Result<ProjectScan, &'static recommend
         .filter(|p| !is_test_path(p))
         .filter_map(|p| scan_file(p, tasks))
         .collect();
+    let strong = |h: &TaskHit| matches!(h.aspect.as_str(), "architecture" | "data");
+    let any_strong = per_file.iter().flat_map(|f| f.tasks.iter()).any(strong);
+    let found: Vec<&Task> = tasks
+        .iter()
+        .filter(|task| {
+            let mut hits = per_file
+                .iter()
+                .flat_map(|f| f.tasks.iter())
+                .filter(|h| h.task == task.id);
+            hits.any(|h| strong(h) || (!any_strong && h.aspect == "backbone"))
+        })
+        .collect();
     let mut detected: Vec<DetectedTask> = Vec::new();
-    for task in tasks {
-        let signals: Vec<TaskHit> = per_file
-            .iter()
-            .flat_map(|f| f.tasks.iter())
-            .filter(|h| h.task == task.id && matches!(h.aspect.as_str(), "architecture" | "data"))
+    for task in found.iter().copied() {
+        let hits = || {
+            per_file
+                .iter()
+                .flat_map(|f| f.tasks.iter())
+                .filter(|h| h.task == task.id)
+        };
+        let signals: Vec<TaskHit> = hits()
+            .filter(|h| matches!(h.aspect.as_str(), "architecture" | "data" | "backbone"))
             .cloned()
             .collect();
-        if signals.is_empty() {
-            continue;
-        }
         let mut now: BTreeMap<Aspect, Vec<Practice>> = BTreeMap::new();
         let mut followed = BTreeMap::new();
         for facts in &per_file {
-            let file_tasks: Vec<&str> = facts.tasks.iter().map(|h| h.task.as_str()).collect();
+            let file_tasks: Vec<&str> = facts
+                .tasks
+                .iter()
+                .map(|h| h.task.as_str())
+                .filter(|t| found.iter().any(|f| f.id == *t))
+                .collect();
             let relevant = file_tasks.is_empty() || file_tasks.contains(&task.id.as_str());
             if !relevant {
                 continue;
@@ -351,7 +401,7 @@ pub fn scan_project(files: &[PathBuf]) -> Result<ProjectScan, &'static recommend
             }
         }
         for hit in &signals {
-            if hit.aspect == "architecture" {
+            if matches!(hit.aspect.as_str(), "architecture" | "backbone") {
                 now.entry(Aspect::Architecture).or_default().push(Practice {
                     aspect: Aspect::Architecture,
                     name: hit.site.code.clone(),
