@@ -359,28 +359,6 @@ pub fn is_eval_name(name: &str) -> bool {
         && !words.iter().any(|w| NOT.contains(&w.as_str()))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names() {
-        assert!(is_label_map_name("gt_seg"));
-        assert!(is_mask_name("self.masks"));
-        assert!(!is_label_map_name("mask_logits"));
-        assert!(!is_label_map_name("attention_mask"));
-        assert!(is_eval_name("val_transform"));
-        assert!(is_eval_name("self.valTransform"));
-        assert!(is_eval_name("testtransforms"));
-        assert!(!is_eval_name("train_transform"));
-        assert!(!is_eval_name("tta_transform"));
-        assert!(!is_eval_name("value"));
-        assert_eq!(
-            torchvision_weights_enum("resnet50"),
-            Some("ResNet50_Weights")
-        );
-    }
-}
 
 /// torchvision v1 transforms that move pixels (random geometry): applied to the image alone they
 /// desynchronise boxes, masks and keypoints. Source: torchvision transforms reference,
@@ -451,4 +429,27 @@ pub fn pretrained_resolution(qualified: &str, timm_name: Option<&str>) -> Option
             .find(|(b, _)| *b == builder)
             .map_or(224, |(_, r)| *r),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        assert!(is_label_map_name("gt_seg"));
+        assert!(is_mask_name("self.masks"));
+        assert!(!is_label_map_name("mask_logits"));
+        assert!(!is_label_map_name("attention_mask"));
+        assert!(is_eval_name("val_transform"));
+        assert!(is_eval_name("self.valTransform"));
+        assert!(is_eval_name("testtransforms"));
+        assert!(!is_eval_name("train_transform"));
+        assert!(!is_eval_name("tta_transform"));
+        assert!(!is_eval_name("value"));
+        assert_eq!(
+            torchvision_weights_enum("resnet50"),
+            Some("ResNet50_Weights")
+        );
+    }
 }
