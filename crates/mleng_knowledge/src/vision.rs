@@ -359,7 +359,6 @@ pub fn is_eval_name(name: &str) -> bool {
         && !words.iter().any(|w| NOT.contains(&w.as_str()))
 }
 
-
 /// torchvision v1 transforms that move pixels (random geometry): applied to the image alone they
 /// desynchronise boxes, masks and keypoints. Source: torchvision transforms reference,
 /// "Geometry" section, <https://pytorch.org/vision/stable/transforms.html#geometry>.

@@ -73,7 +73,7 @@ fn trains_conv_net(ctx: &Context) -> bool {
         })
     }) || index.calls.iter().any(|c| {
         c.qualified.as_deref().is_some_and(|q| {
-            q == "timm.create_model"
+            (q == "timm.create_model" && timm_cnn(c))
                 || q.starts_with("segmentation_models_pytorch.")
                 || q.strip_prefix("torchvision.models.").is_some_and(|b| {
                     torchvision_weights_enum(b.rsplit('.').next().unwrap_or(b)).is_some_and(|w| {
@@ -82,6 +82,47 @@ fn trains_conv_net(ctx: &Context) -> bool {
                 })
         })
     })
+}
+
+/// A timm model name (literal) of a convolutional family; transformers (ViT, DeiT, Swin...) gain
+/// little from channels_last.
+fn timm_cnn(call: &mleng_python::index::Call) -> bool {
+    const CNN: &[&str] = &[
+        "resnet",
+        "resnext",
+        "seresnext",
+        "wide_resnet",
+        "regnet",
+        "efficientnet",
+        "tf_efficientnet",
+        "mobilenet",
+        "convnext",
+        "densenet",
+        "vgg",
+        "inception",
+        "xception",
+        "dla",
+        "dpn",
+        "ghostnet",
+        "mnasnet",
+        "rexnet",
+        "res2net",
+        "resnest",
+        "cspresnet",
+        "cspdarknet",
+        "hrnet",
+        "nfnet",
+        "dm_nfnet",
+        "repvgg",
+        "mixnet",
+        "fbnet",
+        "lcnet",
+        "hardcorenas",
+        "tinynet",
+    ];
+    call.arg_or_keyword(0, "model_name")
+        .and_then(mleng_python::index::literals::string)
+        .is_some_and(|name| CNN.iter().any(|p| name.starts_with(p)))
 }
 
 fn check(ctx: &mut Context) {
