@@ -131,6 +131,10 @@ train_aug = A.Compose([A.HorizontalFlip(p=0.5), A.RandomBrightnessContrast()])
     assert!(text.contains("CrossEntropyLoss (train.py:6)"), "{text}");
     assert!(text.contains("[consider] Dice + cross-entropy"), "{text}");
     assert!(text.contains("[in use]   U-Net"), "{text}");
+    assert!(
+        text.contains("train.py:6: info: semantic segmentation project: loss uses CrossEntropyLoss; consider Dice + cross-entropy"),
+        "{text}"
+    );
     let md = stdout(&[
         "recommend",
         "--project",
@@ -151,6 +155,7 @@ train_aug = A.Compose([A.HorizontalFlip(p=0.5), A.RandomBrightnessContrast()])
     ]);
     let value: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(value["tasks"][0]["task"], "semantic-segmentation");
+    assert_eq!(value["advice"][0]["location"], "train.py:6");
 }
 
 #[test]

@@ -70,6 +70,13 @@ pub struct Item {
     /// mleng rule that checks this pitfall, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rule: Option<String>,
+    /// A key recommendation: `--project` turns its absence into an info-level finding.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub key: bool,
+    /// Only advise it when the project's code for this aspect uses one of these (practice
+    /// names such as `CrossEntropyLoss`); empty = whenever it is missing.
+    #[serde(default, skip_serializing)]
+    pub advise_when: Vec<String>,
     /// Code patterns that show a project already does this (see [`Pattern`]).
     #[serde(default, skip_serializing)]
     pub uses: Vec<Pattern>,

@@ -285,6 +285,72 @@ fn rows(detected: &DetectedTask, task: &Task, c: &Constraints, root: &Path) -> V
         .collect()
 }
 
+/// One info-level finding: a key recommendation the project does not follow.
+struct Advice {
+    site: String,
+    message: String,
+}
+
+fn advice(scan: &ProjectScan, c: &Constraints, root: &Path) -> Vec<Advice> {
+    let mut out = Vec::new();
+    for detected in &scan.tasks {
+        let Some(task) = recommend::find(&detected.task) else {
+            continue;
+        };
+        let sections = task.sections();
+        for &(aspect, section) in &ASPECTS {
+            let now = detected.now.get(&aspect).map(Vec::as_slice).unwrap_or(&[]);
+            for (i, item) in sections[section].1.iter().enumerate() {
+                if !item.key || !item.fits(c) || detected.followed.contains_key(&(section, i)) {
+                    continue;
+                }
+                let trigger: Vec<&Practice> = now
+                    .iter()
+                    .filter(|p| {
+                        item.advise_when
+                            .iter()
+                            .any(|w| p.name.trim_end_matches(" (class)") == w)
+                    })
+                    .collect();
+                if !item.advise_when.is_empty() && trigger.is_empty() {
+                    continue;
+                }
+                let (site, now_text) = match trigger.first() {
+                    Some(p) => (
+                        relative(&p.site, root),
+                        format!("{} uses {}", aspect.title().to_lowercase(), p.name),
+                    ),
+                    None => match detected.signals.first() {
+                        Some(s) => (
+                            relative(&s.site, root),
+                            format!(
+                                "no {} found for it",
+                                item.name.split(' ').next().unwrap_or("").to_lowercase()
+                            ),
+                        ),
+                        None => continue,
+                    },
+                };
+                let reference = item
+                    .references
+                    .first()
+                    .map(|r| format!(" ({})", r.url))
+                    .unwrap_or_default();
+                out.push(Advice {
+                    site,
+                    message: format!(
+                        "{} project: {now_text}; consider {}: {}{reference}",
+                        task.title.to_lowercase(),
+                        item.name,
+                        item.when
+                    ),
+                });
+            }
+        }
+    }
+    out
+}
+
 fn run_project(root: &Path, c: &Constraints, format: OutputFormat) -> Result<String> {
     if !root.exists() {
         bail!("no such project folder `{}`", root.display());
@@ -359,6 +425,13 @@ fn project_text(scan: &ProjectScan, c: &Constraints, root: &Path) -> String {
             }
         }
     }
+    let advice = advice(scan, c, root);
+    if !advice.is_empty() {
+        let _ = writeln!(s, "\nAdvice (info, once per project):");
+        for a in &advice {
+            let _ = writeln!(s, "  {}: info: {}", a.site, a.message);
+        }
+    }
     if scan.tasks.is_empty() {
         let _ = writeln!(
             s,
@@ -421,6 +494,13 @@ fn project_markdown(scan: &ProjectScan, c: &Constraints, root: &Path) -> String 
             }
         }
     }
+    let advice = advice(scan, c, root);
+    if !advice.is_empty() {
+        let _ = writeln!(s, "\n## Advice\n");
+        for a in &advice {
+            let _ = writeln!(s, "- `{}`: {}", a.site, a.message);
+        }
+    }
     s
 }
 
@@ -450,9 +530,14 @@ fn project_json(scan: &ProjectScan, c: &Constraints, root: &Path) -> Result<Stri
             }))
         })
         .collect();
+    let advice: Vec<serde_json::Value> = advice(scan, c, root)
+        .into_iter()
+        .map(|a| serde_json::json!({"severity": "info", "location": a.site, "message": a.message}))
+        .collect();
     let value = serde_json::json!({
         "schema_version": recommend::SCHEMA_VERSION,
         "project": root,
+        "advice": advice,
         "files": scan.files,
         "tasks": tasks,
     });
