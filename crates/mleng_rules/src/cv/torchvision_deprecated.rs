@@ -80,7 +80,12 @@ fn check(ctx: &mut Context) {
                     "pretrained_backbone" => "weights_backbone",
                     _ => continue,
                 };
-                let enum_name = if arg == "pretrained" {
+                // Quantized, video and optical-flow builders have their own enums: use the
+                // string form there, which every builder accepts.
+                let main_namespace = q.matches('.').count() == 2
+                    || q.starts_with("torchvision.models.detection.")
+                    || q.starts_with("torchvision.models.segmentation.");
+                let enum_name = if arg == "pretrained" && main_namespace {
                     torchvision_weights_enum(builder)
                 } else {
                     None
