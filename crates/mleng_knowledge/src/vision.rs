@@ -278,8 +278,8 @@ pub fn torchvision_weights_enum(builder: &str) -> Option<&'static str> {
 }
 
 /// torchvision transforms removed from the library, with their replacement. Source:
-/// torchvision release notes 0.15 ("Scale" and "RandomSizedCrop" removed after deprecation since 0.2/0.8),
-/// <https://github.com/pytorch/vision/releases/tag/v0.15.1>.
+/// torchvision PR #5386 ("Scale" and "RandomSizedCrop", deprecated since 0.2, removed in 0.12),
+/// <https://github.com/pytorch/vision/pull/5386>.
 pub const TORCHVISION_REMOVED_TRANSFORMS: &[(&str, &str)] = &[
     ("Scale", "Resize"),
     ("RandomSizedCrop", "RandomResizedCrop"),

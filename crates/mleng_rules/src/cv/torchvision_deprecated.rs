@@ -19,14 +19,14 @@ Finds torchvision APIs that are deprecated or gone, and gives the replacement:
 - `models.resnet50(pretrained=True)` -> `models.resnet50(weights=models.ResNet50_Weights.DEFAULT)`
   (`pretrained=False` -> `weights=None`; `pretrained_backbone=` -> `weights_backbone=`), for every
   classification, detection and segmentation builder;
-- `transforms.Scale` -> `Resize`, `transforms.RandomSizedCrop` -> `RandomResizedCrop` (removed);
+- `transforms.Scale` -> `Resize`, `transforms.RandomSizedCrop` -> `RandomResizedCrop` (deprecated since 0.2, removed in 0.12);
 - `transforms.ToTensor()` (v1) inside a `transforms.v2.Compose` -> `v2.ToImage(),
   v2.ToDtype(torch.float32, scale=True)`.
 
 ## Why is this bad?
 `pretrained=` has been deprecated since torchvision 0.13 and warns on every call; it hides which
 weights you get (the multi-weight API names them, and `weights.transforms()` gives their exact
-preprocessing). `Scale` and `RandomSizedCrop` were removed in 0.15 and fail with
+preprocessing). `Scale` and `RandomSizedCrop` were removed in 0.12 and fail with
 `AttributeError` on current versions. In a v2 pipeline, `ToTensor` is deprecated and does not
 pass bounding boxes and masks (`tv_tensors`) through.
 
@@ -50,7 +50,7 @@ MobileNetV3...) is the newer `IMAGENET1K_V2` recipe, not the `IMAGENET1K_V1` wei
 ## References
 - torchvision, "Multi-weight support API" and the deprecation of `pretrained`: <https://pytorch.org/vision/stable/models.html>
 - PyTorch blog, "Introducing TorchVision's New Multi-Weight Support API": <https://pytorch.org/blog/introducing-torchvision-new-multi-weight-support-api/>
-- torchvision 0.15 release notes (removal of deprecated transforms): <https://github.com/pytorch/vision/releases/tag/v0.15.1>
+- torchvision PR #5386, removal of the deprecated `Scale` and `RandomSizedCrop` (0.12), and issue #5927: <https://github.com/pytorch/vision/pull/5386>, <https://github.com/pytorch/vision/issues/5927>
 - torchvision v2 `ToTensor` deprecation ("use `v2.Compose([v2.ToImage(), v2.ToDtype(torch.float32, scale=True)])` instead"): <https://pytorch.org/vision/stable/generated/torchvision.transforms.v2.ToTensor.html>
 "#,
     check,
@@ -136,7 +136,7 @@ fn check(ctx: &mut Context) {
                 let new_func = format!("{}{new}", func.strip_suffix(short).unwrap_or(""));
                 let args = ctx.text(call.expr.arguments.range());
                 let message = format!(
-                    "`{func}` was removed in torchvision 0.15 (AttributeError on current versions): use `{new_func}`"
+                    "`{func}` was removed in torchvision 0.12 (AttributeError on current versions): use `{new_func}`"
                 );
                 let fix = Fix::new(format!("Use `{new_func}`"))
                     .with_replacement(format!("{new_func}{args}"));
