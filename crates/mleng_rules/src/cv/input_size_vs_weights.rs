@@ -47,7 +47,7 @@ train_tf = T.Compose([T.Resize(224), T.RandomCrop(224, padding=28), T.ToTensor()
 ## References
 - Touvron et al., "Fixing the train-test resolution discrepancy", NeurIPS 2019: <https://arxiv.org/abs/1906.06423>
 - Kolesnikov et al., "Big Transfer (BiT)", resolution rule for transfer: <https://arxiv.org/abs/1912.11370>
-- timm, `create_model(..., img_size=)` resamples position embeddings: <https://huggingface.co/docs/timm/feature_extraction>
+- timm, `create_model(..., img_size=)` resamples the pretrained position embeddings when loading (`resample_abs_pos_embed`): <https://github.com/huggingface/pytorch-image-models/blob/main/timm/layers/pos_embed.py>
 - torchvision weights, per-model `crop_size`/`resize_size` in `weights.transforms()`: <https://pytorch.org/vision/stable/models.html>
 "#,
     check,

@@ -35,7 +35,7 @@ logits = F.interpolate(logits, size=image.shape[-2:], mode="bilinear", align_cor
 ```
 
 ## References
-- `torch.nn.functional.interpolate`, `align_corners` ("the default behavior ... changed to align_corners=False since 0.4.0"): <https://pytorch.org/docs/stable/generated/torch.nn.functional.interpolate.html>
+- `torch.nn.functional.interpolate`, `align_corners` (default `True` up to 0.3.1, `False` since; the warning box explains the two samplings): <https://pytorch.org/docs/stable/generated/torch.nn.functional.interpolate.html>
 - `torch.nn.Upsample` (illustration of the two samplings): <https://pytorch.org/docs/stable/generated/torch.nn.Upsample.html>
 "#,
     check,
