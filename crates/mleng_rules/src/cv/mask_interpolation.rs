@@ -19,7 +19,8 @@ pub(crate) static RULE: Rule = Rule {
         "Segmentation label map resized with bilinear/bicubic interpolation, or scaled by ToTensor.",
     docs: r#"## What it does
 Finds segmentation label maps (variables named `label`, `seg_map`, `semseg`, ..., or a `mask` /
-`gt` read from an annotation file with `cv2.imread` / `Image.open` in the same function; never
+`gt` read from an annotation file with `cv2.imread` / `Image.open` in the same function of a file
+that trains with multi-class cross-entropy and never thresholds it after resizing; never
 `pred_mask`, `mask_logits`, `attention_mask`, or a result bound to `logits` / `probs`) that are
 - resized with `F.interpolate(..., mode="bilinear"|"bicubic"|"area"|...)`;
 - resized with `cv2.resize` without `interpolation=cv2.INTER_NEAREST` (OpenCV's default is
@@ -83,6 +84,18 @@ fn label_map_arg(ctx: &Context, call: &Call) -> Option<String> {
     if !is_mask_name(&name) {
         return None;
     }
+    // A `mask` may be a binary 0/255 mask (thresholded afterwards, trained with BCE): only a
+    // file that trains multi-class cross-entropy makes it a label map of class ids, and a
+    // threshold after the resize makes smooth interpolation harmless.
+    let multiclass = index.calls.iter().any(|c| {
+        matches!(
+            c.qualified.as_deref(),
+            Some("torch.nn.CrossEntropyLoss" | "torch.nn.functional.cross_entropy")
+        )
+    });
+    if !multiclass || thresholded_later(ctx, call, &name) {
+        return None;
+    }
     let read_from_file = index.bindings.iter().any(|b| {
         b.target == name
             && b.function == call.function
@@ -98,6 +111,24 @@ fn label_map_arg(ctx: &Context, call: &Call) -> Option<String> {
             .any(|reader| ctx.text(b.value.range()).contains(reader))
     });
     read_from_file.then_some(name)
+}
+
+/// `cv2.threshold(mask, ...)`, `mask > 127`, `(mask > 0.5)` after the call in the same function.
+fn thresholded_later(ctx: &Context, call: &Call, name: &str) -> bool {
+    let Some(function) = call.function else {
+        return false;
+    };
+    let body_end = ctx.index.functions[function].def.range().end();
+    let after = ctx
+        .index
+        .source
+        .text
+        .get(usize::from(call.range().end())..usize::from(body_end))
+        .unwrap_or("");
+    after.contains("threshold(")
+        || [">", ">="].iter().any(|op| {
+            after.contains(&format!("{name} {op}")) || after.contains(&format!("{name}{op}"))
+        })
 }
 
 /// `F.interpolate(...)[0].gt_(0.5)`, `F.interpolate(...) > 0.5`: a binary mask thresholded after
@@ -250,9 +281,17 @@ fn check(ctx: &mut Context) {
                 ctx.report(call.range(), message, Some(fix));
             }
             "torchvision.transforms.functional.to_tensor" => {
-                let Some(mask) = label_map_arg(ctx, call) else {
+                // A binary 0/255 `mask` scaled to 0/1 is what BCE wants: only label maps.
+                let Some(mask) = call
+                    .arg(0)
+                    .and_then(base_variable)
+                    .filter(|n| is_label_map_name(n))
+                else {
                     continue;
                 };
+                if label_map_arg(ctx, call).is_none() {
+                    continue;
+                }
                 let message = format!(
                     "`{mask}` looks like a label map but `to_tensor` divides uint8 images by 255: class 1 becomes 0.0039 and `.long()` turns it into background"
                 );
