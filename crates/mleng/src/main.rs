@@ -34,6 +34,8 @@ enum Command {
     Diagnose(commands::diagnose::DiagnoseArgs),
     /// Review an ONNX graph or a checkpoint (safetensors, PyTorch zip) without running Python.
     Inspect(commands::inspect::InspectArgs),
+    /// Computer-vision advice per task (architectures, losses, augmentation, recipe, metrics), or compared with a project's code.
+    Recommend(commands::recommend::RecommendArgs),
 }
 
 fn main() -> ExitCode {
@@ -44,6 +46,7 @@ fn main() -> ExitCode {
         Command::Explain(args) => commands::rules::run_explain(args),
         Command::Diagnose(args) => commands::diagnose::run(args),
         Command::Inspect(args) => commands::inspect::run(args),
+        Command::Recommend(args) => commands::recommend::run(args),
     };
     match result {
         Ok(code) => code,

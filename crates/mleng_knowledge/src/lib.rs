@@ -3,3 +3,5 @@
 
 pub mod layers;
 pub mod normalization;
+pub mod recommend;
+pub mod vision;

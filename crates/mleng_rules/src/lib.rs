@@ -17,5 +17,6 @@ mod security;
 mod training;
 
 pub use context::Context;
+pub use cv::tasks;
 pub use engine::{review_files, review_source, FileOutcome, Settings};
 pub use rule::Rule;

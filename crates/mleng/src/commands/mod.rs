@@ -2,5 +2,6 @@
 
 pub mod diagnose;
 pub mod inspect;
+pub mod recommend;
 pub mod review;
 pub mod rules;

@@ -1,8 +1,18 @@
 //! Computer vision: input pipelines and pretrained weights.
 
+mod augmentation_in_eval_transform;
+mod bgr_to_rgb_model;
+mod geometric_aug_ignores_targets;
+mod input_size_vs_weights;
+mod interpolate_align_corners;
+mod mask_interpolation;
 mod normalize_before_to_tensor;
 mod normalize_value_range;
 mod pretrained_normalization;
+mod roles;
+mod segmentation_ignore_index;
+pub mod tasks;
+mod torchvision_deprecated;
 mod transforms;
 
 use crate::rule::Rule;
@@ -11,4 +21,12 @@ pub(crate) const RULES: &[&Rule] = &[
     &pretrained_normalization::RULE,
     &normalize_value_range::RULE,
     &normalize_before_to_tensor::RULE,
+    &augmentation_in_eval_transform::RULE,
+    &mask_interpolation::RULE,
+    &torchvision_deprecated::RULE,
+    &bgr_to_rgb_model::RULE,
+    &segmentation_ignore_index::RULE,
+    &interpolate_align_corners::RULE,
+    &geometric_aug_ignores_targets::RULE,
+    &input_size_vs_weights::RULE,
 ];

@@ -1,0 +1,545 @@
+//! `mleng recommend TASK` and `mleng recommend --project PATH`: task-aware advice from the
+//! recommendation data compiled into `mleng_knowledge`, and a comparison with what a project's
+//! code does now.
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{anyhow, bail, Result};
+use mleng_knowledge::recommend::{self, Constraints, DataSize, Device, Item, Latency, Task};
+use mleng_python::discover;
+use mleng_rules::tasks::{self, Aspect, DetectedTask, Practice, ProjectScan, Site};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    Text,
+    Markdown,
+    Json,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum DataSizeArg {
+    Small,
+    Medium,
+    Large,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LatencyArg {
+    Realtime,
+    Batch,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum DeviceArg {
+    Edge,
+    Gpu,
+}
+
+#[derive(clap::Args)]
+pub struct RecommendArgs {
+    /// The task: classification, detection, semantic-segmentation, instance-segmentation,
+    /// keypoints, anomaly-detection (aliases such as `pose` or `segmentation` work too).
+    /// Without a task and without --project, lists the tasks.
+    pub task: Option<String>,
+    /// Detect the task(s) from a project's code and compare what it does with the advice.
+    #[arg(long, value_name = "PATH", conflicts_with = "task")]
+    pub project: Option<PathBuf>,
+    /// How much labelled data you have (small: < ~5k images, large: > ~100k).
+    #[arg(long, value_enum)]
+    pub data_size: Option<DataSizeArg>,
+    /// Inference budget: realtime (video, interactive) or batch (offline).
+    #[arg(long, value_enum)]
+    pub latency: Option<LatencyArg>,
+    /// Where the model runs.
+    #[arg(long, value_enum)]
+    pub device: Option<DeviceArg>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: OutputFormat,
+}
+
+fn constraints(args: &RecommendArgs) -> Constraints {
+    Constraints {
+        data_size: args.data_size.map(|d| match d {
+            DataSizeArg::Small => DataSize::Small,
+            DataSizeArg::Medium => DataSize::Medium,
+            DataSizeArg::Large => DataSize::Large,
+        }),
+        latency: args.latency.map(|l| match l {
+            LatencyArg::Realtime => Latency::Realtime,
+            LatencyArg::Batch => Latency::Batch,
+        }),
+        device: args.device.map(|d| match d {
+            DeviceArg::Edge => Device::Edge,
+            DeviceArg::Gpu => Device::Gpu,
+        }),
+    }
+}
+
+fn describe(c: &Constraints) -> Option<String> {
+    let mut parts = Vec::new();
+    if let Some(d) = c.data_size {
+        parts.push(format!("data size {}", format!("{d:?}").to_lowercase()));
+    }
+    if let Some(l) = c.latency {
+        parts.push(format!("latency {}", format!("{l:?}").to_lowercase()));
+    }
+    if let Some(d) = c.device {
+        parts.push(format!("device {}", format!("{d:?}").to_lowercase()));
+    }
+    (!parts.is_empty()).then(|| parts.join(", "))
+}
+
+pub fn run(args: RecommendArgs) -> Result<ExitCode> {
+    let all = recommend::tasks().map_err(|e| anyhow!("{e}"))?;
+    let c = constraints(&args);
+    let out = if let Some(project) = &args.project {
+        run_project(project, &c, args.format)?
+    } else if let Some(name) = &args.task {
+        let task = recommend::find(name).ok_or_else(|| {
+            let names: Vec<&str> = all.iter().map(|t| t.id.as_str()).collect();
+            anyhow!("unknown task `{name}` (known: {})", names.join(", "))
+        })?;
+        let narrowed = task.narrowed(&c);
+        match args.format {
+            OutputFormat::Text => task_text(&narrowed, &c),
+            OutputFormat::Markdown => task_markdown(&narrowed, &c),
+            OutputFormat::Json => task_json(&narrowed, &c)?,
+        }
+    } else {
+        let mut s = String::from("Tasks (mleng recommend TASK):\n");
+        for t in all {
+            let _ = writeln!(s, "  {:<24} {}", t.id, t.title);
+        }
+        s
+    };
+    print!("{out}");
+    Ok(ExitCode::SUCCESS)
+}
+
+// ---------------------------------------------------------------- TASK
+
+fn item_text(s: &mut String, item: &Item, indent: &str) {
+    let _ = writeln!(s, "{indent}- {}", item.name);
+    let _ = writeln!(s, "{indent}    {}", item.when);
+    if let Some(p) = &item.pretrained {
+        let _ = writeln!(s, "{indent}    pretrained: {p}");
+    }
+    if let Some(rule) = &item.rule {
+        let _ = writeln!(
+            s,
+            "{indent}    checked by: mleng review ({rule}, `mleng explain {rule}`)"
+        );
+    }
+    for r in &item.references {
+        let _ = writeln!(s, "{indent}    [ref] {} <{}>", r.title, r.url);
+    }
+}
+
+fn task_text(task: &Task, c: &Constraints) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "{}", task.title);
+    let _ = writeln!(s, "{}", task.summary);
+    if let Some(d) = describe(c) {
+        let _ = writeln!(s, "(narrowed to {d})");
+    }
+    for (heading, items) in task.sections() {
+        let _ = writeln!(s, "\n{heading}");
+        if items.is_empty() {
+            let _ = writeln!(s, "  (nothing specific for these constraints)");
+        }
+        for item in items {
+            item_text(&mut s, item, "  ");
+        }
+    }
+    s
+}
+
+fn md_escape(text: &str) -> String {
+    text.replace('|', "\\|")
+}
+
+fn item_markdown(s: &mut String, item: &Item) {
+    let _ = writeln!(s, "- **{}**: {}", item.name, item.when);
+    if let Some(p) = &item.pretrained {
+        let _ = writeln!(s, "  - Pretrained: {p}");
+    }
+    if let Some(rule) = &item.rule {
+        let _ = writeln!(s, "  - Checked by `mleng review` rule `{rule}`");
+    }
+    let refs: Vec<String> = item
+        .references
+        .iter()
+        .map(|r| format!("[{}]({})", r.title, r.url))
+        .collect();
+    let _ = writeln!(s, "  - References: {}", refs.join("; "));
+}
+
+fn task_markdown(task: &Task, c: &Constraints) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "# {}\n\n{}", task.title, task.summary);
+    if let Some(d) = describe(c) {
+        let _ = writeln!(s, "\n_Narrowed to {d}._");
+    }
+    for (heading, items) in task.sections() {
+        let _ = writeln!(s, "\n## {heading}\n");
+        if items.is_empty() {
+            let _ = writeln!(s, "_Nothing specific for these constraints._");
+        }
+        for item in items {
+            item_markdown(&mut s, item);
+        }
+    }
+    s
+}
+
+fn task_json(task: &Task, c: &Constraints) -> Result<String> {
+    let value = serde_json::json!({
+        "schema_version": recommend::SCHEMA_VERSION,
+        "constraints": {
+            "data_size": c.data_size,
+            "latency": c.latency,
+            "device": c.device,
+        },
+        "task": task,
+    });
+    Ok(serde_json::to_string_pretty(&value)? + "\n")
+}
+
+// ---------------------------------------------------------------- --project
+
+const ASPECTS: [(Aspect, usize); 4] = [
+    (Aspect::Architecture, 0),
+    (Aspect::Loss, 1),
+    (Aspect::Augmentation, 2),
+    (Aspect::Optimizer, 3),
+];
+
+fn relative(site: &Site, root: &Path) -> String {
+    let path = site.path.strip_prefix(root).unwrap_or(&site.path);
+    format!("{}:{}", path.display(), site.line)
+}
+
+/// Distinct practices (first site of each name), at most `max`.
+fn distinct(practices: &[Practice], max: usize) -> (Vec<&Practice>, usize) {
+    let mut seen = BTreeSet::new();
+    let unique: Vec<&Practice> = practices
+        .iter()
+        .filter(|p| seen.insert(p.name.trim_end_matches(" (class)").to_string()))
+        .collect();
+    let total = unique.len();
+    (unique.into_iter().take(max).collect(), total)
+}
+
+struct Row {
+    aspect: Aspect,
+    now: Vec<String>,
+    recommended: Vec<(bool, String, String, String)>, // (in use, name, why or site, first reference)
+}
+
+fn rows(detected: &DetectedTask, task: &Task, c: &Constraints, root: &Path) -> Vec<Row> {
+    let sections = task.sections();
+    ASPECTS
+        .iter()
+        .map(|&(aspect, section)| {
+            let practices = detected.now.get(&aspect).map(Vec::as_slice).unwrap_or(&[]);
+            let (shown, total) = distinct(practices, 6);
+            let mut now: Vec<String> = shown
+                .iter()
+                .map(|p| format!("{} ({})", p.name, relative(&p.site, root)))
+                .collect();
+            if total > shown.len() {
+                now.push(format!("... and {} more", total - shown.len()));
+            }
+            let recommended = sections[section]
+                .1
+                .iter()
+                .enumerate()
+                .filter(|(_, item)| item.fits(c))
+                .map(|(i, item)| {
+                    let reference = item
+                        .references
+                        .first()
+                        .map(|r| format!("{} <{}>", r.title, r.url))
+                        .unwrap_or_default();
+                    match detected.followed.get(&(section, i)) {
+                        Some(site) => (
+                            true,
+                            item.name.clone(),
+                            format!("in use at {}", relative(site, root)),
+                            reference,
+                        ),
+                        None => (false, item.name.clone(), item.when.clone(), reference),
+                    }
+                })
+                .collect();
+            Row {
+                aspect,
+                now,
+                recommended,
+            }
+        })
+        .collect()
+}
+
+/// One info-level finding: a key recommendation the project does not follow.
+struct Advice {
+    site: String,
+    message: String,
+}
+
+fn advice(scan: &ProjectScan, c: &Constraints, root: &Path) -> Vec<Advice> {
+    let mut out = Vec::new();
+    for detected in &scan.tasks {
+        let Some(task) = recommend::find(&detected.task) else {
+            continue;
+        };
+        let sections = task.sections();
+        for &(aspect, section) in &ASPECTS {
+            let now = detected.now.get(&aspect).map(Vec::as_slice).unwrap_or(&[]);
+            for (i, item) in sections[section].1.iter().enumerate() {
+                if !item.key || !item.fits(c) || detected.followed.contains_key(&(section, i)) {
+                    continue;
+                }
+                let trigger: Vec<&Practice> = now
+                    .iter()
+                    .filter(|p| {
+                        item.advise_when
+                            .iter()
+                            .any(|w| p.name.trim_end_matches(" (class)") == w)
+                    })
+                    .collect();
+                if !item.advise_when.is_empty() && trigger.is_empty() {
+                    continue;
+                }
+                let (site, now_text) = match trigger.first() {
+                    Some(p) => (
+                        relative(&p.site, root),
+                        format!("{} uses {}", aspect.title().to_lowercase(), p.name),
+                    ),
+                    None => match detected.signals.first() {
+                        Some(s) => (
+                            relative(&s.site, root),
+                            format!(
+                                "no {} found for it",
+                                item.name.split(' ').next().unwrap_or("").to_lowercase()
+                            ),
+                        ),
+                        None => continue,
+                    },
+                };
+                let reference = item
+                    .references
+                    .first()
+                    .map(|r| format!(" ({})", r.url))
+                    .unwrap_or_default();
+                out.push(Advice {
+                    site,
+                    message: format!(
+                        "{} project: {now_text}; consider {}: {}{reference}",
+                        task.title.to_lowercase(),
+                        item.name,
+                        item.when
+                    ),
+                });
+            }
+        }
+    }
+    out
+}
+
+fn run_project(root: &Path, c: &Constraints, format: OutputFormat) -> Result<String> {
+    if !root.exists() {
+        bail!("no such project folder `{}`", root.display());
+    }
+    let exclude = discover::build_globset(&[])?;
+    let discovery = discover::discover(&[root.to_path_buf()], &exclude);
+    let scan = tasks::scan_project(&discovery.files).map_err(|e| anyhow!("{e}"))?;
+    Ok(match format {
+        OutputFormat::Json => project_json(&scan, c, root)?,
+        OutputFormat::Markdown => project_markdown(&scan, c, root),
+        OutputFormat::Text => project_text(&scan, c, root),
+    })
+}
+
+fn evidence(detected: &DetectedTask, root: &Path) -> String {
+    let mut seen = BTreeSet::new();
+    let parts: Vec<String> = detected
+        .signals
+        .iter()
+        .filter(|h| seen.insert(h.site.code.clone()))
+        .take(3)
+        .map(|h| format!("`{}` ({})", h.site.code, relative(&h.site, root)))
+        .collect();
+    let more = detected.signals.len().saturating_sub(parts.len());
+    if more > 0 {
+        format!("{} and {more} more", parts.join(", "))
+    } else {
+        parts.join(", ")
+    }
+}
+
+fn project_text(scan: &ProjectScan, c: &Constraints, root: &Path) -> String {
+    let mut s = String::new();
+    let names: Vec<&str> = scan.tasks.iter().map(|t| t.task.as_str()).collect();
+    let _ = writeln!(
+        s,
+        "{}: {} files scanned; tasks found: {}",
+        root.display(),
+        scan.files,
+        if names.is_empty() {
+            "none".to_string()
+        } else {
+            names.join(", ")
+        }
+    );
+    if let Some(d) = describe(c) {
+        let _ = writeln!(s, "(recommendations narrowed to {d})");
+    }
+    for detected in &scan.tasks {
+        let Some(task) = recommend::find(&detected.task) else {
+            continue;
+        };
+        let _ = writeln!(s, "\n== {} ==", task.title);
+        let _ = writeln!(s, "detected from: {}", evidence(detected, root));
+        for row in rows(detected, task, c, root) {
+            let _ = writeln!(s, "\n  {}", row.aspect.title());
+            if row.now.is_empty() {
+                let _ = writeln!(s, "    now:         (nothing found)");
+            }
+            for (i, n) in row.now.iter().enumerate() {
+                let label = if i == 0 { "now:" } else { "" };
+                let _ = writeln!(s, "    {label:<12} {n}");
+            }
+            for (i, (used, name, why, reference)) in row.recommended.iter().enumerate() {
+                let label = if i == 0 { "recommended:" } else { "" };
+                let mark = if *used { "[in use]  " } else { "[consider]" };
+                let _ = writeln!(s, "    {label:<12} {mark} {name}");
+                let _ = writeln!(s, "    {:<12}            {why}", "");
+                if !used {
+                    let _ = writeln!(s, "    {:<12}            ref: {reference}", "");
+                }
+            }
+        }
+    }
+    let advice = advice(scan, c, root);
+    if !advice.is_empty() {
+        let _ = writeln!(s, "\nAdvice (info, once per project):");
+        for a in &advice {
+            let _ = writeln!(s, "  {}: info: {}", a.site, a.message);
+        }
+    }
+    if scan.tasks.is_empty() {
+        let _ = writeln!(
+            s,
+            "\nNo computer-vision task recognised (no torchvision/timm/smp/Ultralytics/transformers vision models or box/mask datasets). Try `mleng recommend TASK`."
+        );
+    }
+    s
+}
+
+fn project_markdown(scan: &ProjectScan, c: &Constraints, root: &Path) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "# Recommendations for `{}`\n", root.display());
+    let _ = writeln!(s, "{} files scanned.", scan.files);
+    if let Some(d) = describe(c) {
+        let _ = writeln!(s, "Narrowed to {d}.");
+    }
+    for detected in &scan.tasks {
+        let Some(task) = recommend::find(&detected.task) else {
+            continue;
+        };
+        let _ = writeln!(s, "\n## {}\n", task.title);
+        let _ = writeln!(
+            s,
+            "Detected from: {}\n",
+            md_escape(&evidence(detected, root))
+        );
+        let _ = writeln!(
+            s,
+            "| Aspect | What the project does now | Recommended | Why / where |"
+        );
+        let _ = writeln!(s, "|---|---|---|---|");
+        for row in rows(detected, task, c, root) {
+            let now = if row.now.is_empty() {
+                "_nothing found_".to_string()
+            } else {
+                row.now
+                    .iter()
+                    .map(|n| md_escape(n))
+                    .collect::<Vec<_>>()
+                    .join("<br>")
+            };
+            for (i, (used, name, why, reference)) in row.recommended.iter().enumerate() {
+                let (aspect, now) = if i == 0 {
+                    (row.aspect.title(), now.as_str())
+                } else {
+                    ("", "")
+                };
+                let mark = if *used { "✓ " } else { "" };
+                let why = if *used {
+                    why.clone()
+                } else {
+                    format!("{why} ({reference})")
+                };
+                let _ = writeln!(
+                    s,
+                    "| {aspect} | {now} | {mark}{} | {} |",
+                    md_escape(name),
+                    md_escape(&why)
+                );
+            }
+        }
+    }
+    let advice = advice(scan, c, root);
+    if !advice.is_empty() {
+        let _ = writeln!(s, "\n## Advice\n");
+        for a in &advice {
+            let _ = writeln!(s, "- `{}`: {}", a.site, a.message);
+        }
+    }
+    s
+}
+
+fn project_json(scan: &ProjectScan, c: &Constraints, root: &Path) -> Result<String> {
+    let tasks: Vec<serde_json::Value> = scan
+        .tasks
+        .iter()
+        .filter_map(|detected| {
+            let task = recommend::find(&detected.task)?;
+            let aspects: Vec<serde_json::Value> = rows(detected, task, c, root)
+                .into_iter()
+                .map(|row| {
+                    serde_json::json!({
+                        "aspect": row.aspect,
+                        "now": row.now,
+                        "recommended": row.recommended.iter().map(|(used, name, why, reference)| serde_json::json!({
+                            "name": name, "in_use": used, "detail": why, "reference": reference,
+                        })).collect::<Vec<_>>(),
+                    })
+                })
+                .collect();
+            Some(serde_json::json!({
+                "task": detected.task,
+                "title": task.title,
+                "signals": detected.signals,
+                "aspects": aspects,
+            }))
+        })
+        .collect();
+    let advice: Vec<serde_json::Value> = advice(scan, c, root)
+        .into_iter()
+        .map(|a| serde_json::json!({"severity": "info", "location": a.site, "message": a.message}))
+        .collect();
+    let value = serde_json::json!({
+        "schema_version": recommend::SCHEMA_VERSION,
+        "project": root,
+        "advice": advice,
+        "files": scan.files,
+        "tasks": tasks,
+    });
+    Ok(serde_json::to_string_pretty(&value)? + "\n")
+}

@@ -1,0 +1,191 @@
+use mleng_diagnostics::{Area, Fix, Severity};
+use mleng_knowledge::vision::{ALBUMENTATIONS_RANDOM, TORCHVISION_RANDOM};
+use mleng_python::index::literals::number;
+use ruff_python_ast::ExprCall;
+use ruff_text_size::Ranged;
+
+use super::roles::eval_use;
+use super::transforms::{library_of, Library};
+use crate::context::Context;
+use crate::rule::Rule;
+
+pub(crate) static RULE: Rule = Rule {
+    code: "CV004",
+    name: "augmentation-in-eval-transform",
+    area: Area::Cv,
+    severity: Severity::Warning,
+    fixable: false,
+    summary: "Random augmentation in a transform used for validation or test data.",
+    docs: r#"## What it does
+Finds random transforms (`RandomResizedCrop`, `RandomCrop`, `RandomHorizontalFlip`, `ColorJitter`,
+`RandAugment`, albumentations `HorizontalFlip`, `ShiftScaleRotate`, `RandomBrightnessContrast`, ...)
+in a torchvision or albumentations `Compose` that transforms evaluation data. A pipeline counts as
+evaluation when it is passed to a dataset built with `train=False` or `split="val"`/`"test"`, when
+it is assigned to a name such as `val_transform` / `test_tf`, when it is the `"val"` entry of a
+`{"train": ..., "val": ...}` dict, or when it is built in a function such as `get_val_transforms()`.
+Names with `tta` are test-time augmentation and are left alone.
+
+## Why is this bad?
+Validation and test metrics are supposed to be a deterministic function of the weights. With a
+random crop or flip in the evaluation pipeline, every evaluation sees different inputs: the
+metric gets noise of its own (often a few tenths of a point of accuracy, more for small sets),
+checkpoint selection and early stopping follow that noise, and the reported number is measured on
+a distribution the model is not deployed on. Standard ImageNet evaluation is deterministic:
+resize, then center crop.
+
+## Example
+```python
+val_tf = T.Compose([
+    T.RandomResizedCrop(224),
+    T.RandomHorizontalFlip(),
+    T.ToTensor(),
+    T.Normalize(mean, std),
+])
+val_set = datasets.ImageFolder("data/val", transform=val_tf)
+```
+
+## Use instead
+```python
+val_tf = T.Compose([
+    T.Resize(256),
+    T.CenterCrop(224),
+    T.ToTensor(),
+    T.Normalize(mean, std),
+])
+```
+
+## Known problems
+Deliberate test-time augmentation that is not named `tta` is reported; rename the pipeline or
+suppress the finding with `# noqa: CV004`.
+
+## References
+- torchvision, the reference evaluation transform (`Resize` + `CenterCrop`) of every classification weight: <https://pytorch.org/vision/stable/models.html#using-the-pre-trained-models>
+- PyTorch transfer-learning tutorial, separate `train` and `val` transforms: <https://pytorch.org/tutorials/beginner/transfer_learning_tutorial.html>
+- albumentations, "validation pipeline without random augmentations": <https://albumentations.ai/docs/examples/pytorch_classification/>
+"#,
+    check,
+};
+
+fn is_random_step(ctx: &Context, step: &ExprCall) -> Option<String> {
+    let q = ctx.index.qualified_name(&step.func)?;
+    let short = q.rsplit('.').next().unwrap_or(&q);
+    let random = match library_of(&q)? {
+        Library::TorchvisionV1 | Library::TorchvisionV2 => TORCHVISION_RANDOM.contains(&short),
+        Library::Albumentations => ALBUMENTATIONS_RANDOM.contains(&short),
+        Library::Functional => false,
+    };
+    if !random {
+        return None;
+    }
+    // `p=0` disables a transform.
+    let p = step
+        .arguments
+        .keywords
+        .iter()
+        .find(|k| k.arg.as_ref().is_some_and(|a| a.as_str() == "p"))
+        .and_then(|k| number(&k.value));
+    if p == Some(0.0) {
+        return None;
+    }
+    Some(short.to_string())
+}
+
+/// The pipeline without its random steps; random crops become a `CenterCrop` of the same size.
+fn deterministic_pipeline(
+    ctx: &Context,
+    compose: &ExprCall,
+    elts: &[ruff_python_ast::Expr],
+) -> String {
+    let mut steps = Vec::new();
+    for e in elts {
+        let text = ctx.text(e.range()).to_string();
+        let ruff_python_ast::Expr::Call(c) = e else {
+            steps.push(text);
+            continue;
+        };
+        let Some(name) = is_random_step(ctx, c) else {
+            steps.push(text);
+            continue;
+        };
+        if matches!(name.as_str(), "RandomResizedCrop" | "RandomCrop") {
+            let func = ctx.text(c.func.range());
+            let prefix = func.strip_suffix(name.as_str()).unwrap_or("");
+            if let Some(size) = c.arguments.args.first() {
+                let size = ctx.text(size.range());
+                let torchvision = ctx
+                    .index
+                    .qualified_name(&c.func)
+                    .is_some_and(|q| q.starts_with("torchvision"));
+                if name == "RandomResizedCrop" && torchvision {
+                    steps.push(format!("{prefix}Resize(int({size} / 0.875))"));
+                }
+                steps.push(format!("{prefix}CenterCrop({size})"));
+            }
+        }
+    }
+    format!("{}([{}])", ctx.text(compose.func.range()), steps.join(", "))
+}
+
+/// Test code builds throwaway pipelines (`test_transform = ...` in a unit test).
+fn is_test_file(ctx: &Context) -> bool {
+    let path = &ctx.index.source.path;
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    name.starts_with("test_") || name.ends_with("_test.py") || name == "conftest.py"
+}
+
+fn check(ctx: &mut Context) {
+    if is_test_file(ctx) {
+        return;
+    }
+    let index = ctx.index;
+    for (id, call) in index.calls.iter().enumerate() {
+        let Some(q) = call.qualified.as_deref() else {
+            continue;
+        };
+        if !q.ends_with(".Compose") || library_of(q).is_none() {
+            continue;
+        }
+        let Some(list) = call.arg(0).or_else(|| call.keyword("transforms")) else {
+            continue;
+        };
+        let elts = match list {
+            ruff_python_ast::Expr::List(l) => &l.elts,
+            ruff_python_ast::Expr::Tuple(t) => &t.elts,
+            _ => continue,
+        };
+        let random: Vec<(&ExprCall, String)> = elts
+            .iter()
+            .filter_map(|e| match e {
+                ruff_python_ast::Expr::Call(c) => Some(c),
+                _ => None,
+            })
+            .filter_map(|c| is_random_step(ctx, c).map(|n| (c, n)))
+            .collect();
+        let Some((first, first_name)) = random.first() else {
+            continue;
+        };
+        let Some(eval) = eval_use(index, id) else {
+            continue;
+        };
+        let steps: Vec<String> = random
+            .iter()
+            .map(|(c, _)| format!("`{}`", ctx.text(c.range())))
+            .collect();
+        let message = format!(
+            "`{}` is random augmentation in an evaluation transform ({}): validation metrics become noisy and are measured on augmented images",
+            ctx.text(first.range()),
+            eval.reason
+        );
+        let fix = Fix::new(format!(
+            "Make the evaluation pipeline deterministic: drop `{first_name}` and the other random steps (random crops become a center crop)"
+        ))
+        .with_example(deterministic_pipeline(ctx, call.expr, elts));
+        let range = first.range();
+        let finding = ctx.report(range, message, Some(fix));
+        if steps.len() > 1 {
+            finding
+                .evidence
+                .push(format!("random steps: {}", steps.join(", ")));
+        }
+    }
+}

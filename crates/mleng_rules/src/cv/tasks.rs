@@ -1,0 +1,427 @@
+//! What a computer-vision project does, read from its code: which tasks it trains (detection,
+//! segmentation, ...), and which architectures, losses, augmentations and optimizers it uses,
+//! each with `path:line`. `mleng recommend --project` compares this with the recommendation
+//! data in `mleng_knowledge::recommend`.
+//!
+//! The task signals and the "already uses this recommendation" patterns are data (the TOML
+//! files); this module only matches them against the semantic index.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use mleng_knowledge::recommend::{self, Task};
+use mleng_knowledge::vision::{ALBUMENTATIONS_RANDOM, TORCHVISION_RANDOM};
+use mleng_python::index::literals::string;
+use mleng_python::{ParsedFile, SemanticIndex, SourceFile};
+use rayon::prelude::*;
+use ruff_python_ast::Expr;
+use ruff_text_size::{Ranged, TextRange};
+use serde::Serialize;
+
+/// A place in the project.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Site {
+    pub path: PathBuf,
+    pub line: u32,
+    /// The code there (first line, trimmed).
+    pub code: String,
+}
+
+impl std::fmt::Display for Site {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.path.display(), self.line)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Aspect {
+    Architecture,
+    Loss,
+    Augmentation,
+    Optimizer,
+}
+
+impl Aspect {
+    pub fn title(self) -> &'static str {
+        match self {
+            Aspect::Architecture => "Architecture",
+            Aspect::Loss => "Loss",
+            Aspect::Augmentation => "Augmentation",
+            Aspect::Optimizer => "Optimizer / schedule",
+        }
+    }
+}
+
+/// A task signal found in a file.
+#[derive(Debug, Clone, Serialize)]
+pub struct TaskHit {
+    pub task: String,
+    pub aspect: String,
+    pub what: String,
+    pub site: Site,
+}
+
+/// A recommendation of a task that the code already follows.
+#[derive(Debug, Clone, Serialize)]
+pub struct UseHit {
+    pub task: String,
+    /// Section index in `Task::sections()` and item index in it.
+    pub section: usize,
+    pub item: usize,
+    pub site: Site,
+}
+
+/// Something the code does, whatever the task.
+#[derive(Debug, Clone, Serialize)]
+pub struct Practice {
+    pub aspect: Aspect,
+    /// Short name (`CrossEntropyLoss`, `RandomHorizontalFlip`, `SGD`).
+    pub name: String,
+    pub site: Site,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct FileFacts {
+    pub tasks: Vec<TaskHit>,
+    pub uses: Vec<UseHit>,
+    pub practices: Vec<Practice>,
+}
+
+fn site(index: &SemanticIndex, range: TextRange) -> Site {
+    let source = index.source;
+    let global = source.lines.line_of(range.start());
+    let line = source.cell_of_line(global).map_or(global, |(_, l)| l);
+    let code = index
+        .text(range)
+        .lines()
+        .next()
+        .unwrap_or("")
+        .trim()
+        .chars()
+        .take(80)
+        .collect();
+    Site {
+        path: source.path.clone(),
+        line,
+        code,
+    }
+}
+
+const LOSS_FUNCTIONS: &[&str] = &[
+    "cross_entropy",
+    "binary_cross_entropy",
+    "binary_cross_entropy_with_logits",
+    "nll_loss",
+    "mse_loss",
+    "l1_loss",
+    "smooth_l1_loss",
+    "kl_div",
+    "huber_loss",
+];
+
+fn practice_of(qualified: Option<&str>, callee_text: &str) -> Option<(Aspect, String)> {
+    let short_of = |s: &str| s.rsplit('.').next().unwrap_or(s).to_string();
+    if let Some(q) = qualified {
+        let short = short_of(q);
+        let loss_lib = [
+            "torch.nn.",
+            "segmentation_models_pytorch.losses.",
+            "monai.losses.",
+            "timm.loss.",
+        ]
+        .iter()
+        .any(|p| q.starts_with(p));
+        if (loss_lib && short.ends_with("Loss"))
+            || (q.starts_with("torch.nn.functional.") && LOSS_FUNCTIONS.contains(&short.as_str()))
+            || (q.starts_with("torchvision.ops.") && short.ends_with("_loss"))
+        {
+            return Some((Aspect::Loss, short));
+        }
+        let constructor = short.starts_with(|c: char| c.is_ascii_uppercase());
+        if (q.starts_with("torch.optim.lr_scheduler.") || q.starts_with("timm.scheduler."))
+            && constructor
+        {
+            return Some((Aspect::Optimizer, short));
+        }
+        if q.starts_with("torch.optim.")
+            && short.chars().next().is_some_and(|c| c.is_ascii_uppercase())
+            && short != "Optimizer"
+        {
+            return Some((Aspect::Optimizer, short));
+        }
+        let random = (q.starts_with("torchvision.transforms")
+            && TORCHVISION_RANDOM.contains(&short.as_str()))
+            || (q.starts_with("albumentations") && ALBUMENTATIONS_RANDOM.contains(&short.as_str()))
+            || matches!(short.as_str(), "MixUp" | "CutMix" | "Mixup");
+        if random {
+            return Some((Aspect::Augmentation, short));
+        }
+        return None;
+    }
+    // Unresolved constructors of loss classes (`ComputeLoss(model)`, `FocalLoss(...)`).
+    let short = short_of(callee_text);
+    (short.ends_with("Loss") && short.starts_with(|c: char| c.is_ascii_uppercase()))
+        .then_some((Aspect::Loss, short))
+}
+
+/// Matches one file against every task's signals and "uses" patterns.
+pub fn scan(index: &SemanticIndex, tasks: &[Task]) -> FileFacts {
+    let mut facts = FileFacts::default();
+    for call in &index.calls {
+        let qualified = call.resolved();
+        let callee_text = index.text(call.expr.func.range());
+        let strings: Vec<&str> = call
+            .expr
+            .arguments
+            .args
+            .iter()
+            .chain(call.expr.arguments.keywords.iter().map(|k| &k.value))
+            .filter_map(string)
+            .collect();
+        let keywords: Vec<&str> = call
+            .expr
+            .arguments
+            .keywords
+            .iter()
+            .filter_map(|k| k.arg.as_ref().map(|a| a.as_str()))
+            .collect();
+        if let Some(q) = qualified.as_deref() {
+            for task in tasks {
+                for signal in &task.signals {
+                    if signal
+                        .patterns
+                        .iter()
+                        .any(|p| p.matches_call(q, &strings, &keywords))
+                    {
+                        facts.tasks.push(TaskHit {
+                            task: task.id.clone(),
+                            aspect: signal.aspect.clone(),
+                            what: signal.what.clone(),
+                            site: site(index, call.range()),
+                        });
+                    }
+                }
+                for (s, (_, items)) in task.sections().iter().enumerate() {
+                    for (i, item) in items.iter().enumerate() {
+                        if item
+                            .uses
+                            .iter()
+                            .any(|p| p.matches_call(q, &strings, &keywords))
+                        {
+                            facts.uses.push(UseHit {
+                                task: task.id.clone(),
+                                section: s,
+                                item: i,
+                                site: site(index, call.range()),
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        // Calls nested in a call's arguments (`Compose([...])`) are separate calls already.
+        // Practices come from what a call constructs, not from methods on it (`scheduler.step()`).
+        if let Some((aspect, name)) = practice_of(call.qualified.as_deref(), callee_text) {
+            if !matches!(call.expr.func.as_ref(), Expr::Call(_)) {
+                facts.practices.push(Practice {
+                    aspect,
+                    name,
+                    site: site(index, call.range()),
+                });
+            }
+        }
+    }
+    let definitions = index
+        .classes
+        .iter()
+        .map(|c| (true, c.name, c.def.range(), c.def.name.range()))
+        .chain(
+            index
+                .functions
+                .iter()
+                .map(|f| (false, f.name, f.def.range(), f.def.name.range())),
+        );
+    for (is_class, name, range, name_range) in definitions {
+        let header = TextRange::new(range.start(), name_range.end());
+        for task in tasks {
+            for signal in &task.signals {
+                if signal
+                    .patterns
+                    .iter()
+                    .any(|p| p.matches_definition(is_class, name))
+                {
+                    facts.tasks.push(TaskHit {
+                        task: task.id.clone(),
+                        aspect: signal.aspect.clone(),
+                        what: signal.what.clone(),
+                        site: site(index, header),
+                    });
+                }
+            }
+            for (s, (_, items)) in task.sections().iter().enumerate() {
+                for (i, item) in items.iter().enumerate() {
+                    if item
+                        .uses
+                        .iter()
+                        .any(|p| p.matches_definition(is_class, name))
+                    {
+                        facts.uses.push(UseHit {
+                            task: task.id.clone(),
+                            section: s,
+                            item: i,
+                            site: site(index, header),
+                        });
+                    }
+                }
+            }
+        }
+        let lower = name.to_ascii_lowercase();
+        if !is_class
+            && [
+                "mosaic",
+                "mixup",
+                "cutmix",
+                "copy_paste",
+                "random_perspective",
+            ]
+            .iter()
+            .any(|w| lower.contains(w))
+        {
+            facts.practices.push(Practice {
+                aspect: Aspect::Augmentation,
+                name: format!("{name}()"),
+                site: site(index, header),
+            });
+        }
+        if is_class && name.ends_with("Loss") {
+            facts.practices.push(Practice {
+                aspect: Aspect::Loss,
+                name: format!("{name} (class)"),
+                site: site(index, header),
+            });
+        }
+    }
+    facts
+}
+
+/// A detected task with everything found for it.
+#[derive(Debug, Serialize)]
+pub struct DetectedTask {
+    pub task: String,
+    pub signals: Vec<TaskHit>,
+    /// What the project does now, per aspect, from files that show this task (or no task at all).
+    pub now: BTreeMap<Aspect, Vec<Practice>>,
+    /// (section, item) -> where the project already follows it.
+    #[serde(skip)]
+    pub followed: BTreeMap<(usize, usize), Site>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ProjectScan {
+    pub files: usize,
+    pub tasks: Vec<DetectedTask>,
+}
+
+fn scan_file(path: &Path, tasks: &[Task]) -> Option<FileFacts> {
+    let source = SourceFile::load(path).ok()?;
+    let parsed = ParsedFile::parse(&source);
+    if !parsed.syntax_errors().is_empty() {
+        return None;
+    }
+    let index = SemanticIndex::build(&source, parsed.module());
+    let facts = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| scan(&index, tasks)));
+    facts.ok()
+}
+
+/// Is this a test file (tests train toy models; they say nothing about the project's task)?
+fn is_test_path(path: &Path) -> bool {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    name.starts_with("test_")
+        || name.ends_with("_test.py")
+        || name == "conftest.py"
+        || path
+            .components()
+            .any(|c| matches!(c.as_os_str().to_str(), Some("tests" | "test")))
+}
+
+/// Scans the project's files in parallel and groups the facts by detected task. A task counts
+/// when an architecture or dataset signal of it appears outside tests.
+pub fn scan_project(files: &[PathBuf]) -> Result<ProjectScan, &'static recommend::RecommendError> {
+    let tasks = recommend::tasks()?;
+    let per_file: Vec<FileFacts> = files
+        .par_iter()
+        .filter(|p| !is_test_path(p))
+        .filter_map(|p| scan_file(p, tasks))
+        .collect();
+    let strong = |h: &TaskHit| matches!(h.aspect.as_str(), "architecture" | "data");
+    let any_strong = per_file.iter().flat_map(|f| f.tasks.iter()).any(strong);
+    let found: Vec<&Task> = tasks
+        .iter()
+        .filter(|task| {
+            let mut hits = per_file
+                .iter()
+                .flat_map(|f| f.tasks.iter())
+                .filter(|h| h.task == task.id);
+            hits.any(|h| strong(h) || (!any_strong && h.aspect == "backbone"))
+        })
+        .collect();
+    let mut detected: Vec<DetectedTask> = Vec::new();
+    for task in found.iter().copied() {
+        let hits = || {
+            per_file
+                .iter()
+                .flat_map(|f| f.tasks.iter())
+                .filter(|h| h.task == task.id)
+        };
+        let signals: Vec<TaskHit> = hits()
+            .filter(|h| matches!(h.aspect.as_str(), "architecture" | "data" | "backbone"))
+            .cloned()
+            .collect();
+        let mut now: BTreeMap<Aspect, Vec<Practice>> = BTreeMap::new();
+        let mut followed = BTreeMap::new();
+        for facts in &per_file {
+            let file_tasks: Vec<&str> = facts
+                .tasks
+                .iter()
+                .map(|h| h.task.as_str())
+                .filter(|t| found.iter().any(|f| f.id == *t))
+                .collect();
+            let relevant = file_tasks.is_empty() || file_tasks.contains(&task.id.as_str());
+            if !relevant {
+                continue;
+            }
+            for p in &facts.practices {
+                now.entry(p.aspect).or_default().push(p.clone());
+            }
+            for u in facts.uses.iter().filter(|u| u.task == task.id) {
+                followed
+                    .entry((u.section, u.item))
+                    .or_insert_with(|| u.site.clone());
+            }
+        }
+        for hit in &signals {
+            if matches!(hit.aspect.as_str(), "architecture" | "backbone") {
+                now.entry(Aspect::Architecture).or_default().push(Practice {
+                    aspect: Aspect::Architecture,
+                    name: hit.site.code.clone(),
+                    site: hit.site.clone(),
+                });
+            }
+        }
+        for list in now.values_mut() {
+            list.sort_by(|a, b| a.site.cmp(&b.site));
+        }
+        detected.push(DetectedTask {
+            task: task.id.clone(),
+            signals,
+            now,
+            followed,
+        });
+    }
+    detected.sort_by_key(|d| std::cmp::Reverse(d.signals.len()));
+    Ok(ProjectScan {
+        files: per_file.len(),
+        tasks: detected,
+    })
+}
