@@ -32,8 +32,10 @@ pub fn detect(ctx: &Context<'_>) -> Option<Event> {
     let (peak_step, peak) = pts.iter().copied().max_by(|a, b| a.1.total_cmp(&b.1))?;
     let first_nonfinite = series.points.iter().find(|p| !p.value.is_finite());
     // Non-finite grad norms with a finite loss are AMP skips, not an explosion.
-    let nonfinite_with_loss =
-        first_nonfinite.filter(|p| ctx.first_nonfinite.is_some_and(|s| s <= p.step + 1));
+    let nonfinite_with_loss = first_nonfinite.filter(|p| {
+        ctx.first_nonfinite
+            .is_some_and(|s| s <= p.step.saturating_add(1))
+    });
     let ratio = peak / base;
     if ratio < GROWTH && nonfinite_with_loss.is_none() {
         return None;
@@ -47,7 +49,7 @@ pub fn detect(ctx: &Context<'_>) -> Option<Event> {
         .map(|p| p.0)
         .unwrap_or(peak_step);
     let orders = ratio.log10();
-    let span = (peak_step - start).max(1);
+    let span = peak_step.saturating_sub(start).max(1);
     let mut event = Event::new(
         CODE,
         "exploding-gradients",

@@ -135,7 +135,7 @@ pub fn detect(ctx: &Context<'_>, earlier: &[Event]) -> Vec<Event> {
         .get(n / 10)
         .map(|p| p.0)
         .unwrap_or(i64::MAX)
-        .max(pts.first().map(|p| p.0 + 100).unwrap_or(0));
+        .max(pts.first().map(|p| p.0.saturating_add(100)).unwrap_or(0));
     let early_failure = earlier.iter().find(|e| {
         (e.code == nonfinite::CODE || e.code == divergence::CODE || e.code == spikes::CODE)
             && e.first_step.is_some_and(|s| s <= first_steps)

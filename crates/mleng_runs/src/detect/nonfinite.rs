@@ -38,7 +38,7 @@ pub fn detect(ctx: &Context<'_>) -> Option<Event> {
     }
     let lr = ctx
         .get(Role::LearningRate)
-        .and_then(|s| s.finite_before(first + 1));
+        .and_then(|s| s.finite_before(first.saturating_add(1)));
     let gn_series = ctx.get(Role::GradNorm);
     let gn = gn_series.and_then(|s| s.finite_before(first));
     let loss_before = ctx

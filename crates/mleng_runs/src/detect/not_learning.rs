@@ -59,7 +59,7 @@ pub fn detect(ctx: &Context<'_>, earlier: &[Event], vanishing: Option<&Event>) -
             fmt(start),
             fmt(end),
             -100.0 * improvement,
-            last_step - first_step
+            last_step.saturating_sub(first_step)
         )
     };
     let lr_now = ctx.clean(Role::LearningRate).last().map(|p| p.1);

@@ -70,7 +70,9 @@ pub fn find(pts: &[(i64, f64)]) -> Vec<Spike> {
                 step,
                 value: x,
                 baseline: m,
-                recovered_after: back.and_then(|j| pts.get(j)).map(|p| p.0 - step),
+                recovered_after: back
+                    .and_then(|j| pts.get(j))
+                    .map(|p| p.0.saturating_sub(step)),
             });
             // Skip the rest of this spike so one excursion is one spike.
             i = back.unwrap_or(vals.len()).max(i + 1);

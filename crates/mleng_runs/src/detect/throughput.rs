@@ -61,7 +61,7 @@ fn from_wall_time(ctx: &Context<'_>) -> Option<Event> {
     let gaps: Vec<(i64, f64)> = times
         .windows(2)
         .filter_map(|w| match w {
-            [a, b] if b.0 > a.0 => Some((b.0, (b.1 - a.1) / (b.0 - a.0) as f64)),
+            [a, b] if b.0 > a.0 => Some((b.0, (b.1 - a.1) / (b.0 as f64 - a.0 as f64))),
             _ => None,
         })
         .collect();
