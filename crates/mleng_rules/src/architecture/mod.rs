@@ -1,7 +1,20 @@
 //! Model architecture: layer choices and order.
 
 mod batchnorm_after_dropout;
+mod bias_before_batchnorm;
+mod flow;
+mod forward_called_directly;
+mod missing_nonlinearity;
+mod requires_grad_typo;
+mod unregistered_submodules;
 
 use crate::rule::Rule;
 
-pub(crate) const RULES: &[&Rule] = &[&batchnorm_after_dropout::RULE];
+pub(crate) const RULES: &[&Rule] = &[
+    &batchnorm_after_dropout::RULE,
+    &requires_grad_typo::RULE,
+    &forward_called_directly::RULE,
+    &unregistered_submodules::RULE,
+    &bias_before_batchnorm::RULE,
+    &missing_nonlinearity::RULE,
+];
