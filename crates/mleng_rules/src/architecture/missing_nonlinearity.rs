@@ -2,7 +2,7 @@ use std::collections::HashSet;
 
 use mleng_diagnostics::{Area, Fix, Severity};
 use mleng_knowledge::layers::{kind, LayerKind};
-use mleng_python::index::literals::{boolean, number};
+use mleng_python::index::literals::{boolean, number, numbers};
 use mleng_python::SemanticIndex;
 use ruff_python_ast::ExprCall;
 use ruff_text_size::{Ranged, TextRange};
@@ -19,14 +19,16 @@ pub(crate) static RULE: Rule = Rule {
     fixable: false,
     summary: "Two Linear/Conv layers in a row with no activation between them compose into a single linear map.",
     docs: r#"## What it does
-Finds two affine layers (`Linear`, `Conv1d/2d/3d`, `ConvTranspose*d`) applied one after the
+Finds two affine layers (`Linear`, or `Conv1d/2d/3d` with a 1x1 kernel) applied one after the
 other with nothing nonlinear between them (only Dropout, `Flatten` or `Identity`): consecutive
 items of an `nn.Sequential(...)`, or in `forward` (`x = self.fc1(x)` then `x = self.fc2(x)`,
 or `self.fc2(self.fc1(x))`).
 
 Deliberate factorizations are not reported: a first layer created with `bias=False` (low-rank
 adapters such as LoRA's `lora_A`/`lora_B`) or with `groups=` other than 1 (depthwise then
-pointwise convolution).
+pointwise convolution). Convolutions with larger kernels are left alone: two stacked linear
+convolutions factorize a larger kernel (a 1x1 projection then a strided resampling conv, as in
+DPT), which can be a deliberate design.
 
 ## Why is this bad?
 The composition of two affine maps is one affine map: `W2 (W1 x + b1) + b2 = (W2 W1) x +
@@ -192,11 +194,34 @@ fn layer_kind(index: &SemanticIndex, call: &ExprCall) -> LayerKind {
         .map_or(LayerKind::Other, |q| kind(&q))
 }
 
-/// Linear and (transposed) convolutions; `Bilinear` is not linear in its two inputs together.
+/// `Linear`, and convolutions with a literal 1x1 kernel (a per-position Linear). Larger
+/// kernels stacked without an activation are a factorization of a bigger kernel (projection
+/// then resampling, as in DPT's reassemble stage), a design choice rather than an
+/// oversight; `Bilinear` is not linear in its two inputs together.
 fn is_plain_affine(index: &SemanticIndex, call: &ExprCall) -> bool {
-    index
-        .qualified_name(&call.func)
-        .is_some_and(|q| kind(&q) == LayerKind::Affine && !q.ends_with("Bilinear"))
+    let Some(q) = index.qualified_name(&call.func) else {
+        return false;
+    };
+    if kind(&q) != LayerKind::Affine {
+        return false;
+    }
+    let short = q.rsplit('.').next().unwrap_or(&q);
+    match short {
+        "Linear" | "LazyLinear" => true,
+        "Conv1d" | "Conv2d" | "Conv3d" => {
+            let kernel = call
+                .arguments
+                .keywords
+                .iter()
+                .find(|k| k.arg.as_ref().is_some_and(|a| a.as_str() == "kernel_size"))
+                .map(|k| &k.value)
+                .or_else(|| call.arguments.args.get(2));
+            kernel
+                .and_then(numbers)
+                .is_some_and(|ks| !ks.is_empty() && ks.iter().all(|&k| k == 1.0))
+        }
+        _ => false,
+    }
 }
 
 /// `bias=False` (low-rank factorization) or grouped/depthwise convolution.
