@@ -4,6 +4,7 @@ mod batchnorm_after_dropout;
 mod bias_before_batchnorm;
 mod flow;
 mod forward_called_directly;
+mod head_in_features_mismatch;
 mod missing_nonlinearity;
 mod requires_grad_typo;
 mod unregistered_submodules;
@@ -17,4 +18,5 @@ pub(crate) const RULES: &[&Rule] = &[
     &unregistered_submodules::RULE,
     &bias_before_batchnorm::RULE,
     &missing_nonlinearity::RULE,
+    &head_in_features_mismatch::RULE,
 ];
