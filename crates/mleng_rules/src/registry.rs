@@ -36,7 +36,11 @@ pub fn default_enabled() -> impl Iterator<Item = &'static Rule> {
 
 /// Rules that must be selected explicitly (kept for those whose measured precision on the
 /// real corpus is under 90%, see the README).
-const OFF_BY_DEFAULT: &[&str] = &[];
+const OFF_BY_DEFAULT: &[&str] = &[
+    // unused-layer: 3 of 5 corpus findings correct; the others are layers a different file
+    // uses (`self.sam_mask_decoder.conv_s0` in ultralytics), which a per-file check cannot see.
+    "ARC008",
+];
 
 pub fn find(code_or_name: &str) -> Option<&'static Rule> {
     all()

@@ -8,6 +8,7 @@ mod head_in_features_mismatch;
 mod missing_nonlinearity;
 mod requires_grad_typo;
 mod unregistered_submodules;
+mod unused_layer;
 
 use crate::rule::Rule;
 
@@ -19,4 +20,5 @@ pub(crate) const RULES: &[&Rule] = &[
     &bias_before_batchnorm::RULE,
     &missing_nonlinearity::RULE,
     &head_in_features_mismatch::RULE,
+    &unused_layer::RULE,
 ];
