@@ -6,6 +6,7 @@ mod flow;
 mod forward_called_directly;
 mod head_in_features_mismatch;
 mod missing_nonlinearity;
+mod non_torch_op_in_forward;
 mod requires_grad_typo;
 mod unregistered_submodules;
 mod unused_layer;
@@ -21,4 +22,5 @@ pub(crate) const RULES: &[&Rule] = &[
     &missing_nonlinearity::RULE,
     &head_in_features_mismatch::RULE,
     &unused_layer::RULE,
+    &non_torch_op_in_forward::RULE,
 ];
