@@ -5,6 +5,7 @@ mod bias_before_batchnorm;
 mod flow;
 mod forward_called_directly;
 mod head_in_features_mismatch;
+mod high_dropout;
 mod missing_nonlinearity;
 mod non_torch_op_in_forward;
 mod requires_grad_typo;
@@ -23,4 +24,5 @@ pub(crate) const RULES: &[&Rule] = &[
     &head_in_features_mismatch::RULE,
     &unused_layer::RULE,
     &non_torch_op_in_forward::RULE,
+    &high_dropout::RULE,
 ];
