@@ -3,4 +3,5 @@
 
 pub mod backbones;
 pub mod layers;
+pub mod losses;
 pub mod normalization;

@@ -2,6 +2,7 @@
 
 mod batchnorm_after_dropout;
 mod bias_before_batchnorm;
+mod final_activation_vs_loss;
 mod flow;
 mod forward_called_directly;
 mod head_in_features_mismatch;
@@ -25,4 +26,5 @@ pub(crate) const RULES: &[&Rule] = &[
     &unused_layer::RULE,
     &non_torch_op_in_forward::RULE,
     &high_dropout::RULE,
+    &final_activation_vs_loss::RULE,
 ];
