@@ -5,3 +5,4 @@ pub mod backbones;
 pub mod layers;
 pub mod losses;
 pub mod normalization;
+pub mod params;
