@@ -34,6 +34,8 @@ enum Command {
     Diagnose(commands::diagnose::DiagnoseArgs),
     /// Review an ONNX graph or a checkpoint (safetensors, PyTorch zip) without running Python.
     Inspect(commands::inspect::InspectArgs),
+    /// Map a model's layers and parameter counts statically: `mleng arch model.py::Net`.
+    Arch(commands::arch::ArchArgs),
 }
 
 fn main() -> ExitCode {
@@ -44,6 +46,7 @@ fn main() -> ExitCode {
         Command::Explain(args) => commands::rules::run_explain(args),
         Command::Diagnose(args) => commands::diagnose::run(args),
         Command::Inspect(args) => commands::inspect::run(args),
+        Command::Arch(args) => commands::arch::run(args),
     };
     match result {
         Ok(code) => code,
