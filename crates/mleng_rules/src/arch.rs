@@ -56,7 +56,7 @@ pub struct LayerRow {
     pub unknown_reason: Option<String>,
     /// Applied in `forward` (always true for Sequential items).
     pub used_in_forward: bool,
-    /// Share of the model's known parameters.
+    /// Share of the model's parameters (only when every layer's count is known).
     pub share: Option<f64>,
     pub bottleneck: bool,
 }
@@ -123,9 +123,10 @@ fn finish(
         .iter()
         .filter(|l| l.params.is_some_and(|p| p > 0))
         .count();
+    // Shares and bottlenecks only when the total is exact: a share of a partial sum misleads.
     for layer in &mut layers {
         if let Some(p) = layer.params {
-            if known > 0 {
+            if known > 0 && unknown == 0 {
                 let share = p as f64 / known as f64;
                 layer.share = Some(share);
                 layer.bottleneck =

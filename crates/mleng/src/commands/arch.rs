@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{bail, Context as _, Result};
+use anyhow::{bail, Result};
 use mleng_python::{discover, ParsedFile, SemanticIndex, SourceFile};
 use mleng_rules::arch::{model_maps, ModelMap};
 
@@ -36,8 +36,13 @@ pub fn run(args: ArchArgs) -> Result<ExitCode> {
     let files = discover::discover(std::slice::from_ref(&path), &globset::GlobSet::empty()).files;
     let mut all: Vec<ModelMap> = Vec::new();
     for file in files {
-        let source =
-            SourceFile::load(&file).with_context(|| format!("cannot read {}", file.display()))?;
+        let source = match SourceFile::load(&file) {
+            Ok(source) => source,
+            Err(err) => {
+                eprintln!("mleng: skipping {}: {err}", file.display());
+                continue;
+            }
+        };
         let parsed = ParsedFile::parse(&source);
         let index = SemanticIndex::build(&source, parsed.module());
         all.extend(model_maps(&index, only.as_deref()));
