@@ -2,6 +2,7 @@
 //! burying literals in their checks, so a fact is fixed in one place and cited once.
 
 pub mod backbones;
+pub mod datasets;
 pub mod layers;
 pub mod losses;
 pub mod normalization;

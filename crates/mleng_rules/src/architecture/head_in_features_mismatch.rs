@@ -158,7 +158,10 @@ fn same_scope(a: &Binding, b: &Binding) -> bool {
 }
 
 /// `torchvision.models.resnet50(...)`, `models.resnet.resnet50(...)`, `timm.create_model("vit_base_patch16_224")`.
-fn backbone_of(index: &SemanticIndex, call: &ExprCall) -> Option<(&'static Head, String)> {
+pub(super) fn backbone_of(
+    index: &SemanticIndex,
+    call: &ExprCall,
+) -> Option<(&'static Head, String)> {
     let q = index.qualified_name(&call.func)?;
     if let Some(rest) = q.strip_prefix("torchvision.models.") {
         let name = rest.rsplit('.').next().unwrap_or(rest);

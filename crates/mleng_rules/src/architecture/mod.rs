@@ -6,6 +6,7 @@ mod final_activation_vs_loss;
 mod flow;
 mod forward_called_directly;
 mod head_in_features_mismatch;
+mod head_not_replaced;
 mod high_dropout;
 mod missing_nonlinearity;
 mod non_torch_op_in_forward;
@@ -27,4 +28,5 @@ pub(crate) const RULES: &[&Rule] = &[
     &non_torch_op_in_forward::RULE,
     &high_dropout::RULE,
     &final_activation_vs_loss::RULE,
+    &head_not_replaced::RULE,
 ];
