@@ -160,3 +160,28 @@ mod tests {
         assert!(torchvision("not_a_model").is_none());
     }
 }
+
+/// Model-name prefixes of backbone families built with BatchNorm (torchvision and timm
+/// sources: resnet.py, efficientnet.py, mobilenetv2/v3.py, mnasnet.py, densenet.py,
+/// inception.py, googlenet.py, shufflenetv2.py, regnet.py, vgg.py `*_bn`). ConvNeXt, ViT, DeiT
+/// and Swin use LayerNorm and are not listed.
+pub const BATCHNORM_FAMILIES: &[&str] = &[
+    "resnet",
+    "resnext",
+    "wide_resnet",
+    "efficientnet",
+    "tf_efficientnet",
+    "mobilenet",
+    "mnasnet",
+    "densenet",
+    "inception",
+    "googlenet",
+    "shufflenet",
+    "regnet",
+];
+
+/// Does this backbone (constructor or timm name) contain BatchNorm layers?
+pub fn has_batchnorm(model: &str) -> bool {
+    BATCHNORM_FAMILIES.iter().any(|p| model.starts_with(p))
+        || (model.starts_with("vgg") && model.ends_with("_bn"))
+}

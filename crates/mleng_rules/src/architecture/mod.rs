@@ -5,6 +5,7 @@ mod bias_before_batchnorm;
 mod final_activation_vs_loss;
 mod flow;
 mod forward_called_directly;
+mod frozen_backbone_batchnorm;
 mod head_in_features_mismatch;
 mod head_not_replaced;
 mod high_dropout;
@@ -29,4 +30,5 @@ pub(crate) const RULES: &[&Rule] = &[
     &high_dropout::RULE,
     &final_activation_vs_loss::RULE,
     &head_not_replaced::RULE,
+    &frozen_backbone_batchnorm::RULE,
 ];
