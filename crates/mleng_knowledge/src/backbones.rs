@@ -145,22 +145,6 @@ pub fn timm(name: &str) -> Option<&'static Head> {
     TIMM.iter().find(|h| h.model == base)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn looks_up_heads() {
-        assert_eq!(torchvision("resnet50").map(|h| h.in_features), Some(2048));
-        assert_eq!(torchvision("resnet18").map(|h| h.attr), Some("fc"));
-        assert_eq!(
-            timm("vit_base_patch16_224.augreg_in21k").map(|h| h.in_features),
-            Some(768)
-        );
-        assert!(torchvision("not_a_model").is_none());
-    }
-}
-
 /// Model-name prefixes of backbone families built with BatchNorm (torchvision and timm
 /// sources: resnet.py, efficientnet.py, mobilenetv2/v3.py, mnasnet.py, densenet.py,
 /// inception.py, googlenet.py, shufflenetv2.py, regnet.py, vgg.py `*_bn`). ConvNeXt, ViT, DeiT
@@ -184,4 +168,20 @@ pub const BATCHNORM_FAMILIES: &[&str] = &[
 pub fn has_batchnorm(model: &str) -> bool {
     BATCHNORM_FAMILIES.iter().any(|p| model.starts_with(p))
         || (model.starts_with("vgg") && model.ends_with("_bn"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn looks_up_heads() {
+        assert_eq!(torchvision("resnet50").map(|h| h.in_features), Some(2048));
+        assert_eq!(torchvision("resnet18").map(|h| h.attr), Some("fc"));
+        assert_eq!(
+            timm("vit_base_patch16_224.augreg_in21k").map(|h| h.in_features),
+            Some(768)
+        );
+        assert!(torchvision("not_a_model").is_none());
+    }
 }
