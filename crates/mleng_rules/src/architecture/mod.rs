@@ -2,6 +2,7 @@
 
 mod batchnorm_after_dropout;
 mod bias_before_batchnorm;
+mod deep_plain_stack;
 mod final_activation_vs_loss;
 mod flow;
 mod forward_called_directly;
@@ -31,4 +32,5 @@ pub(crate) const RULES: &[&Rule] = &[
     &final_activation_vs_loss::RULE,
     &head_not_replaced::RULE,
     &frozen_backbone_batchnorm::RULE,
+    &deep_plain_stack::RULE,
 ];
