@@ -97,12 +97,10 @@ fn check(ctx: &mut Context) {
                         saturating += 1;
                     }
                 }
-                LayerKind::Other => {
-                    // a custom block may contain normalization or a residual connection
-                    if !q.starts_with("torch.nn.") {
-                        weights = 0;
-                        break;
-                    }
+                // a custom block may contain normalization or a residual connection
+                LayerKind::Other if !q.starts_with("torch.nn.") => {
+                    weights = 0;
+                    break;
                 }
                 _ => {}
             }
