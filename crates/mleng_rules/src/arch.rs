@@ -222,11 +222,21 @@ fn is_module_call(index: &SemanticIndex, call: &ExprCall) -> bool {
                 && !short.ends_with("Loss")
                 && short != "Parameter";
         }
-        return false;
+        return is_library_model(&q);
     }
     let name = literals::dotted(&call.func).unwrap_or_default();
     index.classes.iter().any(|c| c.is_module && c.name == name)
         || builder_function(index, &name).is_some()
+}
+
+/// torchvision / timm model constructors (shown as layers, counted as unknown).
+fn is_library_model(qualified: &str) -> bool {
+    (qualified.starts_with("torchvision.models.")
+        && qualified
+            .rsplit('.')
+            .next()
+            .is_some_and(|s| s.starts_with(|c: char| c.is_ascii_lowercase())))
+        || qualified == "timm.create_model"
 }
 
 fn row_for(
@@ -292,6 +302,9 @@ pub fn count_call(
             return spec
                 .count(&get)
                 .map_err(|arg| format!("`{arg}` is not a literal"));
+        }
+        if is_library_model(&q) {
+            return Err(format!("{q}: a library model, not counted from source"));
         }
         return Err(format!("{short} is not a torch.nn layer"));
     }
