@@ -19,7 +19,9 @@ Finds `.forward(...)` called on an object we know is an `nn.Module`: a layer the
 in `__init__` (`self.encoder.forward(x)`), or a variable assigned from a `torch.nn` layer, a
 `torchvision`/`timm` model or a module class defined in the file (`model.forward(x)`).
 `super().forward(x)`, `Base.forward(self, x)` and `self.forward(x)` inside the module itself are
-not reported.
+not reported. A module created in the same function and never passed anywhere or given a hook
+there is reported as info: nothing is lost yet, but the code breaks as soon as a hook, a
+wrapper or `torch.compile` is added.
 
 ## Why is this bad?
 `nn.Module.__call__` does more than call `forward`: it runs forward pre-hooks and hooks,
@@ -76,7 +78,22 @@ fn check(ctx: &mut Context) {
         );
         let fix = Fix::new(format!("Call the module: `{receiver}(...)`"))
             .with_replacement(receiver.to_string());
-        ctx.report(call.expr.func.range(), message, Some(fix));
+        // A module created in this same function, with nothing registered on it or compiling
+        // it, has no hooks to skip yet: a convention issue (info) rather than a lost feature.
+        let fresh = !receiver.contains('.')
+            && call.function.is_some()
+            && !index.calls.iter().any(|c| {
+                c.function == call.function
+                    && (c.receiver.as_deref() == Some(receiver)
+                        && c.method.is_some_and(|m| m.starts_with("register_"))
+                        || c.expr
+                            .arguments
+                            .args
+                            .iter()
+                            .any(|a| dotted(a).as_deref() == Some(receiver)))
+            });
+        let severity = if fresh { Severity::Info } else { RULE.severity };
+        ctx.report_with_severity(call.expr.func.range(), severity, message, Some(fix));
     }
 }
 
