@@ -129,9 +129,7 @@ fn check(ctx: &mut Context) {
                 b.target == target
                     && b.range != binding.range
                     && matches!(b.value, Expr::Call(_))
-                    && !ctx.text(b.range)[target.len()..]
-                        .trim_start()
-                        .starts_with('[')
+                    && !is_item_assignment(ctx.text(b.range), target)
             });
             match binding.value {
                 Expr::List(_)
@@ -227,6 +225,13 @@ fn report_container(
     ctx.report(value.range(), message, Some(fix));
 }
 
+/// `self.x[k] = ...`: the statement assigns an item of `target`, not `target` itself.
+fn is_item_assignment(statement: &str, target: &str) -> bool {
+    statement
+        .strip_prefix(target)
+        .is_some_and(|rest| rest.trim_start().starts_with('['))
+}
+
 /// The local spelling of `torch.nn` in this file.
 fn nn_alias(index: &SemanticIndex) -> String {
     if let Some((local, _)) = index.imports.iter().find(|(_, q)| q.as_str() == "torch.nn") {
@@ -303,10 +308,7 @@ fn appended_module(
                 return None;
             }
             let text = ctx.text(b.range);
-            if !text[target.len().min(text.len())..]
-                .trim_start()
-                .starts_with('[')
-            {
+            if !is_item_assignment(text, target) {
                 return None;
             }
             match b.value {
