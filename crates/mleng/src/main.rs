@@ -36,6 +36,8 @@ enum Command {
     Inspect(commands::inspect::InspectArgs),
     /// Computer-vision advice per task (architectures, losses, augmentation, recipe, metrics), or compared with a project's code.
     Recommend(commands::recommend::RecommendArgs),
+    /// Map a model's layers and parameter counts statically: `mleng arch model.py::Net`.
+    Arch(commands::arch::ArchArgs),
 }
 
 fn main() -> ExitCode {
@@ -47,6 +49,7 @@ fn main() -> ExitCode {
         Command::Diagnose(args) => commands::diagnose::run(args),
         Command::Inspect(args) => commands::inspect::run(args),
         Command::Recommend(args) => commands::recommend::run(args),
+        Command::Arch(args) => commands::arch::run(args),
     };
     match result {
         Ok(code) => code,

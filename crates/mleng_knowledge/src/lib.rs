@@ -1,7 +1,11 @@
 //! Domain knowledge as data, each table with its source. Rules look facts up here instead of
 //! burying literals in their checks, so a fact is fixed in one place and cited once.
 
+pub mod backbones;
+pub mod datasets;
 pub mod layers;
+pub mod losses;
 pub mod normalization;
+pub mod params;
 pub mod recommend;
 pub mod vision;

@@ -4,6 +4,7 @@
 //! check function over the shared [`mleng_python::SemanticIndex`]. The [`registry`] lists
 //! them; `mleng rules`, `mleng explain`, SARIF metadata and the README table all read it.
 
+pub mod arch;
 mod architecture;
 mod context;
 mod cv;

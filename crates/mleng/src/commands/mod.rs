@@ -1,5 +1,6 @@
 //! One module per subcommand; each owns its clap arguments and a `run` function.
 
+pub mod arch;
 pub mod diagnose;
 pub mod inspect;
 pub mod recommend;

@@ -1,0 +1,192 @@
+//! `mleng arch PATH[::ClassName]`: the static model map. For each `nn.Module` subclass and
+//! module-level `nn.Sequential`, its layers in forward order with their literal arguments,
+//! parameter counts computed from those literals ("unknown" where an argument is not a
+//! literal), each layer's share, and parameter bottlenecks.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{bail, Result};
+use mleng_python::{discover, ParsedFile, SemanticIndex, SourceFile};
+use mleng_rules::arch::{model_maps, ModelMap};
+
+#[derive(clap::Args)]
+pub struct ArchArgs {
+    /// A Python file, notebook or directory; `file.py::ClassName` shows one model.
+    pub path: String,
+    /// Output format: text or json.
+    #[arg(long, default_value = "text")]
+    pub format: String,
+}
+
+pub fn run(args: ArchArgs) -> Result<ExitCode> {
+    if args.format != "text" && args.format != "json" {
+        bail!(
+            "unknown format `{}` for `mleng arch` (expected text or json)",
+            args.format
+        );
+    }
+    let (path, only) = match args.path.rsplit_once("::") {
+        Some((path, class)) if !class.is_empty() => (PathBuf::from(path), Some(class.to_string())),
+        _ => (PathBuf::from(&args.path), None),
+    };
+    if !path.exists() {
+        bail!("{}: no such file or directory", path.display());
+    }
+    let files = discover::discover(std::slice::from_ref(&path), &globset::GlobSet::empty()).files;
+    let mut all: Vec<ModelMap> = Vec::new();
+    for file in files {
+        let source = match SourceFile::load(&file) {
+            Ok(source) => source,
+            Err(err) => {
+                eprintln!("mleng: skipping {}: {err}", file.display());
+                continue;
+            }
+        };
+        let parsed = ParsedFile::parse(&source);
+        let index = SemanticIndex::build(&source, parsed.module());
+        all.extend(model_maps(&index, only.as_deref()));
+    }
+    if let Some(name) = &only {
+        if all.is_empty() {
+            bail!(
+                "no nn.Module class or nn.Sequential named `{name}` in {}",
+                path.display()
+            );
+        }
+    }
+    if args.format == "json" {
+        println!("{}", serde_json::to_string_pretty(&to_json(&all))?);
+    } else {
+        print!("{}", render_text(&all));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn to_json(maps: &[ModelMap]) -> serde_json::Value {
+    let models: Vec<_> = maps
+        .iter()
+        .map(|m| {
+            let layers: Vec<_> = m
+                .layers
+                .iter()
+                .map(|l| {
+                    serde_json::json!({
+                        "name": l.name,
+                        "type": l.layer_type,
+                        "args": l.args,
+                        "params": l.params,
+                        "unknown_reason": l.unknown_reason,
+                        "share": l.share,
+                        "used_in_forward": l.used_in_forward,
+                        "bottleneck": l.bottleneck,
+                    })
+                })
+                .collect();
+            serde_json::json!({
+                "name": m.name,
+                "kind": m.kind,
+                "location": m.location,
+                "total_params": m.total(),
+                "known_params": m.known_params,
+                "unknown_layers": m.unknown_layers,
+                "defaults": m.defaults,
+                "layers": layers,
+            })
+        })
+        .collect();
+    serde_json::json!({ "models": models })
+}
+
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn render_text(maps: &[ModelMap]) -> String {
+    if maps.is_empty() {
+        return "No nn.Module classes or nn.Sequential models found.\n".to_string();
+    }
+    let mut out = String::new();
+    for m in maps {
+        let total = match m.total() {
+            Some(t) => format!("{} parameters", thousands(t)),
+            None => format!(
+                "at least {} parameters ({} layer{} unknown)",
+                thousands(m.known_params),
+                m.unknown_layers,
+                if m.unknown_layers == 1 { "" } else { "s" }
+            ),
+        };
+        out.push_str(&format!(
+            "{} ({}, {})  {}\n",
+            m.name, m.kind, m.location, total
+        ));
+        if !m.defaults.is_empty() {
+            out.push_str(&format!(
+                "  with __init__ defaults: {}\n",
+                m.defaults.join(", ")
+            ));
+        }
+        let name_w = m
+            .layers
+            .iter()
+            .map(|l| l.name.len())
+            .max()
+            .unwrap_or(5)
+            .clamp(5, 32);
+        let type_w = m
+            .layers
+            .iter()
+            .map(|l| l.layer_type.len())
+            .max()
+            .unwrap_or(4)
+            .clamp(4, 24);
+        for l in &m.layers {
+            let mut args = l.args.split_whitespace().collect::<Vec<_>>().join(" ");
+            if args.len() > 48 {
+                let cut = args.floor_char_boundary(45);
+                args = format!("{}...", &args[..cut]);
+            }
+            let params = match l.params {
+                Some(p) => thousands(p),
+                None => "unknown".to_string(),
+            };
+            let share = l
+                .share
+                .map_or(String::new(), |s| format!("{:5.1}%", s * 100.0));
+            let mut notes = Vec::new();
+            if l.bottleneck {
+                notes.push("<- bottleneck: most of the model's parameters".to_string());
+            }
+            if !l.used_in_forward {
+                notes.push("(not used in forward)".to_string());
+            }
+            if let Some(reason) = &l.unknown_reason {
+                notes.push(format!("({reason})"));
+            }
+            out.push_str(
+                format!(
+                    "  {:<name_w$}  {:<type_w$}  {:<48}  {:>12}  {:>6}  {}\n",
+                    l.name,
+                    l.layer_type,
+                    args,
+                    params,
+                    share,
+                    notes.join(" ")
+                )
+                .trim_end(),
+            );
+            out.push('\n');
+        }
+        out.push('\n');
+    }
+    out
+}

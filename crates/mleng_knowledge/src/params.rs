@@ -1,0 +1,472 @@
+//! How many trainable parameters a `torch.nn` layer holds, from its constructor arguments.
+//!
+//! Source: the parameter shapes in the PyTorch API reference (torch 2.x), one page per layer:
+//! - `nn.Linear`: weight `(out_features, in_features)`, bias `(out_features)`;
+//!   <https://pytorch.org/docs/stable/generated/torch.nn.Linear.html>
+//! - `nn.Bilinear`: weight `(out, in1, in2)`, bias `(out)`.
+//! - `nn.Conv1d/2d/3d`: weight `(out_channels, in_channels / groups, *kernel_size)`, bias `(out_channels)`;
+//!   <https://pytorch.org/docs/stable/generated/torch.nn.Conv2d.html>
+//! - `nn.ConvTranspose1d/2d/3d`: weight `(in_channels, out_channels / groups, *kernel_size)`, bias `(out_channels)`;
+//!   <https://pytorch.org/docs/stable/generated/torch.nn.ConvTranspose2d.html>
+//! - `nn.BatchNorm1d/2d/3d`, `nn.InstanceNorm*d`: weight and bias `(num_features)` when `affine`
+//!   (BatchNorm default True, InstanceNorm default False); running statistics are buffers.
+//! - `nn.LayerNorm`: weight and bias of `normalized_shape` when `elementwise_affine` (`bias=True`).
+//! - `nn.GroupNorm`: weight and bias `(num_channels)` when `affine`.
+//! - `nn.Embedding`: weight `(num_embeddings, embedding_dim)`.
+//! - `nn.RNN/LSTM/GRU`: per layer and direction, `weight_ih (G*hidden, input)`,
+//!   `weight_hh (G*hidden, hidden)`, `bias_ih` and `bias_hh (G*hidden)`; G = 1, 4, 3; the input of
+//!   layers after the first is `hidden * directions`; <https://pytorch.org/docs/stable/generated/torch.nn.LSTM.html>
+//! - `nn.MultiheadAttention`: `in_proj_weight (3E, E)`, `in_proj_bias (3E)`, `out_proj (E, E) + (E)`,
+//!   `bias_k`, `bias_v (1, 1, E)` with `add_bias_kv`; <https://pytorch.org/docs/stable/generated/torch.nn.MultiheadAttention.html>
+//! - `nn.PReLU`: weight `(num_parameters)`, default 1.
+
+/// A literal argument as the caller read it from the code.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Arg {
+    /// Not passed: the layer's default applies.
+    Missing,
+    Number(f64),
+    Numbers(Vec<f64>),
+    Bool(bool),
+    None,
+    /// Passed, but not a literal: the count is unknown.
+    Unknown,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Formula {
+    Linear,
+    Bilinear,
+    Conv(usize),
+    ConvTranspose(usize),
+    /// affine by default?
+    Norm(bool),
+    LayerNorm,
+    GroupNorm,
+    Embedding,
+    Rnn(u64),
+    MultiheadAttention,
+    PReLU,
+    /// No parameters at all (activations, pooling, dropout, reshapes).
+    Free,
+}
+
+/// A layer: its positional parameter names (to read `Conv2d(3, 16, 3)`) and its formula.
+pub struct LayerSpec {
+    pub name: &'static str,
+    pub positional: &'static [&'static str],
+    formula: Formula,
+}
+
+const LINEAR: &[&str] = &["in_features", "out_features", "bias"];
+const CONV: &[&str] = &[
+    "in_channels",
+    "out_channels",
+    "kernel_size",
+    "stride",
+    "padding",
+    "dilation",
+    "groups",
+    "bias",
+];
+const CONV_T: &[&str] = &[
+    "in_channels",
+    "out_channels",
+    "kernel_size",
+    "stride",
+    "padding",
+    "output_padding",
+    "groups",
+    "bias",
+    "dilation",
+];
+const NORM: &[&str] = &["num_features", "eps", "momentum", "affine"];
+const RNN: &[&str] = &[
+    "input_size",
+    "hidden_size",
+    "num_layers",
+    "bias",
+    "batch_first",
+    "dropout",
+    "bidirectional",
+];
+
+const fn spec(
+    name: &'static str,
+    positional: &'static [&'static str],
+    formula: Formula,
+) -> LayerSpec {
+    LayerSpec {
+        name,
+        positional,
+        formula,
+    }
+}
+
+pub const LAYERS: &[LayerSpec] = &[
+    spec("Linear", LINEAR, Formula::Linear),
+    spec(
+        "Bilinear",
+        &["in1_features", "in2_features", "out_features", "bias"],
+        Formula::Bilinear,
+    ),
+    spec("Conv1d", CONV, Formula::Conv(1)),
+    spec("Conv2d", CONV, Formula::Conv(2)),
+    spec("Conv3d", CONV, Formula::Conv(3)),
+    spec("ConvTranspose1d", CONV_T, Formula::ConvTranspose(1)),
+    spec("ConvTranspose2d", CONV_T, Formula::ConvTranspose(2)),
+    spec("ConvTranspose3d", CONV_T, Formula::ConvTranspose(3)),
+    spec("BatchNorm1d", NORM, Formula::Norm(true)),
+    spec("BatchNorm2d", NORM, Formula::Norm(true)),
+    spec("BatchNorm3d", NORM, Formula::Norm(true)),
+    spec("SyncBatchNorm", NORM, Formula::Norm(true)),
+    spec("InstanceNorm1d", NORM, Formula::Norm(false)),
+    spec("InstanceNorm2d", NORM, Formula::Norm(false)),
+    spec("InstanceNorm3d", NORM, Formula::Norm(false)),
+    spec(
+        "LayerNorm",
+        &["normalized_shape", "eps", "elementwise_affine", "bias"],
+        Formula::LayerNorm,
+    ),
+    spec(
+        "GroupNorm",
+        &["num_groups", "num_channels", "eps", "affine"],
+        Formula::GroupNorm,
+    ),
+    spec(
+        "Embedding",
+        &["num_embeddings", "embedding_dim"],
+        Formula::Embedding,
+    ),
+    spec("RNN", RNN, Formula::Rnn(1)),
+    spec("LSTM", RNN, Formula::Rnn(4)),
+    spec("GRU", RNN, Formula::Rnn(3)),
+    spec(
+        "MultiheadAttention",
+        &[
+            "embed_dim",
+            "num_heads",
+            "dropout",
+            "bias",
+            "add_bias_kv",
+            "add_zero_attn",
+            "kdim",
+            "vdim",
+        ],
+        Formula::MultiheadAttention,
+    ),
+    spec("PReLU", &["num_parameters"], Formula::PReLU),
+];
+
+/// Parameter-free layers: counted as 0 whatever their arguments.
+const FREE: &[&str] = &[
+    "ReLU",
+    "ReLU6",
+    "LeakyReLU",
+    "ELU",
+    "SELU",
+    "CELU",
+    "GELU",
+    "SiLU",
+    "Mish",
+    "Sigmoid",
+    "Tanh",
+    "Hardtanh",
+    "Hardswish",
+    "Hardsigmoid",
+    "Softplus",
+    "Softsign",
+    "LogSigmoid",
+    "GLU",
+    "Softmax",
+    "LogSoftmax",
+    "Softmax2d",
+    "Dropout",
+    "Dropout1d",
+    "Dropout2d",
+    "Dropout3d",
+    "AlphaDropout",
+    "FeatureAlphaDropout",
+    "MaxPool1d",
+    "MaxPool2d",
+    "MaxPool3d",
+    "AvgPool1d",
+    "AvgPool2d",
+    "AvgPool3d",
+    "AdaptiveAvgPool1d",
+    "AdaptiveAvgPool2d",
+    "AdaptiveAvgPool3d",
+    "AdaptiveMaxPool1d",
+    "AdaptiveMaxPool2d",
+    "AdaptiveMaxPool3d",
+    "Flatten",
+    "Unflatten",
+    "Identity",
+    "Upsample",
+    "UpsamplingNearest2d",
+    "UpsamplingBilinear2d",
+    "PixelShuffle",
+    "PixelUnshuffle",
+    "ZeroPad2d",
+    "ConstantPad2d",
+    "ReflectionPad2d",
+    "ReplicationPad2d",
+    "LocalResponseNorm",
+    "Threshold",
+    "Tanhshrink",
+    "Hardshrink",
+    "Softshrink",
+];
+
+/// The spec of a `torch.nn` layer by its class name (`Conv2d`); `None` if we have no formula.
+pub fn layer(name: &str) -> Option<&'static LayerSpec> {
+    LAYERS.iter().find(|s| s.name == name)
+}
+
+pub fn is_parameter_free(name: &str) -> bool {
+    FREE.contains(&name)
+}
+
+impl LayerSpec {
+    /// Parameters from the arguments (`get(name)` returns what the call passed for `name`,
+    /// positionally or by keyword). `Err(name)` names the argument that is not a literal.
+    pub fn count(&self, get: &dyn Fn(&str) -> Arg) -> Result<u64, String> {
+        let int = |name: &str| -> Result<u64, String> {
+            match get(name) {
+                Arg::Number(v) if v >= 0.0 && v.fract() == 0.0 => Ok(v as u64),
+                _ => Err(name.to_string()),
+            }
+        };
+        let flag = |name: &str, default: bool| -> Result<bool, String> {
+            match get(name) {
+                Arg::Missing => Ok(default),
+                Arg::Bool(b) => Ok(b),
+                _ => Err(name.to_string()),
+            }
+        };
+        let int_or = |name: &str, default: u64| -> Result<u64, String> {
+            match get(name) {
+                Arg::Missing => Ok(default),
+                _ => int(name),
+            }
+        };
+        let shape = |name: &str, n: usize| -> Result<u64, String> {
+            match get(name) {
+                Arg::Number(v) if v >= 0.0 && v.fract() == 0.0 => Ok((v as u64).pow(n as u32)),
+                Arg::Numbers(vs)
+                    if vs.len() == n && vs.iter().all(|v| *v >= 0.0 && v.fract() == 0.0) =>
+                {
+                    Ok(vs.iter().map(|v| *v as u64).product())
+                }
+                _ => Err(name.to_string()),
+            }
+        };
+        match self.formula {
+            Formula::Free => Ok(0),
+            Formula::Linear => {
+                let (i, o) = (int("in_features")?, int("out_features")?);
+                Ok(i * o + if flag("bias", true)? { o } else { 0 })
+            }
+            Formula::Bilinear => {
+                let (a, b, o) = (
+                    int("in1_features")?,
+                    int("in2_features")?,
+                    int("out_features")?,
+                );
+                Ok(a * b * o + if flag("bias", true)? { o } else { 0 })
+            }
+            Formula::Conv(n) | Formula::ConvTranspose(n) => {
+                let (i, o) = (int("in_channels")?, int("out_channels")?);
+                let k = shape("kernel_size", n)?;
+                let g = int_or("groups", 1)?.max(1);
+                let bias = if flag("bias", true)? { o } else { 0 };
+                let weight = match self.formula {
+                    Formula::Conv(_) => o * (i / g) * k,
+                    _ => i * (o / g) * k,
+                };
+                Ok(weight + bias)
+            }
+            Formula::Norm(default_affine) => {
+                let f = int("num_features")?;
+                Ok(if flag("affine", default_affine)? {
+                    2 * f
+                } else {
+                    0
+                })
+            }
+            Formula::LayerNorm => {
+                let size = match get("normalized_shape") {
+                    Arg::Number(v) if v >= 0.0 && v.fract() == 0.0 => v as u64,
+                    Arg::Numbers(vs) if vs.iter().all(|v| *v >= 0.0 && v.fract() == 0.0) => {
+                        vs.iter().map(|v| *v as u64).product()
+                    }
+                    _ => return Err("normalized_shape".into()),
+                };
+                if !flag("elementwise_affine", true)? {
+                    return Ok(0);
+                }
+                Ok(size * if flag("bias", true)? { 2 } else { 1 })
+            }
+            Formula::GroupNorm => {
+                let c = int("num_channels")?;
+                Ok(if flag("affine", true)? { 2 * c } else { 0 })
+            }
+            Formula::Embedding => Ok(int("num_embeddings")? * int("embedding_dim")?),
+            Formula::PReLU => int_or("num_parameters", 1),
+            Formula::Rnn(gates) => {
+                let (input, hidden) = (int("input_size")?, int("hidden_size")?);
+                let layers = int_or("num_layers", 1)?;
+                let bias = flag("bias", true)?;
+                let dirs = if flag("bidirectional", false)? { 2 } else { 1 };
+                if !matches!(get("proj_size"), Arg::Missing | Arg::Number(0.0)) {
+                    return Err("proj_size".into());
+                }
+                let mut total = 0;
+                for layer in 0..layers {
+                    let inp = if layer == 0 { input } else { hidden * dirs };
+                    let per_dir =
+                        gates * hidden * (inp + hidden) + if bias { 2 * gates * hidden } else { 0 };
+                    total += per_dir * dirs;
+                }
+                Ok(total)
+            }
+            Formula::MultiheadAttention => {
+                let e = int("embed_dim")?;
+                let bias = flag("bias", true)?;
+                let kv = flag("add_bias_kv", false)?;
+                let dim = |name: &str| -> Result<u64, String> {
+                    match get(name) {
+                        Arg::Missing | Arg::None => Ok(e),
+                        _ => int(name),
+                    }
+                };
+                let (k, v) = (dim("kdim")?, dim("vdim")?);
+                let in_proj = e * e + e * k + e * v + if bias { 3 * e } else { 0 };
+                let out_proj = e * e + if bias { e } else { 0 };
+                Ok(in_proj + out_proj + if kv { 2 * e } else { 0 })
+            }
+        }
+    }
+}
+
+/// The spec for a parameter-free layer (so callers get `Ok(0)` from `count`).
+pub fn free_spec() -> &'static LayerSpec {
+    static FREE_SPEC: LayerSpec = spec("parameter-free", &[], Formula::Free);
+    &FREE_SPEC
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args<'a>(pairs: &'a [(&'a str, Arg)]) -> impl Fn(&str) -> Arg + 'a {
+        move |name| {
+            pairs
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map_or(Arg::Missing, |(_, a)| a.clone())
+        }
+    }
+
+    #[test]
+    fn counts_match_pytorch() {
+        use Arg::*;
+        // nn.Linear(1024, 128): 131,200
+        let linear = layer("Linear").unwrap();
+        assert_eq!(
+            linear.count(&args(&[
+                ("in_features", Number(1024.0)),
+                ("out_features", Number(128.0))
+            ])),
+            Ok(131_200)
+        );
+        // nn.Conv2d(32, 64, 3, bias=False): 18,432
+        let conv = layer("Conv2d").unwrap();
+        assert_eq!(
+            conv.count(&args(&[
+                ("in_channels", Number(32.0)),
+                ("out_channels", Number(64.0)),
+                ("kernel_size", Number(3.0)),
+                ("bias", Bool(false))
+            ])),
+            Ok(18_432)
+        );
+        // depthwise nn.Conv2d(32, 32, 3, groups=32): 32*1*9 + 32 = 320
+        assert_eq!(
+            conv.count(&args(&[
+                ("in_channels", Number(32.0)),
+                ("out_channels", Number(32.0)),
+                ("kernel_size", Numbers(vec![3.0, 3.0])),
+                ("groups", Number(32.0))
+            ])),
+            Ok(320)
+        );
+        // nn.ConvTranspose2d(64, 32, 2, stride=2): 8,224
+        let convt = layer("ConvTranspose2d").unwrap();
+        assert_eq!(
+            convt.count(&args(&[
+                ("in_channels", Number(64.0)),
+                ("out_channels", Number(32.0)),
+                ("kernel_size", Number(2.0))
+            ])),
+            Ok(8_224)
+        );
+        // nn.LSTM(10, 20, num_layers=2): 4*20*(10+20)+160 + 4*20*(20+20)+160 = 5,920
+        let lstm = layer("LSTM").unwrap();
+        assert_eq!(
+            lstm.count(&args(&[
+                ("input_size", Number(10.0)),
+                ("hidden_size", Number(20.0)),
+                ("num_layers", Number(2.0))
+            ])),
+            Ok(5_920)
+        );
+        // bidirectional GRU(8, 16): 2 * (3*16*(8+16) + 96) = 2,496
+        let gru = layer("GRU").unwrap();
+        assert_eq!(
+            gru.count(&args(&[
+                ("input_size", Number(8.0)),
+                ("hidden_size", Number(16.0)),
+                ("bidirectional", Bool(true))
+            ])),
+            Ok(2_496)
+        );
+        // nn.MultiheadAttention(64, 8): 4*64*64 + 4*64 = 16,640
+        let mha = layer("MultiheadAttention").unwrap();
+        assert_eq!(
+            mha.count(&args(&[
+                ("embed_dim", Number(64.0)),
+                ("num_heads", Number(8.0))
+            ])),
+            Ok(16_640)
+        );
+        // nn.LayerNorm(192): 384; nn.Embedding(1000, 64): 64,000; nn.BatchNorm2d(32): 64
+        assert_eq!(
+            layer("LayerNorm")
+                .unwrap()
+                .count(&args(&[("normalized_shape", Number(192.0))])),
+            Ok(384)
+        );
+        assert_eq!(
+            layer("Embedding").unwrap().count(&args(&[
+                ("num_embeddings", Number(1000.0)),
+                ("embedding_dim", Number(64.0))
+            ])),
+            Ok(64_000)
+        );
+        assert_eq!(
+            layer("BatchNorm2d")
+                .unwrap()
+                .count(&args(&[("num_features", Number(32.0))])),
+            Ok(64)
+        );
+        // a non-literal argument is unknown, not guessed
+        assert_eq!(
+            linear.count(&args(&[
+                ("in_features", Unknown),
+                ("out_features", Number(2.0))
+            ])),
+            Err("in_features".into())
+        );
+    }
+}
