@@ -11,11 +11,12 @@ pub mod engine;
 mod experiment;
 mod input;
 mod performance;
+pub mod project;
 pub mod registry;
 mod rule;
 mod security;
 mod training;
 
 pub use context::Context;
-pub use engine::{review_files, review_source, FileOutcome, Settings};
+pub use engine::{review_files, review_source, review_source_with_facts, FileOutcome, Settings};
 pub use rule::Rule;

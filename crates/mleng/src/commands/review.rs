@@ -98,7 +98,9 @@ pub fn run(args: ReviewArgs) -> Result<ExitCode> {
     let exclude = discover::build_globset(&excludes)?;
 
     let discovery = discover::discover(&paths, &exclude);
-    let outcomes = review_files(&discovery.files, &settings);
+    let mut inputs = discovery.files.clone();
+    inputs.extend(discovery.project_files.iter().cloned());
+    let outcomes = review_files(&inputs, &settings);
     let mut findings: Vec<Finding> = outcomes.into_iter().flat_map(|o| o.findings).collect();
     for (path, reason) in &discovery.errors {
         findings.push(Finding::new(

@@ -1,0 +1,143 @@
+//! Experiment-management facts: which calls seed which random number generator, which
+//! packages are the ML frameworks whose versions decide results, and what the version
+//! boundaries mean.
+
+/// A random number generator a training run draws from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Rng {
+    Torch,
+    Numpy,
+    Python,
+}
+
+/// Calls that seed generators, by qualified name. Sources: `torch.manual_seed`
+/// (<https://pytorch.org/docs/stable/generated/torch.manual_seed.html>), PyTorch's
+/// reproducibility notes (<https://pytorch.org/docs/stable/notes/randomness.html>),
+/// `lightning.seed_everything` (<https://lightning.ai/docs/pytorch/stable/common/trainer.html#reproducibility>),
+/// `transformers.set_seed` (<https://huggingface.co/docs/transformers/main_classes/trainer#transformers.set_seed>),
+/// `accelerate.utils.set_seed` (<https://huggingface.co/docs/accelerate/package_reference/utilities#accelerate.utils.set_seed>).
+pub const SEED_CALLS: &[(&str, &[Rng])] = &[
+    ("torch.manual_seed", &[Rng::Torch]),
+    ("torch.cuda.manual_seed", &[Rng::Torch]),
+    ("torch.cuda.manual_seed_all", &[Rng::Torch]),
+    ("torch.random.manual_seed", &[Rng::Torch]),
+    ("numpy.random.seed", &[Rng::Numpy]),
+    ("numpy.random.default_rng", &[Rng::Numpy]),
+    ("numpy.random.RandomState", &[Rng::Numpy]),
+    ("random.seed", &[Rng::Python]),
+    (
+        "lightning.seed_everything",
+        &[Rng::Torch, Rng::Numpy, Rng::Python],
+    ),
+    (
+        "lightning.pytorch.seed_everything",
+        &[Rng::Torch, Rng::Numpy, Rng::Python],
+    ),
+    (
+        "lightning.fabric.seed_everything",
+        &[Rng::Torch, Rng::Numpy, Rng::Python],
+    ),
+    (
+        "lightning.fabric.utilities.seed.seed_everything",
+        &[Rng::Torch, Rng::Numpy, Rng::Python],
+    ),
+    (
+        "lightning.pytorch.utilities.seed.seed_everything",
+        &[Rng::Torch, Rng::Numpy, Rng::Python],
+    ),
+    (
+        "pytorch_lightning.seed_everything",
+        &[Rng::Torch, Rng::Numpy, Rng::Python],
+    ),
+    (
+        "pytorch_lightning.utilities.seed.seed_everything",
+        &[Rng::Torch, Rng::Numpy, Rng::Python],
+    ),
+    (
+        "transformers.set_seed",
+        &[Rng::Torch, Rng::Numpy, Rng::Python],
+    ),
+    (
+        "transformers.trainer_utils.set_seed",
+        &[Rng::Torch, Rng::Numpy, Rng::Python],
+    ),
+    (
+        "accelerate.utils.set_seed",
+        &[Rng::Torch, Rng::Numpy, Rng::Python],
+    ),
+    (
+        "accelerate.utils.random.set_seed",
+        &[Rng::Torch, Rng::Numpy, Rng::Python],
+    ),
+    (
+        "monai.utils.set_determinism",
+        &[Rng::Torch, Rng::Numpy, Rng::Python],
+    ),
+    (
+        "fastai.torch_core.set_seed",
+        &[Rng::Torch, Rng::Numpy, Rng::Python],
+    ),
+    (
+        "fastai.vision.all.set_seed",
+        &[Rng::Torch, Rng::Numpy, Rng::Python],
+    ),
+    (
+        "mmengine.runner.set_random_seed",
+        &[Rng::Torch, Rng::Numpy, Rng::Python],
+    ),
+    (
+        "ignite.utils.manual_seed",
+        &[Rng::Torch, Rng::Numpy, Rng::Python],
+    ),
+    (
+        "composer.utils.reproducibility.seed_all",
+        &[Rng::Torch, Rng::Numpy, Rng::Python],
+    ),
+    (
+        "torchtune.training.set_seed",
+        &[Rng::Torch, Rng::Numpy, Rng::Python],
+    ),
+];
+
+/// What a seeding call seeds; `None` if it is not a known seeding call.
+pub fn seeded_by(qualified: &str) -> Option<&'static [Rng]> {
+    SEED_CALLS
+        .iter()
+        .find(|(name, _)| *name == qualified)
+        .map(|(_, rngs)| *rngs)
+}
+
+/// Trainers that seed every run themselves unless told otherwise: Hugging Face `Trainer`
+/// calls `set_seed(args.seed)` (default 42) before building the model
+/// (<https://huggingface.co/docs/transformers/main_classes/trainer#transformers.TrainingArguments.seed>).
+pub const SELF_SEEDING_TRAINERS: &[&str] = &[
+    "transformers.Trainer",
+    "transformers.Seq2SeqTrainer",
+    "transformers.trainer.Trainer",
+    "trl.SFTTrainer",
+];
+
+/// Packages whose version changes numerical results or APIs of a training run, as written
+/// in requirement files (PyPI and conda names). Sources: PyTorch's reproducibility notes
+/// ("Completely reproducible results are not guaranteed across PyTorch releases",
+/// <https://pytorch.org/docs/stable/notes/randomness.html>) and pip's guidance on repeatable
+/// installs (<https://pip.pypa.io/en/stable/topics/repeatable-installs/>).
+pub const FRAMEWORK_PACKAGES: &[&str] = &[
+    "torch",
+    "pytorch",
+    "torchvision",
+    "torchaudio",
+    "lightning",
+    "pytorch-lightning",
+    "transformers",
+    "accelerate",
+    "timm",
+    "tensorflow",
+    "jax",
+    "jaxlib",
+    "keras",
+];
+
+/// PyTorch flipped `torch.load`'s default to `weights_only=True` in 2.6
+/// (<https://github.com/pytorch/pytorch/releases/tag/v2.6.0>).
+pub const TORCH_LOAD_SAFE_DEFAULT_SINCE: (u64, u64) = (2, 6);
