@@ -3,6 +3,8 @@
 use crate::project::ProjectRule;
 use crate::rule::Rule;
 
-pub(crate) const RULES: &[&Rule] = &[];
+mod whole_model_saved;
+
+pub(crate) const RULES: &[&Rule] = &[&whole_model_saved::RULE];
 
 pub(crate) const PROJECT_RULES: &[&ProjectRule] = &[];
