@@ -99,11 +99,7 @@ fn check(ctx: &mut Context) {
 
 /// The module expression inside `arg` when `arg` is an `nn.Module`, looking through
 /// `deepcopy(...)`, `.cpu()`-style calls and `.module` of wrappers.
-fn module_expr<'e>(
-    index: &SemanticIndex,
-    arg: &'e Expr,
-    class: Option<usize>,
-) -> Option<&'e Expr> {
+fn module_expr<'e>(index: &SemanticIndex, arg: &'e Expr, class: Option<usize>) -> Option<&'e Expr> {
     let mut expr = arg;
     loop {
         match expr {
@@ -150,11 +146,16 @@ fn module_expr<'e>(
 /// when it is a call (the callee qualified through imports, or a local class name),
 /// `Some(None)` when it is anything else, `None` when `name` is never bound.
 fn binding_constructor(index: &SemanticIndex, name: &str) -> Option<Option<String>> {
-    let binding = index.bindings.iter().rev().filter(|b| b.target == name).find(|b| {
-        !matches!(b.value, Expr::Call(call) if matches!(&*call.func, Expr::Attribute(attr)
+    let binding = index
+        .bindings
+        .iter()
+        .rev()
+        .filter(|b| b.target == name)
+        .find(|b| {
+            !matches!(b.value, Expr::Call(call) if matches!(&*call.func, Expr::Attribute(attr)
             if SAME_MODULE_METHODS.contains(&attr.attr.as_str())
                 && literals::dotted(&attr.value).as_deref() == Some(name)))
-    })?;
+        })?;
     Some(match binding.value {
         Expr::Call(call) => index
             .qualified_name(&call.func)
@@ -171,5 +172,7 @@ fn is_module_constructor(index: &SemanticIndex, ctor: &str) -> bool {
         let head = rest.split('.').next().unwrap_or(rest);
         return !NN_NOT_MODULES.contains(&head);
     }
-    MODEL_CONSTRUCTOR_PREFIXES.iter().any(|p| ctor.starts_with(p))
+    MODEL_CONSTRUCTOR_PREFIXES
+        .iter()
+        .any(|p| ctor.starts_with(p))
 }

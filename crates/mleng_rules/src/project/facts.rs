@@ -32,6 +32,8 @@ pub struct FileFacts {
     /// A call to a helper whose name says it seeds (`set_seed(42)`, `init_seeds(...)`): what it
     /// seeds is unknown, so it counts as seeding everything.
     pub seed_helper: Option<String>,
+    /// Imports Lightning (`lightning` or `pytorch_lightning`).
+    pub uses_lightning: bool,
     /// Uses a trainer that seeds every run itself (Hugging Face `Trainer`).
     pub self_seeding_trainer: bool,
     /// First use of NumPy's global generator (`np.random.rand`, `np.random.shuffle`, ...).
@@ -98,8 +100,12 @@ pub fn is_test_path(path: &std::path::Path) -> bool {
     name.starts_with("test_")
         || name.ends_with("_test.py")
         || name == "conftest.py"
+        // A `tests/` folder close above the file (not anywhere up to the filesystem root, where
+        // it may be where the whole project lives).
         || path
-            .components()
+            .parent()
+            .into_iter()
+            .flat_map(|p| p.components().rev().take(3))
             .any(|c| matches!(c.as_os_str().to_str(), Some("tests" | "test" | "testing")))
 }
 
@@ -227,6 +233,7 @@ pub fn collect(index: &SemanticIndex) -> FileFacts {
         training_functions,
         seeded,
         seed_helper,
+        uses_lightning: index.imports_any(&["lightning", "pytorch_lightning"]),
         self_seeding_trainer,
         numpy_random: numpy_random.map(|r| site(index, r)),
         python_random: python_random.map(|r| site(index, r)),

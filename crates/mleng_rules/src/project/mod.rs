@@ -14,7 +14,9 @@
 mod facts;
 pub mod requirements;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use mleng_diagnostics::{Finding, Fix, Location, Severity, Snippet};
 
@@ -51,17 +53,119 @@ pub struct Site {
 pub struct ProjectFacts {
     pub files: Vec<FileFacts>,
     pub requirements: Requirements,
+    /// Module stem (`engine` for `engine.py`, `pkg` for `pkg/__init__.py`) -> files.
+    by_stem: OnceLock<HashMap<String, Vec<usize>>>,
 }
 
 impl ProjectFacts {
-    /// The file whose stem is `module`'s last segment and whose path ends with the module's
-    /// path (`engine` -> `engine.py`, `pkg.engine` -> `pkg/engine.py`).
-    pub fn file_for_module(&self, module: &str) -> Option<&FileFacts> {
+    /// The reviewed file that is `module` (`engine` -> `engine.py`, `pkg.engine` ->
+    /// `pkg/engine.py`, `.engine` -> `engine.py`), the one nearest to `from` when several match.
+    pub fn file_for_module(&self, module: &str, from: &Path) -> Option<&FileFacts> {
+        let module = module.trim_start_matches('.');
+        if module.is_empty() {
+            return None;
+        }
         let rel: PathBuf = module.split('.').collect();
-        self.files
+        let stem = module.rsplit('.').next().unwrap_or(module);
+        let by_stem = self.by_stem.get_or_init(|| {
+            let mut map: HashMap<String, Vec<usize>> = HashMap::new();
+            for (i, f) in self.files.iter().enumerate() {
+                let stem = if f.path.file_name().is_some_and(|n| n == "__init__.py") {
+                    f.path.parent().and_then(|d| d.file_name())
+                } else {
+                    f.path.file_stem()
+                };
+                if let Some(stem) = stem.and_then(|s| s.to_str()) {
+                    map.entry(stem.to_string()).or_default().push(i);
+                }
+            }
+            map
+        });
+        by_stem
+            .get(stem)?
             .iter()
-            .find(|f| f.path.with_extension("").ends_with(&rel))
+            .map(|&i| &self.files[i])
+            .filter(|f| {
+                f.path.with_extension("").ends_with(&rel)
+                    || (f.path.file_name().is_some_and(|n| n == "__init__.py")
+                        && f.path.parent().is_some_and(|d| d.ends_with(&rel)))
+            })
+            .max_by_key(|f| common_prefix(&f.path, from))
     }
+
+    /// The project file that defines the callee of an imported call (`engine.train` ->
+    /// `engine.py`, with `train`), trying the longest module path first.
+    pub fn callee_file(&self, qualified: &str, from: &Path) -> Option<(&FileFacts, String)> {
+        let parts: Vec<&str> = qualified.split('.').collect();
+        for split in (1..parts.len()).rev() {
+            let module = parts[..split].join(".");
+            if let Some(file) = self.file_for_module(&module, from) {
+                if file.path != from {
+                    return Some((file, parts[split].to_string()));
+                }
+            }
+        }
+        None
+    }
+
+    /// The files an entry point reaches through its imported calls (itself first).
+    pub fn reached_from<'s>(&'s self, entry: &'s FileFacts) -> Vec<&'s FileFacts> {
+        let mut out = vec![entry];
+        for (qualified, _) in &entry.imported_calls {
+            if let Some((file, _)) = self.callee_file(qualified, &entry.path) {
+                if !out.iter().any(|f| f.path == file.path) {
+                    out.push(file);
+                }
+            }
+        }
+        out
+    }
+}
+
+/// A file that is run (script with a main guard, notebook, module-level training) and trains,
+/// itself or by calling a training function of another reviewed file.
+pub struct EntryPoint<'p> {
+    pub file: &'p FileFacts,
+    /// Where it trains: its own training loop, or its call into the training function.
+    pub site: &'p Site,
+    /// The file with the training loop (the entry point itself, or the callee's file).
+    pub training_file: &'p FileFacts,
+    /// The entry point and every reviewed file its imported calls reach (one level).
+    pub reached: Vec<&'p FileFacts>,
+}
+
+impl ProjectFacts {
+    pub fn training_entry_points(&self) -> Vec<EntryPoint<'_>> {
+        let mut out = Vec::new();
+        for file in self.files.iter().filter(|f| f.is_entry_point) {
+            let found = match &file.trains {
+                Some(site) => Some((site, file)),
+                None => file.imported_calls.iter().find_map(|(qualified, site)| {
+                    let (callee, name) = self.callee_file(qualified, &file.path)?;
+                    callee
+                        .training_functions
+                        .contains(&name)
+                        .then_some((site, callee))
+                }),
+            };
+            if let Some((site, training_file)) = found {
+                out.push(EntryPoint {
+                    file,
+                    site,
+                    training_file,
+                    reached: self.reached_from(file),
+                });
+            }
+        }
+        out
+    }
+}
+
+fn common_prefix(a: &Path, b: &Path) -> usize {
+    a.components()
+        .zip(b.components())
+        .take_while(|(x, y)| x == y)
+        .count()
 }
 
 pub struct ProjectContext<'p> {
