@@ -3,12 +3,25 @@
 use crate::project::ProjectRule;
 use crate::rule::Rule;
 
+mod notebook_out_of_order;
+mod unpinned_framework;
 mod unseeded_training;
 mod whole_model_saved;
 
-pub(crate) const RULES: &[&Rule] = &[&whole_model_saved::RULE, &unseeded_training::RULE];
+pub(crate) const RULES: &[&Rule] = &[
+    &whole_model_saved::RULE,
+    &unseeded_training::RULE,
+    &notebook_out_of_order::RULE,
+    &unpinned_framework::RULE,
+];
 
-pub(crate) const PROJECT_RULES: &[&ProjectRule] = &[&ProjectRule {
-    rule: &unseeded_training::RULE,
-    check: unseeded_training::check_project,
-}];
+pub(crate) const PROJECT_RULES: &[&ProjectRule] = &[
+    &ProjectRule {
+        rule: &unseeded_training::RULE,
+        check: unseeded_training::check_project,
+    },
+    &ProjectRule {
+        rule: &unpinned_framework::RULE,
+        check: unpinned_framework::check_project,
+    },
+];

@@ -84,6 +84,8 @@ pub fn is_requirements_file(path: &Path) -> bool {
 
 pub fn parse(path: &Path, text: &str) -> RequirementFile {
     let is_toml = path.extension().is_some_and(|e| e == "toml");
+    let is_yaml = path.extension().is_some_and(|e| e == "yml" || e == "yaml");
+    let mut yaml_key = String::new();
     let mut entries = Vec::new();
     let mut section = String::new();
     let mut in_array = false;
@@ -97,6 +99,16 @@ pub fn parse(path: &Path, text: &str) -> RequirementFile {
             section = line.trim_matches(['[', ']']).trim().to_string();
             in_array = false;
             continue;
+        }
+        if is_yaml {
+            // Only the `dependencies:` list; `channels: - pytorch` is not a package.
+            if !raw.starts_with([' ', '\t', '-']) {
+                yaml_key = line.trim_end_matches(':').trim().to_string();
+                continue;
+            }
+            if yaml_key != "dependencies" {
+                continue;
+            }
         }
         let mut line = line;
         let mut mode = Mode::Plain;
