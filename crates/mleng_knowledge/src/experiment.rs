@@ -141,3 +141,40 @@ pub const FRAMEWORK_PACKAGES: &[&str] = &[
 /// PyTorch flipped `torch.load`'s default to `weights_only=True` in 2.6
 /// (<https://github.com/pytorch/pytorch/releases/tag/v2.6.0>).
 pub const TORCH_LOAD_SAFE_DEFAULT_SINCE: (u64, u64) = (2, 6);
+
+/// scikit-learn estimators whose `fit` learns statistics from the data it sees (means,
+/// variances, quantiles, categories, feature scores, components): fitting them on rows that
+/// later become the test set leaks those rows into training. Stateless transformers
+/// (`Normalizer`, `Binarizer`, `PolynomialFeatures`, `FunctionTransformer`) and `LabelEncoder`
+/// on the targets are not listed. Source: scikit-learn, "Common pitfalls: Data leakage"
+/// (<https://scikit-learn.org/stable/common_pitfalls.html#data-leakage>).
+pub const LEAKY_FIT_PREFIXES: &[&str] = &[
+    "sklearn.preprocessing.StandardScaler",
+    "sklearn.preprocessing.MinMaxScaler",
+    "sklearn.preprocessing.RobustScaler",
+    "sklearn.preprocessing.MaxAbsScaler",
+    "sklearn.preprocessing.QuantileTransformer",
+    "sklearn.preprocessing.PowerTransformer",
+    "sklearn.preprocessing.KBinsDiscretizer",
+    "sklearn.preprocessing.OneHotEncoder",
+    "sklearn.preprocessing.OrdinalEncoder",
+    "sklearn.preprocessing.TargetEncoder",
+    "sklearn.feature_selection.",
+    "sklearn.decomposition.",
+    "sklearn.impute.",
+    "sklearn.feature_extraction.text.TfidfVectorizer",
+    "sklearn.feature_extraction.text.CountVectorizer",
+];
+
+/// Whether fitting an instance of `qualified` learns from the data (see [`LEAKY_FIT_PREFIXES`]).
+pub fn fit_learns_from_data(qualified: &str) -> bool {
+    LEAKY_FIT_PREFIXES
+        .iter()
+        .any(|p| qualified == *p || (p.ends_with('.') && qualified.starts_with(p)))
+}
+
+/// Functions that split data into train and test parts.
+pub const SPLIT_FUNCTIONS: &[&str] = &[
+    "sklearn.model_selection.train_test_split",
+    "sklearn.cross_validation.train_test_split",
+];

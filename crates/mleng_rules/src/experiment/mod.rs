@@ -4,6 +4,7 @@ use crate::project::ProjectRule;
 use crate::rule::Rule;
 
 mod notebook_out_of_order;
+mod preprocessing_before_split;
 mod unpinned_framework;
 mod unseeded_training;
 mod whole_model_saved;
@@ -13,6 +14,7 @@ pub(crate) const RULES: &[&Rule] = &[
     &unseeded_training::RULE,
     &notebook_out_of_order::RULE,
     &unpinned_framework::RULE,
+    &preprocessing_before_split::RULE,
 ];
 
 pub(crate) const PROJECT_RULES: &[&ProjectRule] = &[
