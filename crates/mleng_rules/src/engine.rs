@@ -129,7 +129,7 @@ pub fn review_files(paths: &[PathBuf], settings: &Settings) -> Vec<FileOutcome> 
     let results: Vec<(FileOutcome, Option<FileFacts>)> = code_paths
         .par_iter()
         .map(|path| {
-            let (findings, facts) = review_path_with_facts(path, settings, with_facts);
+            let (findings, facts) = review_path_with_facts(path, settings, &project_rules);
             (
                 FileOutcome {
                     path: path.clone(),
@@ -219,17 +219,17 @@ pub fn run_project_rules(
 
 /// Reviews one file from disk. Never panics: a bug of ours becomes an `INP900` finding.
 pub fn review_path(path: &Path, settings: &Settings) -> Vec<Finding> {
-    review_path_with_facts(path, settings, false).0
+    review_path_with_facts(path, settings, &[]).0
 }
 
-/// Reviews one file and, when `with_facts`, distils its index into project facts.
+/// Reviews one file and, when project rules are enabled, distils its index into project facts.
 fn review_path_with_facts(
     path: &Path,
     settings: &Settings,
-    with_facts: bool,
+    project_rules: &[&ProjectRule],
 ) -> (Vec<Finding>, Option<FileFacts>) {
     match catch_unwind(AssertUnwindSafe(|| {
-        review_path_inner(path, settings, with_facts)
+        review_path_inner(path, settings, project_rules)
     })) {
         Ok(result) => result,
         Err(panic) => {
@@ -246,25 +246,26 @@ fn review_path_with_facts(
 fn review_path_inner(
     path: &Path,
     settings: &Settings,
-    with_facts: bool,
+    project_rules: &[&ProjectRule],
 ) -> (Vec<Finding>, Option<FileFacts>) {
     match SourceFile::load(path) {
-        Ok(source) => review_source_with_facts(&source, settings, with_facts),
+        Ok(source) => review_source_with_facts(&source, settings, project_rules),
         Err(err) => (vec![input::load_error(path, &err)], None),
     }
 }
 
 /// Reviews an already loaded file (also used by tests on in-memory sources).
 pub fn review_source(source: &SourceFile, settings: &Settings) -> Vec<Finding> {
-    review_source_with_facts(source, settings, false).0
+    review_source_with_facts(source, settings, &[]).0
 }
 
-/// Reviews a loaded file and, when `with_facts`, collects its project facts from the same
-/// index (files with syntax errors contribute no facts).
+/// Reviews a loaded file and, when `project_rules` is not empty, collects its project facts
+/// (and those rules' candidates) from the same index. Files with syntax errors contribute no
+/// facts.
 pub fn review_source_with_facts(
     source: &SourceFile,
     settings: &Settings,
-    with_facts: bool,
+    project_rules: &[&ProjectRule],
 ) -> (Vec<Finding>, Option<FileFacts>) {
     let parsed = ParsedFile::parse(source);
     let index = SemanticIndex::build(source, parsed.module());
@@ -273,7 +274,8 @@ pub fn review_source_with_facts(
         // Rules on a broken tree would guess; report the syntax errors and stop here.
         return (input::syntax_errors(&index, &errors), None);
     }
-    let facts = with_facts.then(|| project::collect_facts(&index));
+    let facts = (!project_rules.is_empty())
+        .then(|| project::collect_facts_and_candidates(&index, project_rules));
     let mut findings = Vec::new();
     for rule in registry::all() {
         if !settings.enabled.contains(rule.code) || settings.ignored_in(&source.path, rule.code) {

@@ -43,6 +43,10 @@ pub struct FileFacts {
     /// Calls that resolve through an import to another module (entry points only), with the
     /// first site of each: how an entry point reaches training code in other files.
     pub imported_calls: Vec<(String, Site)>,
+    /// Some call passes `worker_init_fn=` (a DataLoader that reseeds its workers).
+    pub has_worker_init_fn: bool,
+    /// Candidate findings of project rules with a per-file half (see `ProjectRule::candidates`).
+    pub candidates: Vec<super::Candidate>,
     /// `torch.load(...)` calls with no `weights_only` argument.
     pub torch_loads_without_weights_only: Vec<Site>,
 }
@@ -239,6 +243,11 @@ pub fn collect(index: &SemanticIndex) -> FileFacts {
         python_random: python_random.map(|r| site(index, r)),
         imported_calls,
         torch_loads_without_weights_only: torch_loads,
+        has_worker_init_fn: index
+            .calls
+            .iter()
+            .any(|c| c.keyword("worker_init_fn").is_some()),
+        candidates: Vec::new(),
         path,
         is_notebook,
         is_test,

@@ -24,12 +24,52 @@ use crate::context::Context;
 use crate::rule::Rule;
 
 pub use facts::{collect as collect_facts, FileFacts};
+
+/// Facts of one file plus the candidates of the enabled project rules that have a per-file half.
+pub fn collect_facts_and_candidates(
+    index: &mleng_python::SemanticIndex,
+    rules: &[&ProjectRule],
+) -> FileFacts {
+    let mut facts = collect_facts(index);
+    for project_rule in rules {
+        let Some(check) = project_rule.candidates else {
+            continue;
+        };
+        let mut ctx = Context::new(index, project_rule.rule);
+        check(&mut ctx);
+        let source = index.source;
+        for (mut finding, (first, last)) in ctx.findings.into_iter().zip(ctx.text_lines) {
+            finding.snippet = crate::engine::snippet(source, &finding.location, first, last);
+            facts.candidates.push(Candidate {
+                code: project_rule.rule.code,
+                finding,
+                first_line_text: source.lines.line_text(&source.text, first).to_string(),
+                last_line_text: source.lines.line_text(&source.text, last).to_string(),
+            });
+        }
+    }
+    facts
+}
 pub use requirements::Requirements;
 
 /// A rule's project half.
 pub struct ProjectRule {
     pub rule: &'static Rule,
     pub check: fn(&mut ProjectContext),
+    /// A per-file check whose findings are only *candidates*: it runs in the parallel phase
+    /// on each file's index, its findings are kept in [`FileFacts::candidates`], and the
+    /// project check decides which to report (for rules whose answer depends on other files,
+    /// such as a `worker_init_fn` defined elsewhere).
+    pub candidates: Option<fn(&mut Context)>,
+}
+
+/// A finding found in one file, waiting for the project check to confirm it.
+#[derive(Debug, Clone)]
+pub struct Candidate {
+    pub code: &'static str,
+    pub finding: Finding,
+    pub first_line_text: String,
+    pub last_line_text: String,
 }
 
 /// The per-file check of a rule that only has a project half.
@@ -181,6 +221,26 @@ impl<'p> ProjectContext<'p> {
             rule,
             findings: Vec::new(),
         }
+    }
+
+    /// Reports a candidate found in the per-file phase as it is.
+    pub fn confirm(&mut self, candidate: &Candidate) {
+        self.findings.push((
+            candidate.finding.clone(),
+            candidate.first_line_text.clone(),
+            candidate.last_line_text.clone(),
+        ));
+    }
+
+    /// Candidates of the current rule, with the file they were found in.
+    pub fn candidates(&self) -> impl Iterator<Item = (&'p FileFacts, &'p Candidate)> + '_ {
+        let code = self.rule.code;
+        self.facts.files.iter().flat_map(move |f| {
+            f.candidates
+                .iter()
+                .filter(move |c| c.code == code)
+                .map(move |c| (f, c))
+        })
     }
 
     /// Reports a finding of the current rule at a site of `file`.

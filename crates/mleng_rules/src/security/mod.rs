@@ -12,4 +12,5 @@ pub(crate) const RULES: &[&Rule] = &[&unsafe_torch_load::RULE];
 pub(crate) const PROJECT_RULES: &[&ProjectRule] = &[&ProjectRule {
     rule: &unsafe_torch_load::RULE,
     check: unsafe_torch_load::check_project,
+    candidates: None,
 }];
