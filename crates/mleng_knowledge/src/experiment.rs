@@ -178,3 +178,86 @@ pub const SPLIT_FUNCTIONS: &[&str] = &[
     "sklearn.model_selection.train_test_split",
     "sklearn.cross_validation.train_test_split",
 ];
+
+/// Ways a script reads its configuration instead of hard-coding it, by qualified-name prefix.
+/// Sources: the argparse, click, typer, Hydra, OmegaConf, Fire and Lightning CLI documentation.
+pub const CONFIG_SOURCES: &[(&str, &str)] = &[
+    ("argparse.ArgumentParser", "argparse"),
+    ("click.", "click"),
+    ("typer.", "typer"),
+    ("hydra.main", "Hydra"),
+    ("hydra.compose", "Hydra"),
+    ("omegaconf.OmegaConf", "OmegaConf"),
+    ("fire.Fire", "Fire"),
+    ("torchtune.config.parse", "torchtune config"),
+    ("jsonargparse.", "jsonargparse"),
+    ("simple_parsing.", "simple-parsing"),
+    ("ml_collections.", "ml_collections"),
+    ("transformers.HfArgumentParser", "HfArgumentParser"),
+    ("lightning.pytorch.cli.LightningCLI", "LightningCLI"),
+    ("lightning.LightningCLI", "LightningCLI"),
+    ("pytorch_lightning.cli.LightningCLI", "LightningCLI"),
+    ("yaml.safe_load", "a YAML file"),
+    ("yaml.load", "a YAML file"),
+    ("tomllib.load", "a TOML file"),
+    ("json.load", "a JSON file"),
+];
+
+/// Calls that record metrics of a run, by qualified-name prefix (receiver types included:
+/// `torch.utils.tensorboard.SummaryWriter.add_scalar`). Sources: the TensorBoard
+/// (`torch.utils.tensorboard`), Weights & Biases, MLflow, Comet, Neptune, Aim, ClearML,
+/// Accelerate (`Accelerator.log`) and Fabric (`Fabric.log`) documentation.
+pub const METRIC_LOGGERS: &[(&str, &str)] = &[
+    (
+        "torch.utils.tensorboard.SummaryWriter.add_scalar",
+        "TensorBoard",
+    ),
+    (
+        "torch.utils.tensorboard.SummaryWriter.add_scalars",
+        "TensorBoard",
+    ),
+    ("tensorboardX.SummaryWriter.add_scalar", "TensorBoard"),
+    ("wandb.log", "Weights & Biases"),
+    ("wandb.init.log", "Weights & Biases"),
+    ("mlflow.log_metric", "MLflow"),
+    ("mlflow.log_metrics", "MLflow"),
+    ("mlflow.autolog", "MLflow"),
+    ("mlflow.pytorch.autolog", "MLflow"),
+    ("comet_ml.", "Comet"),
+    ("neptune.", "Neptune"),
+    ("aim.Run", "Aim"),
+    ("clearml.Task", "ClearML"),
+    ("accelerate.Accelerator.log", "Accelerate trackers"),
+    ("lightning.Fabric.log", "Fabric loggers"),
+    ("lightning.Fabric.log_dict", "Fabric loggers"),
+    ("csv.writer", "a CSV file"),
+    ("csv.DictWriter", "a CSV file"),
+];
+
+/// Calls that record a run's configuration. Sources: `SummaryWriter.add_hparams`,
+/// `wandb.init(config=...)` / `wandb.config`, `mlflow.log_params`,
+/// `LightningModule.save_hyperparameters`, `Accelerator.init_trackers(config=...)`.
+pub const CONFIG_RECORDERS: &[&str] = &[
+    "torch.utils.tensorboard.SummaryWriter.add_hparams",
+    "tensorboardX.SummaryWriter.add_hparams",
+    "wandb.config.update",
+    "mlflow.log_param",
+    "mlflow.log_params",
+    "mlflow.log_dict",
+    "omegaconf.OmegaConf.save",
+    "yaml.dump",
+    "yaml.safe_dump",
+    "json.dump",
+];
+
+/// Trainers that track metrics, record hyperparameters and write resumable checkpoints by
+/// default (Lightning's default logger is TensorBoard/CSV and `ModelCheckpoint` saves optimizer
+/// and loop state; Hugging Face `Trainer` logs, saves `training_args.bin` and optimizer state).
+pub const FULL_SERVICE_TRAINERS: &[&str] = &[
+    "lightning.Trainer",
+    "lightning.pytorch.Trainer",
+    "pytorch_lightning.Trainer",
+    "transformers.Trainer",
+    "transformers.Seq2SeqTrainer",
+    "trl.SFTTrainer",
+];

@@ -116,12 +116,25 @@ pub struct FileOutcome {
 /// facts the project pass needs; then the project rules over all facts and the requirement
 /// files among `paths` (`requirements*.txt`, `pyproject.toml`, `environment.yml`).
 pub fn review_files(paths: &[PathBuf], settings: &Settings) -> Vec<FileOutcome> {
+    review_project(paths, settings, false).outcomes
+}
+
+/// What [`review_project`] returns: the findings per file and, when collected, the project
+/// facts (for the reproducibility scorecard).
+pub struct ProjectReview {
+    pub outcomes: Vec<FileOutcome>,
+    pub facts: Option<ProjectFacts>,
+}
+
+/// [`review_files`], optionally keeping the project facts (`keep_facts`) even when no project
+/// rule is enabled.
+pub fn review_project(paths: &[PathBuf], settings: &Settings, keep_facts: bool) -> ProjectReview {
     let project_rules: Vec<&ProjectRule> = registry::project_rules()
         .iter()
         .copied()
         .filter(|p| settings.enabled.contains(p.rule.code))
         .collect();
-    let with_facts = !project_rules.is_empty();
+    let with_facts = !project_rules.is_empty() || keep_facts;
     let (requirement_paths, code_paths): (Vec<PathBuf>, Vec<PathBuf>) = paths
         .iter()
         .cloned()
@@ -129,7 +142,8 @@ pub fn review_files(paths: &[PathBuf], settings: &Settings) -> Vec<FileOutcome> 
     let results: Vec<(FileOutcome, Option<FileFacts>)> = code_paths
         .par_iter()
         .map(|path| {
-            let (findings, facts) = review_path_with_facts(path, settings, &project_rules);
+            let (findings, facts) =
+                review_path_with_facts(path, settings, &project_rules, with_facts);
             (
                 FileOutcome {
                     path: path.clone(),
@@ -146,7 +160,10 @@ pub fn review_files(paths: &[PathBuf], settings: &Settings) -> Vec<FileOutcome> 
         facts.files.extend(file_facts);
     }
     if !with_facts {
-        return outcomes;
+        return ProjectReview {
+            outcomes,
+            facts: None,
+        };
     }
     facts.requirements = project::Requirements::load(&requirement_paths);
     for finding in run_project_rules(&facts, &project_rules, settings) {
@@ -166,7 +183,10 @@ pub fn review_files(paths: &[PathBuf], settings: &Settings) -> Vec<FileOutcome> 
             .findings
             .sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
     }
-    outcomes
+    ProjectReview {
+        outcomes,
+        facts: Some(facts),
+    }
 }
 
 /// Runs the project rules over the collected facts, applying suppression comments, per-file
@@ -219,7 +239,7 @@ pub fn run_project_rules(
 
 /// Reviews one file from disk. Never panics: a bug of ours becomes an `INP900` finding.
 pub fn review_path(path: &Path, settings: &Settings) -> Vec<Finding> {
-    review_path_with_facts(path, settings, &[]).0
+    review_path_with_facts(path, settings, &[], false).0
 }
 
 /// Reviews one file and, when project rules are enabled, distils its index into project facts.
@@ -227,9 +247,10 @@ fn review_path_with_facts(
     path: &Path,
     settings: &Settings,
     project_rules: &[&ProjectRule],
+    with_facts: bool,
 ) -> (Vec<Finding>, Option<FileFacts>) {
     match catch_unwind(AssertUnwindSafe(|| {
-        review_path_inner(path, settings, project_rules)
+        review_path_inner(path, settings, project_rules, with_facts)
     })) {
         Ok(result) => result,
         Err(panic) => {
@@ -247,25 +268,27 @@ fn review_path_inner(
     path: &Path,
     settings: &Settings,
     project_rules: &[&ProjectRule],
+    with_facts: bool,
 ) -> (Vec<Finding>, Option<FileFacts>) {
     match SourceFile::load(path) {
-        Ok(source) => review_source_with_facts(&source, settings, project_rules),
+        Ok(source) => review_source_with_facts(&source, settings, project_rules, with_facts),
         Err(err) => (vec![input::load_error(path, &err)], None),
     }
 }
 
 /// Reviews an already loaded file (also used by tests on in-memory sources).
 pub fn review_source(source: &SourceFile, settings: &Settings) -> Vec<Finding> {
-    review_source_with_facts(source, settings, &[]).0
+    review_source_with_facts(source, settings, &[], false).0
 }
 
-/// Reviews a loaded file and, when `project_rules` is not empty, collects its project facts
-/// (and those rules' candidates) from the same index. Files with syntax errors contribute no
+/// Reviews a loaded file and, when `with_facts`, collects its project facts (and the
+/// candidates of `project_rules`) from the same index. Files with syntax errors contribute no
 /// facts.
 pub fn review_source_with_facts(
     source: &SourceFile,
     settings: &Settings,
     project_rules: &[&ProjectRule],
+    with_facts: bool,
 ) -> (Vec<Finding>, Option<FileFacts>) {
     let parsed = ParsedFile::parse(source);
     let index = SemanticIndex::build(source, parsed.module());
@@ -274,8 +297,7 @@ pub fn review_source_with_facts(
         // Rules on a broken tree would guess; report the syntax errors and stop here.
         return (input::syntax_errors(&index, &errors), None);
     }
-    let facts = (!project_rules.is_empty())
-        .then(|| project::collect_facts_and_candidates(&index, project_rules));
+    let facts = with_facts.then(|| project::collect_facts_and_candidates(&index, project_rules));
     let mut findings = Vec::new();
     for rule in registry::all() {
         if !settings.enabled.contains(rule.code) || settings.ignored_in(&source.path, rule.code) {

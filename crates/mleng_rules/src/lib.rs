@@ -18,5 +18,8 @@ mod security;
 mod training;
 
 pub use context::Context;
-pub use engine::{review_files, review_source, review_source_with_facts, FileOutcome, Settings};
+pub use engine::{
+    review_files, review_project, review_source, review_source_with_facts, FileOutcome,
+    ProjectReview, Settings,
+};
 pub use rule::Rule;

@@ -3,7 +3,11 @@
 
 use std::path::PathBuf;
 
-use mleng_knowledge::experiment::{seeded_by, Rng, SELF_SEEDING_TRAINERS};
+use mleng_knowledge::experiment::{
+    seeded_by, Rng, CONFIG_RECORDERS, CONFIG_SOURCES, FULL_SERVICE_TRAINERS, METRIC_LOGGERS,
+    SELF_SEEDING_TRAINERS,
+};
+use mleng_python::index::literals;
 use mleng_python::index::TrainingScope;
 use mleng_python::source::SourceKind;
 use mleng_python::SemanticIndex;
@@ -43,6 +47,25 @@ pub struct FileFacts {
     /// Calls that resolve through an import to another module (entry points only), with the
     /// first site of each: how an entry point reaches training code in other files.
     pub imported_calls: Vec<(String, Site)>,
+    /// `torch.use_deterministic_algorithms(True)`, `cudnn.deterministic = True`,
+    /// `Trainer(deterministic=True)` or a seeding helper called with `deterministic=True`.
+    pub determinism: Option<Site>,
+    /// `torch.backends.cudnn.benchmark = True` (or `Trainer(benchmark=True)`).
+    pub cudnn_benchmark: Option<Site>,
+    /// How the file reads its configuration (`argparse`, `Hydra`, ...).
+    pub config_source: Option<&'static str>,
+    /// How the file records metrics (`TensorBoard`, `Weights & Biases`, `print of the loss`, ...).
+    pub metric_tracking: Option<String>,
+    /// Whether the run's configuration is recorded (`add_hparams`, `wandb.init(config=...)`,
+    /// `save_hyperparameters`, a config dumped to a file or saved in a checkpoint).
+    pub records_config: bool,
+    /// Uses a trainer that tracks, records and checkpoints by itself (Lightning, HF `Trainer`).
+    pub full_service_trainer: bool,
+    /// The first `torch.save(...)` of a checkpoint with model weights, if any.
+    pub checkpoint: Option<Site>,
+    /// A checkpoint saved here includes optimizer state (an optimizer's `state_dict()` is
+    /// saved, or the saved dict names an optimizer).
+    pub checkpoint_has_optimizer: bool,
     /// Some call passes `worker_init_fn=` (a DataLoader that reseeds its workers).
     pub has_worker_init_fn: bool,
     /// Candidate findings of project rules with a per-file half (see `ProjectRule::candidates`).
@@ -167,8 +190,143 @@ pub fn collect(index: &SemanticIndex) -> FileFacts {
     let mut python_random = None;
     let mut torch_loads = Vec::new();
     let mut fit_call = None;
+    let mut determinism = None;
+    let mut cudnn_benchmark = None;
+    let mut config_source = None;
+    let mut metric_tracking: Option<String> = None;
+    let mut records_config = false;
+    let mut full_service_trainer = false;
+    let mut checkpoint = None;
+    let mut checkpoint_has_optimizer = false;
     for call in &index.calls {
         let resolved = call.resolved();
+        if let Some(q) = resolved.as_deref() {
+            if determinism.is_none()
+                && (q == "torch.use_deterministic_algorithms"
+                    && call.arg(0).and_then(literals::boolean) == Some(true)
+                    || call.keyword("deterministic").and_then(literals::boolean) == Some(true)
+                    || q == "monai.utils.set_determinism")
+            {
+                determinism = Some(call.range());
+            }
+            if cudnn_benchmark.is_none()
+                && FULL_SERVICE_TRAINERS.contains(&q)
+                && call.keyword("benchmark").and_then(literals::boolean) == Some(true)
+            {
+                cudnn_benchmark = Some(call.range());
+            }
+            if config_source.is_none() {
+                config_source = CONFIG_SOURCES
+                    .iter()
+                    .find(|(prefix, _)| q.starts_with(prefix))
+                    .map(|(_, name)| *name);
+            }
+            if metric_tracking.is_none() {
+                metric_tracking = METRIC_LOGGERS
+                    .iter()
+                    .find(|(prefix, _)| q.starts_with(prefix))
+                    .map(|(_, name)| name.to_string());
+            }
+            if CONFIG_RECORDERS.contains(&q)
+                || (q == "wandb.init" && call.keyword("config").is_some())
+                || (q.ends_with("init_trackers") && call.keyword("config").is_some())
+            {
+                records_config = true;
+            }
+            if FULL_SERVICE_TRAINERS.contains(&q) {
+                full_service_trainer = true;
+                if call.keyword("logger").and_then(literals::boolean) != Some(false) {
+                    metric_tracking.get_or_insert_with(|| "the trainer's default logger".into());
+                }
+            }
+            if q == "torch.save" {
+                if let Some(arg) = call.arg_or_keyword(0, "obj") {
+                    // What is saved: the argument, and for `torch.save(ckpt, path)` the dict
+                    // `ckpt` was built from in the same function.
+                    let mut saved = index.text(arg.range()).to_ascii_lowercase();
+                    if let Some(name) = literals::dotted(arg) {
+                        if let Some(value) = index
+                            .bindings
+                            .iter()
+                            .rev()
+                            .find(|b| b.target == name && b.function == call.function)
+                        {
+                            saved.push(' ');
+                            saved.push_str(&index.text(value.value.range()).to_ascii_lowercase());
+                        }
+                    }
+                    if saved.contains("optim") {
+                        checkpoint_has_optimizer = true;
+                    }
+                    if ["args", "config", "cfg", "hparams", "hyper", "opt."]
+                        .iter()
+                        .any(|k| saved.contains(k))
+                    {
+                        records_config = true;
+                    }
+                    if checkpoint.is_none()
+                        && ["model", "state_dict", "ckpt", "checkpoint", "net"]
+                            .iter()
+                            .any(|k| saved.contains(k))
+                    {
+                        checkpoint = Some(call.range());
+                    }
+                }
+            }
+        }
+        match (call.method, call.receiver.as_deref()) {
+            // Lightning: `self.log(...)`, `self.log_dict(...)`, `self.save_hyperparameters()`.
+            (Some("log" | "log_dict"), Some("self"))
+                if call.class.is_some_and(|c| index.classes[c].is_lightning) =>
+            {
+                metric_tracking.get_or_insert_with(|| "LightningModule.log".into());
+            }
+            (Some("save_hyperparameters"), Some("self")) => records_config = true,
+            (Some("add_scalar" | "add_scalars"), _) => {
+                metric_tracking.get_or_insert_with(|| "TensorBoard".into());
+            }
+            (Some("add_hparams" | "log_config" | "log_hyperparams"), _) => records_config = true,
+            // Framework checkpoint APIs save the whole training state (Accelerate
+            // `save_state`, Lightning/torchtune/DeepSpeed `save_checkpoint`).
+            (Some("save_state" | "save_checkpoint"), Some(_)) => {
+                checkpoint_has_optimizer = true;
+                if checkpoint.is_none() {
+                    checkpoint = Some(call.range());
+                }
+            }
+            (Some("log" | "log_metrics"), Some(r))
+                if r.contains("wandb")
+                    || r.contains("run")
+                    || r.contains("logger")
+                    || r.contains("tracker")
+                    || r.contains("accelerator")
+                    || r.contains("fabric") =>
+            {
+                metric_tracking.get_or_insert_with(|| format!("`{r}.log`"));
+            }
+            _ => {}
+        }
+        // `print(f"loss {loss:.3f}")` / `logger.info(...)` with a loss or accuracy in it.
+        if metric_tracking.is_none() {
+            let is_print = matches!(&*call.expr.func, ruff_python_ast::Expr::Name(n) if n.id.as_str() == "print");
+            let is_log = matches!(
+                call.method,
+                Some("info" | "debug" | "warning" | "write" | "set_postfix" | "set_description")
+            );
+            if is_print || is_log {
+                let args = index.text(call.expr.arguments.range()).to_ascii_lowercase();
+                if ["loss", "acc", "metric", "score", "f1", "psnr", "iou", "map"]
+                    .iter()
+                    .any(|k| args.contains(k))
+                {
+                    metric_tracking = Some(if is_print {
+                        "print".into()
+                    } else {
+                        "a log message".into()
+                    });
+                }
+            }
+        }
         if let Some(q) = resolved.as_deref() {
             if let Some(rngs) = seeded_by(q) {
                 for rng in rngs {
@@ -218,6 +376,18 @@ pub fn collect(index: &SemanticIndex) -> FileFacts {
             seed_helper = Some(index.text(call.expr.func.range()).to_string());
         }
     }
+    for binding in &index.bindings {
+        let is_true = literals::boolean(binding.value) == Some(true);
+        if !is_true {
+            continue;
+        }
+        if binding.target.ends_with("cudnn.deterministic") && determinism.is_none() {
+            determinism = Some(binding.range);
+        }
+        if binding.target.ends_with("cudnn.benchmark") && cudnn_benchmark.is_none() {
+            cudnn_benchmark = Some(binding.range);
+        }
+    }
     let module_level_training = trains.is_some_and(|(_, module_level)| module_level);
     let is_entry_point = !is_test && (index.has_main_guard || is_notebook || module_level_training);
     let trains = trains.map(|(r, _)| r).or(fit_call);
@@ -243,6 +413,14 @@ pub fn collect(index: &SemanticIndex) -> FileFacts {
         python_random: python_random.map(|r| site(index, r)),
         imported_calls,
         torch_loads_without_weights_only: torch_loads,
+        determinism: determinism.map(|r| site(index, r)),
+        cudnn_benchmark: cudnn_benchmark.map(|r| site(index, r)),
+        config_source,
+        metric_tracking,
+        records_config,
+        full_service_trainer,
+        checkpoint: checkpoint.map(|r| site(index, r)),
+        checkpoint_has_optimizer,
         has_worker_init_fn: index
             .calls
             .iter()

@@ -13,6 +13,7 @@
 
 mod facts;
 pub mod requirements;
+pub mod scorecard;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
