@@ -26,7 +26,10 @@ fn summary_prints_a_scorecard_per_training_entry_point() {
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("Reproducibility scorecard"), "{stdout}");
-    assert!(stdout.contains("train.py (trains at line 10): 2/7"), "{stdout}");
+    assert!(
+        stdout.contains("train.py (trains at line 10): 2/7"),
+        "{stdout}"
+    );
     for line in [
         "seeds            no   EXP002",
         "config           yes  read with argparse",

@@ -3,7 +3,9 @@
 use crate::project::ProjectRule;
 use crate::rule::Rule;
 
+mod checkpoint_not_resumable;
 mod dataloader_worker_seeding;
+mod no_metric_tracking;
 mod notebook_out_of_order;
 mod preprocessing_before_split;
 mod unpinned_framework;
@@ -17,6 +19,8 @@ pub(crate) const RULES: &[&Rule] = &[
     &unpinned_framework::RULE,
     &preprocessing_before_split::RULE,
     &dataloader_worker_seeding::RULE,
+    &no_metric_tracking::RULE,
+    &checkpoint_not_resumable::RULE,
 ];
 
 pub(crate) const PROJECT_RULES: &[&ProjectRule] = &[
@@ -34,5 +38,15 @@ pub(crate) const PROJECT_RULES: &[&ProjectRule] = &[
         rule: &dataloader_worker_seeding::RULE,
         check: dataloader_worker_seeding::check_project,
         candidates: Some(dataloader_worker_seeding::candidates),
+    },
+    &ProjectRule {
+        rule: &no_metric_tracking::RULE,
+        check: no_metric_tracking::check_project,
+        candidates: None,
+    },
+    &ProjectRule {
+        rule: &checkpoint_not_resumable::RULE,
+        check: checkpoint_not_resumable::check_project,
+        candidates: None,
     },
 ];

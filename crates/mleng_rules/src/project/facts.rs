@@ -66,6 +66,9 @@ pub struct FileFacts {
     /// A checkpoint saved here includes optimizer state (an optimizer's `state_dict()` is
     /// saved, or the saved dict names an optimizer).
     pub checkpoint_has_optimizer: bool,
+    /// The script says it can resume: a `--resume`-style argument, a `resume` variable or a
+    /// `load_state_dict` of an optimizer.
+    pub claims_resume: Option<Site>,
     /// Some call passes `worker_init_fn=` (a DataLoader that reseeds its workers).
     pub has_worker_init_fn: bool,
     /// Candidate findings of project rules with a per-file half (see `ProjectRule::candidates`).
@@ -135,6 +138,20 @@ pub fn is_test_path(path: &std::path::Path) -> bool {
             .flat_map(|p| p.components().rev().take(3))
             .any(|c| matches!(c.as_os_str().to_str(), Some("tests" | "test" | "testing")))
 }
+
+/// Receiver names of `.log(...)`-style calls that record metrics (`wandb_run.log`,
+/// `self._metric_logger.log_dict`, `accelerator.log`, `writer.log_scalar`).
+const LOGGER_RECEIVERS: &[&str] = &[
+    "wandb",
+    "run",
+    "logger",
+    "tracker",
+    "writer",
+    "accelerator",
+    "fabric",
+    "experiment",
+    "metric",
+];
 
 const LIGHTNING_TRAINERS: &[&str] = &[
     "lightning.Trainer",
@@ -294,13 +311,10 @@ pub fn collect(index: &SemanticIndex) -> FileFacts {
                     checkpoint = Some(call.range());
                 }
             }
-            (Some("log" | "log_metrics"), Some(r))
-                if r.contains("wandb")
-                    || r.contains("run")
-                    || r.contains("logger")
-                    || r.contains("tracker")
-                    || r.contains("accelerator")
-                    || r.contains("fabric") =>
+            (Some("log" | "log_dict" | "log_metrics" | "log_scalar" | "log_metric"), Some(r))
+                if LOGGER_RECEIVERS
+                    .iter()
+                    .any(|k| r.to_ascii_lowercase().contains(k)) =>
             {
                 metric_tracking.get_or_insert_with(|| format!("`{r}.log`"));
             }
@@ -388,6 +402,16 @@ pub fn collect(index: &SemanticIndex) -> FileFacts {
             cudnn_benchmark = Some(binding.range);
         }
     }
+    let claims_resume = index
+        .calls
+        .iter()
+        .find(|c| {
+            let args = index.text(c.expr.arguments.range()).to_ascii_lowercase();
+            (c.method == Some("add_argument") && args.contains("resume"))
+                || (c.method == Some("load_state_dict")
+                    && c.receiver.as_deref().is_some_and(|r| r.contains("optim")))
+        })
+        .map(|c| site(index, c.range()));
     let module_level_training = trains.is_some_and(|(_, module_level)| module_level);
     let is_entry_point = !is_test && (index.has_main_guard || is_notebook || module_level_training);
     let trains = trains.map(|(r, _)| r).or(fit_call);
@@ -421,6 +445,7 @@ pub fn collect(index: &SemanticIndex) -> FileFacts {
         full_service_trainer,
         checkpoint: checkpoint.map(|r| site(index, r)),
         checkpoint_has_optimizer,
+        claims_resume,
         has_worker_init_fn: index
             .calls
             .iter()
