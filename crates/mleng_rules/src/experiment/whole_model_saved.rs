@@ -101,25 +101,19 @@ fn check(ctx: &mut Context) {
 /// `deepcopy(...)`, `.cpu()`-style calls and `.module` of wrappers.
 fn module_expr<'e>(index: &SemanticIndex, arg: &'e Expr, class: Option<usize>) -> Option<&'e Expr> {
     let mut expr = arg;
-    loop {
-        match expr {
-            Expr::Call(call) => {
-                let inner = match &*call.func {
-                    Expr::Attribute(attr) if SAME_MODULE_METHODS.contains(&attr.attr.as_str()) => {
-                        &attr.value
-                    }
-                    func if index
-                        .qualified_name(func)
-                        .is_some_and(|q| q == "copy.deepcopy") =>
-                    {
-                        call.arguments.args.first()?
-                    }
-                    _ => return None,
-                };
-                expr = inner;
+    while let Expr::Call(call) = expr {
+        expr = match &*call.func {
+            Expr::Attribute(attr) if SAME_MODULE_METHODS.contains(&attr.attr.as_str()) => {
+                &attr.value
             }
-            _ => break,
-        }
+            func if index
+                .qualified_name(func)
+                .is_some_and(|q| q == "copy.deepcopy") =>
+            {
+                call.arguments.args.first()?
+            }
+            _ => return None,
+        };
     }
     let dotted = literals::dotted(expr)?;
     if matches!(expr, Expr::Subscript(_)) {
