@@ -6,6 +6,7 @@ use crate::rule::Rule;
 mod checkpoint_not_resumable;
 mod dataloader_worker_seeding;
 mod no_metric_tracking;
+mod nondeterministic_setup;
 mod notebook_out_of_order;
 mod preprocessing_before_split;
 mod unpinned_framework;
@@ -21,6 +22,7 @@ pub(crate) const RULES: &[&Rule] = &[
     &dataloader_worker_seeding::RULE,
     &no_metric_tracking::RULE,
     &checkpoint_not_resumable::RULE,
+    &nondeterministic_setup::RULE,
 ];
 
 pub(crate) const PROJECT_RULES: &[&ProjectRule] = &[
@@ -47,6 +49,11 @@ pub(crate) const PROJECT_RULES: &[&ProjectRule] = &[
     &ProjectRule {
         rule: &checkpoint_not_resumable::RULE,
         check: checkpoint_not_resumable::check_project,
+        candidates: None,
+    },
+    &ProjectRule {
+        rule: &nondeterministic_setup::RULE,
+        check: nondeterministic_setup::check_project,
         candidates: None,
     },
 ];

@@ -66,6 +66,8 @@ pub struct FileFacts {
     /// A checkpoint saved here includes optimizer state (an optimizer's `state_dict()` is
     /// saved, or the saved dict names an optimizer).
     pub checkpoint_has_optimizer: bool,
+    /// A comment that says runs must be reproducible (`# for reproducibility`).
+    pub states_reproducible: Option<Site>,
     /// The script says it can resume: a `--resume`-style argument, a `resume` variable or a
     /// `load_state_dict` of an optimizer.
     pub claims_resume: Option<Site>,
@@ -402,6 +404,7 @@ pub fn collect(index: &SemanticIndex) -> FileFacts {
             cudnn_benchmark = Some(binding.range);
         }
     }
+    let states_reproducible = reproducibility_comment(index).map(|r| site(index, r));
     let claims_resume = index
         .calls
         .iter()
@@ -446,6 +449,7 @@ pub fn collect(index: &SemanticIndex) -> FileFacts {
         checkpoint: checkpoint.map(|r| site(index, r)),
         checkpoint_has_optimizer,
         claims_resume,
+        states_reproducible,
         has_worker_init_fn: index
             .calls
             .iter()
@@ -456,6 +460,22 @@ pub fn collect(index: &SemanticIndex) -> FileFacts {
         is_test,
         is_entry_point,
     }
+}
+
+/// The first comment line that mentions reproducibility or determinism of runs.
+fn reproducibility_comment(index: &SemanticIndex) -> Option<TextRange> {
+    let source = index.source;
+    for line in 1..=source.lines.line_count() {
+        let text = source.lines.line_text(&source.text, line);
+        let Some(hash) = text.find('#') else { continue };
+        let comment = text[hash..].to_ascii_lowercase();
+        if comment.contains("reproducib") || comment.contains("deterministic") {
+            let start = source.lines.line_start(line)? + hash as u32;
+            let end = source.lines.line_start(line)? + text.len() as u32;
+            return Some(TextRange::new(start.into(), end.into()));
+        }
+    }
+    None
 }
 
 fn is_seed_helper_name(name: &str) -> bool {
