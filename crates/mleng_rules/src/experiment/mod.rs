@@ -5,6 +5,7 @@ use crate::rule::Rule;
 
 mod checkpoint_not_resumable;
 mod dataloader_worker_seeding;
+mod hardcoded_hyperparameters;
 mod no_metric_tracking;
 mod nondeterministic_setup;
 mod notebook_out_of_order;
@@ -23,6 +24,7 @@ pub(crate) const RULES: &[&Rule] = &[
     &no_metric_tracking::RULE,
     &checkpoint_not_resumable::RULE,
     &nondeterministic_setup::RULE,
+    &hardcoded_hyperparameters::RULE,
 ];
 
 pub(crate) const PROJECT_RULES: &[&ProjectRule] = &[
@@ -54,6 +56,11 @@ pub(crate) const PROJECT_RULES: &[&ProjectRule] = &[
     &ProjectRule {
         rule: &nondeterministic_setup::RULE,
         check: nondeterministic_setup::check_project,
+        candidates: None,
+    },
+    &ProjectRule {
+        rule: &hardcoded_hyperparameters::RULE,
+        check: hardcoded_hyperparameters::check_project,
         candidates: None,
     },
 ];

@@ -66,6 +66,8 @@ pub struct FileFacts {
     /// A checkpoint saved here includes optimizer state (an optimizer's `state_dict()` is
     /// saved, or the saved dict names an optimizer).
     pub checkpoint_has_optimizer: bool,
+    /// Hyperparameters written as literals at their use: (what, the literal text, where).
+    pub hyperparameter_literals: Vec<(&'static str, String, Site)>,
     /// A comment that says runs must be reproducible (`# for reproducibility`).
     pub states_reproducible: Option<Site>,
     /// The script says it can resume: a `--resume`-style argument, a `resume` variable or a
@@ -404,6 +406,10 @@ pub fn collect(index: &SemanticIndex) -> FileFacts {
             cudnn_benchmark = Some(binding.range);
         }
     }
+    let hyperparameter_literals = hyperparameter_literals(index)
+        .into_iter()
+        .map(|(what, text, range)| (what, text, site(index, range)))
+        .collect();
     let states_reproducible = reproducibility_comment(index).map(|r| site(index, r));
     let claims_resume = index
         .calls
@@ -450,6 +456,7 @@ pub fn collect(index: &SemanticIndex) -> FileFacts {
         checkpoint_has_optimizer,
         claims_resume,
         states_reproducible,
+        hyperparameter_literals,
         has_worker_init_fn: index
             .calls
             .iter()
@@ -460,6 +467,55 @@ pub fn collect(index: &SemanticIndex) -> FileFacts {
         is_test,
         is_entry_point,
     }
+}
+
+/// Learning rate, weight decay, batch size and epoch count written as number literals where
+/// they are used: `SGD(params, lr=0.1)`, `DataLoader(ds, batch_size=32)`,
+/// `for epoch in range(10):` around a training loop, `Trainer(max_epochs=10)`.
+fn hyperparameter_literals(index: &SemanticIndex) -> Vec<(&'static str, String, TextRange)> {
+    let mut out: Vec<(&'static str, String, TextRange)> = Vec::new();
+    let mut push = |what: &'static str, expr: Option<&ruff_python_ast::Expr>| {
+        if let Some(expr) = expr.filter(|e| literals::number(e).is_some()) {
+            if !out.iter().any(|(w, _, _)| *w == what) {
+                out.push((what, index.text(expr.range()).to_string(), expr.range()));
+            }
+        }
+    };
+    for call in &index.calls {
+        let Some(q) = call.qualified.as_deref() else {
+            continue;
+        };
+        if let Some(name) = q.strip_prefix("torch.optim.") {
+            if name.starts_with(|c: char| c.is_ascii_uppercase()) {
+                push("learning rate", call.arg_or_keyword(1, "lr"));
+                push("weight decay", call.keyword("weight_decay"));
+            }
+        } else if q == "torch.utils.data.DataLoader" {
+            push("batch size", call.arg_or_keyword(1, "batch_size"));
+        } else if LIGHTNING_TRAINERS.contains(&q) {
+            push("epochs", call.keyword("max_epochs"));
+        }
+    }
+    // `for epoch in range(10):` enclosing a training loop.
+    for lp in &index.training_loops {
+        let mut parent = match lp.scope {
+            TrainingScope::Loop(id) => index.loops[id].parent,
+            TrainingScope::Function(_) => None,
+        };
+        while let Some(id) = parent {
+            let header = index.text(index.loops[id].header);
+            if let Some(rest) = header.split("range(").nth(1) {
+                let arg = rest.split(')').next().unwrap_or("").trim();
+                if header.contains("epoch") && arg.parse::<u64>().is_ok() {
+                    if !out.iter().any(|(w, _, _)| *w == "epochs") {
+                        out.push(("epochs", arg.to_string(), index.loops[id].header));
+                    }
+                }
+            }
+            parent = index.loops[id].parent;
+        }
+    }
+    out
 }
 
 /// The first comment line that mentions reproducibility or determinism of runs.
