@@ -6,6 +6,7 @@ use crate::rule::Rule;
 mod checkpoint_not_resumable;
 mod dataloader_worker_seeding;
 mod hardcoded_hyperparameters;
+mod hyperparameters_not_recorded;
 mod no_metric_tracking;
 mod nondeterministic_setup;
 mod notebook_out_of_order;
@@ -25,6 +26,7 @@ pub(crate) const RULES: &[&Rule] = &[
     &checkpoint_not_resumable::RULE,
     &nondeterministic_setup::RULE,
     &hardcoded_hyperparameters::RULE,
+    &hyperparameters_not_recorded::RULE,
 ];
 
 pub(crate) const PROJECT_RULES: &[&ProjectRule] = &[
@@ -61,6 +63,11 @@ pub(crate) const PROJECT_RULES: &[&ProjectRule] = &[
     &ProjectRule {
         rule: &hardcoded_hyperparameters::RULE,
         check: hardcoded_hyperparameters::check_project,
+        candidates: None,
+    },
+    &ProjectRule {
+        rule: &hyperparameters_not_recorded::RULE,
+        check: hyperparameters_not_recorded::check_project,
         candidates: None,
     },
 ];

@@ -324,6 +324,23 @@ pub fn collect(index: &SemanticIndex) -> FileFacts {
             }
             _ => {}
         }
+        // `print(args)` / `logger.info(vars(args))`: the configuration written to the run's log.
+        {
+            let is_print = matches!(&*call.expr.func, ruff_python_ast::Expr::Name(n) if n.id.as_str() == "print");
+            let is_log = matches!(call.method, Some("info" | "debug"));
+            if (is_print || is_log) && call.expr.arguments.args.len() == 1 {
+                let arg = index
+                    .text(call.expr.arguments.args[0].range())
+                    .trim()
+                    .to_string();
+                if matches!(
+                    arg.as_str(),
+                    "args" | "opt" | "cfg" | "config" | "hparams" | "vars(args)" | "vars(opt)"
+                ) {
+                    records_config = true;
+                }
+            }
+        }
         // `print(f"loss {loss:.3f}")` / `logger.info(...)` with a loss or accuracy in it.
         if metric_tracking.is_none() {
             let is_print = matches!(&*call.expr.func, ruff_python_ast::Expr::Name(n) if n.id.as_str() == "print");
@@ -395,6 +412,10 @@ pub fn collect(index: &SemanticIndex) -> FileFacts {
         }
     }
     for binding in &index.bindings {
+        // `wandb.config.lr = ...`, `run.config.update(...)`.
+        if binding.target.starts_with("wandb.config") {
+            records_config = true;
+        }
         let is_true = literals::boolean(binding.value) == Some(true);
         if !is_true {
             continue;
