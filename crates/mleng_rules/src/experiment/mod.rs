@@ -8,6 +8,7 @@ mod dataloader_worker_seeding;
 mod hardcoded_hyperparameters;
 mod hyperparameters_not_recorded;
 mod no_metric_tracking;
+mod no_validation;
 mod nondeterministic_setup;
 mod notebook_out_of_order;
 mod preprocessing_before_split;
@@ -27,6 +28,7 @@ pub(crate) const RULES: &[&Rule] = &[
     &nondeterministic_setup::RULE,
     &hardcoded_hyperparameters::RULE,
     &hyperparameters_not_recorded::RULE,
+    &no_validation::RULE,
 ];
 
 pub(crate) const PROJECT_RULES: &[&ProjectRule] = &[
@@ -68,6 +70,11 @@ pub(crate) const PROJECT_RULES: &[&ProjectRule] = &[
     &ProjectRule {
         rule: &hyperparameters_not_recorded::RULE,
         check: hyperparameters_not_recorded::check_project,
+        candidates: None,
+    },
+    &ProjectRule {
+        rule: &no_validation::RULE,
+        check: no_validation::check_project,
         candidates: None,
     },
 ];

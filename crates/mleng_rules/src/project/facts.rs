@@ -68,6 +68,9 @@ pub struct FileFacts {
     pub checkpoint_has_optimizer: bool,
     /// Hyperparameters written as literals at their use: (what, the literal text, where).
     pub hyperparameter_literals: Vec<(&'static str, String, Site)>,
+    /// Evaluates on held-out data: `model.eval()`, a `torch.no_grad()`/`inference_mode()` block,
+    /// a validation/test loader or step, an `evaluate`/`validate` function, `trainer.validate`.
+    pub evaluates: bool,
     /// A comment that says runs must be reproducible (`# for reproducibility`).
     pub states_reproducible: Option<Site>,
     /// The script says it can resume: a `--resume`-style argument, a `resume` variable or a
@@ -431,6 +434,7 @@ pub fn collect(index: &SemanticIndex) -> FileFacts {
         .into_iter()
         .map(|(what, text, range)| (what, text, site(index, range)))
         .collect();
+    let evaluates = evaluates(index);
     let states_reproducible = reproducibility_comment(index).map(|r| site(index, r));
     let claims_resume = index
         .calls
@@ -478,6 +482,7 @@ pub fn collect(index: &SemanticIndex) -> FileFacts {
         claims_resume,
         states_reproducible,
         hyperparameter_literals,
+        evaluates,
         has_worker_init_fn: index
             .calls
             .iter()
@@ -537,6 +542,38 @@ fn hyperparameter_literals(index: &SemanticIndex) -> Vec<(&'static str, String, 
         }
     }
     out
+}
+
+/// Words that name evaluation on held-out data, in functions, loaders and keywords.
+const EVAL_WORDS: &[&str] = &["val", "eval", "test", "holdout", "dev_"];
+
+fn evaluates(index: &SemanticIndex) -> bool {
+    let named_eval = |name: &str| {
+        let lower = name.to_ascii_lowercase();
+        EVAL_WORDS.iter().any(|w| lower.contains(w))
+    };
+    index.functions.iter().any(|f| named_eval(f.name))
+        || index.withs.iter().any(|w| {
+            w.contexts.iter().flatten().any(|q| {
+                q == "torch.no_grad" || q == "torch.inference_mode" || q == "torch.enable_grad"
+            })
+        })
+        || index.calls.iter().any(|c| {
+            c.method == Some("eval")
+                || c.method.is_some_and(named_eval)
+                || c.qualified
+                    .as_deref()
+                    .is_some_and(|q| q.rsplit('.').next().is_some_and(named_eval))
+                || c.expr
+                    .arguments
+                    .keywords
+                    .iter()
+                    .any(|k| k.arg.as_ref().is_some_and(|a| named_eval(a.as_str())))
+        })
+        || index
+            .loops
+            .iter()
+            .any(|l| l.iterates_over.as_deref().is_some_and(named_eval))
 }
 
 /// The first comment line that mentions reproducibility or determinism of runs.
