@@ -532,10 +532,11 @@ fn hyperparameter_literals(index: &SemanticIndex) -> Vec<(&'static str, String, 
             let header = index.text(index.loops[id].header);
             if let Some(rest) = header.split("range(").nth(1) {
                 let arg = rest.split(')').next().unwrap_or("").trim();
-                if header.contains("epoch") && arg.parse::<u64>().is_ok() {
-                    if !out.iter().any(|(w, _, _)| *w == "epochs") {
-                        out.push(("epochs", arg.to_string(), index.loops[id].header));
-                    }
+                if header.contains("epoch")
+                    && arg.parse::<u64>().is_ok()
+                    && !out.iter().any(|(w, _, _)| *w == "epochs")
+                {
+                    out.push(("epochs", arg.to_string(), index.loops[id].header));
                 }
             }
             parent = index.loops[id].parent;
