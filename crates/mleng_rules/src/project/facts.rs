@@ -223,7 +223,11 @@ pub fn collect(index: &SemanticIndex) -> FileFacts {
     let mut checkpoint = None;
     let mut checkpoint_has_optimizer = false;
     for call in &index.calls {
-        let resolved = call.resolved();
+        // The qualified callee without allocating when there is one (most calls).
+        let resolved: Option<std::borrow::Cow<str>> = match &call.qualified {
+            Some(q) => Some(std::borrow::Cow::Borrowed(q.as_str())),
+            None => call.resolved().map(std::borrow::Cow::Owned),
+        };
         if let Some(q) = resolved.as_deref() {
             if determinism.is_none()
                 && (q == "torch.use_deterministic_algorithms"
@@ -439,21 +443,23 @@ pub fn collect(index: &SemanticIndex) -> FileFacts {
     let claims_resume = index
         .calls
         .iter()
-        .find(|c| {
-            let args = index.text(c.expr.arguments.range()).to_ascii_lowercase();
-            (c.method == Some("add_argument") && args.contains("resume"))
-                || (c.method == Some("load_state_dict")
-                    && c.receiver.as_deref().is_some_and(|r| r.contains("optim")))
+        .find(|c| match c.method {
+            Some("add_argument") => {
+                contains_ignore_case(index.text(c.expr.arguments.range()), "resume")
+            }
+            Some("load_state_dict") => c.receiver.as_deref().is_some_and(|r| r.contains("optim")),
+            _ => false,
         })
         .map(|c| site(index, c.range()));
     let module_level_training = trains.is_some_and(|(_, module_level)| module_level);
     let is_entry_point = !is_test && (index.has_main_guard || is_notebook || module_level_training);
     let trains = trains.map(|(r, _)| r).or(fit_call);
     let mut imported_calls: Vec<(String, Site)> = Vec::new();
+    let mut seen_calls: std::collections::HashSet<&str> = std::collections::HashSet::new();
     if is_entry_point {
         for call in &index.calls {
             let Some(q) = &call.qualified else { continue };
-            if !q.contains('.') || imported_calls.iter().any(|(seen, _)| seen == q) {
+            if !q.contains('.') || !seen_calls.insert(q.as_str()) {
                 continue;
             }
             imported_calls.push((q.clone(), site(index, call.range())));
@@ -549,10 +555,7 @@ fn hyperparameter_literals(index: &SemanticIndex) -> Vec<(&'static str, String, 
 const EVAL_WORDS: &[&str] = &["val", "eval", "test", "holdout", "dev_"];
 
 fn evaluates(index: &SemanticIndex) -> bool {
-    let named_eval = |name: &str| {
-        let lower = name.to_ascii_lowercase();
-        EVAL_WORDS.iter().any(|w| lower.contains(w))
-    };
+    let named_eval = |name: &str| EVAL_WORDS.iter().any(|w| contains_ignore_case(name, w));
     index.functions.iter().any(|f| named_eval(f.name))
         || index.withs.iter().any(|w| {
             w.contexts.iter().flatten().any(|q| {
@@ -593,7 +596,14 @@ fn reproducibility_comment(index: &SemanticIndex) -> Option<TextRange> {
     None
 }
 
+/// `needle` (lowercase ASCII) in `haystack`, ignoring ASCII case, without allocating.
+fn contains_ignore_case(haystack: &str, needle: &str) -> bool {
+    let (h, n) = (haystack.as_bytes(), needle.as_bytes());
+    n.is_empty() || h.windows(n.len()).any(|w| w.eq_ignore_ascii_case(n))
+}
+
 fn is_seed_helper_name(name: &str) -> bool {
-    let lower = name.to_ascii_lowercase();
-    lower.contains("seed") && !lower.starts_with("get_") && !lower.contains("worker")
+    contains_ignore_case(name, "seed")
+        && !name.starts_with("get_")
+        && !contains_ignore_case(name, "worker")
 }
