@@ -55,7 +55,7 @@ for step, (x, y) in enumerate(loader):
 };
 
 /// Tracking that is not an experiment tracker (the loss printed to the console).
-const NOT_A_TRACKER: &[&str] = &["print", "a log message"];
+const NOT_A_TRACKER: &[&str] = &["print", "a log message", "a progress meter"];
 
 pub(crate) fn check_project(ctx: &mut ProjectContext) {
     for entry in ctx.facts.training_entry_points() {

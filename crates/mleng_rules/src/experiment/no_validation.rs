@@ -46,6 +46,9 @@ for epoch in range(epochs):
     print(f"epoch {epoch}: val_loss {val_loss:.4f}")
 ```
 
+Reinforcement learning (gym/gymnasium) and GAN training (a discriminator) have no held-out
+split in this sense and are not reported.
+
 ## Known problems
 Evaluation done by a separate script that is not among the reviewed files is not seen; review
 the project folder rather than a single file.
@@ -62,7 +65,7 @@ pub(crate) fn check_project(ctx: &mut ProjectContext) {
         if entry
             .reached
             .iter()
-            .any(|f| f.evaluates || f.full_service_trainer)
+            .any(|f| f.evaluates || f.full_service_trainer || f.rl_or_gan)
         {
             continue;
         }

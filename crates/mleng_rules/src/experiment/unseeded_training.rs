@@ -19,7 +19,9 @@ neither the entry point, nor the file with the training loop, nor the files it c
 seed any generator (`torch.manual_seed`, `random.seed`, `np.random.seed`,
 `lightning.seed_everything`, `transformers.set_seed`, `accelerate.utils.set_seed`, or a helper
 whose name says it seeds, such as `set_seed(42)`). It also reports (as info) *partial*
-seeding: torch is seeded but NumPy's or Python's global generator is used without a seed.
+seeding: torch is seeded but NumPy's or Python's global generator is used without a seed
+outside a `Dataset` (draws inside a `Dataset` run in DataLoader workers, which PyTorch reseeds
+from the torch seed: Python's `random` always, NumPy since PyTorch 1.9).
 
 Hugging Face `Trainer` seeds every run itself (`TrainingArguments.seed`, default 42) and
 is not reported.

@@ -71,6 +71,9 @@ pub struct FileFacts {
     /// Evaluates on held-out data: `model.eval()`, a `torch.no_grad()`/`inference_mode()` block,
     /// a validation/test loader or step, an `evaluate`/`validate` function, `trainer.validate`.
     pub evaluates: bool,
+    /// Reinforcement learning (imports gym/gymnasium) or a GAN (a `Discriminator` class): there
+    /// is no held-out split in the usual sense.
+    pub rl_or_gan: bool,
     /// A comment that says runs must be reproducible (`# for reproducibility`).
     pub states_reproducible: Option<Site>,
     /// The script says it can resume: a `--resume`-style argument, a `resume` variable or a
@@ -222,6 +225,17 @@ pub fn collect(index: &SemanticIndex) -> FileFacts {
     let mut full_service_trainer = false;
     let mut checkpoint = None;
     let mut checkpoint_has_optimizer = false;
+    // Draws inside a Dataset run in DataLoader workers, which PyTorch reseeds from the torch
+    // seed (Python's `random` always, NumPy's global generator since 1.9), so they follow
+    // `torch.manual_seed` when there are workers; they do not count as unseeded draws.
+    let in_dataset = |class: Option<usize>| {
+        class.is_some_and(|c| {
+            index.classes[c]
+                .bases
+                .iter()
+                .any(|b| b.rsplit('.').next().is_some_and(|n| n.ends_with("Dataset")))
+        })
+    };
     for call in &index.calls {
         // The qualified callee without allocating when there is one (most calls).
         let resolved: Option<std::borrow::Cow<str>> = match &call.qualified {
@@ -310,6 +324,13 @@ pub fn collect(index: &SemanticIndex) -> FileFacts {
                 metric_tracking.get_or_insert_with(|| "LightningModule.log".into());
             }
             (Some("save_hyperparameters"), Some("self")) => records_config = true,
+            // `progress.display(i)` / `losses.update(loss.item(), n)`: AverageMeter-style
+            // meters that are printed.
+            (Some("display" | "display_summary"), Some(r))
+                if contains_ignore_case(r, "progress") || contains_ignore_case(r, "meter") =>
+            {
+                metric_tracking.get_or_insert_with(|| "a progress meter".into());
+            }
             (Some("add_scalar" | "add_scalars"), _) => {
                 metric_tracking.get_or_insert_with(|| "TensorBoard".into());
             }
@@ -357,9 +378,23 @@ pub fn collect(index: &SemanticIndex) -> FileFacts {
             );
             if is_print || is_log {
                 let args = index.text(call.expr.arguments.range()).to_ascii_lowercase();
-                if ["loss", "acc", "metric", "score", "f1", "psnr", "iou", "map"]
-                    .iter()
-                    .any(|k| args.contains(k))
+                if [
+                    "loss",
+                    "acc",
+                    "metric",
+                    "score",
+                    "f1",
+                    "psnr",
+                    "iou",
+                    "map",
+                    "reward",
+                    "ppl",
+                    "perplexity",
+                    "error",
+                    "bleu",
+                ]
+                .iter()
+                .any(|k| args.contains(k))
                 {
                     metric_tracking = Some(if is_print {
                         "print".into()
@@ -382,12 +417,19 @@ pub fn collect(index: &SemanticIndex) -> FileFacts {
                 self_seeding_trainer = true;
             }
             if let Some(rest) = q.strip_prefix("numpy.random.") {
-                if numpy_random.is_none() && !NUMPY_RANDOM_NOT_GLOBAL.contains(&rest) {
+                if numpy_random.is_none()
+                    && !in_dataset(call.class)
+                    && !NUMPY_RANDOM_NOT_GLOBAL.contains(&rest)
+                {
                     numpy_random = Some(call.range());
                 }
             }
             if let Some(rest) = q.strip_prefix("random.") {
-                if python_random.is_none() && rest != "seed" && !rest.contains('.') {
+                if python_random.is_none()
+                    && !in_dataset(call.class)
+                    && rest != "seed"
+                    && !rest.contains('.')
+                {
                     python_random = Some(call.range());
                 }
             }
@@ -489,6 +531,15 @@ pub fn collect(index: &SemanticIndex) -> FileFacts {
         states_reproducible,
         hyperparameter_literals,
         evaluates,
+        rl_or_gan: index.imports_any(&["gym", "gymnasium"])
+            || index
+                .classes
+                .iter()
+                .any(|c| contains_ignore_case(c.name, "discriminator"))
+            || index
+                .bindings
+                .iter()
+                .any(|b| matches!(b.target.as_str(), "netD" | "netG" | "discriminator")),
         has_worker_init_fn: index
             .calls
             .iter()
@@ -578,6 +629,7 @@ fn evaluates(index: &SemanticIndex) -> bool {
             .loops
             .iter()
             .any(|l| l.iterates_over.as_deref().is_some_and(named_eval))
+        || index.bindings.iter().any(|b| named_eval(&b.target))
 }
 
 /// The first comment line that mentions reproducibility or determinism of runs.
