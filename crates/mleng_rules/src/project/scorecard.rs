@@ -63,7 +63,7 @@ fn card(facts: &ProjectFacts, entry: &EntryPoint, findings: &[Finding]) -> Score
     let seeds_detail = match finding_at(findings, "EXP002", entry) {
         Some(f) => format!("{}: {}", f.code, f.message),
         None if seeded_all => seed_how(files),
-        None if seeded_torch => format!("torch seeded ({})", seed_how(files)),
+        None if seeded_torch => format!("{} (not every generator)", seed_how(files)),
         None => format!("no seeding found in {}", names(files)),
     };
     items.push(Item {
