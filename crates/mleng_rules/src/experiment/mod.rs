@@ -12,6 +12,7 @@ mod no_validation;
 mod nondeterministic_setup;
 mod notebook_out_of_order;
 mod preprocessing_before_split;
+mod test_set_used_for_selection;
 mod unpinned_framework;
 mod unseeded_training;
 mod whole_model_saved;
@@ -29,6 +30,7 @@ pub(crate) const RULES: &[&Rule] = &[
     &hardcoded_hyperparameters::RULE,
     &hyperparameters_not_recorded::RULE,
     &no_validation::RULE,
+    &test_set_used_for_selection::RULE,
 ];
 
 pub(crate) const PROJECT_RULES: &[&ProjectRule] = &[

@@ -371,11 +371,27 @@ pub fn collect(index: &SemanticIndex) -> FileFacts {
         }
         // `print(f"loss {loss:.3f}")` / `logger.info(...)` with a loss or accuracy in it.
         if metric_tracking.is_none() {
-            let is_print = matches!(&*call.expr.func, ruff_python_ast::Expr::Name(n) if n.id.as_str() == "print");
-            let is_log = matches!(
-                call.method,
-                Some("info" | "debug" | "warning" | "write" | "set_postfix" | "set_description")
-            );
+            let name = match &*call.expr.func {
+                ruff_python_ast::Expr::Name(n) => n.id.as_str(),
+                _ => call.method.unwrap_or_default(),
+            };
+            let is_print = name == "print";
+            // `logger.info`, `pbar.set_postfix`, `progress_bar(i, n, "Loss: ...")`, `log_line(...)`.
+            let is_log = !is_print
+                && [
+                    "info",
+                    "debug",
+                    "warning",
+                    "write",
+                    "postfix",
+                    "description",
+                    "progress",
+                    "log",
+                    "print",
+                    "display",
+                ]
+                .iter()
+                .any(|k| contains_ignore_case(name, k));
             if is_print || is_log {
                 let args = index.text(call.expr.arguments.range()).to_ascii_lowercase();
                 if [
@@ -493,7 +509,14 @@ pub fn collect(index: &SemanticIndex) -> FileFacts {
             _ => false,
         })
         .map(|c| site(index, c.range()));
-    let module_level_training = trains.is_some_and(|(_, module_level)| module_level);
+    // Training at module level, directly or by calling a local training function there
+    // (`for epoch in range(200): train(epoch)` in a script without a main guard).
+    let module_level_training = trains.is_some_and(|(_, module_level)| module_level)
+        || index.calls.iter().any(|c| {
+            c.function.is_none()
+                && matches!(&*c.expr.func, ruff_python_ast::Expr::Name(n)
+                    if training_functions.iter().any(|f| f == n.id.as_str()))
+        });
     let is_entry_point = !is_test && (index.has_main_guard || is_notebook || module_level_training);
     let trains = trains.map(|(r, _)| r).or(fit_call);
     let mut imported_calls: Vec<(String, Site)> = Vec::new();
