@@ -66,6 +66,7 @@ pub(crate) fn check_project(ctx: &mut ProjectContext) {
             .reached
             .iter()
             .any(|f| f.evaluates || f.full_service_trainer || f.rl_or_gan)
+            || entry.training_file.optimizes_inputs_only
         {
             continue;
         }

@@ -23,7 +23,9 @@ seeding: torch is seeded but NumPy's or Python's global generator is used withou
 outside a `Dataset` (draws inside a `Dataset` run in DataLoader workers, which PyTorch reseeds
 from the torch seed: Python's `random` always, NumPy since PyTorch 1.9).
 
-Hugging Face `Trainer` seeds every run itself (`TrainingArguments.seed`, default 42) and
+Loops that optimize plain tensors rather than a model (`optim.Adam([target])`: style
+transfer, adversarial inputs) learn nothing random and are not reported. Hugging Face
+`Trainer` seeds every run itself (`TrainingArguments.seed`, default 42) and
 is not reported.
 
 ## Why is this bad?
@@ -91,6 +93,9 @@ fn seeds(files: &[&FileFacts], rng: Rng) -> bool {
 
 fn check_entry(ctx: &mut ProjectContext, entry: &EntryPoint) {
     let files = &entry.reached;
+    if entry.training_file.optimizes_inputs_only {
+        return;
+    }
     let name = display_name(entry.file);
     let where_trains = if entry.training_file.path == entry.file.path {
         String::new()

@@ -71,6 +71,9 @@ pub struct FileFacts {
     /// Evaluates on held-out data: `model.eval()`, a `torch.no_grad()`/`inference_mode()` block,
     /// a validation/test loader or step, an `evaluate`/`validate` function, `trainer.validate`.
     pub evaluates: bool,
+    /// Every optimizer in the file optimizes plain tensors (`optim.Adam([target])`), not a
+    /// model's parameters: style transfer, adversarial inputs. Nothing random is learned.
+    pub optimizes_inputs_only: bool,
     /// Reinforcement learning (imports gym/gymnasium) or a GAN (a `Discriminator` class): there
     /// is no held-out split in the usual sense.
     pub rl_or_gan: bool,
@@ -554,6 +557,7 @@ pub fn collect(index: &SemanticIndex) -> FileFacts {
         states_reproducible,
         hyperparameter_literals,
         evaluates,
+        optimizes_inputs_only: optimizes_inputs_only(index),
         rl_or_gan: index.imports_any(&["gym", "gymnasium"])
             || index
                 .classes
@@ -623,6 +627,22 @@ fn hyperparameter_literals(index: &SemanticIndex) -> Vec<(&'static str, String, 
         }
     }
     out
+}
+
+fn optimizes_inputs_only(index: &SemanticIndex) -> bool {
+    let mut optimizers = index.calls.iter().filter(|c| {
+        c.qualified.as_deref().is_some_and(|q| {
+            q.strip_prefix("torch.optim.")
+                .is_some_and(|n| n.starts_with(|ch: char| ch.is_ascii_uppercase()))
+        })
+    });
+    let mut any = false;
+    let all_inputs = optimizers.all(|c| {
+        any = true;
+        matches!(c.arg(0), Some(ruff_python_ast::Expr::List(list))
+            if list.elts.iter().all(|e| matches!(e, ruff_python_ast::Expr::Name(_))))
+    });
+    any && all_inputs
 }
 
 /// Words that name evaluation on held-out data, in functions, loaders and keywords.
