@@ -3,6 +3,7 @@
 
 pub mod backbones;
 pub mod datasets;
+pub mod experiment;
 pub mod layers;
 pub mod losses;
 pub mod normalization;

@@ -26,7 +26,11 @@ const ALWAYS_SKIPPED: &[&str] = &[
 ];
 
 pub struct Discovery {
+    /// Python files and notebooks to review.
     pub files: Vec<PathBuf>,
+    /// Requirement files (`requirements*.txt`, `pyproject.toml`, `environment.yml`) for the
+    /// project pass; never reviewed as code.
+    pub project_files: Vec<PathBuf>,
     /// Paths that could not be walked, with the reason (reported, never fatal).
     pub errors: Vec<(PathBuf, String)>,
 }
@@ -58,9 +62,21 @@ pub fn is_reviewable(path: &Path) -> bool {
         .is_some_and(|ext| ext == "py" || ext == "ipynb")
 }
 
+/// Files that describe the project's dependencies, read by the project pass.
+pub fn is_project_file(path: &Path) -> bool {
+    let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+        return false;
+    };
+    (name.starts_with("requirements") && name.ends_with(".txt"))
+        || name == "pyproject.toml"
+        || name == "environment.yml"
+        || name == "environment.yaml"
+}
+
 /// Walks `roots`. Files named explicitly are always reviewed (like ruff), unless excluded.
 pub fn discover(roots: &[PathBuf], exclude: &GlobSet) -> Discovery {
     let mut files = Vec::new();
+    let mut project_files = Vec::new();
     let mut errors = Vec::new();
     for root in roots {
         if !root.exists() {
@@ -69,7 +85,11 @@ pub fn discover(roots: &[PathBuf], exclude: &GlobSet) -> Discovery {
         }
         if root.is_file() {
             if !is_excluded(root, exclude) {
-                files.push(root.clone());
+                if is_project_file(root) {
+                    project_files.push(root.clone());
+                } else {
+                    files.push(root.clone());
+                }
             }
             continue;
         }
@@ -88,11 +108,11 @@ pub fn discover(roots: &[PathBuf], exclude: &GlobSet) -> Discovery {
             match entry {
                 Ok(entry) => {
                     let path = entry.path();
-                    if entry.file_type().is_some_and(|t| t.is_file())
-                        && is_reviewable(path)
-                        && !is_excluded(path, exclude)
-                    {
+                    let is_file = entry.file_type().is_some_and(|t| t.is_file());
+                    if is_file && is_reviewable(path) && !is_excluded(path, exclude) {
                         files.push(path.to_path_buf());
+                    } else if is_file && is_project_file(path) && !is_excluded(path, exclude) {
+                        project_files.push(path.to_path_buf());
                     }
                 }
                 Err(err) => {
@@ -107,7 +127,13 @@ pub fn discover(roots: &[PathBuf], exclude: &GlobSet) -> Discovery {
     }
     files.sort();
     files.dedup();
-    Discovery { files, errors }
+    project_files.sort();
+    project_files.dedup();
+    Discovery {
+        files,
+        project_files,
+        errors,
+    }
 }
 
 fn is_excluded(path: &Path, exclude: &GlobSet) -> bool {

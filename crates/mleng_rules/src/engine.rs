@@ -15,6 +15,7 @@ use rayon::prelude::*;
 
 use crate::context::{location_of, Context};
 use crate::input;
+use crate::project::{self, FileFacts, ProjectContext, ProjectFacts, ProjectRule};
 use crate::registry;
 use crate::rule::Rule;
 
@@ -111,47 +112,192 @@ pub struct FileOutcome {
     pub findings: Vec<Finding>,
 }
 
+/// Reviews files: Python files and notebooks in parallel, each on its own, collecting the
+/// facts the project pass needs; then the project rules over all facts and the requirement
+/// files among `paths` (`requirements*.txt`, `pyproject.toml`, `environment.yml`).
 pub fn review_files(paths: &[PathBuf], settings: &Settings) -> Vec<FileOutcome> {
-    paths
+    review_project(paths, settings, false).outcomes
+}
+
+/// What [`review_project`] returns: the findings per file and, when collected, the project
+/// facts (for the reproducibility scorecard).
+pub struct ProjectReview {
+    pub outcomes: Vec<FileOutcome>,
+    pub facts: Option<ProjectFacts>,
+}
+
+/// [`review_files`], optionally keeping the project facts (`keep_facts`) even when no project
+/// rule is enabled.
+pub fn review_project(paths: &[PathBuf], settings: &Settings, keep_facts: bool) -> ProjectReview {
+    let project_rules: Vec<&ProjectRule> = registry::project_rules()
+        .iter()
+        .copied()
+        .filter(|p| settings.enabled.contains(p.rule.code))
+        .collect();
+    let with_facts = !project_rules.is_empty() || keep_facts;
+    let (requirement_paths, code_paths): (Vec<PathBuf>, Vec<PathBuf>) = paths
+        .iter()
+        .cloned()
+        .partition(|p| project::is_requirements_file(p));
+    let results: Vec<(FileOutcome, Option<FileFacts>)> = code_paths
         .par_iter()
-        .map(|path| FileOutcome {
-            path: path.clone(),
-            findings: review_path(path, settings),
+        .map(|path| {
+            let (findings, facts) =
+                review_path_with_facts(path, settings, &project_rules, with_facts);
+            (
+                FileOutcome {
+                    path: path.clone(),
+                    findings,
+                },
+                facts,
+            )
         })
-        .collect()
+        .collect();
+    let mut outcomes = Vec::with_capacity(results.len());
+    let mut facts = ProjectFacts::default();
+    for (outcome, file_facts) in results {
+        outcomes.push(outcome);
+        facts.files.extend(file_facts);
+    }
+    if !with_facts {
+        return ProjectReview {
+            outcomes,
+            facts: None,
+        };
+    }
+    facts.requirements = project::Requirements::load(&requirement_paths);
+    for finding in run_project_rules(&facts, &project_rules, settings) {
+        match outcomes
+            .iter_mut()
+            .find(|o| o.path == finding.location.path)
+        {
+            Some(outcome) => outcome.findings.push(finding),
+            None => outcomes.push(FileOutcome {
+                path: finding.location.path.clone(),
+                findings: vec![finding],
+            }),
+        }
+    }
+    for outcome in &mut outcomes {
+        outcome
+            .findings
+            .sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+    }
+    ProjectReview {
+        outcomes,
+        facts: Some(facts),
+    }
+}
+
+/// Runs the project rules over the collected facts, applying suppression comments, per-file
+/// ignores and severity overrides like the per-file pass. A bug of ours in one project rule
+/// drops that rule's findings and is reported, never the run.
+pub fn run_project_rules(
+    facts: &ProjectFacts,
+    rules: &[&ProjectRule],
+    settings: &Settings,
+) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    for project_rule in rules {
+        let rule = project_rule.rule;
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            let mut ctx = ProjectContext::new(facts, rule);
+            (project_rule.check)(&mut ctx);
+            ctx.findings
+        }));
+        let found = match result {
+            Ok(found) => found,
+            Err(_) => {
+                let path = facts
+                    .files
+                    .first()
+                    .map(|f| f.path.clone())
+                    .unwrap_or_default();
+                findings.push(input::internal_error(
+                    &path,
+                    &format!("project rule {} failed", rule.code),
+                ));
+                continue;
+            }
+        };
+        for (mut finding, first, last) in found {
+            let path = finding.location.path.clone();
+            if settings.ignored_in(&path, rule.code)
+                || line_suppresses(&first, rule)
+                || line_suppresses(&last, rule)
+            {
+                continue;
+            }
+            if let Some(&severity) = settings.severity_overrides.get(rule.code) {
+                finding.severity = severity;
+            }
+            findings.push(finding);
+        }
+    }
+    findings
 }
 
 /// Reviews one file from disk. Never panics: a bug of ours becomes an `INP900` finding.
 pub fn review_path(path: &Path, settings: &Settings) -> Vec<Finding> {
-    match catch_unwind(AssertUnwindSafe(|| review_path_inner(path, settings))) {
-        Ok(findings) => findings,
+    review_path_with_facts(path, settings, &[], false).0
+}
+
+/// Reviews one file and, when project rules are enabled, distils its index into project facts.
+fn review_path_with_facts(
+    path: &Path,
+    settings: &Settings,
+    project_rules: &[&ProjectRule],
+    with_facts: bool,
+) -> (Vec<Finding>, Option<FileFacts>) {
+    match catch_unwind(AssertUnwindSafe(|| {
+        review_path_inner(path, settings, project_rules, with_facts)
+    })) {
+        Ok(result) => result,
         Err(panic) => {
             let detail = panic
                 .downcast_ref::<String>()
                 .map(String::as_str)
                 .or_else(|| panic.downcast_ref::<&str>().copied())
                 .unwrap_or("unknown panic");
-            vec![input::internal_error(path, detail)]
+            (vec![input::internal_error(path, detail)], None)
         }
     }
 }
 
-fn review_path_inner(path: &Path, settings: &Settings) -> Vec<Finding> {
+fn review_path_inner(
+    path: &Path,
+    settings: &Settings,
+    project_rules: &[&ProjectRule],
+    with_facts: bool,
+) -> (Vec<Finding>, Option<FileFacts>) {
     match SourceFile::load(path) {
-        Ok(source) => review_source(&source, settings),
-        Err(err) => vec![input::load_error(path, &err)],
+        Ok(source) => review_source_with_facts(&source, settings, project_rules, with_facts),
+        Err(err) => (vec![input::load_error(path, &err)], None),
     }
 }
 
 /// Reviews an already loaded file (also used by tests on in-memory sources).
 pub fn review_source(source: &SourceFile, settings: &Settings) -> Vec<Finding> {
+    review_source_with_facts(source, settings, &[], false).0
+}
+
+/// Reviews a loaded file and, when `with_facts`, collects its project facts (and the
+/// candidates of `project_rules`) from the same index. Files with syntax errors contribute no
+/// facts.
+pub fn review_source_with_facts(
+    source: &SourceFile,
+    settings: &Settings,
+    project_rules: &[&ProjectRule],
+    with_facts: bool,
+) -> (Vec<Finding>, Option<FileFacts>) {
     let parsed = ParsedFile::parse(source);
     let index = SemanticIndex::build(source, parsed.module());
     let errors = parsed.syntax_errors();
     if !errors.is_empty() {
         // Rules on a broken tree would guess; report the syntax errors and stop here.
-        return input::syntax_errors(&index, &errors);
+        return (input::syntax_errors(&index, &errors), None);
     }
+    let facts = with_facts.then(|| project::collect_facts_and_candidates(&index, project_rules));
     let mut findings = Vec::new();
     for rule in registry::all() {
         if !settings.enabled.contains(rule.code) || settings.ignored_in(&source.path, rule.code) {
@@ -171,24 +317,28 @@ pub fn review_source(source: &SourceFile, settings: &Settings) -> Vec<Finding> {
         }
     }
     findings.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
-    findings
+    (findings, facts)
 }
 
 /// `# noqa`, `# noqa: TRN001, ARC001`, `# mleng: ignore`, `# mleng: ignore[TRN001]` on the
 /// first or last line of the finding. Selectors may be codes, prefixes or rule names.
 fn is_suppressed(source: &SourceFile, first: u32, last: u32, rule: &Rule) -> bool {
-    [first, last].iter().any(|&line| {
-        let text = source.lines.line_text(&source.text, line);
-        let Some(hash) = text.find('#') else {
-            return false;
-        };
-        let comment = &text[hash..];
-        suppression_codes(comment).is_some_and(|codes| match codes {
-            None => true,
-            Some(list) => list
-                .iter()
-                .any(|c| rule.code.starts_with(c.as_str()) || rule.name == c.as_str()),
-        })
+    [first, last]
+        .iter()
+        .any(|&line| line_suppresses(source.lines.line_text(&source.text, line), rule))
+}
+
+/// Whether a line's comment suppresses `rule`.
+fn line_suppresses(text: &str, rule: &Rule) -> bool {
+    let Some(hash) = text.find('#') else {
+        return false;
+    };
+    let comment = &text[hash..];
+    suppression_codes(comment).is_some_and(|codes| match codes {
+        None => true,
+        Some(list) => list
+            .iter()
+            .any(|c| rule.code.starts_with(c.as_str()) || rule.name == c.as_str()),
     })
 }
 
@@ -221,7 +371,12 @@ fn split_codes(list: &str) -> Vec<String> {
 
 const SNIPPET_MAX_LINES: u32 = 6;
 
-fn snippet(source: &SourceFile, location: &Location, first: u32, last: u32) -> Option<Snippet> {
+pub(crate) fn snippet(
+    source: &SourceFile,
+    location: &Location,
+    first: u32,
+    last: u32,
+) -> Option<Snippet> {
     let span = location.span?;
     let last = last.min(first + SNIPPET_MAX_LINES - 1);
     let text: Vec<&str> = (first..=last)

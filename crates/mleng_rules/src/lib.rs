@@ -12,6 +12,7 @@ pub mod engine;
 mod experiment;
 mod input;
 mod performance;
+pub mod project;
 pub mod registry;
 mod rule;
 mod security;
@@ -19,5 +20,8 @@ mod training;
 
 pub use context::Context;
 pub use cv::tasks;
-pub use engine::{review_files, review_source, FileOutcome, Settings};
+pub use engine::{
+    review_files, review_project, review_source, review_source_with_facts, FileOutcome,
+    ProjectReview, Settings,
+};
 pub use rule::Rule;

@@ -3,6 +3,7 @@
 
 use std::sync::OnceLock;
 
+use crate::project::ProjectRule;
 use crate::rule::Rule;
 use crate::{architecture, cv, experiment, input, performance, security, training};
 
@@ -22,6 +23,19 @@ pub fn all() -> &'static [&'static Rule] {
             rules.extend_from_slice(area);
         }
         rules.sort_by_key(|r| r.code);
+        rules
+    })
+}
+
+/// The project halves of rules (see [`crate::project`]), from every area that has them.
+pub fn project_rules() -> &'static [&'static ProjectRule] {
+    static ALL: OnceLock<Vec<&'static ProjectRule>> = OnceLock::new();
+    ALL.get_or_init(|| {
+        let mut rules: Vec<&'static ProjectRule> = Vec::new();
+        for area in [experiment::PROJECT_RULES, security::PROJECT_RULES] {
+            rules.extend_from_slice(area);
+        }
+        rules.sort_by_key(|r| r.rule.code);
         rules
     })
 }

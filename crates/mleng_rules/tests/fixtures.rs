@@ -48,11 +48,20 @@ fn every_rule_has_positive_and_negative_fixtures() {
         .filter(|r| !r.code.starts_with("INP"))
     {
         let dir = fixtures_root().join(rule.code);
-        let files = if dir.is_dir() {
+        let mut files = if dir.is_dir() {
             files_in(&dir)
         } else {
             Vec::new()
         };
+        // Project rules have a folder per case (a small project), checked by tests/projects.rs.
+        if dir.is_dir() {
+            files.extend(
+                std::fs::read_dir(&dir)
+                    .expect("fixture dir")
+                    .map(|e| e.expect("entry").path())
+                    .filter(|p| p.is_dir()),
+            );
+        }
         let name = |p: &PathBuf| p.file_name().unwrap().to_string_lossy().to_string();
         assert!(
             files.iter().any(|p| name(p).starts_with("positive")),

@@ -9,7 +9,8 @@ use anyhow::{Context as _, Result};
 use mleng_diagnostics::{render, Area, Finding, Format, Location, RenderOptions, Severity};
 use mleng_python::discover;
 use mleng_rules::engine::expand_selector;
-use mleng_rules::{registry, review_files, Settings};
+use mleng_rules::project::scorecard;
+use mleng_rules::{registry, review_project, Settings};
 
 use crate::config::{self, parse_severity};
 
@@ -38,6 +39,10 @@ pub struct ReviewArgs {
     /// Configuration file to use instead of discovering mleng.toml / pyproject.toml.
     #[arg(long)]
     pub config: Option<PathBuf>,
+    /// Also print a reproducibility scorecard for each training entry point (seeds,
+    /// determinism, config, tracking, checkpoints, pinned dependencies).
+    #[arg(long)]
+    pub summary: bool,
     /// Never color the output (colors are on only when writing to a terminal).
     #[arg(long)]
     pub no_color: bool,
@@ -98,7 +103,10 @@ pub fn run(args: ReviewArgs) -> Result<ExitCode> {
     let exclude = discover::build_globset(&excludes)?;
 
     let discovery = discover::discover(&paths, &exclude);
-    let outcomes = review_files(&discovery.files, &settings);
+    let mut inputs = discovery.files.clone();
+    inputs.extend(discovery.project_files.iter().cloned());
+    let review = review_project(&inputs, &settings, args.summary);
+    let outcomes = review.outcomes;
     let mut findings: Vec<Finding> = outcomes.into_iter().flat_map(|o| o.findings).collect();
     for (path, reason) in &discovery.errors {
         findings.push(Finding::new(
@@ -125,6 +133,15 @@ pub fn run(args: ReviewArgs) -> Result<ExitCode> {
     let mut stdout = std::io::stdout().lock();
     // A closed pipe (`mleng review | head`) is not an error worth a message.
     let _ = stdout.write_all(output.as_bytes());
+    if let Some(facts) = review.facts.as_ref().filter(|_| args.summary) {
+        let text = scorecard::render_text(&scorecard::scorecards(facts, &findings));
+        // Machine-readable formats stay parseable: the scorecard goes to stderr there.
+        if matches!(args.format.as_str(), "text" | "concise" | "markdown") {
+            let _ = stdout.write_all(text.as_bytes());
+        } else {
+            eprint!("{text}");
+        }
+    }
     let _ = stdout.flush();
 
     // Paths that do not exist are usage errors; findings never are.

@@ -1,0 +1,145 @@
+use mleng_diagnostics::{Area, Fix, Severity};
+use mleng_knowledge::experiment::Rng;
+use ruff_text_size::Ranged;
+
+use crate::context::Context;
+use crate::project::ProjectContext;
+use crate::rule::Rule;
+
+pub(crate) static RULE: Rule = Rule {
+    code: "EXP009",
+    name: "nondeterministic-setup",
+    area: Area::Experiment,
+    severity: Severity::Info,
+    fixable: true,
+    summary: "Seeds are set for reproducibility but cuDNN benchmarking / nondeterministic kernels stay on, or `random_split` draws from the global generator.",
+    docs: r#"## What it does
+Two things that make seeded runs differ anyway:
+- In a training entry point that seeds torch *and says runs must be reproducible* (a comment
+  mentioning reproducibility or determinism), `torch.backends.cudnn.benchmark = True`, or no
+  `torch.use_deterministic_algorithms(True)` / `torch.backends.cudnn.deterministic = True`
+  anywhere in the files it runs. Reported once per entry point.
+- `torch.utils.data.random_split(dataset, lengths)` without `generator=`: the split draws
+  from the global torch generator, anywhere.
+
+## Why is this bad?
+Seeding fixes the random numbers, not the arithmetic. With `cudnn.benchmark = True` cuDNN
+times several convolution algorithms on the first batch and keeps the fastest, which can
+differ from run to run; many CUDA kernels (`index_add_`, `scatter_add_`, the backward of
+`F.interpolate` and of embedding bags) use atomic adds whose order varies. Two seeded runs
+then diverge after a few hundred steps. PyTorch's reproducibility notes list
+`torch.use_deterministic_algorithms(True)` and `cudnn.benchmark = False` as the required
+settings.
+
+`random_split` without its own generator takes whatever state the global generator is in:
+initialising a different model, or adding one random augmentation before the split, changes
+which samples land in the validation set, so two runs being compared are evaluated on
+different data.
+
+## Example
+```python
+# seed everything for reproducibility
+torch.manual_seed(0)
+torch.backends.cudnn.benchmark = True
+train_set, val_set = random_split(dataset, [0.9, 0.1])
+```
+
+## Use instead
+```python
+# seed everything for reproducibility
+torch.manual_seed(0)
+torch.backends.cudnn.benchmark = False
+torch.use_deterministic_algorithms(True)  # needs CUBLAS_WORKSPACE_CONFIG=:4096:8 on CUDA
+train_set, val_set = random_split(
+    dataset, [0.9, 0.1], generator=torch.Generator().manual_seed(42)
+)
+```
+
+## Known problems
+Deterministic algorithms are slower, and some operations raise an error in deterministic mode;
+the rule only asks for them where the code says reproducibility is the goal.
+
+## References
+- PyTorch, "Reproducibility" (cuDNN benchmarking, `use_deterministic_algorithms`): <https://pytorch.org/docs/stable/notes/randomness.html>
+- `torch.use_deterministic_algorithms` (list of nondeterministic operations): <https://pytorch.org/docs/stable/generated/torch.use_deterministic_algorithms.html>
+- `torch.utils.data.random_split` (the `generator` argument): <https://pytorch.org/docs/stable/data.html#torch.utils.data.random_split>
+"#,
+    check,
+};
+
+const RANDOM_SPLIT: &[&str] = &[
+    "torch.utils.data.random_split",
+    "torch.utils.data.dataset.random_split",
+];
+
+/// The per-file half: `random_split` without a generator.
+fn check(ctx: &mut Context) {
+    let index = ctx.index;
+    for call in index.calls_resolving(|q| RANDOM_SPLIT.contains(&q)) {
+        if call.keyword("generator").is_some() || call.arg(2).is_some() {
+            continue;
+        }
+        let text = ctx.text(call.range()).to_string();
+        let func = ctx.text(call.expr.func.range()).to_string();
+        let message = format!(
+            "`{func}(...)` has no `generator=`: the split depends on how many random numbers were drawn before it (model init, augmentations), so compared runs can validate on different samples"
+        );
+        let fix = Fix::new("Give the split its own seeded generator").with_replacement(
+            add_keyword(&text, "generator=torch.Generator().manual_seed(42)"),
+        );
+        ctx.report(call.range(), message, Some(fix));
+    }
+}
+
+fn add_keyword(call: &str, keyword: &str) -> String {
+    match call.rfind(')') {
+        Some(pos) => {
+            let head = call[..pos].trim_end();
+            let sep = if head.ends_with('(') {
+                ""
+            } else if head.ends_with(',') {
+                " "
+            } else {
+                ", "
+            };
+            format!("{head}{sep}{keyword})")
+        }
+        None => call.to_string(),
+    }
+}
+
+/// The project half: reproducibility stated, seeds set, determinism not.
+pub(crate) fn check_project(ctx: &mut ProjectContext) {
+    for entry in ctx.facts.training_entry_points() {
+        let files = &entry.reached;
+        let Some(statement) = files.iter().find_map(|f| f.states_reproducible.as_ref()) else {
+            continue;
+        };
+        if !files.iter().any(|f| f.seeds(Rng::Torch)) {
+            continue;
+        }
+        let deterministic = files.iter().any(|f| f.determinism.is_some());
+        let benchmark = files.iter().find_map(|f| f.cudnn_benchmark.as_ref());
+        let statement_text = statement.text.trim().to_string();
+        match (deterministic, benchmark) {
+            (_, Some(site)) if !deterministic => {
+                let message = format!(
+                    "`{}` lets cuDNN pick the fastest kernels per run although the code asks for reproducibility (`{statement_text}`): seeded runs can still differ",
+                    site.text.trim()
+                );
+                let fix = Fix::new("Turn benchmarking off and deterministic algorithms on")
+                    .with_replacement("torch.backends.cudnn.benchmark = False");
+                ctx.report(entry.file, site, message, Some(fix));
+            }
+            (false, None) => {
+                let message = format!(
+                    "the code asks for reproducibility (`{statement_text}`) and seeds torch, but nondeterministic CUDA kernels stay allowed (no `torch.use_deterministic_algorithms(True)` or `cudnn.deterministic = True`): seeded GPU runs can still differ"
+                );
+                let fix = Fix::new("Enable deterministic algorithms next to the seeding")
+                    .with_example("torch.use_deterministic_algorithms(True)\ntorch.backends.cudnn.benchmark = False\n# and set CUBLAS_WORKSPACE_CONFIG=:4096:8 in the environment on CUDA");
+                ctx.report(entry.file, statement, message, Some(fix));
+            }
+            _ => {}
+        }
+    }
+}

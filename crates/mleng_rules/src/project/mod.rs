@@ -1,0 +1,288 @@
+//! The project-level pass. While files are reviewed in parallel, each file's index is
+//! distilled into [`FileFacts`] (does it train, is it run as a script, what does it seed,
+//! which `torch.load` calls lack `weights_only`, ...). Requirement files are read as
+//! [`Requirements`]. Once every file is done, project rules see all facts together and report
+//! once, at the file where the problem is (the training entry point, the requirement file),
+//! instead of on every file that imports torch.
+//!
+//! A project rule is an ordinary [`Rule`] (code, docs, selection, severity overrides,
+//! suppression comments all work the same) plus a [`ProjectRule`] entry that gives its
+//! project check. An area lists them in its `PROJECT_RULES`; the registry collects them.
+//! A rule may have both halves (`SEC001` checks explicit `weights_only=False` per file and
+//! the missing argument against the project's PyTorch pin).
+
+mod facts;
+pub mod requirements;
+pub mod scorecard;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use mleng_diagnostics::{Finding, Fix, Location, Severity, Snippet};
+
+use crate::context::Context;
+use crate::rule::Rule;
+
+pub use facts::{collect as collect_facts, FileFacts};
+
+/// Facts of one file plus the candidates of the enabled project rules that have a per-file half.
+pub fn collect_facts_and_candidates(
+    index: &mleng_python::SemanticIndex,
+    rules: &[&ProjectRule],
+) -> FileFacts {
+    let mut facts = collect_facts(index);
+    for project_rule in rules {
+        let Some(check) = project_rule.candidates else {
+            continue;
+        };
+        let mut ctx = Context::new(index, project_rule.rule);
+        check(&mut ctx);
+        let source = index.source;
+        for (mut finding, (first, last)) in ctx.findings.into_iter().zip(ctx.text_lines) {
+            finding.snippet = crate::engine::snippet(source, &finding.location, first, last);
+            facts.candidates.push(Candidate {
+                code: project_rule.rule.code,
+                finding,
+                first_line_text: source.lines.line_text(&source.text, first).to_string(),
+                last_line_text: source.lines.line_text(&source.text, last).to_string(),
+            });
+        }
+    }
+    facts
+}
+pub use requirements::Requirements;
+
+/// A rule's project half.
+pub struct ProjectRule {
+    pub rule: &'static Rule,
+    pub check: fn(&mut ProjectContext),
+    /// A per-file check whose findings are only *candidates*: it runs in the parallel phase
+    /// on each file's index, its findings are kept in [`FileFacts::candidates`], and the
+    /// project check decides which to report (for rules whose answer depends on other files,
+    /// such as a `worker_init_fn` defined elsewhere).
+    pub candidates: Option<fn(&mut Context)>,
+}
+
+/// A finding found in one file, waiting for the project check to confirm it.
+#[derive(Debug, Clone)]
+pub struct Candidate {
+    pub code: &'static str,
+    pub finding: Finding,
+    pub first_line_text: String,
+    pub last_line_text: String,
+}
+
+/// The per-file check of a rule that only has a project half.
+pub(crate) fn no_file_check(_: &mut Context) {}
+
+/// A place in a reviewed file, captured while its index was alive: where it is, its text,
+/// and the text of its first and last lines (for `# noqa` comments and snippets).
+#[derive(Debug, Clone)]
+pub struct Site {
+    pub location: Location,
+    pub text: String,
+    /// A short name for messages (`torch.load(path, ...)`); the text when not set.
+    pub label: String,
+    pub first_line_text: String,
+    pub last_line_text: String,
+    pub snippet: Option<Snippet>,
+}
+
+/// Everything the project rules see.
+#[derive(Debug, Default)]
+pub struct ProjectFacts {
+    pub files: Vec<FileFacts>,
+    pub requirements: Requirements,
+    /// Module stem (`engine` for `engine.py`, `pkg` for `pkg/__init__.py`) -> files.
+    by_stem: OnceLock<HashMap<String, Vec<usize>>>,
+}
+
+impl ProjectFacts {
+    /// The reviewed file that is `module` (`engine` -> `engine.py`, `pkg.engine` ->
+    /// `pkg/engine.py`, `.engine` -> `engine.py`), the one nearest to `from` when several match.
+    pub fn file_for_module(&self, module: &str, from: &Path) -> Option<&FileFacts> {
+        let module = module.trim_start_matches('.');
+        if module.is_empty() {
+            return None;
+        }
+        let rel: PathBuf = module.split('.').collect();
+        let stem = module.rsplit('.').next().unwrap_or(module);
+        let by_stem = self.by_stem.get_or_init(|| {
+            let mut map: HashMap<String, Vec<usize>> = HashMap::new();
+            for (i, f) in self.files.iter().enumerate() {
+                let stem = if f.path.file_name().is_some_and(|n| n == "__init__.py") {
+                    f.path.parent().and_then(|d| d.file_name())
+                } else {
+                    f.path.file_stem()
+                };
+                if let Some(stem) = stem.and_then(|s| s.to_str()) {
+                    map.entry(stem.to_string()).or_default().push(i);
+                }
+            }
+            map
+        });
+        by_stem
+            .get(stem)?
+            .iter()
+            .map(|&i| &self.files[i])
+            .filter(|f| {
+                f.path.with_extension("").ends_with(&rel)
+                    || (f.path.file_name().is_some_and(|n| n == "__init__.py")
+                        && f.path.parent().is_some_and(|d| d.ends_with(&rel)))
+            })
+            .max_by_key(|f| common_prefix(&f.path, from))
+    }
+
+    /// The project file that defines the callee of an imported call (`engine.train` ->
+    /// `engine.py`, with `train`), trying the longest module path first.
+    pub fn callee_file(&self, qualified: &str, from: &Path) -> Option<(&FileFacts, String)> {
+        let parts: Vec<&str> = qualified.split('.').collect();
+        for split in (1..parts.len()).rev() {
+            let module = parts[..split].join(".");
+            if let Some(file) = self.file_for_module(&module, from) {
+                if file.path != from {
+                    return Some((file, parts[split].to_string()));
+                }
+            }
+        }
+        None
+    }
+
+    /// The files an entry point reaches through its imported calls (itself first).
+    pub fn reached_from<'s>(&'s self, entry: &'s FileFacts) -> Vec<&'s FileFacts> {
+        let mut out = vec![entry];
+        for (qualified, _) in &entry.imported_calls {
+            if let Some((file, _)) = self.callee_file(qualified, &entry.path) {
+                if !out.iter().any(|f| f.path == file.path) {
+                    out.push(file);
+                }
+            }
+        }
+        out
+    }
+}
+
+/// A file that is run (script with a main guard, notebook, module-level training) and trains,
+/// itself or by calling a training function of another reviewed file.
+pub struct EntryPoint<'p> {
+    pub file: &'p FileFacts,
+    /// Where it trains: its own training loop, or its call into the training function.
+    pub site: &'p Site,
+    /// The file with the training loop (the entry point itself, or the callee's file).
+    pub training_file: &'p FileFacts,
+    /// The entry point and every reviewed file its imported calls reach (one level).
+    pub reached: Vec<&'p FileFacts>,
+}
+
+impl ProjectFacts {
+    pub fn training_entry_points(&self) -> Vec<EntryPoint<'_>> {
+        let mut out = Vec::new();
+        for file in self.files.iter().filter(|f| f.is_entry_point) {
+            let found = match &file.trains {
+                Some(site) => Some((site, file)),
+                None => file.imported_calls.iter().find_map(|(qualified, site)| {
+                    let (callee, name) = self.callee_file(qualified, &file.path)?;
+                    callee
+                        .training_functions
+                        .contains(&name)
+                        .then_some((site, callee))
+                }),
+            };
+            if let Some((site, training_file)) = found {
+                out.push(EntryPoint {
+                    file,
+                    site,
+                    training_file,
+                    reached: self.reached_from(file),
+                });
+            }
+        }
+        out
+    }
+}
+
+fn common_prefix(a: &Path, b: &Path) -> usize {
+    a.components()
+        .zip(b.components())
+        .take_while(|(x, y)| x == y)
+        .count()
+}
+
+pub struct ProjectContext<'p> {
+    pub facts: &'p ProjectFacts,
+    pub(crate) rule: &'static Rule,
+    pub(crate) findings: Vec<(Finding, String, String)>,
+}
+
+impl<'p> ProjectContext<'p> {
+    pub fn new(facts: &'p ProjectFacts, rule: &'static Rule) -> Self {
+        ProjectContext {
+            facts,
+            rule,
+            findings: Vec::new(),
+        }
+    }
+
+    /// Reports a candidate found in the per-file phase as it is.
+    pub fn confirm(&mut self, candidate: &Candidate) {
+        self.findings.push((
+            candidate.finding.clone(),
+            candidate.first_line_text.clone(),
+            candidate.last_line_text.clone(),
+        ));
+    }
+
+    /// Candidates of the current rule, with the file they were found in.
+    pub fn candidates(&self) -> impl Iterator<Item = (&'p FileFacts, &'p Candidate)> + '_ {
+        let code = self.rule.code;
+        self.facts.files.iter().flat_map(move |f| {
+            f.candidates
+                .iter()
+                .filter(move |c| c.code == code)
+                .map(move |c| (f, c))
+        })
+    }
+
+    /// Reports a finding of the current rule at a site of `file`.
+    pub fn report(
+        &mut self,
+        _file: &FileFacts,
+        site: &Site,
+        message: impl Into<String>,
+        fix: Option<Fix>,
+    ) -> &mut Finding {
+        self.report_with_severity(site, self.rule.severity, message, fix)
+    }
+
+    pub fn report_with_severity(
+        &mut self,
+        site: &Site,
+        severity: Severity,
+        message: impl Into<String>,
+        fix: Option<Fix>,
+    ) -> &mut Finding {
+        let mut finding = Finding::new(
+            self.rule.code,
+            self.rule.name,
+            severity,
+            self.rule.area,
+            site.location.clone(),
+            message,
+        );
+        finding.fix = fix;
+        finding.snippet = site.snippet.clone();
+        self.findings.push((
+            finding,
+            site.first_line_text.clone(),
+            site.last_line_text.clone(),
+        ));
+        let last = self.findings.len() - 1;
+        &mut self.findings[last].0
+    }
+}
+
+/// Whether `path` is a requirement file the project pass reads.
+pub fn is_requirements_file(path: &Path) -> bool {
+    requirements::is_requirements_file(path)
+}

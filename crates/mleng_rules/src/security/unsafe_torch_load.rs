@@ -1,0 +1,168 @@
+use mleng_diagnostics::{Area, Fix, Severity};
+use mleng_python::index::literals;
+use mleng_python::SemanticIndex;
+use ruff_python_ast::ExprCall;
+use ruff_text_size::Ranged;
+
+use crate::context::Context;
+use crate::project::ProjectContext;
+use crate::rule::Rule;
+
+pub(crate) static RULE: Rule = Rule {
+    code: "SEC001",
+    name: "unsafe-torch-load",
+    area: Area::Security,
+    severity: Severity::Warning,
+    fixable: true,
+    summary: "`torch.load` unpickles arbitrary objects (`weights_only=False`, or the pre-2.6 default in a project pinned to torch < 2.6).",
+    docs: r#"## What it does
+Finds `torch.load(...)` calls that run the full pickle machinery:
+- `weights_only=False` written explicitly, anywhere;
+- no `weights_only` argument at all, in a project whose requirements (`requirements*.txt`,
+  `pyproject.toml`, `environment.yml`) pin or bound PyTorch below 2.6, where the default is
+  still `False`. Without such a pin the call is not reported: from PyTorch 2.6 on the default
+  is `weights_only=True`.
+
+## Why is this bad?
+A `.pt`/`.pth`/`.ckpt` file written by `torch.save` is a pickle. Unpickling calls whatever
+callables the file names, so loading a checkpoint downloaded from a model hub, a shared drive
+or a pull request runs arbitrary code with your permissions. `weights_only=True` restricts
+the unpickler to tensors, primitive containers and an allowlist of types; PyTorch 2.4 started
+warning about the unsafe default and PyTorch 2.6 made `weights_only=True` the default
+("BC-breaking: flip default of `torch.load(weights_only)`"). Code that still passes
+`weights_only=False`, or runs on torch < 2.6 without the argument, keeps the old hazard.
+
+## Example
+```python
+import torch
+
+checkpoint = torch.load(args.resume, map_location="cpu", weights_only=False)
+model.load_state_dict(checkpoint["model"])
+```
+
+## Use instead
+```python
+import torch
+
+checkpoint = torch.load(args.resume, map_location="cpu", weights_only=True)
+model.load_state_dict(checkpoint["model"])
+```
+If the checkpoint holds other objects (an `argparse.Namespace`, a config dataclass), allow
+exactly those types with `torch.serialization.add_safe_globals([...])`, or store the weights
+as safetensors (`safetensors.torch.save_file` / `load_file`), which cannot run code.
+
+## Known problems
+Loading a file you produced yourself in the same run is safe; the rule cannot know where a
+path comes from. Suppress with `# noqa: SEC001` where the file is trusted by construction.
+
+## References
+- `torch.load` documentation (the `weights_only` argument and its warning): <https://pytorch.org/docs/stable/generated/torch.load.html>
+- PyTorch 2.6 release notes, "`torch.load` now uses `weights_only=True` by default": <https://github.com/pytorch/pytorch/releases/tag/v2.6.0>
+- PyTorch serialization notes, "weights_only": <https://pytorch.org/docs/stable/notes/serialization.html#weights-only>
+- safetensors: <https://huggingface.co/docs/safetensors/index>
+"#,
+    check,
+};
+
+fn check(ctx: &mut Context) {
+    let index = ctx.index;
+    for call in index.calls_resolving(|q| q == "torch.load") {
+        let Some(keyword) = call.expr.arguments.keywords.iter().find(|kw| {
+            kw.arg
+                .as_ref()
+                .is_some_and(|a| a.as_str() == "weights_only")
+        }) else {
+            continue;
+        };
+        if literals::boolean(&keyword.value) != Some(false) {
+            continue;
+        }
+        let label = call_label(ctx.index, call.expr);
+        let message = format!(
+            "`{label}` unpickles with `weights_only=False`: a checkpoint from an untrusted source runs arbitrary code when loaded"
+        );
+        let fix = Fix::new(
+            "Load with `weights_only=True` (allow extra types with `torch.serialization.add_safe_globals`), or store the weights as safetensors",
+        )
+        .with_replacement("weights_only=True");
+        // The span is the keyword, so the replacement is mechanical.
+        ctx.report(keyword.range(), message, Some(fix));
+    }
+}
+
+/// The project half: `torch.load` without `weights_only` where requirements pin torch < 2.6.
+pub(crate) fn check_project(ctx: &mut ProjectContext) {
+    for file in ctx.facts.files.iter() {
+        if file.torch_loads_without_weights_only.is_empty() {
+            continue;
+        }
+        let Some(pin) = ctx.facts.requirements.torch_below_2_6(&file.path) else {
+            continue;
+        };
+        let pin_text = format!(
+            "`{}` in {}",
+            pin.spec,
+            pin.file
+                .file_name()
+                .map_or(String::new(), |n| n.to_string_lossy().to_string())
+        );
+        for site in &file.torch_loads_without_weights_only {
+            let message = format!(
+                "`{}` has no `weights_only` argument and the project pins PyTorch below 2.6 ({pin_text}), where the default is `weights_only=False`: the checkpoint is fully unpickled",
+                site.label
+            );
+            let fix = Fix::new("Pass `weights_only=True` explicitly (or load safetensors)")
+                .with_example(add_weights_only(&site.text));
+            ctx.report(file, site, message, Some(fix));
+        }
+    }
+}
+
+fn add_weights_only(call: &str) -> String {
+    match call.rfind(')') {
+        Some(pos) => {
+            let head = call[..pos].trim_end();
+            let sep = if head.ends_with('(') || head.ends_with(',') {
+                ""
+            } else {
+                ", "
+            };
+            format!("{head}{sep}weights_only=True)")
+        }
+        None => call.to_string(),
+    }
+}
+
+/// `torch.load(path, ...)`: the callee and its first argument, for messages.
+pub(crate) fn call_label(index: &SemanticIndex, call: &ExprCall) -> String {
+    let func = index.text(call.func.range());
+    let args = &call.arguments;
+    let first = args.args.first().map(|a| index.text(a.range()));
+    let more = args.args.len() + args.keywords.len() > usize::from(first.is_some());
+    let first = first
+        .filter(|t| t.len() <= 60 && !t.contains('\n'))
+        .unwrap_or(if first.is_some() { "..." } else { "" });
+    match (first.is_empty(), more) {
+        (true, true) => format!("{func}(...)"),
+        (true, false) => format!("{func}()"),
+        (false, true) => format!("{func}({first}, ...)"),
+        (false, false) => format!("{func}({first})"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn adds_the_keyword() {
+        assert_eq!(
+            add_weights_only("torch.load(p)"),
+            "torch.load(p, weights_only=True)"
+        );
+        assert_eq!(
+            add_weights_only("torch.load(\n    p,\n)"),
+            "torch.load(\n    p,weights_only=True)"
+        );
+    }
+}

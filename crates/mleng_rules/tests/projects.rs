@@ -1,0 +1,166 @@
+//! Project fixtures: a project rule's cases are small project folders,
+//! `tests/fixtures/<CODE>/positive_<case>/` and `negative_<case>/`, reviewed together through
+//! `review_files` (the per-file pass and the project pass). Expected findings are marked with
+//! `# expect: CODE` on their lines, in Python files and requirement files alike; negative
+//! folders must produce none. All findings are snapshotted per rule.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use mleng_python::SourceFile;
+use mleng_rules::{registry, review_files, Settings};
+
+fn fixtures_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .expect("fixture dir")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    entries.sort();
+    for path in entries {
+        if path.is_dir() {
+            walk(&path, out);
+        } else {
+            out.push(path);
+        }
+    }
+}
+
+/// (path, cell, line, code) expected from `# expect: CODE` comments.
+fn expectations(path: &Path) -> BTreeSet<(PathBuf, u32, u32, String)> {
+    let mut out = BTreeSet::new();
+    let is_code = path.extension().is_some_and(|e| e == "py" || e == "ipynb");
+    if is_code {
+        let source = SourceFile::load(path).expect("fixture loads");
+        for line in 1..=source.lines.line_count() {
+            let text = source.lines.line_text(&source.text, line);
+            if let Some(pos) = text.find("# expect:") {
+                for code in text[pos + "# expect:".len()..].split(',') {
+                    let (cell, row) = source.cell_of_line(line).unwrap_or((0, line));
+                    out.insert((path.to_path_buf(), cell, row, code.trim().to_string()));
+                }
+            }
+        }
+    } else {
+        let text = std::fs::read_to_string(path).expect("fixture reads");
+        for (i, line) in text.lines().enumerate() {
+            if let Some(pos) = line.find("# expect:") {
+                for code in line[pos + "# expect:".len()..].split(',') {
+                    out.insert((path.to_path_buf(), 0, i as u32 + 1, code.trim().to_string()));
+                }
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn project_fixtures_produce_exactly_the_expected_findings() {
+    let mut failures = Vec::new();
+    for project_rule in registry::project_rules() {
+        let code = project_rule.rule.code;
+        let dir = fixtures_root().join(code);
+        let mut cases: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .unwrap_or_else(|_| panic!("{code} has no fixture folder"))
+            .map(|e| e.expect("entry").path())
+            .filter(|p| p.is_dir())
+            .collect();
+        cases.sort();
+        let name = |p: &PathBuf| p.file_name().unwrap().to_string_lossy().to_string();
+        assert!(
+            cases.iter().any(|p| name(p).starts_with("positive")),
+            "{code} has no positive project folder"
+        );
+        assert!(
+            cases.iter().any(|p| name(p).starts_with("negative")),
+            "{code} has no negative project folder"
+        );
+        let settings = Settings::from_selection(Some(&[code.to_string()]), &[], &[]).unwrap();
+        let mut snapshot = String::new();
+        for case in cases {
+            let mut files = Vec::new();
+            walk(&case, &mut files);
+            let mut expected = BTreeSet::new();
+            if name(&case).starts_with("positive") {
+                for f in &files {
+                    expected.extend(expectations(f));
+                }
+                expected.retain(|(_, _, _, c)| c == code);
+            }
+            let outcomes = review_files(&files, &settings);
+            let mut findings: Vec<_> = outcomes
+                .into_iter()
+                .flat_map(|o| o.findings)
+                .filter(|f| f.code == code)
+                .collect();
+            findings.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+            for f in &findings {
+                let rel = f
+                    .location
+                    .path
+                    .strip_prefix(fixtures_root())
+                    .unwrap_or(&f.location.path)
+                    .display()
+                    .to_string();
+                let cell = f.location.cell.unwrap_or(0);
+                let (start, end, col) = f
+                    .location
+                    .span
+                    .map_or((0, 0, 0), |s| (s.start_line, s.end_line, s.start_column));
+                let hit = expected
+                    .iter()
+                    .find(|(p, c, line, _)| {
+                        *p == f.location.path && *c == cell && (start..=end).contains(line)
+                    })
+                    .cloned();
+                match hit {
+                    Some(key) => {
+                        expected.remove(&key);
+                    }
+                    None => failures.push(format!(
+                        "{rel}:{cell}:{start}: unexpected finding {}",
+                        f.message
+                    )),
+                }
+                let cell_text = f
+                    .location
+                    .cell
+                    .map(|c| format!("cell {c}:"))
+                    .unwrap_or_default();
+                snapshot.push_str(&format!(
+                    "{rel}:{cell_text}{start}:{col} {} [{}] {}\n",
+                    f.code, f.severity, f.message
+                ));
+                for e in &f.evidence {
+                    snapshot.push_str(&format!("    evidence: {e}\n"));
+                }
+                if let Some(fix) = &f.fix {
+                    snapshot.push_str(&format!("    help: {}\n", fix.message));
+                    for line in fix
+                        .replacement
+                        .iter()
+                        .chain(fix.example.iter())
+                        .flat_map(|t| t.lines())
+                    {
+                        snapshot.push_str(&format!("    | {line}\n"));
+                    }
+                }
+            }
+            for (path, cell, line, c) in expected {
+                failures.push(format!(
+                    "{}: missed {c} at cell {cell} line {line}",
+                    path.display()
+                ));
+            }
+        }
+        insta::assert_snapshot!(code, snapshot);
+    }
+    assert!(
+        failures.is_empty(),
+        "project fixture mismatches:\n{}",
+        failures.join("\n")
+    );
+}
