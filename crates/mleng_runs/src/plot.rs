@@ -11,7 +11,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::{register_font, FontStyle};
 
-use crate::detect::{Marker, MarkerKind};
+use crate::detect::{Level, Marker, MarkerKind};
 use crate::diagnosis::Diagnosis;
 use crate::error::{Result, RunsError};
 use crate::roles::{Role, RunView};
@@ -189,6 +189,7 @@ fn draw<DB: DrawingBackend>(
         .iter()
         .flat_map(|ev| ev.markers.iter())
         .collect();
+    let levels: Vec<&Level> = diag.events.iter().flat_map(|ev| ev.levels.iter()).collect();
     let panels = body.split_evenly((2, 2));
     let line = |role: Role, label: &'static str, color| {
         view.get(role).map(|series| Line {
@@ -249,9 +250,24 @@ fn draw<DB: DrawingBackend>(
     let x0 = steps.clone().min().unwrap_or(0) as f64;
     let x1 = (steps.max().unwrap_or(1) as f64).max(x0 + 1.0);
     for (i, (area, (title, lines, log))) in panels.iter().zip(specs.iter()).enumerate() {
-        panel(area, title, lines, *log, &markers, (x0, x1), i == 0)?;
+        let overlay = Overlay {
+            markers: &markers,
+            levels: if i == 0 { &levels } else { &[] },
+            x: (x0, x1),
+            labels: i == 0,
+        };
+        panel(area, title, lines, *log, &overlay)?;
     }
     Ok(())
+}
+
+/// What every panel draws over its curves: event lines, reference levels (loss panel
+/// only), the shared x range, and whether to write the event labels.
+struct Overlay<'a> {
+    markers: &'a [&'a Marker],
+    levels: &'a [&'a Level],
+    x: (f64, f64),
+    labels: bool,
 }
 
 /// One chart. `log`: plot log10 of positive values when they span > 2 decades.
@@ -260,10 +276,14 @@ fn panel<DB: DrawingBackend>(
     title: &str,
     lines: &[Line<'_>],
     log: bool,
-    markers: &[&Marker],
-    (x0, x1): (f64, f64),
-    labels: bool,
+    overlay: &Overlay<'_>,
 ) -> std::result::Result<(), String> {
+    let Overlay {
+        markers,
+        levels,
+        x: (x0, x1),
+        labels,
+    } = *overlay;
     let e = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
     let finite: Vec<(i64, f64)> = lines
         .iter()
@@ -399,6 +419,30 @@ fn panel<DB: DrawingBackend>(
             .legend(move |(x, y)| {
                 PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
             });
+    }
+    // Drawn over the curves so the reference stays visible.
+    for level in levels {
+        let y = tf(level.value);
+        if !(y0..=y1).contains(&y) {
+            continue;
+        }
+        let grey = RGBColor(90, 90, 90);
+        // Dashed: short segments across the panel.
+        let n = 60;
+        let seg = (x1 - x0) / f64::from(n);
+        chart
+            .draw_series((0..n).step_by(2).map(|k| {
+                let a = x0 + seg * f64::from(k);
+                PathElement::new(vec![(a, y), (a + seg, y)], grey.stroke_width(2))
+            }))
+            .map_err(e)?;
+        chart
+            .draw_series(std::iter::once(Text::new(
+                format!("{} = {}", level.label, crate::stats::fmt(level.value)),
+                (x0 + (x1 - x0) * 0.55, y + (y1 - y0) * 0.035),
+                (FAMILY, 13).into_font().color(&grey),
+            )))
+            .map_err(e)?;
     }
     chart
         .configure_series_labels()

@@ -89,6 +89,18 @@ pub fn detect(ctx: &Context<'_>) -> Option<Event> {
         return None;
     }
     let sig = match_signature(level, ctx.classes);
+    let floor_label = match &sig {
+        Some(Signature::SoftmaxIntoCe { classes, floor }) => {
+            Some((*floor, format!("softmax→CE floor, C={classes}")))
+        }
+        Some(Signature::SigmoidIntoBce { floor }) => {
+            Some((*floor, "sigmoid→BCEWithLogits floor".to_string()))
+        }
+        Some(Signature::LabelSmoothing { eps, floor, .. }) => {
+            Some((*floor, format!("label smoothing {eps} floor")))
+        }
+        None => None,
+    };
     let name = ctx.series_name(Role::TrainLoss);
     let (s0, s1) = (loss.get(loss.len() - tail_n)?.0, loss.last()?.0);
     let severity = match sig {
@@ -100,12 +112,15 @@ pub fn detect(ctx: &Context<'_>) -> Option<Event> {
         "loss-floor-above-zero",
         severity,
         format!(
-            "{name} floors at {} while the training accuracy is {}: the loss cannot reach 0",
+            "The training loss ({name}) floors at {} while the training accuracy is {}: it cannot reach 0",
             fmt(level),
             fmt(acc_end)
         ),
     )
     .steps(s0, s1);
+    if let Some((value, label)) = floor_label {
+        event.levels.push(super::Level { value, label });
+    }
     event.evidence.push(format!(
         "{name} over the last {tail_n} points: median {}, spread {} ({:.1}%)",
         fmt(level),

@@ -39,6 +39,13 @@ pub struct Marker {
     pub label: String,
 }
 
+/// A horizontal line the plot draws on the loss panel (a chance level, a loss floor).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Level {
+    pub value: f64,
+    pub label: String,
+}
+
 /// One detected problem, in the words of an ML engineer, with the numbers that prove it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Event {
@@ -56,6 +63,8 @@ pub struct Event {
     /// `mleng review` rule codes about the same problem in the code.
     pub related: Vec<&'static str>,
     pub markers: Vec<Marker>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub levels: Vec<Level>,
 }
 
 impl Event {
@@ -72,6 +81,7 @@ impl Event {
             fixes: Vec::new(),
             related: Vec::new(),
             markers: Vec::new(),
+            levels: Vec::new(),
         }
     }
 

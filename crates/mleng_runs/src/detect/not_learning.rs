@@ -98,6 +98,12 @@ pub fn detect(ctx: &Context<'_>, earlier: &[Event], vanishing: Option<&Event>) -
             }
         }
     }
+    if let (Some(k), true) = (k, at_chance) {
+        event.levels.push(super::Level {
+            value: f64::from(k).ln(),
+            label: format!("chance: ln({k})"),
+        });
+    }
     if let Some(k) = k {
         event.evidence.push(format!(
             "ln({k}) = {} is the cross-entropy of a uniform guess over {k} classes (pass --classes to set K)",
