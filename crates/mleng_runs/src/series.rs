@@ -8,9 +8,21 @@ use serde::Serialize;
 pub struct Point {
     pub step: i64,
     pub value: f64,
-    /// Seconds since the epoch, when the format records it (TensorBoard, MLflow).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub wall_time: Option<f64>,
+    /// Seconds since the epoch when the format records it (TensorBoard, MLflow), else NaN:
+    /// a plain f64 keeps a point at 24 bytes, which matters for millions of scalars.
+    /// Read it with [`Point::wall`].
+    #[serde(skip_serializing_if = "is_nan")]
+    pub wall_time: f64,
+}
+
+fn is_nan(v: &f64) -> bool {
+    v.is_nan()
+}
+
+impl Point {
+    pub fn wall(&self) -> Option<f64> {
+        (!self.wall_time.is_nan()).then_some(self.wall_time)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -33,7 +45,7 @@ impl Series {
         self.points.push(Point {
             step,
             value,
-            wall_time,
+            wall_time: wall_time.unwrap_or(f64::NAN),
         });
     }
 

@@ -53,7 +53,7 @@ fn from_wall_time(ctx: &Context<'_>) -> Option<Event> {
     let times: Vec<(i64, f64)> = s
         .points
         .iter()
-        .filter_map(|p| p.wall_time.map(|t| (p.step, t)))
+        .filter_map(|p| p.wall().map(|t| (p.step, t)))
         .collect();
     if times.len() < 20 {
         return None;

@@ -50,6 +50,8 @@ pub fn parse(path: &Path, buf: &[u8], prefix: &str) -> SourceData {
     let mut non_scalar_tags: HashSet<Vec<u8>> = HashSet::new();
     // Tag bytes -> index in out.series, so the hot path neither allocates nor scans.
     let mut index: HashMap<Vec<u8>, usize, BuildFnv> = HashMap::default();
+    let mut tags: Vec<Vec<u8>> = Vec::new();
+    let mut last = usize::MAX;
     let mut bad_events = 0u64;
     let mut first_bad_event: Option<u64> = None;
     for item in tfrecord::records(buf) {
@@ -82,15 +84,24 @@ pub fn parse(path: &Path, buf: &[u8], prefix: &str) -> SourceData {
                     _ => None,
                 };
                 let Some(x) = scalar else { return };
-                let idx = match index.get(v.tag) {
-                    Some(&i) => i,
-                    None => {
-                        let name = format!("{prefix}{}", String::from_utf8_lossy(v.tag));
-                        out.series.push(Series::new(name, path));
-                        index.insert(v.tag.to_vec(), out.series.len() - 1);
-                        out.series.len() - 1
+                // Writers log the same tags in the same order every step, so the tag after
+                // the previous one is usually the next series: check it before hashing.
+                let predicted = last.wrapping_add(1) % tags.len().max(1);
+                let idx = if tags.get(predicted).is_some_and(|t| t.as_slice() == v.tag) {
+                    predicted
+                } else {
+                    match index.get(v.tag) {
+                        Some(&i) => i,
+                        None => {
+                            let name = format!("{prefix}{}", String::from_utf8_lossy(v.tag));
+                            out.series.push(Series::new(name, path));
+                            tags.push(v.tag.to_vec());
+                            index.insert(v.tag.to_vec(), out.series.len() - 1);
+                            out.series.len() - 1
+                        }
                     }
                 };
+                last = idx;
                 if let Some(s) = out.series.get_mut(idx) {
                     s.push(step, x, wall);
                 }
