@@ -293,11 +293,21 @@ fn torch_zip_with_lying_storage_is_an_error() {
 #[test]
 fn nested_training_checkpoint_is_walked() {
     let dir = tempfile::tempdir().unwrap();
-    let zip = torch_zip(&nested_checkpoint_pickle(), &[("0", f32s(&[0.1, -0.2, 0.3, 0.0]))]);
+    let zip = torch_zip(
+        &nested_checkpoint_pickle(),
+        &[("0", f32s(&[0.1, -0.2, 0.3, 0.0]))],
+    );
     let p = write(dir.path(), "train.pt", &zip);
     let r = review::inspect_path(&p).unwrap();
     assert_eq!(r.tensors.len(), 1);
     assert_eq!(r.tensors[0].name, "model.fc.weight");
-    let meta: Vec<(&str, &str)> = r.metadata.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    assert!(meta.contains(&("epoch", "7")) && meta.contains(&("optimizer.lr", "0.1")), "{meta:?}");
+    let meta: Vec<(&str, &str)> = r
+        .metadata
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    assert!(
+        meta.contains(&("epoch", "7")) && meta.contains(&("optimizer.lr", "0.1")),
+        "{meta:?}"
+    );
 }

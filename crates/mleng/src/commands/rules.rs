@@ -22,7 +22,9 @@ pub fn run_rules(args: RulesArgs) -> Result<ExitCode> {
     let rules = registry::all();
     match args.format.as_str() {
         "text" => {
-            println!("CODE    NAME                               AREA          SEVERITY FIXABLE DEFAULT");
+            println!(
+                "CODE    NAME                               AREA          SEVERITY FIXABLE DEFAULT"
+            );
             for r in rules {
                 println!(
                     "{:<7} {:<34} {:<13} {:<8} {:<7} {}",
