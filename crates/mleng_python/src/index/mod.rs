@@ -7,6 +7,7 @@
 
 mod calls;
 mod collect;
+pub mod flow;
 pub mod literals;
 pub mod modules;
 pub mod training;
@@ -142,6 +143,8 @@ pub struct SemanticIndex<'a> {
     pub bindings: Vec<Binding<'a>>,
     pub withs: Vec<WithBlock<'a>>,
     pub training_loops: Vec<TrainingLoop>,
+    /// Statement-level control flow: `if` blocks, early exits, `except` handlers.
+    pub flow: flow::Flow<'a>,
     /// `if __name__ == "__main__":` present: the file is meant to be run.
     pub has_main_guard: bool,
 }
@@ -150,6 +153,7 @@ impl<'a> SemanticIndex<'a> {
     pub fn build(source: &'a SourceFile, module: &'a ModModule) -> SemanticIndex<'a> {
         let mut index = collect::collect(source, module);
         modules::analyze(&mut index);
+        index.flow = flow::analyze(module);
         index.training_loops = training::find(&index);
         index
     }

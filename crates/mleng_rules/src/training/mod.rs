@@ -4,6 +4,7 @@ mod clip_misplaced;
 mod clip_without_unscale;
 mod loop_facts;
 mod missing_gradient_clipping;
+mod zero_grad_before_step;
 mod zero_grad_missing;
 
 use crate::rule::Rule;
@@ -13,4 +14,5 @@ pub(crate) const RULES: &[&Rule] = &[
     &clip_without_unscale::RULE,
     &clip_misplaced::RULE,
     &zero_grad_missing::RULE,
+    &zero_grad_before_step::RULE,
 ];
