@@ -2,6 +2,7 @@
 
 mod clip_misplaced;
 mod clip_without_unscale;
+mod grad_accumulation_broken;
 mod loop_facts;
 mod missing_gradient_clipping;
 mod zero_grad_before_step;
@@ -15,4 +16,5 @@ pub(crate) const RULES: &[&Rule] = &[
     &clip_misplaced::RULE,
     &zero_grad_missing::RULE,
     &zero_grad_before_step::RULE,
+    &grad_accumulation_broken::RULE,
 ];
