@@ -2,4 +2,5 @@
 //! burying literals in their checks, so a fact is fixed in one place and cited once.
 
 pub mod layers;
+pub mod losses;
 pub mod normalization;

@@ -117,3 +117,24 @@ impl<'a> Visitor<'a> for Walker<'a> {
     // Statements only: expressions hold no statements (lambdas have none).
     fn visit_expr(&mut self, _expr: &'a Expr) {}
 }
+
+impl Flow<'_> {
+    /// Does code at `at` run whenever code at `use_at` runs, as far as `if` branches and
+    /// `except` handlers tell? `false` when `at` sits in a branch or handler `use_at` is not in.
+    pub fn same_path(&self, at: TextRange, use_at: TextSize) -> bool {
+        let branch_ok = self.ifs.iter().all(|block| {
+            if block.body.contains_range(at) {
+                block.body.contains(use_at)
+            } else if let Some(orelse) = block.orelse.filter(|o| o.contains_range(at)) {
+                orelse.contains(use_at)
+            } else {
+                true
+            }
+        });
+        branch_ok
+            && self
+                .handlers
+                .iter()
+                .all(|h| !h.contains_range(at) || h.contains(use_at))
+    }
+}

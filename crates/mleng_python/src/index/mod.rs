@@ -7,6 +7,7 @@
 
 mod calls;
 mod collect;
+pub mod dataflow;
 pub mod flow;
 pub mod literals;
 pub mod modules;

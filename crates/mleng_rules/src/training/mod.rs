@@ -4,7 +4,10 @@ mod clip_misplaced;
 mod clip_without_unscale;
 mod grad_accumulation_broken;
 mod loop_facts;
+mod loss_inputs;
 mod missing_gradient_clipping;
+mod sigmoid_with_bce;
+mod softmax_before_cross_entropy;
 mod zero_grad_before_step;
 mod zero_grad_missing;
 
@@ -17,4 +20,6 @@ pub(crate) const RULES: &[&Rule] = &[
     &zero_grad_missing::RULE,
     &zero_grad_before_step::RULE,
     &grad_accumulation_broken::RULE,
+    &softmax_before_cross_entropy::RULE,
+    &sigmoid_with_bce::RULE,
 ];

@@ -1,0 +1,187 @@
+//! Which classification loss a call computes, and which output activation produced its input
+//! (directly, through a variable, or as the end of the model's `forward`). Shared by
+//! TRN007 and TRN008.
+
+use mleng_knowledge::losses::{activation, activation_method, loss, Activation, Loss};
+use mleng_python::index::dataflow::ModelTarget;
+use mleng_python::index::literals::dotted;
+use mleng_python::index::{CallId, FunctionId};
+use mleng_python::SemanticIndex;
+use ruff_python_ast::Expr;
+use ruff_text_size::{Ranged, TextSize};
+
+/// A loss call and its first (input) argument.
+pub(crate) struct LossCall<'a> {
+    pub call: CallId,
+    pub loss: Loss,
+    pub input: &'a Expr,
+}
+
+/// Where the activation feeding a loss was applied.
+pub(crate) struct Origin {
+    pub activation: Activation,
+    /// The activation call.
+    pub call: CallId,
+    /// The model call whose `forward` (or `Sequential`) ends in the activation, if that is how.
+    pub via_model: Option<CallId>,
+}
+
+pub(crate) fn loss_calls<'a>(index: &'a SemanticIndex<'a>) -> Vec<LossCall<'a>> {
+    let mut out = Vec::new();
+    for (id, call) in index.calls.iter().enumerate() {
+        let resolved = match call.expr.func.as_ref() {
+            Expr::Call(inner) => index.qualified_name(&inner.func),
+            func => call.qualified.clone().or_else(|| {
+                let name = dotted(func)?;
+                index.constructor_of(&name)
+            }),
+        };
+        let Some(found) = resolved.as_deref().and_then(loss) else {
+            continue;
+        };
+        if let Some(input) = call.arg_or_keyword(0, "input") {
+            out.push(LossCall {
+                call: id,
+                loss: found,
+                input,
+            });
+        }
+    }
+    out
+}
+
+/// Shape-only methods we look through (`probs.squeeze(1)`, `out.float()`).
+const TRANSPARENT_METHODS: &[&str] = &[
+    "squeeze",
+    "unsqueeze",
+    "view",
+    "reshape",
+    "flatten",
+    "float",
+    "contiguous",
+    "permute",
+    "transpose",
+    "double",
+    "half",
+];
+
+/// The activation whose output `expr` is, following names bound earlier on the same path.
+pub(crate) fn origin(
+    index: &SemanticIndex,
+    function: Option<FunctionId>,
+    expr: &Expr,
+    use_at: TextSize,
+    through_model: bool,
+) -> Option<Origin> {
+    let mut current = index.producer(function, expr, use_at)?;
+    for _ in 0..4 {
+        let call = &index.calls[current];
+        if !matches!(expr, Expr::Call(_)) && !index.flow.same_path(call.range(), use_at) {
+            return None;
+        }
+        if let Some(activation) = activation_of_call(index, current) {
+            return Some(Origin {
+                activation,
+                call: current,
+                via_model: None,
+            });
+        }
+        match call.method {
+            Some(m) if TRANSPARENT_METHODS.contains(&m) && call.qualified.is_none() => {
+                let Expr::Attribute(attr) = call.expr.func.as_ref() else {
+                    return None;
+                };
+                current = index.producer(function, &attr.value, call.start())?;
+            }
+            _ => break,
+        }
+    }
+    if !through_model {
+        return None;
+    }
+    let model_call = current;
+    match index.model_target(model_call)? {
+        ModelTarget::Sequential(seq) => {
+            let last = index.sequential_items(seq).into_iter().last()??;
+            let activation = activation(&index.qualified_name(&last.func)?)?;
+            let call = index.call_id_at(last.range())?;
+            Some(Origin {
+                activation,
+                call,
+                via_model: Some(model_call),
+            })
+        }
+        ModelTarget::Class(class) => {
+            let forward = index.method(class, "forward")?;
+            let returns = index.returns_of(forward);
+            let mut found: Option<Origin> = None;
+            for ret in &returns {
+                let o = origin(index, Some(forward), ret, ret.range().start(), false)?;
+                if found.as_ref().is_some_and(|f| f.activation != o.activation) {
+                    return None;
+                }
+                found = Some(o);
+            }
+            found.map(|o| Origin {
+                via_model: Some(model_call),
+                ..o
+            })
+        }
+    }
+}
+
+fn activation_of_call(index: &SemanticIndex, id: CallId) -> Option<Activation> {
+    let call = &index.calls[id];
+    match call.expr.func.as_ref() {
+        // `nn.Softmax(dim=1)(x)`
+        Expr::Call(inner) => return activation(&index.qualified_name(&inner.func)?),
+        Expr::Attribute(attr) => {
+            if let Some(q) = &call.qualified {
+                return activation(q);
+            }
+            if matches!(attr.value.as_ref(), Expr::Name(n) if n.id.as_str() == "self") {
+                // `self.softmax(x)`: only a layer we know, never a method of the class.
+                let class = call.class?;
+                let layer = index.layer(class, attr.attr.as_str())?;
+                return activation(layer.constructor.as_deref()?);
+            }
+            // `logits.softmax(dim=-1)` on a tensor (a variable, not a module we built).
+            let module_object = call.receiver.as_deref().is_some_and(|r| {
+                index.constructor_of(r).is_some_and(|ctor| {
+                    ctor.rsplit('.')
+                        .next()
+                        .is_some_and(|last| last.starts_with(|c: char| c.is_ascii_uppercase()))
+                })
+            });
+            if module_object {
+                return None;
+            }
+            return activation_method(attr.attr.as_str());
+        }
+        _ => {}
+    }
+    activation(call.qualified.as_deref()?)
+}
+
+/// A short name for the activation call in messages: `self.out` (nn.Softmax) for a layer,
+/// the call text when it is short, else the callee with `(...)`.
+pub(crate) fn describe(ctx: &crate::context::Context, call: CallId) -> String {
+    let index = ctx.index;
+    let c = &index.calls[call];
+    let func = ctx.text(c.expr.func.range());
+    if let (Some(class), Some(attr)) = (c.class, func.strip_prefix("self.")) {
+        if let Some(ctor) = index
+            .layer(class, attr)
+            .and_then(|l| l.constructor.as_deref())
+        {
+            let short = ctor.rsplit('.').next().unwrap_or(ctor);
+            return format!("`{func}` (nn.{short})");
+        }
+    }
+    let text = ctx.text(c.range());
+    if text.len() <= 60 && !text.contains('\n') {
+        format!("`{text}`")
+    } else {
+        format!("`{func}(...)`")
+    }
+}
