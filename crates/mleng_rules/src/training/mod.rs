@@ -6,6 +6,7 @@ mod grad_accumulation_broken;
 mod loop_facts;
 mod loss_inputs;
 mod missing_gradient_clipping;
+mod scheduler_order;
 mod sigmoid_with_bce;
 mod softmax_before_cross_entropy;
 mod zero_grad_before_step;
@@ -22,4 +23,5 @@ pub(crate) const RULES: &[&Rule] = &[
     &grad_accumulation_broken::RULE,
     &softmax_before_cross_entropy::RULE,
     &sigmoid_with_bce::RULE,
+    &scheduler_order::RULE,
 ];
