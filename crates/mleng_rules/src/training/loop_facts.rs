@@ -2,7 +2,7 @@
 
 use mleng_python::index::training::{helper_targets, TrainingLoop};
 use mleng_python::index::CallKind;
-use ruff_text_size::Ranged;
+use ruff_text_size::{Ranged, TextRange};
 
 use crate::context::Context;
 
@@ -105,4 +105,28 @@ pub(crate) fn clears_grads_by_hand(ctx: &Context, lp: &TrainingLoop) -> bool {
         .filter(|(_, c)| lp.range.contains_range(c.range()))
         .flat_map(|(id, _)| helper_targets(index, id, class))
         .any(|f| mentions(ctx.text(index.functions[f].def.range)))
+}
+
+/// `a` and `b` sit in different branches of one `if`: they never run in the same iteration.
+pub(crate) fn exclusive(ctx: &Context, a: TextRange, b: TextRange) -> bool {
+    ctx.index.flow.ifs.iter().any(|block| {
+        let in_body = |r: TextRange| block.body.contains_range(r);
+        let in_else = |r: TextRange| block.orelse.is_some_and(|o| o.contains_range(r));
+        (in_body(a) && in_else(b)) || (in_else(a) && in_body(b))
+    })
+}
+
+/// Text of the loop and of the local helpers called inside it.
+pub(crate) fn loop_and_helper_texts<'a>(ctx: &Context<'_, 'a>, lp: &TrainingLoop) -> Vec<&'a str> {
+    let index = ctx.index;
+    let class = lp.function.and_then(|f| index.functions[f].class);
+    let mut out = vec![ctx.text(lp.range)];
+    for (id, call) in index.calls.iter().enumerate() {
+        if lp.range.contains_range(call.range()) {
+            for f in helper_targets(index, id, class) {
+                out.push(ctx.text(index.functions[f].def.range));
+            }
+        }
+    }
+    out
 }

@@ -1,5 +1,6 @@
 //! Training pipeline: gradient management, optimizers, schedules, AMP.
 
+mod amp_scaler;
 mod clip_misplaced;
 mod clip_without_unscale;
 mod grad_accumulation_broken;
@@ -24,4 +25,5 @@ pub(crate) const RULES: &[&Rule] = &[
     &softmax_before_cross_entropy::RULE,
     &sigmoid_with_bce::RULE,
     &scheduler_order::RULE,
+    &amp_scaler::RULE,
 ];

@@ -1,8 +1,9 @@
 use mleng_diagnostics::{Area, Fix, Severity};
 use mleng_python::index::training::Event;
 use mleng_python::index::CallKind;
-use ruff_text_size::{Ranged, TextRange};
+use ruff_text_size::Ranged;
 
+use super::loop_facts::exclusive;
 use crate::context::Context;
 use crate::rule::Rule;
 
@@ -57,15 +58,6 @@ fn stepped(ctx: &Context, e: &Event) -> Option<String> {
         CallKind::ScalerStep => call.arg(0).map(|a| ctx.text(a.range()).to_string()),
         _ => None,
     }
-}
-
-/// `a` and `b` sit in different branches of one `if`: they never run in the same iteration.
-fn exclusive(ctx: &Context, a: TextRange, b: TextRange) -> bool {
-    ctx.index.flow.ifs.iter().any(|block| {
-        let in_body = |r: TextRange| block.body.contains_range(r);
-        let in_else = |r: TextRange| block.orelse.is_some_and(|o| o.contains_range(r));
-        (in_body(a) && in_else(b)) || (in_else(a) && in_body(b))
-    })
 }
 
 fn check(ctx: &mut Context) {
