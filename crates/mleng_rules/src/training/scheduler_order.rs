@@ -184,7 +184,7 @@ fn scheduler_type(index: &SemanticIndex, call: CallId) -> Option<String> {
         .filter(same)
         .filter(|b| b.function == c.function && b.range.end() <= c.start())
         .filter_map(ctor)
-        .last()
+        .next_back()
     {
         return Some(local);
     }
