@@ -1,5 +1,6 @@
 //! Training pipeline: gradient management, optimizers, schedules, AMP.
 
+mod accelerate_backward;
 mod amp_scaler;
 mod clip_misplaced;
 mod clip_without_unscale;
@@ -26,4 +27,5 @@ pub(crate) const RULES: &[&Rule] = &[
     &sigmoid_with_bce::RULE,
     &scheduler_order::RULE,
     &amp_scaler::RULE,
+    &accelerate_backward::RULE,
 ];
