@@ -5,6 +5,7 @@ mod amp_scaler;
 mod clip_misplaced;
 mod clip_without_unscale;
 mod grad_accumulation_broken;
+mod lightning_step_returns_nothing;
 mod loop_facts;
 mod loss_inputs;
 mod missing_gradient_clipping;
@@ -28,4 +29,5 @@ pub(crate) const RULES: &[&Rule] = &[
     &scheduler_order::RULE,
     &amp_scaler::RULE,
     &accelerate_backward::RULE,
+    &lightning_step_returns_nothing::RULE,
 ];
