@@ -9,6 +9,7 @@ mod lightning_step_returns_nothing;
 mod loop_facts;
 mod loss_inputs;
 mod missing_gradient_clipping;
+mod sampler_set_epoch;
 mod scheduler_order;
 mod sigmoid_with_bce;
 mod softmax_before_cross_entropy;
@@ -30,4 +31,5 @@ pub(crate) const RULES: &[&Rule] = &[
     &amp_scaler::RULE,
     &accelerate_backward::RULE,
     &lightning_step_returns_nothing::RULE,
+    &sampler_set_epoch::RULE,
 ];
