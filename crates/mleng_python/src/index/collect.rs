@@ -31,6 +31,7 @@ pub(super) fn collect<'a>(source: &'a SourceFile, module: &'a ModModule) -> Sema
         withs: Vec::new(),
         training_loops: Vec::new(),
         flow: Default::default(),
+        evaluation: Default::default(),
         has_main_guard: collector.has_main_guard,
     };
     let calls: Vec<Call> = collector

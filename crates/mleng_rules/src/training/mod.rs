@@ -7,6 +7,7 @@ mod clip_without_unscale;
 mod grad_accumulation_broken;
 mod lightning_step_returns_nothing;
 mod loop_facts;
+mod loss_accumulated_as_tensor;
 mod loss_inputs;
 mod missing_gradient_clipping;
 mod sampler_set_epoch;
@@ -32,4 +33,5 @@ pub(crate) const RULES: &[&Rule] = &[
     &accelerate_backward::RULE,
     &lightning_step_returns_nothing::RULE,
     &sampler_set_epoch::RULE,
+    &loss_accumulated_as_tensor::RULE,
 ];
