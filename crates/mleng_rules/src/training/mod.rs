@@ -4,6 +4,8 @@ mod accelerate_backward;
 mod amp_scaler;
 mod clip_misplaced;
 mod clip_without_unscale;
+mod epoch_facts;
+mod eval_mode_missing;
 mod grad_accumulation_broken;
 mod lightning_step_returns_nothing;
 mod loop_facts;
@@ -14,6 +16,7 @@ mod sampler_set_epoch;
 mod scheduler_order;
 mod sigmoid_with_bce;
 mod softmax_before_cross_entropy;
+mod train_mode_not_restored;
 mod zero_grad_before_step;
 mod zero_grad_missing;
 
@@ -34,4 +37,6 @@ pub(crate) const RULES: &[&Rule] = &[
     &lightning_step_returns_nothing::RULE,
     &sampler_set_epoch::RULE,
     &loss_accumulated_as_tensor::RULE,
+    &train_mode_not_restored::RULE,
+    &eval_mode_missing::RULE,
 ];
