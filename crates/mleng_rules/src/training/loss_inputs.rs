@@ -2,6 +2,8 @@
 //! (directly, through a variable, or as the end of the model's `forward`). Shared by
 //! TRN007 and TRN008.
 
+use std::collections::HashMap;
+
 use mleng_knowledge::losses::{activation, activation_method, loss, Activation, Loss};
 use mleng_python::index::dataflow::ModelTarget;
 use mleng_python::index::literals::dotted;
@@ -27,16 +29,31 @@ pub(crate) struct Origin {
 }
 
 pub(crate) fn loss_calls<'a>(index: &'a SemanticIndex<'a>) -> Vec<LossCall<'a>> {
+    // Names bound to a loss module anywhere in the file (`criterion = nn.CrossEntropyLoss()`),
+    // the last binding winning, computed once: O(bindings + calls).
+    let mut loss_objects: HashMap<&str, Option<Loss>> = HashMap::new();
+    for b in &index.bindings {
+        let bound = match b.value {
+            Expr::Call(call) => index.qualified_name(&call.func).as_deref().and_then(loss),
+            _ => None,
+        };
+        if bound.is_some() || loss_objects.contains_key(b.target.as_str()) {
+            loss_objects.insert(b.target.as_str(), bound);
+        }
+    }
     let mut out = Vec::new();
     for (id, call) in index.calls.iter().enumerate() {
-        let resolved = match call.expr.func.as_ref() {
-            Expr::Call(inner) => index.qualified_name(&inner.func),
-            func => call.qualified.clone().or_else(|| {
-                let name = dotted(func)?;
-                index.constructor_of(&name)
-            }),
+        let found = match call.expr.func.as_ref() {
+            Expr::Call(inner) => index.qualified_name(&inner.func).as_deref().and_then(loss),
+            func => match call.qualified.as_deref() {
+                Some(q) => loss(q),
+                None if loss_objects.is_empty() => None,
+                None => {
+                    dotted(func).and_then(|name| loss_objects.get(name.as_str()).copied().flatten())
+                }
+            },
         };
-        let Some(found) = resolved.as_deref().and_then(loss) else {
+        let Some(found) = found else {
             continue;
         };
         if let Some(input) = call.arg_or_keyword(0, "input") {
