@@ -1,9 +1,11 @@
 //! Training pipeline: gradient management, optimizers, schedules, AMP.
 
 mod accelerate_backward;
+mod adam_weight_decay;
 mod amp_scaler;
 mod clip_misplaced;
 mod clip_without_unscale;
+mod data_parallel;
 mod epoch_facts;
 mod eval_mode_missing;
 mod grad_accumulation_broken;
@@ -39,4 +41,6 @@ pub(crate) const RULES: &[&Rule] = &[
     &loss_accumulated_as_tensor::RULE,
     &train_mode_not_restored::RULE,
     &eval_mode_missing::RULE,
+    &data_parallel::RULE,
+    &adam_weight_decay::RULE,
 ];
