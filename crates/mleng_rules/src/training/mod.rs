@@ -10,6 +10,7 @@ mod epoch_facts;
 mod eval_mode_missing;
 mod grad_accumulation_broken;
 mod lightning_step_returns_nothing;
+mod loader_shuffle;
 mod loop_facts;
 mod loss_accumulated_as_tensor;
 mod loss_inputs;
@@ -43,4 +44,5 @@ pub(crate) const RULES: &[&Rule] = &[
     &eval_mode_missing::RULE,
     &data_parallel::RULE,
     &adam_weight_decay::RULE,
+    &loader_shuffle::RULE,
 ];
