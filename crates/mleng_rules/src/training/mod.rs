@@ -15,6 +15,7 @@ mod loop_facts;
 mod loss_accumulated_as_tensor;
 mod loss_inputs;
 mod missing_gradient_clipping;
+mod retain_graph_in_loop;
 mod sampler_set_epoch;
 mod scheduler_order;
 mod sigmoid_with_bce;
@@ -45,4 +46,5 @@ pub(crate) const RULES: &[&Rule] = &[
     &data_parallel::RULE,
     &adam_weight_decay::RULE,
     &loader_shuffle::RULE,
+    &retain_graph_in_loop::RULE,
 ];
