@@ -160,6 +160,11 @@ fn activation_of_call(index: &SemanticIndex, id: CallId) -> Option<Activation> {
                 // `self.softmax(x)`: only a layer we know, never a method of the class.
                 let class = call.class?;
                 let layer = index.layer(class, attr.attr.as_str())?;
+                if index.is_sequential(layer.call) {
+                    // `self.main = nn.Sequential(..., nn.Sigmoid())`: its last element.
+                    let last = index.sequential_items(layer.call).into_iter().last()??;
+                    return activation(&index.qualified_name(&last.func)?);
+                }
                 return activation(layer.constructor.as_deref()?);
             }
             // `logits.softmax(dim=-1)` on a tensor (a variable, not a module we built).
@@ -192,7 +197,14 @@ pub(crate) fn describe(ctx: &crate::context::Context, call: CallId) -> String {
             .and_then(|l| l.constructor.as_deref())
         {
             let short = ctor.rsplit('.').next().unwrap_or(ctor);
-            return format!("`{func}` (nn.{short})");
+            let layer = index.layer(class, attr).map(|l| l.call);
+            let ending = layer
+                .filter(|call| index.is_sequential(call))
+                .and_then(|call| index.sequential_items(call).into_iter().last().flatten())
+                .and_then(|last| index.qualified_name(&last.func))
+                .map(|q| format!(" ending in nn.{}", q.rsplit('.').next().unwrap_or(&q)))
+                .unwrap_or_default();
+            return format!("`{func}` (nn.{short}{ending})");
         }
     }
     let text = ctx.text(c.range());

@@ -54,6 +54,8 @@ probs = torch.sigmoid(logits)  # only for metrics / predictions
 
 fn check(ctx: &mut Context) {
     let index = ctx.index;
+    // One finding per model whose forward ends in the activation, however many losses use it.
+    let mut seen_models: Vec<usize> = Vec::new();
     for lc in loss_calls(index) {
         if !matches!(
             lc.loss.input,
@@ -67,6 +69,12 @@ fn check(ctx: &mut Context) {
         };
         if o.activation != Activation::Sigmoid {
             continue;
+        }
+        if o.via_model.is_some() {
+            if seen_models.contains(&o.call) {
+                continue;
+            }
+            seen_models.push(o.call);
         }
         let loss_text = ctx.text(call.range()).to_string();
         let sigmoid_desc = describe(ctx, o.call);

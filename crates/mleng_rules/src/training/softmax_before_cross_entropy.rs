@@ -61,6 +61,8 @@ not followed.
 
 fn check(ctx: &mut Context) {
     let index = ctx.index;
+    // One finding per model whose forward ends in the activation, however many losses use it.
+    let mut seen_models: Vec<usize> = Vec::new();
     for lc in loss_calls(index) {
         if !matches!(
             lc.loss.input,
@@ -74,6 +76,12 @@ fn check(ctx: &mut Context) {
         };
         if o.activation != Activation::Softmax {
             continue;
+        }
+        if o.via_model.is_some() {
+            if seen_models.contains(&o.call) {
+                continue;
+            }
+            seen_models.push(o.call);
         }
         let loss_text = ctx.text(call.range()).to_string();
         let softmax_text = ctx.text(index.calls[o.call].range()).to_string();
