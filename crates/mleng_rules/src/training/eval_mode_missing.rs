@@ -100,7 +100,16 @@ fn check(ctx: &mut Context) {
             }
             let grad_free = index.evaluation.grad_free(lp.range);
             let eval_loader = lp.iterates_over.as_deref().is_some_and(is_eval_loader);
-            if !grad_free && !eval_loader {
+            // A no_grad pass over the training data in train mode is BatchNorm recalibration
+            // (SWA's update_bn), not evaluation.
+            let over_train_data = lp.iterates_over.as_deref().is_some_and(|n| {
+                n.rsplit('.')
+                    .next()
+                    .unwrap_or(n)
+                    .to_ascii_lowercase()
+                    .contains("train")
+            });
+            if !eval_loader && !(grad_free && !over_train_data) {
                 continue;
             }
             // The model, called inside the validation loop and also called when training.

@@ -40,7 +40,8 @@ train_loader = DataLoader(train_set, batch_size=64, shuffle=True, num_workers=4)
 
 ## Known problems
 An explicit `shuffle=False` is taken as deliberate and not reported. Files that use an
-`IterableDataset` or streaming datasets (which cannot be shuffled by the loader) are skipped.
+`IterableDataset`, streaming datasets or WebDataset (which the loader cannot shuffle) are
+skipped; an iterable dataset defined in another module is not recognised.
 
 ## References
 - PyTorch `DataLoader` (`shuffle` default False): <https://pytorch.org/docs/stable/data.html#torch.utils.data.DataLoader>
@@ -85,7 +86,14 @@ fn is_eval_name(target: &str) -> bool {
 fn check(ctx: &mut Context) {
     let index = ctx.index;
     let text = &index.source.text;
-    if is_test_file(ctx) || text.contains("IterableDataset") || text.contains("streaming=True") {
+    let iterable = [
+        "IterableDataset",
+        "streaming=True",
+        "WebDataset",
+        "webdataset",
+        "IterDataPipe",
+    ];
+    if is_test_file(ctx) || iterable.iter().any(|m| text.contains(m)) {
         return;
     }
     for binding in &index.bindings {
