@@ -17,8 +17,9 @@ pub(crate) struct Epoch {
     pub training: Vec<TextRange>,
     /// Calls that run in one epoch, with the position in the epoch loop they happen at.
     pub calls: Vec<(CallId, TextSize)>,
-    /// Loops that run in one epoch (the epoch loop's own nested loops and the helpers').
-    pub loops: Vec<LoopId>,
+    /// Loops that run in one epoch (the epoch loop's own nested loops and the helpers'), each
+    /// with the range it runs from in the epoch loop: itself, or the helper call leading to it.
+    pub loops: Vec<(LoopId, TextRange)>,
 }
 
 impl Epoch {
@@ -83,12 +84,12 @@ fn expand(index: &SemanticIndex, loop_id: LoopId, training: Vec<TextRange>) -> E
         .function
         .and_then(|f| index.functions[f].class);
     let mut calls = Vec::new();
-    let mut loops: Vec<LoopId> = index
+    let mut loops: Vec<(LoopId, TextRange)> = index
         .loops
         .iter()
         .enumerate()
         .filter(|(l, lp)| *l != loop_id && range.contains_range(lp.range))
-        .map(|(l, _)| l)
+        .map(|(l, lp)| (l, lp.range))
         .collect();
     let direct: Vec<CallId> = index
         .calls
@@ -97,13 +98,13 @@ fn expand(index: &SemanticIndex, loop_id: LoopId, training: Vec<TextRange>) -> E
         .filter(|(_, c)| range.contains_range(c.range()))
         .map(|(id, _)| id)
         .collect();
-    let mut stack: Vec<(CallId, TextSize, u32)> = direct
+    let mut stack: Vec<(CallId, TextSize, u32, TextRange)> = direct
         .iter()
-        .map(|&id| (id, index.calls[id].start(), 0))
+        .map(|&id| (id, index.calls[id].start(), 0, index.calls[id].range()))
         .collect();
     stack.reverse();
     let mut visited: HashSet<FunctionId> = HashSet::new();
-    while let Some((id, position, depth)) = stack.pop() {
+    while let Some((id, position, depth, site)) = stack.pop() {
         calls.push((id, position));
         if depth >= 2 {
             continue;
@@ -119,11 +120,11 @@ fn expand(index: &SemanticIndex, loop_id: LoopId, training: Vec<TextRange>) -> E
                     .iter()
                     .enumerate()
                     .filter(|(_, lp)| lp.function == Some(f) && body.contains_range(lp.range))
-                    .map(|(l, _)| l),
+                    .map(|(l, _)| (l, site)),
             );
             let inner: Vec<CallId> = index.calls_in_function(f).map(|(cid, _)| cid).collect();
             for cid in inner.into_iter().rev() {
-                stack.push((cid, position, depth + 1));
+                stack.push((cid, position, depth + 1, site));
             }
         }
     }

@@ -61,7 +61,7 @@ models defined in other modules. Evaluation functions called from another module
 
 const EVAL_WORDS: &[&str] = &["val", "valid", "validation", "test", "eval", "dev"];
 
-fn is_eval_loader(name: &str) -> bool {
+pub(crate) fn is_eval_loader(name: &str) -> bool {
     let last = name.rsplit('.').next().unwrap_or(name).to_ascii_lowercase();
     last.split('_').any(|w| EVAL_WORDS.contains(&w))
         || last.starts_with("val")
@@ -89,7 +89,7 @@ fn check(ctx: &mut Context) {
         if epoch.switches(index).any(|(_, m)| m == Mode::Eval) {
             continue;
         }
-        for &lid in &epoch.loops {
+        for &(lid, _) in &epoch.loops {
             let lp = &index.loops[lid];
             if epoch
                 .training

@@ -15,6 +15,7 @@ mod loop_facts;
 mod loss_accumulated_as_tensor;
 mod loss_inputs;
 mod missing_gradient_clipping;
+mod no_grad_missing;
 mod retain_graph_in_loop;
 mod sampler_set_epoch;
 mod scheduler_order;
@@ -47,4 +48,5 @@ pub(crate) const RULES: &[&Rule] = &[
     &adam_weight_decay::RULE,
     &loader_shuffle::RULE,
     &retain_graph_in_loop::RULE,
+    &no_grad_missing::RULE,
 ];
