@@ -4,3 +4,4 @@
 pub mod layers;
 pub mod losses;
 pub mod normalization;
+pub mod optimizers;

@@ -21,6 +21,7 @@ mod sampler_set_epoch;
 mod scheduler_order;
 mod sigmoid_with_bce;
 mod softmax_before_cross_entropy;
+mod suspicious_learning_rate;
 mod train_mode_not_restored;
 mod zero_grad_before_step;
 mod zero_grad_missing;
@@ -49,4 +50,5 @@ pub(crate) const RULES: &[&Rule] = &[
     &loader_shuffle::RULE,
     &retain_graph_in_loop::RULE,
     &no_grad_missing::RULE,
+    &suspicious_learning_rate::RULE,
 ];
