@@ -23,6 +23,7 @@ mod sigmoid_with_bce;
 mod softmax_before_cross_entropy;
 mod suspicious_learning_rate;
 mod train_mode_not_restored;
+mod weight_decay_on_norm;
 mod zero_grad_before_step;
 mod zero_grad_missing;
 
@@ -51,4 +52,5 @@ pub(crate) const RULES: &[&Rule] = &[
     &retain_graph_in_loop::RULE,
     &no_grad_missing::RULE,
     &suspicious_learning_rate::RULE,
+    &weight_decay_on_norm::RULE,
 ];
