@@ -109,7 +109,7 @@ fn check(ctx: &mut Context) {
                     .to_ascii_lowercase()
                     .contains("train")
             });
-            if !eval_loader && !(grad_free && !over_train_data) {
+            if !eval_loader && (!grad_free || over_train_data) {
                 continue;
             }
             // The model, called inside the validation loop and also called when training.
