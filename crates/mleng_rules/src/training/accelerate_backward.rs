@@ -61,6 +61,9 @@ fn is_accelerator(ty: &str) -> bool {
 
 fn check(ctx: &mut Context) {
     let index = ctx.index;
+    if !index.source.text.contains("prepare") {
+        return;
+    }
     if is_test_file(ctx) {
         return;
     }

@@ -46,6 +46,9 @@ the finding there.
 
 fn check(ctx: &mut Context) {
     let index = ctx.index;
+    if !index.source.text.contains("Adam") {
+        return;
+    }
     for call in &index.calls {
         if call.qualified.as_deref() != Some("torch.optim.Adam")
             && call.qualified.as_deref() != Some("torch.optim.adam.Adam")

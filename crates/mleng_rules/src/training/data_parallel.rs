@@ -54,6 +54,9 @@ const DATA_PARALLEL: &[&str] = &[
 
 fn check(ctx: &mut Context) {
     let index = ctx.index;
+    if !index.source.text.contains("DataParallel") {
+        return;
+    }
     if is_test_file(ctx) || index.source.text.contains("DistributedDataParallel") {
         return;
     }

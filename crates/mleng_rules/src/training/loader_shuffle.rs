@@ -85,6 +85,9 @@ fn is_eval_name(target: &str) -> bool {
 
 fn check(ctx: &mut Context) {
     let index = ctx.index;
+    if !index.source.text.contains("DataLoader") {
+        return;
+    }
     let text = &index.source.text;
     let iterable = [
         "IterableDataset",

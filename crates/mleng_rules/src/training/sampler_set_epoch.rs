@@ -63,6 +63,9 @@ const SAMPLERS: &[&str] = &[
 
 fn check(ctx: &mut Context) {
     let index = ctx.index;
+    if !index.source.text.contains("DistributedSampler") {
+        return;
+    }
     if is_test_file(ctx)
         || index.imports_any(&[
             "lightning",

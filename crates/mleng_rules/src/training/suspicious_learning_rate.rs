@@ -65,6 +65,9 @@ const ATTENTION: &[&str] = &[
 
 fn check(ctx: &mut Context) {
     let index = ctx.index;
+    if !index.source.text.contains("optim") {
+        return;
+    }
     if is_test_file(ctx) {
         return;
     }
