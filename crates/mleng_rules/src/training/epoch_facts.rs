@@ -34,6 +34,9 @@ impl Epoch {
 }
 
 pub(crate) fn epochs(index: &SemanticIndex) -> Vec<Epoch> {
+    if index.training_loops.is_empty() {
+        return Vec::new();
+    }
     let training_functions: HashSet<FunctionId> = index
         .training_loops
         .iter()

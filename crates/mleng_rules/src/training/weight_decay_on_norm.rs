@@ -17,7 +17,7 @@ pub(crate) static RULE: Rule = Rule {
     summary: "Weight decay applied to all parameters, including normalization weights and biases; use parameter groups.",
     docs: r#"## What it does
 Finds optimizers built over `model.parameters()` as a single group with weight decay (a literal
-`weight_decay > 0`, or `AdamW`'s default of 0.01) in a file whose models use normalization layers
+`weight_decay > 0`; `AdamW`'s small default of 0.01 is not reported) in a file whose models use normalization layers
 (`BatchNorm*`, `LayerNorm`, `GroupNorm`, `InstanceNorm*`, `RMSNorm`).
 
 ## Why is this bad?
@@ -82,10 +82,10 @@ fn check(ctx: &mut Context) {
         let Some(q) = call.qualified.as_deref() else {
             continue;
         };
-        let (default_wd, wd_index) = match q {
-            "torch.optim.AdamW" => (0.01, 4),
-            "torch.optim.Adam" | "torch.optim.NAdam" | "torch.optim.RAdam" => (0.0, 4),
-            "torch.optim.SGD" => (0.0, 4),
+        // weight_decay is the fifth positional parameter of all of these.
+        let wd_index = match q {
+            "torch.optim.AdamW" | "torch.optim.Adam" | "torch.optim.NAdam"
+            | "torch.optim.RAdam" | "torch.optim.SGD" => 4,
             _ => continue,
         };
         // A single group straight from `X.parameters()`.
@@ -98,12 +98,12 @@ fn check(ctx: &mut Context) {
         if attr.attr.as_str() != "parameters" {
             continue;
         }
-        let wd = match call.arg_or_keyword(wd_index, "weight_decay") {
-            Some(expr) => match number(expr) {
-                Some(v) => v,
-                None => continue,
-            },
-            None => default_wd,
+        // Only an explicit literal: AdamW's small default (0.01) is left alone.
+        let Some(wd) = call
+            .arg_or_keyword(wd_index, "weight_decay")
+            .and_then(number)
+        else {
+            continue;
         };
         if wd <= 0.0 {
             continue;
@@ -111,13 +111,8 @@ fn check(ctx: &mut Context) {
         let params_text = ctx.text(params.range()).to_string();
         let model = ctx.text(attr.value.range()).to_string();
         let short = q.rsplit('.').next().unwrap_or(q);
-        let default_note = if call.keyword("weight_decay").is_none() {
-            " (AdamW's default)"
-        } else {
-            ""
-        };
         let message = format!(
-            "`{short}({params_text}, ...)` decays every parameter with weight_decay={wd}{default_note}, including the `nn.{norm}` weights and the biases: exclude them with parameter groups"
+            "`{short}({params_text}, ...)` decays every parameter with weight_decay={wd}, including the `nn.{norm}` weights and the biases: exclude them with parameter groups"
         );
         let fix = Fix::new("Split the parameters into decay / no-decay groups").with_example(format!(
             "decay, no_decay = [], []\nfor name, p in {model}.named_parameters():\n    (no_decay if p.ndim <= 1 or name.endswith(\".bias\") else decay).append(p)\noptimizer = torch.optim.{short}(\n    [{{\"params\": decay, \"weight_decay\": {wd}}}, {{\"params\": no_decay, \"weight_decay\": 0.0}}], ...\n)"
