@@ -204,10 +204,17 @@ fn divides_by(ctx: &Context, divisor: &Expr) -> bool {
         return true;
     }
     let source = &ctx.index.source.text;
-    source.match_indices('/').any(|(pos, _)| {
-        let rest = &source[pos + 1..];
+    let followed_by_needle = |pos: usize| {
+        let rest = &source[pos..];
         let line = rest.split('\n').next().unwrap_or(rest);
         let window: String = line.chars().take(80).collect();
         window.contains(needle.as_str())
-    })
+    };
+    // `/ accum`, `/= accum`, and `loss.div(accum)` / `torch.div(loss, accum)` / `div_`.
+    source
+        .match_indices('/')
+        .any(|(pos, _)| followed_by_needle(pos + 1))
+        || source
+            .match_indices("div")
+            .any(|(pos, _)| followed_by_needle(pos + 3))
 }
