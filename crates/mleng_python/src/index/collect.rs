@@ -30,6 +30,8 @@ pub(super) fn collect<'a>(source: &'a SourceFile, module: &'a ModModule) -> Sema
         bindings: collector.bindings,
         withs: Vec::new(),
         training_loops: Vec::new(),
+        flow: Default::default(),
+        evaluation: Default::default(),
         has_main_guard: collector.has_main_guard,
     };
     let calls: Vec<Call> = collector

@@ -7,6 +7,9 @@
 
 mod calls;
 mod collect;
+pub mod dataflow;
+pub mod evaluation;
+pub mod flow;
 pub mod literals;
 pub mod modules;
 pub mod training;
@@ -142,6 +145,10 @@ pub struct SemanticIndex<'a> {
     pub bindings: Vec<Binding<'a>>,
     pub withs: Vec<WithBlock<'a>>,
     pub training_loops: Vec<TrainingLoop>,
+    /// Statement-level control flow: `if` blocks, early exits, `except` handlers.
+    pub flow: flow::Flow<'a>,
+    /// Autograd-free regions and in-place accumulations.
+    pub evaluation: evaluation::Evaluation<'a>,
     /// `if __name__ == "__main__":` present: the file is meant to be run.
     pub has_main_guard: bool,
 }
@@ -150,6 +157,8 @@ impl<'a> SemanticIndex<'a> {
     pub fn build(source: &'a SourceFile, module: &'a ModModule) -> SemanticIndex<'a> {
         let mut index = collect::collect(source, module);
         modules::analyze(&mut index);
+        index.flow = flow::analyze(module);
+        index.evaluation = evaluation::analyze(&index, module);
         index.training_loops = training::find(&index);
         index
     }

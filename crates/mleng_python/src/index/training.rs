@@ -145,7 +145,7 @@ fn is_ancestor(index: &SemanticIndex, ancestor: LoopId, mut lid: LoopId) -> bool
 
 /// The local functions a call may run: `helper(...)` for a module-level `def helper`, and
 /// `self.helper(...)` for a method of the same class.
-pub(super) fn helper_targets(
+pub fn helper_targets(
     index: &SemanticIndex,
     call: CallId,
     class: Option<usize>,

@@ -1,8 +1,8 @@
 //! Names and texts about a training loop that several rules use in messages and fixes.
 
-use mleng_python::index::training::TrainingLoop;
+use mleng_python::index::training::{helper_targets, TrainingLoop};
 use mleng_python::index::CallKind;
-use ruff_text_size::Ranged;
+use ruff_text_size::{Ranged, TextRange};
 
 use crate::context::Context;
 
@@ -71,4 +71,62 @@ pub(crate) fn call_text(
     let event = lp.first(pred)?;
     let text = ctx.text(ctx.index.calls[event.call].range());
     (!text.contains('\n')).then(|| text.to_string())
+}
+
+/// Test code trains toy models to check behaviour; training advice there is noise.
+pub(crate) fn is_test_file(ctx: &Context) -> bool {
+    let path = &ctx.index.source.path;
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    name.starts_with("test_") || name.ends_with("_test.py") || name == "conftest.py"
+}
+
+/// Gradients cleared without a `zero_grad` method call: `p.grad = None`, `p.grad.zero_()`,
+/// `p.grad.data.zero_()`, a `zero_grad(...)` function, `set_to_none` plumbing, in the loop text
+/// or in the text of a local helper the loop calls.
+pub(crate) fn clears_grads_by_hand(ctx: &Context, lp: &TrainingLoop) -> bool {
+    let mentions = |text: &str| {
+        let compact: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+        compact.contains("zero_grad")
+            || compact.contains(".grad=None")
+            || compact.contains("grad.zero_()")
+            || compact.contains("grad.data.zero_()")
+            || compact.contains("grad.detach_()")
+            || compact.contains("set_to_none")
+    };
+    if mentions(ctx.text(lp.range)) {
+        return true;
+    }
+    let index = ctx.index;
+    let class = lp.function.and_then(|f| index.functions[f].class);
+    index
+        .calls
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| lp.range.contains_range(c.range()))
+        .flat_map(|(id, _)| helper_targets(index, id, class))
+        .any(|f| mentions(ctx.text(index.functions[f].def.range)))
+}
+
+/// `a` and `b` sit in different branches of one `if`: they never run in the same iteration.
+pub(crate) fn exclusive(ctx: &Context, a: TextRange, b: TextRange) -> bool {
+    ctx.index.flow.ifs.iter().any(|block| {
+        let in_body = |r: TextRange| block.body.contains_range(r);
+        let in_else = |r: TextRange| block.orelse.is_some_and(|o| o.contains_range(r));
+        (in_body(a) && in_else(b)) || (in_else(a) && in_body(b))
+    })
+}
+
+/// Text of the loop and of the local helpers called inside it.
+pub(crate) fn loop_and_helper_texts<'a>(ctx: &Context<'_, 'a>, lp: &TrainingLoop) -> Vec<&'a str> {
+    let index = ctx.index;
+    let class = lp.function.and_then(|f| index.functions[f].class);
+    let mut out = vec![ctx.text(lp.range)];
+    for (id, call) in index.calls.iter().enumerate() {
+        if lp.range.contains_range(call.range()) {
+            for f in helper_targets(index, id, class) {
+                out.push(ctx.text(index.functions[f].def.range));
+            }
+        }
+    }
+    out
 }

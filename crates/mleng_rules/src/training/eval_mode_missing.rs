@@ -1,0 +1,150 @@
+use mleng_diagnostics::{Area, Fix, Severity};
+use mleng_python::index::evaluation::Mode;
+use mleng_python::index::literals::dotted;
+
+use super::epoch_facts::{epochs, model_escapes};
+use super::loop_facts::is_test_file;
+use crate::context::Context;
+use crate::rule::Rule;
+
+pub(crate) static RULE: Rule = Rule {
+    code: "TRN016",
+    name: "eval-mode-missing",
+    area: Area::Training,
+    severity: Severity::Warning,
+    fixable: false,
+    summary: "A validation pass inside the epoch loop runs the model without model.eval().",
+    docs: r#"## What it does
+Finds validation passes inside an epoch loop (a loop that is not a training loop, under
+`torch.no_grad()` / `torch.inference_mode()` or iterating over a `val`/`valid`/`test`/`eval`
+loader, directly or in a local helper) that call the model being trained while nothing in the epoch
+calls `model.eval()` (or `model.train(False)`).
+
+## Why is this bad?
+In training mode, Dropout randomly zeroes activations and BatchNorm normalises with the statistics
+of the current validation batch and *updates its running statistics with validation data*. The
+validation metric is noisy and pessimistic (so early stopping and checkpoint selection pick the
+wrong epoch), and the validation set leaks into the BatchNorm statistics of the saved model.
+`torch.no_grad()` does not change this: it only turns off gradient tracking.
+
+## Example
+```python
+for epoch in range(epochs):
+    model.train()
+    train_one_epoch(model, train_loader, optimizer)
+    with torch.no_grad():
+        for x, y in val_loader:
+            val_loss += criterion(model(x), y).item()
+```
+
+## Use instead
+```python
+for epoch in range(epochs):
+    model.train()
+    train_one_epoch(model, train_loader, optimizer)
+    model.eval()
+    with torch.no_grad():
+        for x, y in val_loader:
+            val_loss += criterion(model(x), y).item()
+```
+
+## Known problems
+Models without Dropout or BatchNorm behave the same in both modes; the rule cannot see that for
+models defined in other modules. Evaluation functions called from another module are not followed.
+
+## References
+- PyTorch `nn.Module.eval`: <https://pytorch.org/docs/stable/generated/torch.nn.Module.html#torch.nn.Module.eval>
+- PyTorch autograd notes, "Evaluation Mode (nn.Module.eval())" is not `no_grad`: <https://pytorch.org/docs/stable/notes/autograd.html#evaluation-mode-nn-module-eval>
+"#,
+    check,
+};
+
+const EVAL_WORDS: &[&str] = &["val", "valid", "validation", "test", "eval", "dev"];
+
+pub(crate) fn is_eval_loader(name: &str) -> bool {
+    let last = name.rsplit('.').next().unwrap_or(name).to_ascii_lowercase();
+    last.split('_').any(|w| EVAL_WORDS.contains(&w))
+        || last.starts_with("val")
+        || last.starts_with("test")
+}
+
+fn check(ctx: &mut Context) {
+    let index = ctx.index;
+    if is_test_file(ctx) {
+        return;
+    }
+    // Names we know are models: they have parameters or modes.
+    let models: Vec<String> = index
+        .calls
+        .iter()
+        .filter(|c| {
+            matches!(
+                c.method,
+                Some("parameters" | "train" | "eval" | "named_parameters")
+            )
+        })
+        .filter_map(|c| c.receiver.clone())
+        .collect();
+    for epoch in epochs(index) {
+        if epoch.switches(index).any(|(_, m)| m == Mode::Eval) {
+            continue;
+        }
+        for &(lid, _) in &epoch.loops {
+            let lp = &index.loops[lid];
+            if epoch
+                .training
+                .iter()
+                .any(|t| t.contains_range(lp.range) || lp.range.contains_range(*t))
+            {
+                continue;
+            }
+            let grad_free = index.evaluation.grad_free(lp.range);
+            let eval_loader = lp.iterates_over.as_deref().is_some_and(is_eval_loader);
+            // A no_grad pass over the training data in train mode is BatchNorm recalibration
+            // (SWA's update_bn), not evaluation.
+            let over_train_data = lp.iterates_over.as_deref().is_some_and(|n| {
+                n.rsplit('.')
+                    .next()
+                    .unwrap_or(n)
+                    .to_ascii_lowercase()
+                    .contains("train")
+            });
+            if !eval_loader && (!grad_free || over_train_data) {
+                continue;
+            }
+            // The model, called inside the validation loop and also called when training.
+            let Some((call, model)) = index.calls.iter().find_map(|c| {
+                if !lp.range.contains_range(c.range()) || c.qualified.is_some() {
+                    return None;
+                }
+                let callee = dotted(&c.expr.func)?;
+                let trained = epoch
+                    .training
+                    .iter()
+                    .any(|t| ctx.text(*t).contains(&format!("{callee}(")));
+                (models.contains(&callee) && trained).then_some((c, callee))
+            }) else {
+                continue;
+            };
+            if model_escapes(index, &epoch, &model) {
+                continue;
+            }
+            let header = ctx.text(lp.header).to_string();
+            let call_text = ctx.text(call.range());
+            let call_text = if call_text.contains('\n') || call_text.len() > 60 {
+                format!("{model}(...)")
+            } else {
+                call_text.to_string()
+            };
+            let message = format!(
+                "validation loop `{header}` runs `{call_text}` in training mode: nothing in the epoch calls `{model}.eval()`, so Dropout stays on and BatchNorm uses and updates batch statistics"
+            );
+            let fix = Fix::new(format!(
+                "Call `{model}.eval()` before the validation pass (and `{model}.train()` before training)"
+            ))
+            .with_example(format!("{model}.eval()\n{header}:\n    ..."));
+            ctx.report(lp.header, message, Some(fix));
+            break;
+        }
+    }
+}

@@ -1,0 +1,147 @@
+use mleng_diagnostics::{Area, Fix, Severity};
+use mleng_python::index::literals::dotted;
+use mleng_python::index::CallKind;
+
+use super::epoch_facts::epochs;
+use super::eval_mode_missing::is_eval_loader;
+use super::loop_facts::is_test_file;
+use crate::context::Context;
+use crate::rule::Rule;
+
+pub(crate) static RULE: Rule = Rule {
+    code: "TRN021",
+    name: "no-grad-missing",
+    area: Area::Training,
+    severity: Severity::Warning,
+    fixable: false,
+    summary: "A validation pass in the epoch loop runs the model with autograd on (no torch.no_grad() / torch.inference_mode()).",
+    docs: r#"## What it does
+Finds validation passes inside an epoch loop, a loop over a `val`/`valid`/`test`/`eval` loader
+(directly or in a local helper the epoch calls) that calls the model being trained and never
+calls `backward()`, where nothing turns autograd off: no `with torch.no_grad()` /
+`torch.inference_mode()` around the loop or around the helper call, no decorator, no
+`torch.set_grad_enabled(False)` in the function.
+
+## Why is this bad?
+With autograd on, every forward pass records its graph and keeps the activations it would need for
+a backward that never comes: evaluation uses several times the memory it needs (often the reason a
+validation batch size has to be smaller than the training one) and runs slower. If an output is
+accumulated across batches (`all_logits.append(out)`), the graphs of the whole validation set stay
+alive and the run goes out of memory. `model.eval()` does not turn autograd off.
+
+## Example
+```python
+model.eval()
+for x, y in val_loader:
+    val_loss += criterion(model(x), y).item()
+```
+
+## Use instead
+```python
+model.eval()
+with torch.inference_mode():
+    for x, y in val_loader:
+        val_loss += criterion(model(x), y).item()
+```
+
+## References
+- PyTorch `torch.no_grad` ("useful for inference ... reduce memory consumption"): <https://pytorch.org/docs/stable/generated/torch.no_grad.html>
+- PyTorch `torch.inference_mode`: <https://pytorch.org/docs/stable/generated/torch.inference_mode.html>
+- PyTorch autograd notes, "Locally disabling gradient computation": <https://pytorch.org/docs/stable/notes/autograd.html#locally-disabling-gradient-computation>
+"#,
+    check,
+};
+
+fn check(ctx: &mut Context) {
+    let index = ctx.index;
+    if is_test_file(ctx) || index.training_loops.is_empty() {
+        return;
+    }
+    let models: Vec<String> = index
+        .calls
+        .iter()
+        .filter(|c| {
+            matches!(
+                c.method,
+                Some("parameters" | "train" | "eval" | "named_parameters")
+            )
+        })
+        .filter_map(|c| c.receiver.clone())
+        .collect();
+    let mut reported = Vec::new();
+    for epoch in epochs(index) {
+        for &(lid, site) in &epoch.loops {
+            if reported.contains(&lid) {
+                continue;
+            }
+            let lp = &index.loops[lid];
+            if epoch
+                .training
+                .iter()
+                .any(|t| t.contains_range(lp.range) || lp.range.contains_range(*t))
+            {
+                continue;
+            }
+            if !lp.iterates_over.as_deref().is_some_and(is_eval_loader) {
+                continue;
+            }
+            if index.evaluation.grad_free(lp.range) || index.evaluation.grad_free(site) {
+                continue;
+            }
+            let function_text = lp
+                .function
+                .map(|f| ctx.text(index.functions[f].def.range))
+                .unwrap_or("");
+            if [
+                "set_grad_enabled",
+                "no_grad",
+                "inference_mode",
+                "enable_grad",
+            ]
+            .iter()
+            .any(|m| function_text.contains(m))
+            {
+                continue;
+            }
+            let in_loop: Vec<_> = index
+                .calls
+                .iter()
+                .filter(|c| lp.range.contains_range(c.range()))
+                .collect();
+            if in_loop.iter().any(|c| c.kind != CallKind::Other) {
+                continue; // backward or steps: test-time training, not evaluation
+            }
+            let Some((call, model)) = in_loop.iter().find_map(|c| {
+                if c.qualified.is_some() {
+                    return None;
+                }
+                let callee = dotted(&c.expr.func)?;
+                let trained = epoch
+                    .training
+                    .iter()
+                    .any(|t| ctx.text(*t).contains(&format!("{callee}(")));
+                (models.contains(&callee) && trained).then_some((*c, callee))
+            }) else {
+                continue;
+            };
+            reported.push(lid);
+            let header = ctx.text(lp.header).to_string();
+            let call_text = ctx.text(call.range());
+            let call_text = if call_text.contains('\n') || call_text.len() > 60 {
+                format!("{model}(...)")
+            } else {
+                call_text.to_string()
+            };
+            let message = format!(
+                "validation loop `{header}` runs `{call_text}` with autograd on: every forward records its graph and keeps activations for a backward that never comes"
+            );
+            let fix = Fix::new(
+                "Run the validation pass under torch.inference_mode() (or torch.no_grad())",
+            )
+            .with_example(format!(
+                "with torch.inference_mode():\n    {header}:\n        ..."
+            ));
+            ctx.report(lp.header, message, Some(fix));
+        }
+    }
+}

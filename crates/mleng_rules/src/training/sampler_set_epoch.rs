@@ -1,0 +1,147 @@
+use std::collections::HashSet;
+
+use mleng_diagnostics::{Area, Fix, Severity};
+use mleng_python::index::training::{helper_targets, TrainingScope};
+use mleng_python::index::FunctionId;
+use ruff_text_size::Ranged;
+
+use super::loop_facts::is_test_file;
+use crate::context::Context;
+use crate::rule::Rule;
+
+pub(crate) static RULE: Rule = Rule {
+    code: "TRN013",
+    name: "distributed-sampler-without-set-epoch",
+    area: Area::Training,
+    severity: Severity::Warning,
+    fixable: false,
+    summary: "A DistributedSampler is used across epochs but sampler.set_epoch(epoch) is never called: every epoch sees the same order.",
+    docs: r#"## What it does
+Finds files that build a `torch.utils.data.distributed.DistributedSampler` and train over several
+epochs (a loop around the batch loop, or around a call to a local training function) but never
+call `set_epoch` on anything.
+
+## Why is this bad?
+`DistributedSampler` shuffles with a generator seeded by `seed + epoch`. Without
+`sampler.set_epoch(epoch)` the epoch stays 0, so every epoch uses the *same* permutation, and each
+rank sees the same shard in the same order every epoch. The model trains on a fixed ordering, which
+hurts generalisation the way disabling shuffling does.
+
+## Example
+```python
+sampler = DistributedSampler(dataset)
+loader = DataLoader(dataset, batch_size=64, sampler=sampler)
+for epoch in range(epochs):
+    for x, y in loader:
+        ...
+```
+
+## Use instead
+```python
+sampler = DistributedSampler(dataset)
+loader = DataLoader(dataset, batch_size=64, sampler=sampler)
+for epoch in range(epochs):
+    sampler.set_epoch(epoch)
+    for x, y in loader:
+        ...
+```
+
+## Known problems
+Frameworks that call `set_epoch` for you (Lightning, Accelerate, Ignite, composer) are skipped
+when the file imports them. A `set_epoch` call in another module is not seen.
+
+## References
+- PyTorch `DistributedSampler` ("calling the set_epoch() method at the beginning of each epoch before creating the DataLoader iterator is necessary to make shuffling work properly across multiple epochs"): <https://pytorch.org/docs/stable/data.html#torch.utils.data.distributed.DistributedSampler>
+"#,
+    check,
+};
+
+const SAMPLERS: &[&str] = &[
+    "torch.utils.data.distributed.DistributedSampler",
+    "torch.utils.data.DistributedSampler",
+];
+
+fn check(ctx: &mut Context) {
+    let index = ctx.index;
+    if !index.source.text.contains("DistributedSampler") {
+        return;
+    }
+    if is_test_file(ctx)
+        || index.imports_any(&[
+            "lightning",
+            "pytorch_lightning",
+            "accelerate",
+            "ignite",
+            "composer",
+        ])
+        || index.source.text.contains("set_epoch")
+    {
+        return;
+    }
+    let Some(sampler) = index.calls.iter().find(|c| {
+        c.qualified
+            .as_deref()
+            .is_some_and(|q| SAMPLERS.contains(&q))
+            && c.keyword("shuffle")
+                .and_then(mleng_python::index::literals::boolean)
+                != Some(false)
+    }) else {
+        return;
+    };
+    let Some(epoch_loop) = epoch_loop(ctx) else {
+        return;
+    };
+    let name = index
+        .bindings
+        .iter()
+        .find(|b| b.range.contains_range(sampler.range()))
+        .map(|b| {
+            if b.value.range() == sampler.range() || matches!(b.value, ruff_python_ast::Expr::If(_))
+            {
+                b.target.clone()
+            } else {
+                format!("{}.sampler", b.target)
+            }
+        })
+        .unwrap_or_else(|| "sampler".into());
+    let header = ctx.text(index.loops[epoch_loop].header).to_string();
+    let message = format!(
+        "`{name}` is a DistributedSampler, but nothing calls `{name}.set_epoch(...)` in the epoch loop `{header}` ({}): every epoch replays the same shuffled order",
+        ctx.where_is(index.loops[epoch_loop].header)
+    );
+    let fix = Fix::new(format!(
+        "Call `{name}.set_epoch(epoch)` at the start of every epoch"
+    ))
+    .with_example(format!("{header}:\n    {name}.set_epoch(epoch)\n    ..."));
+    ctx.report(sampler.range(), message, Some(fix));
+}
+
+/// A loop that contains a batch training loop, or calls a local function that trains.
+fn epoch_loop(ctx: &Context) -> Option<usize> {
+    let index = ctx.index;
+    let training_functions: HashSet<FunctionId> = index
+        .training_loops
+        .iter()
+        .filter_map(|lp| lp.function)
+        .collect();
+    for tl in &index.training_loops {
+        if let TrainingScope::Loop(lid) = tl.scope {
+            if let Some(parent) = index.loops[lid].parent {
+                return Some(parent);
+            }
+        }
+    }
+    for (id, call) in index.calls.iter().enumerate() {
+        let Some(&lid) = call.loops.last() else {
+            continue;
+        };
+        let class = call.function.and_then(|f| index.functions[f].class);
+        if helper_targets(index, id, class)
+            .iter()
+            .any(|f| training_functions.contains(f))
+        {
+            return Some(lid);
+        }
+    }
+    None
+}

@@ -1,0 +1,277 @@
+use std::collections::HashSet;
+
+use mleng_diagnostics::{Area, Fix, Severity};
+use mleng_python::index::training::{helper_targets, TrainingScope};
+use mleng_python::index::{CallId, CallKind, FunctionId, LoopId};
+use mleng_python::SemanticIndex;
+use ruff_text_size::TextSize;
+
+use crate::context::Context;
+use crate::rule::Rule;
+
+pub(crate) static RULE: Rule = Rule {
+    code: "TRN009",
+    name: "scheduler-before-optimizer",
+    area: Area::Training,
+    severity: Severity::Warning,
+    fixable: false,
+    summary: "LR scheduler stepped before optimizer.step() in the iteration, a per-batch schedule (OneCycleLR, warmup) stepped per epoch, or ReduceLROnPlateau.step() without a metric.",
+    docs: r#"## What it does
+Looks at how a PyTorch learning-rate scheduler (`torch.optim.lr_scheduler.*`, or a Hugging Face
+`get_*_schedule*` warmup schedule) is stepped relative to training:
+
+- `scheduler.step()` runs in an iteration before any `optimizer.step()`: inside the batch loop
+  before the optimizer step, or at the top of the epoch loop before the epoch's training;
+- a per-batch schedule (`OneCycleLR`, `CyclicLR`, `transformers.get_*_schedule_with_warmup`) is
+  stepped once per epoch, outside the batch loop;
+- `ReduceLROnPlateau.step()` is called without the metric it monitors (error).
+
+## Why is this bad?
+Since PyTorch 1.1 the scheduler must be stepped *after* the optimizer: stepping it first skips the
+first value of the schedule (PyTorch warns once, "Detected call of `lr_scheduler.step()` before
+`optimizer.step()`"), so warmup starts one step late and every epoch-based milestone fires one
+epoch early. A per-batch schedule stepped per epoch runs `total_steps` epochs long: `OneCycleLR`
+never leaves its warm-up (the learning rate stays near `max_lr / 25` for the whole run), and a
+linear warmup over 1000 steps takes 1000 epochs. `ReduceLROnPlateau.step()` requires the metric
+and raises `TypeError` without it.
+
+## Example
+```python
+scheduler = OneCycleLR(optimizer, max_lr=0.1, total_steps=len(loader) * epochs)
+for epoch in range(epochs):
+    for x, y in loader:
+        optimizer.zero_grad()
+        criterion(model(x), y).backward()
+        optimizer.step()
+    scheduler.step()
+```
+
+## Use instead
+```python
+for epoch in range(epochs):
+    for x, y in loader:
+        optimizer.zero_grad()
+        criterion(model(x), y).backward()
+        optimizer.step()
+        scheduler.step()  # OneCycleLR steps once per batch
+```
+
+## Known problems
+Schedulers from other libraries (timm, custom classes) are not checked: many set the rate for the
+coming step and are meant to be stepped first. A `scheduler.step()` under a condition, or with an
+explicit epoch argument, is not reported.
+
+## References
+- PyTorch, "How to adjust learning rate" (scheduler after optimizer since 1.1.0): <https://pytorch.org/docs/stable/optim.html#how-to-adjust-learning-rate>
+- PyTorch `OneCycleLR` ("should be called after a batch has been used for training"): <https://pytorch.org/docs/stable/generated/torch.optim.lr_scheduler.OneCycleLR.html>
+- PyTorch `ReduceLROnPlateau.step(metrics)`: <https://pytorch.org/docs/stable/generated/torch.optim.lr_scheduler.ReduceLROnPlateau.html>
+- Hugging Face optimization schedules (stepped per training step): <https://huggingface.co/docs/transformers/main_classes/optimizer_schedules>
+"#,
+    check,
+};
+
+/// Schedules meant to be stepped after every batch.
+fn per_batch(ty: &str) -> bool {
+    let last = ty.rsplit('.').next().unwrap_or(ty);
+    matches!(last, "OneCycleLR" | "CyclicLR")
+        || (ty.starts_with("transformers.")
+            && last.starts_with("get_")
+            && last.contains("schedule"))
+}
+
+fn known_scheduler(ty: &str) -> bool {
+    ty.starts_with("torch.optim.lr_scheduler.")
+        || (ty.starts_with("transformers.") && ty.contains("schedule"))
+}
+
+fn check(ctx: &mut Context) {
+    let index = ctx.index;
+    let training_functions: HashSet<FunctionId> = index
+        .training_loops
+        .iter()
+        .filter_map(|lp| lp.function)
+        .collect();
+    for (id, call) in index.calls.iter().enumerate() {
+        if call.method != Some("step") {
+            continue;
+        }
+        let Some(ty) = scheduler_type(index, id).filter(|t| known_scheduler(t)) else {
+            continue;
+        };
+        let ty = ty.as_str();
+        let text = ctx.text(call.range()).to_string();
+        let has_args = call.arg(0).is_some() || !call.expr.arguments.keywords.is_empty();
+        let short = ty.rsplit('.').next().unwrap_or(ty).to_string();
+        if short == "ReduceLROnPlateau" {
+            if !has_args {
+                let receiver = call.receiver.clone().unwrap_or_else(|| "scheduler".into());
+                let fix = Fix::new("Pass the monitored metric (the validation loss, or the metric with mode=\"max\")")
+                    .with_replacement(format!("{receiver}.step(val_loss)"));
+                ctx.report_with_severity(
+                    call.range(),
+                    Severity::Error,
+                    format!("`{text}` on a ReduceLROnPlateau has no metric: it raises TypeError (`step(metrics)` is required)"),
+                    Some(fix),
+                );
+            }
+            continue;
+        }
+        if has_args || call.kind != CallKind::SchedulerStep {
+            continue;
+        }
+        let Some(&lid) = call.loops.last() else {
+            continue;
+        };
+        if !on_iteration_path(index, id, lid) || deliberate(index, id) {
+            continue;
+        }
+        let steps = step_positions(index, lid, &training_functions);
+        if steps.is_empty() {
+            continue;
+        }
+        let in_batch_loop = index
+            .training_loops
+            .iter()
+            .any(|lp| matches!(lp.scope, TrainingScope::Loop(l) if l == lid));
+        if per_batch(ty) && !in_batch_loop {
+            let message = format!(
+                "`{text}` steps a per-batch schedule ({short}) once per epoch: its `total_steps` are counted in epochs, so the schedule never gets past its warm-up"
+            );
+            let fix = Fix::new("Step it right after optimizer.step(), inside the batch loop")
+                .with_example(format!("optimizer.step()\n{text}"));
+            ctx.report(call.range(), message, Some(fix));
+            continue;
+        }
+        let before = steps.iter().all(|&(pos, _)| pos > call.start());
+        if before {
+            let (_, first) = steps[0];
+            let first_text = ctx.text(index.calls[first].range());
+            let first_text = if first_text.contains('\n') {
+                "optimizer.step()".to_string()
+            } else {
+                first_text.to_string()
+            };
+            let what = if index.calls[first].kind.is_step() {
+                format!("`{first_text}`")
+            } else {
+                format!("the optimizer steps in `{first_text}`")
+            };
+            let message = format!(
+                "`{text}` runs before {what} ({}) in each iteration: since PyTorch 1.1 the scheduler steps after the optimizer, otherwise the first value of the schedule is skipped",
+                ctx.where_is(index.calls[first].range())
+            );
+            let fix = Fix::new("Move the scheduler step after the optimizer step")
+                .with_example(format!("{first_text}\n{text}"));
+            ctx.report(call.range(), message, Some(fix));
+        }
+    }
+}
+
+/// The scheduler's constructor, scoped: the last binding of the receiver in the same function
+/// before the call; for `self.x` one in the same class; else a file-wide binding only when every
+/// binding of that name in the file agrees.
+fn scheduler_type(index: &SemanticIndex, call: CallId) -> Option<String> {
+    let c = &index.calls[call];
+    let receiver = c.receiver.as_deref()?;
+    let ctor = |b: &mleng_python::index::Binding| match b.value {
+        ruff_python_ast::Expr::Call(v) => index.qualified_name(&v.func),
+        _ => None,
+    };
+    let same = |b: &&mleng_python::index::Binding| b.target == receiver;
+    if let Some(local) = index
+        .bindings
+        .iter()
+        .filter(same)
+        .filter(|b| b.function == c.function && b.range.end() <= c.start())
+        .filter_map(ctor)
+        .next_back()
+    {
+        return Some(local);
+    }
+    let scope: Vec<String> = if receiver.starts_with("self.") {
+        index
+            .bindings
+            .iter()
+            .filter(same)
+            .filter(|b| b.class == c.class)
+            .filter_map(ctor)
+            .collect()
+    } else {
+        index
+            .bindings
+            .iter()
+            .filter(same)
+            .filter_map(ctor)
+            .collect()
+    };
+    let first = scope.first()?;
+    scope.iter().all(|t| t == first).then(|| first.clone())
+}
+
+/// Code that steps first on purpose and compensates: it sets `<scheduler>.last_epoch` or
+/// silences PyTorch's order warning around the call (`warnings.catch_warnings()`).
+fn deliberate(index: &SemanticIndex, call: CallId) -> bool {
+    let c = &index.calls[call];
+    let Some(receiver) = c.receiver.as_deref() else {
+        return false;
+    };
+    let last_epoch = format!("{receiver}.last_epoch");
+    let sets_last_epoch = index.bindings.iter().any(|b| b.target == last_epoch);
+    let silenced = index.withs.iter().any(|w| {
+        w.stmt.range.contains_range(c.range())
+            && w.contexts
+                .iter()
+                .any(|q| q.as_deref() == Some("warnings.catch_warnings"))
+    });
+    sets_last_epoch || silenced
+}
+
+/// The scheduler call runs on every pass of `lid`: no `if` inside the loop around it, not in an
+/// early-exit block or handler.
+fn on_iteration_path(index: &SemanticIndex, call: CallId, lid: LoopId) -> bool {
+    let range = index.calls[call].range();
+    let lp = &index.loops[lid];
+    !index.flow.off_normal_path(range, lp.range.end())
+        && !index
+            .flow
+            .guards(range)
+            .any(|(block, _)| lp.range.contains_range(block.range))
+}
+
+/// Where optimizer steps happen in one pass of loop `lid`, sorted: step events of a training
+/// loop that is `lid` or nested in it, and calls of local functions that train.
+fn step_positions(
+    index: &SemanticIndex,
+    lid: LoopId,
+    training_functions: &HashSet<FunctionId>,
+) -> Vec<(TextSize, CallId)> {
+    let lp_range = index.loops[lid].range;
+    let mut out = Vec::new();
+    for tl in &index.training_loops {
+        if !lp_range.contains_range(tl.range) {
+            continue;
+        }
+        for e in tl.events_of(CallKind::is_step) {
+            let at = index.calls[e.via.unwrap_or(e.call)].range();
+            if lp_range.contains_range(at) {
+                out.push((at.start(), e.via.unwrap_or(e.call)));
+            }
+        }
+    }
+    let class = index.loops[lid]
+        .function
+        .and_then(|f| index.functions[f].class);
+    for (cid, c) in index.calls.iter().enumerate() {
+        if !c.loops.contains(&lid) {
+            continue;
+        }
+        if helper_targets(index, cid, class)
+            .iter()
+            .any(|f| training_functions.contains(f))
+        {
+            out.push((c.start(), cid));
+        }
+    }
+    out.sort();
+    out
+}

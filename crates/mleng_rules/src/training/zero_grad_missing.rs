@@ -1,0 +1,128 @@
+use mleng_diagnostics::{Area, Fix, Severity};
+use mleng_python::index::training::{TrainingLoop, TrainingScope};
+use mleng_python::index::CallKind;
+
+use super::loop_facts::{call_text, clears_grads_by_hand, is_test_file, optimizer_name};
+use crate::context::Context;
+use crate::rule::Rule;
+
+pub(crate) static RULE: Rule = Rule {
+    code: "TRN004",
+    name: "zero-grad-missing",
+    area: Area::Training,
+    severity: Severity::Error,
+    fixable: false,
+    summary:
+        "A training loop calls backward() and steps the optimizer but never clears the gradients.",
+    docs: r#"## What it does
+Finds training loops (a loop with `backward()` and an optimizer or `GradScaler` step) in which
+nothing clears the gradients: no `optimizer.zero_grad()`, `model.zero_grad()`, `param.grad = None`
+or `param.grad.zero_()`, directly or in a local helper the loop calls. A Lightning
+`training_step` with manual optimization (`self.manual_backward`) is checked the same way.
+
+## Why is this bad?
+`backward()` *adds* to `.grad`; it never overwrites it. Without clearing, the gradient of step
+`t` is the sum of the gradients of every batch so far, so each update follows a stale running
+sum that grows without bound: the effective learning rate rises with every step, the loss
+oscillates or diverges, and the run looks like a bad hyper-parameter choice rather than a bug.
+Gradient accumulation still clears the gradients, just every N micro-batches instead of every
+batch.
+
+## Example
+```python
+for x, y in loader:
+    loss = criterion(model(x), y)
+    loss.backward()
+    optimizer.step()
+```
+
+## Use instead
+```python
+for x, y in loader:
+    optimizer.zero_grad(set_to_none=True)
+    loss = criterion(model(x), y)
+    loss.backward()
+    optimizer.step()
+```
+
+## Known problems
+Step functions without a loop of their own (`def train_step`) are not reported: their caller
+may clear the gradients. Optimizers that clear gradients themselves inside a custom `step`
+are not recognised; closures passed to `optimizer.step(closure)` (L-BFGS) are assumed to clear.
+Test files are skipped.
+
+## References
+- PyTorch tutorial, "Zeroing out gradients in PyTorch": <https://pytorch.org/tutorials/recipes/recipes/zeroing_out_gradients.html>
+- `torch.optim.Optimizer.zero_grad`: <https://pytorch.org/docs/stable/generated/torch.optim.Optimizer.zero_grad.html>
+"#,
+    check,
+};
+
+fn check(ctx: &mut Context) {
+    let index = ctx.index;
+    if is_test_file(ctx) {
+        return;
+    }
+    for lp in index.training_loops.clone() {
+        if !checked_scope(ctx, &lp) || lp.has(|k| k == CallKind::ZeroGrad) {
+            continue;
+        }
+        if clears_grads_by_hand(ctx, &lp) || steps_with_closure(ctx, &lp) {
+            continue;
+        }
+        let Some(step) = lp.first(CallKind::is_step) else {
+            continue;
+        };
+        let optimizer = optimizer_name(ctx, &lp);
+        let backward = call_text(ctx, &lp, |k| k == CallKind::Backward)
+            .unwrap_or_else(|| "loss.backward()".into());
+        let step_text =
+            call_text(ctx, &lp, CallKind::is_step).unwrap_or_else(|| format!("{optimizer}.step()"));
+        let step_range = index.calls[step.via.unwrap_or(step.call)].range();
+        let message = format!(
+            "`{step_text}` follows `{backward}` but nothing in this training loop clears the gradients: each step uses the sum of all gradients so far"
+        );
+        let fix = Fix::new(format!(
+            "Call `{optimizer}.zero_grad()` once per step, before the backward pass"
+        ))
+        .with_example(format!(
+            "{optimizer}.zero_grad(set_to_none=True)\n{backward}\n{step_text}"
+        ));
+        ctx.report(step_range, message, Some(fix));
+    }
+}
+
+/// Loops, and Lightning `training_step`s with manual optimization (nobody else clears there).
+fn checked_scope(ctx: &Context, lp: &TrainingLoop) -> bool {
+    let index = ctx.index;
+    match lp.scope {
+        TrainingScope::Loop(_) => true,
+        TrainingScope::Function(fid) => {
+            let function = &index.functions[fid];
+            function.name == "training_step"
+                && function
+                    .class
+                    .is_some_and(|c| index.classes[c].is_lightning)
+                && lp
+                    .events_of(|k| k == CallKind::Backward)
+                    .any(|e| index.calls[e.call].method == Some("manual_backward"))
+                && !class_clears(ctx, function.class)
+        }
+    }
+}
+
+/// Any `zero_grad` in the class (a hook such as `on_train_batch_start` may clear).
+fn class_clears(ctx: &Context, class: Option<usize>) -> bool {
+    ctx.index
+        .calls
+        .iter()
+        .any(|c| c.class == class && c.kind == CallKind::ZeroGrad)
+}
+
+/// `optimizer.step(closure)`: the closure (L-BFGS style) does zero_grad + backward itself.
+fn steps_with_closure(ctx: &Context, lp: &TrainingLoop) -> bool {
+    lp.events_of(|k| k == CallKind::OptimizerStep).any(|e| {
+        let call = &ctx.index.calls[e.call];
+        call.arg(0).is_some() || call.keyword("closure").is_some()
+    })
+}
