@@ -169,7 +169,7 @@ fn softmax_into_cross_entropy_floor_is_recognized() {
 fn amp_scaled_gradient_norm() {
     let d = one("amp_scaled");
     assert_eq!(codes(&d), vec!["RUN011"]);
-    assert_eq!(d.events[0].related, vec!["TRN002"]);
+    assert!(d.events[0].related.contains(&"TRN002"));
 }
 
 #[test]

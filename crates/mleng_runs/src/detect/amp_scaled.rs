@@ -67,7 +67,7 @@ pub fn detect(ctx: &Context<'_>) -> Option<Event> {
     }
     e.causes.push("the gradient norm is computed (or clipped) before scaler.unscale_(optimizer), so it is multiplied by the loss scale".into());
     e.fixes.push("call scaler.unscale_(optimizer) before clip_grad_norm_ and before logging the norm (TRN002)".into());
-    e.related = vec!["TRN002"];
+    e.related = vec!["TRN002", "TRN010"];
     Some(e)
 }
 

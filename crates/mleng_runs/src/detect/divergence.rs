@@ -82,7 +82,7 @@ fn early_blowup(ctx: &Context<'_>, name: &str, pts: &[(i64, f64)], vals: &[f64])
         .fixes
         .push("add a linear warmup over the first ~5% of steps".into());
     event.fixes.push("clip gradients at 1.0 (TRN001)".into());
-    event.related = vec!["TRN001"];
+    event.related = vec!["TRN001", "TRN022"];
     event.markers.push(Marker {
         step: peak_step,
         kind: MarkerKind::Event,
@@ -181,7 +181,7 @@ fn late(ctx: &Context<'_>, name: &str, pts: &[(i64, f64)], vals: &[f64]) -> Opti
         .fixes
         .push("resume from the checkpoint before the turn with a 2-10x lower learning rate".into());
     event.fixes.push("clip gradients at 1.0 (TRN001)".into());
-    event.related = vec!["TRN001"];
+    event.related = vec!["TRN001", "TRN009", "TRN022"];
     event.markers.push(Marker {
         step: start,
         kind: MarkerKind::Event,

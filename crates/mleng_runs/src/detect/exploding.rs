@@ -114,7 +114,7 @@ pub fn detect(ctx: &Context<'_>) -> Option<Event> {
     event.fixes.push(
         "add BatchNorm/LayerNorm or residual connections; use Kaiming init for ReLU nets".into(),
     );
-    event.related = vec!["TRN001"];
+    event.related = vec!["TRN001", "TRN003", "TRN022"];
     event.markers.push(Marker {
         step: start,
         kind: MarkerKind::Event,

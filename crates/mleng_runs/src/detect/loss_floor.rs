@@ -127,6 +127,12 @@ pub fn detect(ctx: &Context<'_>) -> Option<Event> {
         fmt(spread),
         100.0 * spread / level
     ));
+    event.related = match sig {
+        Some(Signature::SoftmaxIntoCe { .. }) => vec!["TRN007", "ARC011"],
+        Some(Signature::SigmoidIntoBce { .. }) => vec!["TRN008", "ARC011"],
+        Some(Signature::LabelSmoothing { .. }) => vec![],
+        None => vec!["TRN007", "TRN008", "ARC011"],
+    };
     match sig {
         Some(Signature::SoftmaxIntoCe { classes, floor }) => {
             event.evidence.push(format!(

@@ -62,6 +62,7 @@ pub fn detect(ctx: &Context<'_>, earlier: &[Event]) -> Vec<Event> {
                 "scheduler.step() called per batch when the schedule was sized in epochs".into(),
             );
             e.fixes.push("size the schedule with the real number of optimizer steps: epochs × ceil(batches / accumulation)".into());
+            e.related = vec!["TRN009"];
             e.markers.push(Marker {
                 step,
                 kind: MarkerKind::Event,
@@ -114,6 +115,7 @@ pub fn detect(ctx: &Context<'_>, earlier: &[Event]) -> Vec<Event> {
                 "the step counter goes backwards at step {b}: the run was resumed"
             ));
             e.causes.push("the run was resumed without restoring the scheduler state (scheduler.load_state_dict), so the schedule restarted at its peak".into());
+            e.related = vec!["EXP008"];
             e.fixes.push("save and restore optimizer and scheduler state_dicts with the model; Lightning: resume with ckpt_path=".into());
         } else {
             e.causes.push(

@@ -117,7 +117,7 @@ pub fn detect(ctx: &Context<'_>) -> Option<Event> {
          torch.isfinite(loss) before backward()"
             .into(),
     );
-    event.related = vec!["TRN001", "TRN002"];
+    event.related = vec!["TRN001", "TRN002", "TRN010", "TRN022"];
     event.markers.push(Marker {
         step: first,
         kind: MarkerKind::NonFinite,

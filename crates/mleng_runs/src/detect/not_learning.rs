@@ -161,5 +161,10 @@ pub fn detect(ctx: &Context<'_>, earlier: &[Event], vanishing: Option<&Event>) -
         "labels not aligned with inputs (shuffled separately) or a wrong target format".into(),
     );
     event.fixes.push("overfit a single batch first: if the loss cannot reach ~0 on 1 batch, the bug is in the model or the loop, not the data".into());
+    // Code-level causes of "nothing is updated" and LR-range problems.
+    event.related = vec!["TRN004", "TRN005", "TRN006", "TRN011", "TRN012", "TRN022"];
+    if vanishing.is_some() {
+        event.related.push("ARC014");
+    }
     Some(event)
 }

@@ -65,5 +65,6 @@ pub fn detect(ctx: &Context<'_>) -> Option<Event> {
     event
         .fixes
         .push("increase the batch size or use gradient accumulation".into());
+    event.related = vec!["TRN009", "TRN022"];
     Some(event)
 }

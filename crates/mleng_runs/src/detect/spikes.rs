@@ -150,7 +150,7 @@ pub fn detect(ctx: &Context<'_>) -> Option<Event> {
         .push("learning rate at the edge of stability: one large gradient step overshoots".into());
     event
         .causes
-        .push("a few bad or mislabeled batches (check the data at those steps)".into());
+        .push("a few bad or mislabeled batches, or an unshuffled loader that serves similar samples together (TRN019)".into());
     event.causes.push(
         "Adam's second-moment estimate lagging after a quiet stretch (epsilon too small)".into(),
     );
@@ -161,6 +161,6 @@ pub fn detect(ctx: &Context<'_>) -> Option<Event> {
     event
         .fixes
         .push("log the batch indices at the spike steps and inspect those samples".into());
-    event.related = vec!["TRN001"];
+    event.related = vec!["TRN001", "TRN019"];
     Some(event)
 }

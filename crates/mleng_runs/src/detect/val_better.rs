@@ -57,5 +57,6 @@ pub fn detect(ctx: &Context<'_>) -> Option<Event> {
     e.causes
         .push("a metric bug: different averaging or thresholds for train and val".into());
     e.fixes.push("check for duplicates across splits (hash the inputs) and split by group when samples are correlated".into());
+    e.related = vec!["EXP005", "EXP013"];
     Some(e)
 }

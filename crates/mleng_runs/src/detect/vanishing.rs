@@ -84,5 +84,6 @@ pub fn detect(ctx: &Context<'_>) -> Option<Event> {
         "add BatchNorm/LayerNorm or residual (skip) connections, or make the network shallower"
             .into(),
     );
+    event.related = vec!["ARC014"];
     Some(event)
 }
