@@ -126,7 +126,7 @@ fn check(ctx: &mut Context) {
                     continue;
                 }
                 let text = ctx.text(call.range()).to_string();
-                let (message, fix) = scalar_message(&text, &class.name, what);
+                let (message, fix) = scalar_message(&text, class.name, what);
                 ctx.report(call.range(), message, Some(fix));
                 continue;
             }
