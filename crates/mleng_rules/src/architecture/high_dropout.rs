@@ -25,7 +25,8 @@ scaled by 5: the next layer trains on a very noisy, mostly empty signal, which s
 convergence (underfitting). Srivastava et al. found 0.5 close to optimal for hidden units and
 0.8 *retention* (p=0.2) for inputs; values above 0.5 are rare in practice. A common cause is
 reading `p` as TensorFlow 1's `keep_prob` (`tf.nn.dropout(x, keep_prob=0.8)`), the opposite
-quantity. This is a heuristic (info): a very large, strongly overfitting layer can warrant it.
+quantity. This is a heuristic (info): a very large, strongly overfitting layer can warrant it. UMLAUT
+(Schoop et al. 2021) applies the same threshold in its checks of novice Keras models.
 
 ## Example
 ```python
@@ -40,7 +41,7 @@ self.drop = nn.Dropout(0.2)  # drop 20%, keep 80%
 ## References
 - Srivastava, Hinton, Krizhevsky, Sutskever, Salakhutdinov. *Dropout: A Simple Way to Prevent Neural Networks from Overfitting*, JMLR 2014 (sections 7.3, appendix A.4: retention 0.5-0.8 for hidden units): <https://jmlr.org/papers/v15/srivastava14a.html>
 - PyTorch `nn.Dropout` ("p: probability of an element to be zeroed"): <https://pytorch.org/docs/stable/generated/torch.nn.Dropout.html>
-- UMLAUT: Schoop, Huang, Hartmann, *UMLAUT: Debugging Deep Learning Programs using Program Structure, Model Behavior, and Error Messages*, CHI 2021 (dropout-rate heuristic): <https://doi.org/10.1145/3411764.3445538>
+- UMLAUT: Schoop, Huang, Hartmann, *UMLAUT: Debugging Deep Learning Programs using Program Structure and Model Behavior*, CHI 2021: <https://doi.org/10.1145/3411764.3445538>. Its dropout heuristic is this one: "High dropout rate" warns for any Dropout layer with rate above 0.5 ("less than half of the gradient updates will propagate through"; typical values 0.2-0.3, up to 0.1-0.5), `check_dropout_p_less_than_half` in <https://github.com/BerkeleyHCI/umlaut/blob/master/umlaut/heuristics.py>
 "#,
     check,
 };

@@ -6,6 +6,11 @@ use mleng_python::index::{CallId, CallKind, FunctionId, LoopId};
 use mleng_python::SemanticIndex;
 use ruff_text_size::TextSize;
 
+use mleng_knowledge::schedulers::{epoch_scheduler, MAX_EPOCH_PERIOD, MAX_PER_EPOCH_GAMMA};
+use mleng_python::index::literals;
+use ruff_python_ast::{Expr, ExprCall};
+use ruff_text_size::Ranged;
+
 use crate::context::Context;
 use crate::rule::Rule;
 
@@ -15,7 +20,7 @@ pub(crate) static RULE: Rule = Rule {
     area: Area::Training,
     severity: Severity::Warning,
     fixable: false,
-    summary: "LR scheduler stepped before optimizer.step() in the iteration, a per-batch schedule (OneCycleLR, warmup) stepped per epoch, or ReduceLROnPlateau.step() without a metric.",
+    summary: "LR scheduler stepped before optimizer.step() in the iteration, a per-batch schedule (OneCycleLR, warmup) stepped per epoch or a per-epoch one (StepLR, CosineAnnealingLR over epochs) per batch, or ReduceLROnPlateau.step() without a metric.",
     docs: r#"## What it does
 Looks at how a PyTorch learning-rate scheduler (`torch.optim.lr_scheduler.*`, or a Hugging Face
 `get_*_schedule*` warmup schedule) is stepped relative to training:
@@ -24,6 +29,11 @@ Looks at how a PyTorch learning-rate scheduler (`torch.optim.lr_scheduler.*`, or
   before the optimizer step, or at the top of the epoch loop before the epoch's training;
 - a per-batch schedule (`OneCycleLR`, `CyclicLR`, `transformers.get_*_schedule_with_warmup`) is
   stepped once per epoch, outside the batch loop;
+- a per-epoch schedule (`StepLR`, `MultiStepLR`, `ExponentialLR`, `CosineAnnealingLR`) is
+  stepped every batch, inside the batch loop, while its period is an epoch count
+  (`T_max=args.epochs`, `milestones=[30, 60, 90]`, `gamma=0.95`);
+- `CosineAnnealingWarmRestarts` is stepped every batch without the fractional epoch that the
+  PyTorch docs pass for per-batch stepping (`scheduler.step(epoch + i / iters)`);
 - `ReduceLROnPlateau.step()` is called without the metric it monitors (error).
 
 ## Why is this bad?
@@ -32,7 +42,12 @@ first value of the schedule (PyTorch warns once, "Detected call of `lr_scheduler
 `optimizer.step()`"), so warmup starts one step late and every epoch-based milestone fires one
 epoch early. A per-batch schedule stepped per epoch runs `total_steps` epochs long: `OneCycleLR`
 never leaves its warm-up (the learning rate stays near `max_lr / 25` for the whole run), and a
-linear warmup over 1000 steps takes 1000 epochs. `ReduceLROnPlateau.step()` requires the metric
+linear warmup over 1000 steps takes 1000 epochs. The reverse is as bad: `CosineAnnealingLR(T_max=90)`
+stepped per batch finishes its cosine after 90 batches and climbs back up, `MultiStepLR`
+milestones meant as epochs 30/60/90 cut the rate 1000x within the first hundred batches, and
+`ExponentialLR(gamma=0.95)` per batch leaves 0.95^1000 = 5e-23 of the rate after 1000 batches.
+`CosineAnnealingWarmRestarts.step()` without an argument counts each call as a whole epoch, so
+`T_0=10` restarts every 10 batches. `ReduceLROnPlateau.step()` requires the metric
 and raises `TypeError` without it.
 
 ## Example
@@ -59,11 +74,16 @@ for epoch in range(epochs):
 ## Known problems
 Schedulers from other libraries (timm, custom classes) are not checked: many set the rate for the
 coming step and are meant to be stepped first. A `scheduler.step()` under a condition, or with an
-explicit epoch argument, is not reported.
+explicit epoch argument, is not reported. A per-epoch schedule stepped per batch is reported only
+when its period is visibly in epochs (a literal of at most 300, or an expression naming epochs and
+nothing per-iteration): `T_max=epochs * len(loader)`, `total_steps` or `max_iters` mean the
+schedule is counted in iterations and is stepped per batch on purpose; a loop over epochs that
+trains on the whole data set each pass (full-batch training) is not a batch loop.
 
 ## References
 - PyTorch, "How to adjust learning rate" (scheduler after optimizer since 1.1.0): <https://pytorch.org/docs/stable/optim.html#how-to-adjust-learning-rate>
 - PyTorch `OneCycleLR` ("should be called after a batch has been used for training"): <https://pytorch.org/docs/stable/generated/torch.optim.lr_scheduler.OneCycleLR.html>
+- PyTorch `CosineAnnealingWarmRestarts` (per-batch `scheduler.step(epoch + i / iters)`): <https://pytorch.org/docs/stable/generated/torch.optim.lr_scheduler.CosineAnnealingWarmRestarts.html>
 - PyTorch `ReduceLROnPlateau.step(metrics)`: <https://pytorch.org/docs/stable/generated/torch.optim.lr_scheduler.ReduceLROnPlateau.html>
 - Hugging Face optimization schedules (stepped per training step): <https://huggingface.co/docs/transformers/main_classes/optimizer_schedules>
 "#,
@@ -133,6 +153,13 @@ fn check(ctx: &mut Context) {
             .training_loops
             .iter()
             .any(|lp| matches!(lp.scope, TrainingScope::Loop(l) if l == lid));
+        if in_batch_loop {
+            if let Some(found) = per_epoch_stepped_per_batch(ctx, id, lid, ty) {
+                let (message, fix) = found;
+                ctx.report(call.range(), message, Some(fix));
+                continue;
+            }
+        }
         if per_batch(ty) && !in_batch_loop {
             let message = format!(
                 "`{text}` steps a per-batch schedule ({short}) once per epoch: its `total_steps` are counted in epochs, so the schedule never gets past its warm-up"
@@ -167,18 +194,118 @@ fn check(ctx: &mut Context) {
     }
 }
 
-/// The scheduler's constructor, scoped: the last binding of the receiver in the same function
-/// before the call; for `self.x` one in the same class; else a file-wide binding only when every
-/// binding of that name in the file agrees.
+/// A per-epoch scheduler (`StepLR`, `MultiStepLR`, `ExponentialLR`, `CosineAnnealingLR`,
+/// `CosineAnnealingWarmRestarts` without the fractional epoch) stepped in the batch loop `lid`,
+/// when its period is visibly an epoch count: a small literal, or an expression that names
+/// epochs and nothing per-iteration (`T_max=args.epochs`, not `epochs * len(loader)`).
+fn per_epoch_stepped_per_batch(
+    ctx: &Context,
+    call: CallId,
+    lid: LoopId,
+    ty: &str,
+) -> Option<(String, Fix)> {
+    let index = ctx.index;
+    let sched = epoch_scheduler(ty)?;
+    // A loop over epochs that trains on the whole data set each pass (full-batch training).
+    let header = ctx.text(index.loops[lid].header).to_ascii_lowercase();
+    if header.contains("epoch") {
+        return None;
+    }
+    let ctor = scheduler_ctor(index, call)?;
+    let period = argument(ctor, sched.position, sched.period)?;
+    let period_text = ctx.text(period.range());
+    let in_epochs = if sched.period == "gamma" {
+        literals::number(period).is_some_and(|g| g > 0.0 && g <= MAX_PER_EPOCH_GAMMA)
+    } else {
+        period_in_epochs(ctx, period)
+    };
+    if !in_epochs {
+        return None;
+    }
+    let c = &index.calls[call];
+    let text = ctx.text(c.range());
+    let receiver = c.receiver.as_deref().unwrap_or("scheduler");
+    let loop_over = index.loops[lid]
+        .iterates_over
+        .as_deref()
+        .map(|l| format!(" over `{l}`"))
+        .unwrap_or_default();
+    let loader = index.loops[lid]
+        .iterates_over
+        .as_deref()
+        .unwrap_or("loader");
+    let (message, fix) = if sched.fractional_epoch {
+        (
+            format!(
+                "`{text}` steps {} (`{}={period_text}`, counted in epochs) once per batch without the epoch: each batch counts as a whole epoch, so the cosine restarts every {period_text} batches",
+                sched.name, sched.period
+            ),
+            Fix::new("Pass the fractional epoch, as the PyTorch docs show for per-batch stepping")
+                .with_example(format!(
+                    "for i, batch in enumerate({loader}):\n    ...\n    optimizer.step()\n    {receiver}.step(epoch + i / len({loader}))"
+                )),
+        )
+    } else {
+        let effect = if sched.period == "gamma" {
+            format!("the rate is multiplied by {period_text} after every batch and reaches ~0 within a few hundred batches")
+        } else {
+            format!("`{}={period_text}` is an epoch count but the schedule advances once per batch, so it is spent after that many batches instead of epochs", sched.period)
+        };
+        (
+            format!(
+                "`{text}` steps a per-epoch schedule ({}) inside the batch loop{loop_over}: {effect}",
+                sched.name
+            ),
+            Fix::new(format!("Step it once per epoch, after the batch loop (or give `{}` in iterations, multiplied by `len({loader})`)", sched.period))
+                .with_example(format!(
+                    "for epoch in range(epochs):\n    for batch in {loader}:\n        ...\n        optimizer.step()\n    {text}"
+                )),
+        )
+    };
+    Some((message, fix))
+}
+
+/// A period given in epochs: number literals (or a list of them) no larger than
+/// [`MAX_EPOCH_PERIOD`], or expressions that mention epochs and nothing counted in iterations.
+fn period_in_epochs(ctx: &Context, period: &Expr) -> bool {
+    if let Some(values) =
+        literals::numbers(period).or_else(|| literals::number(period).map(|v| vec![v]))
+    {
+        return !values.is_empty() && values.iter().all(|&v| v > 0.0 && v <= MAX_EPOCH_PERIOD);
+    }
+    let items: Vec<&Expr> = match period {
+        Expr::List(l) => l.elts.iter().collect(),
+        Expr::Tuple(t) => t.elts.iter().collect(),
+        other => vec![other],
+    };
+    !items.is_empty()
+        && items.iter().all(|e| {
+            let t = ctx.text(e.range()).to_ascii_lowercase();
+            literals::number(e).is_some_and(|v| v <= MAX_EPOCH_PERIOD)
+                || (t.contains("epoch")
+                    && !["len(", "step", "iter", "batch", "loader", "size", "total"]
+                        .iter()
+                        .any(|w| t.contains(w)))
+        })
+}
+
+/// The scheduler's type: the qualified name of its constructor call.
 fn scheduler_type(index: &SemanticIndex, call: CallId) -> Option<String> {
+    index.qualified_name(&scheduler_ctor(index, call)?.func)
+}
+
+/// The scheduler's constructor call, scoped: the last binding of the receiver in the same
+/// function before the call; for `self.x` one in the same class; else a file-wide binding only
+/// when every binding of that name in the file calls the same constructor.
+fn scheduler_ctor<'a>(index: &SemanticIndex<'a>, call: CallId) -> Option<&'a ExprCall> {
     let c = &index.calls[call];
     let receiver = c.receiver.as_deref()?;
-    let ctor = |b: &mleng_python::index::Binding| match b.value {
-        ruff_python_ast::Expr::Call(v) => index.qualified_name(&v.func),
+    let ctor = |b: &mleng_python::index::Binding<'a>| match b.value {
+        Expr::Call(v) => index.qualified_name(&v.func).map(|q| (q, v)),
         _ => None,
     };
     let same = |b: &&mleng_python::index::Binding| b.target == receiver;
-    if let Some(local) = index
+    if let Some((_, local)) = index
         .bindings
         .iter()
         .filter(same)
@@ -188,7 +315,7 @@ fn scheduler_type(index: &SemanticIndex, call: CallId) -> Option<String> {
     {
         return Some(local);
     }
-    let scope: Vec<String> = if receiver.starts_with("self.") {
+    let scope: Vec<(String, &'a ExprCall)> = if receiver.starts_with("self.") {
         index
             .bindings
             .iter()
@@ -204,8 +331,18 @@ fn scheduler_type(index: &SemanticIndex, call: CallId) -> Option<String> {
             .filter_map(ctor)
             .collect()
     };
-    let first = scope.first()?;
-    scope.iter().all(|t| t == first).then(|| first.clone())
+    let (first, call) = scope.first()?;
+    scope.iter().all(|(t, _)| t == first).then_some(*call)
+}
+
+/// Positional argument `position` of a call, or its keyword `name`.
+fn argument<'a>(call: &'a ExprCall, position: usize, name: &str) -> Option<&'a Expr> {
+    call.arguments
+        .keywords
+        .iter()
+        .find(|kw| kw.arg.as_ref().is_some_and(|a| a.as_str() == name))
+        .map(|kw| &kw.value)
+        .or_else(|| call.arguments.args.get(position))
 }
 
 /// Code that steps first on purpose and compensates: it sets `<scheduler>.last_epoch` or
