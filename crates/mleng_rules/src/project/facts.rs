@@ -4,8 +4,8 @@
 use std::path::PathBuf;
 
 use mleng_knowledge::experiment::{
-    seeded_by, Rng, CONFIG_RECORDERS, CONFIG_SOURCES, FULL_SERVICE_TRAINERS, METRIC_LOGGERS,
-    SELF_SEEDING_TRAINERS,
+    seeded_by, Rng, CONFIG_RECORDERS, CONFIG_SOURCES, DATA_LOADERS, FULL_SERVICE_TRAINERS,
+    METRIC_LOGGERS, SELF_SEEDING_TRAINERS, SHUFFLING_SAMPLERS,
 };
 use mleng_python::index::literals;
 use mleng_python::index::TrainingScope;
@@ -84,6 +84,10 @@ pub struct FileFacts {
     pub claims_resume: Option<Site>,
     /// Some call passes `worker_init_fn=` (a DataLoader that reseeds its workers).
     pub has_worker_init_fn: bool,
+    /// Shuffling without a seeded generator of its own: `RandomSampler(ds)`,
+    /// `SubsetRandomSampler(idx)`, `WeightedRandomSampler(w, n)`, `DataLoader(ds, shuffle=True)`
+    /// with no `generator=` (the first few).
+    pub unseeded_shuffles: Vec<Site>,
     /// Candidate findings of project rules with a per-file half (see `ProjectRule::candidates`).
     pub candidates: Vec<super::Candidate>,
     /// `torch.load(...)` calls with no `weights_only` argument.
@@ -228,6 +232,7 @@ pub fn collect(index: &SemanticIndex) -> FileFacts {
     let mut full_service_trainer = false;
     let mut checkpoint = None;
     let mut checkpoint_has_optimizer = false;
+    let mut unseeded_shuffles = Vec::new();
     // Draws inside a Dataset run in DataLoader workers, which PyTorch reseeds from the torch
     // seed (Python's `random` always, NumPy's global generator since 1.9), so they follow
     // `torch.manual_seed` when there are workers; they do not count as unseeded draws.
@@ -246,6 +251,14 @@ pub fn collect(index: &SemanticIndex) -> FileFacts {
             None => call.resolved().map(std::borrow::Cow::Owned),
         };
         if let Some(q) = resolved.as_deref() {
+            if unseeded_shuffles.len() < 5 && shuffles_without_generator(call, q) {
+                let mut shuffle = site(index, call.range());
+                shuffle.label = crate::security::call_label(index, call.expr);
+                if DATA_LOADERS.contains(&q) {
+                    shuffle.label = shuffle.label.replace("...)", "..., shuffle=True)");
+                }
+                unseeded_shuffles.push(shuffle);
+            }
             if determinism.is_none()
                 && (q == "torch.use_deterministic_algorithms"
                     && call.arg(0).and_then(literals::boolean) == Some(true)
@@ -571,12 +584,27 @@ pub fn collect(index: &SemanticIndex) -> FileFacts {
             .calls
             .iter()
             .any(|c| c.keyword("worker_init_fn").is_some()),
+        unseeded_shuffles,
         candidates: Vec::new(),
         path,
         is_notebook,
         is_test,
         is_entry_point,
     }
+}
+
+/// A shuffling sampler or `DataLoader(shuffle=True)` that has no `generator` of its own.
+fn shuffles_without_generator(call: &mleng_python::index::Call, q: &str) -> bool {
+    if let Some((_, position)) = SHUFFLING_SAMPLERS.iter().find(|(name, _)| *name == q) {
+        return call.arg_or_keyword(*position, "generator").is_none();
+    }
+    DATA_LOADERS.contains(&q)
+        && call
+            .arg_or_keyword(2, "shuffle")
+            .and_then(literals::boolean)
+            == Some(true)
+        && call.keyword("generator").is_none()
+        && call.keyword("sampler").is_none()
 }
 
 /// Learning rate, weight decay, batch size and epoch count written as number literals where
