@@ -95,6 +95,12 @@ pub struct FileFacts {
     pub claims_resume: Option<Site>,
     /// Some call passes `worker_init_fn=` (a DataLoader that reseeds its workers).
     pub has_worker_init_fn: bool,
+    /// Draws from NumPy's global generator (`np.random.rand()`) in the data path
+    /// (`__getitem__`/`__iter__` and the methods they call) of a `Dataset` that does not look at
+    /// `get_worker_info()` (the first few).
+    pub dataset_numpy_draws: Vec<Site>,
+    /// The first `DataLoader(..., num_workers=N)` whose `num_workers` is not a literal 0.
+    pub multi_worker_loader: Option<Site>,
     /// Shuffling without a seeded generator of its own: `RandomSampler(ds)`,
     /// `SubsetRandomSampler(idx)`, `WeightedRandomSampler(w, n)`, `DataLoader(ds, shuffle=True)`
     /// with no `generator=` (the first few).
@@ -550,6 +556,7 @@ pub fn collect(index: &SemanticIndex) -> FileFacts {
             checkpoint_has_optimizer = true;
         }
     }
+    let (dataset_numpy_draws, multi_worker_loader) = dataset_numpy_draws(index);
     let hyperparameter_literals = hyperparameter_literals(index)
         .into_iter()
         .map(|(what, text, range)| (what, text, site(index, range)))
@@ -659,6 +666,8 @@ pub fn collect(index: &SemanticIndex) -> FileFacts {
             .iter()
             .any(|c| c.keyword("worker_init_fn").is_some()),
         unseeded_shuffles,
+        dataset_numpy_draws,
+        multi_worker_loader,
         checkpoint_saves,
         optimizer,
         scheduler,
@@ -670,6 +679,50 @@ pub fn collect(index: &SemanticIndex) -> FileFacts {
         is_test,
         is_entry_point,
     }
+}
+
+/// Global NumPy draws in the data path of Datasets, and the first multi-worker DataLoader.
+fn dataset_numpy_draws(index: &SemanticIndex) -> (Vec<Site>, Option<Site>) {
+    use crate::experiment::dataloader_worker_seeding::{data_path_methods, uses_worker_info};
+    let mut draws = Vec::new();
+    for (cid, class) in index.classes.iter().enumerate() {
+        let is_dataset = class
+            .bases
+            .iter()
+            .any(|b| b.rsplit('.').next().is_some_and(|n| n.ends_with("Dataset")));
+        if !is_dataset || uses_worker_info(index, cid) {
+            continue;
+        }
+        let methods = data_path_methods(index, cid);
+        for call in &index.calls {
+            if draws.len() >= 5 {
+                break;
+            }
+            if !call.function.is_some_and(|f| methods.contains(&f)) {
+                continue;
+            }
+            let is_global_draw = call
+                .qualified
+                .as_deref()
+                .and_then(|q| q.strip_prefix("numpy.random."))
+                .is_some_and(|rest| {
+                    !rest.contains('.') && !NUMPY_RANDOM_NOT_GLOBAL.contains(&rest)
+                });
+            if is_global_draw {
+                let mut draw = site(index, call.range());
+                draw.label = class.name.to_string();
+                draws.push(draw);
+            }
+        }
+    }
+    let loader = index.calls.iter().find(|c| {
+        c.qualified
+            .as_deref()
+            .is_some_and(|q| DATA_LOADERS.contains(&q))
+            && c.keyword("num_workers")
+                .is_some_and(|n| literals::number(n) != Some(0.0))
+    });
+    (draws, loader.map(|c| site(index, c.range())))
 }
 
 /// What a `torch.save(obj, path)` checkpoint holds, in lowercase, when it can be read: `obj`
