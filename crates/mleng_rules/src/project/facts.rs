@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use mleng_knowledge::experiment::{
     seeded_by, Rng, CONFIG_RECORDERS, CONFIG_SOURCES, DATA_LOADERS, FULL_SERVICE_TRAINERS,
-    METRIC_LOGGERS, SELF_SEEDING_TRAINERS, SHUFFLING_SAMPLERS,
+    METRIC_LOGGERS, ML_LIBRARY_IMPORTS, SELF_SEEDING_TRAINERS, SHUFFLING_SAMPLERS,
 };
 use mleng_python::index::literals;
 use mleng_python::index::{CallKind, TrainingScope};
@@ -36,6 +36,9 @@ pub struct FileFacts {
     /// A call to a helper whose name says it seeds (`set_seed(42)`, `init_seeds(...)`): what it
     /// seeds is unknown, so it counts as seeding everything.
     pub seed_helper: Option<String>,
+    /// The main ML libraries the file imports, by import name (`torch`, `timm`), in the order
+    /// of [`ML_LIBRARY_IMPORTS`].
+    pub ml_imports: Vec<&'static str>,
     /// Imports Lightning (`lightning` or `pytorch_lightning`).
     pub uses_lightning: bool,
     /// Uses a trainer that seeds every run itself (Hugging Face `Trainer`).
@@ -633,6 +636,16 @@ pub fn collect(index: &SemanticIndex) -> FileFacts {
         training_functions,
         seeded,
         seed_helper,
+        ml_imports: ML_LIBRARY_IMPORTS
+            .iter()
+            .map(|(name, _)| *name)
+            .filter(|name| {
+                index
+                    .imports
+                    .values()
+                    .any(|q| q.split('.').next() == Some(*name))
+            })
+            .collect(),
         uses_lightning: index.imports_any(&["lightning", "pytorch_lightning"]),
         self_seeding_trainer,
         numpy_random: numpy_random.map(|r| site(index, r)),
