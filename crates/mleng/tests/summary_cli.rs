@@ -68,3 +68,52 @@ fn without_summary_there_is_no_scorecard() {
     let out = mleng().arg("review").arg(dir.path()).output().unwrap();
     assert!(!String::from_utf8_lossy(&out.stdout).contains("scorecard"));
 }
+
+#[test]
+fn pinned_deps_cover_the_ml_libraries_the_run_imports() {
+    let dir = tempfile::tempdir().unwrap();
+    // The entry point imports torchvision; the model file it calls into imports timm.
+    let train = TRAIN
+        .replace(
+            "import torch.nn as nn\n",
+            "import torch.nn as nn\nimport torchvision\n\nfrom models import build\n",
+        )
+        .replace("model = nn.Linear(10, 2)", "model = build()");
+    fs::write(dir.path().join("train.py"), train).unwrap();
+    fs::write(
+        dir.path().join("models.py"),
+        "import timm\n\n\ndef build():\n    return timm.create_model(\"resnet18\", num_classes=2)\n",
+    )
+    .unwrap();
+    fs::write(
+        dir.path().join("requirements.txt"),
+        "torch==2.3.1\ntorchvision==0.18.1\nnumpy\n",
+    )
+    .unwrap();
+    let summary = |dir: &std::path::Path| {
+        let out = mleng()
+            .arg("review")
+            .arg(dir)
+            .args(["--summary", "--format", "concise", "--select", "EXP"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let stdout = summary(dir.path());
+    assert!(
+        stdout.contains(
+            "pinned deps      no   `timm` imported but not listed in the requirement files"
+        ),
+        "{stdout}"
+    );
+    fs::write(
+        dir.path().join("requirements.txt"),
+        "torch==2.3.1\ntorchvision==0.18.1\ntimm>=0.9,<1.0\n",
+    )
+    .unwrap();
+    let stdout = summary(dir.path());
+    assert!(
+        stdout.contains("pinned deps      yes  `torch==2.3.1`, `torchvision==0.18.1`, `timm>=0.9,<1.0` in requirements.txt"),
+        "{stdout}"
+    );
+}

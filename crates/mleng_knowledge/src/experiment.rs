@@ -261,3 +261,73 @@ pub const FULL_SERVICE_TRAINERS: &[&str] = &[
     "transformers.Seq2SeqTrainer",
     "trl.SFTTrainer",
 ];
+
+/// Samplers that shuffle, with the position of their `generator` argument. Without a generator
+/// each epoch's order is drawn from the global torch generator (`RandomSampler.__iter__` draws
+/// a seed with `torch.empty((), dtype=torch.int64).random_()`), so it depends on every random
+/// draw made before it. Source: `torch.utils.data` samplers
+/// (<https://pytorch.org/docs/stable/data.html#data-loading-order-and-sampler>) and PyTorch's
+/// reproducibility notes, "DataLoader" (<https://pytorch.org/docs/stable/notes/randomness.html#dataloader>).
+pub const SHUFFLING_SAMPLERS: &[(&str, usize)] = &[
+    ("torch.utils.data.RandomSampler", 3),
+    ("torch.utils.data.sampler.RandomSampler", 3),
+    ("torch.utils.data.SubsetRandomSampler", 1),
+    ("torch.utils.data.sampler.SubsetRandomSampler", 1),
+    ("torch.utils.data.WeightedRandomSampler", 3),
+    ("torch.utils.data.sampler.WeightedRandomSampler", 3),
+];
+
+/// `torch.utils.data.DataLoader` by its qualified names. `DataLoader(shuffle=True)` builds a
+/// `RandomSampler` with the loader's `generator` (<https://pytorch.org/docs/stable/data.html#torch.utils.data.DataLoader>).
+pub const DATA_LOADERS: &[&str] = &[
+    "torch.utils.data.DataLoader",
+    "torch.utils.data.dataloader.DataLoader",
+];
+
+/// PyTorch reseeds NumPy's global generator in each DataLoader worker since 1.9; before, every
+/// worker inherited the parent's NumPy state and drew the same numbers (Python's `random` and
+/// torch have been reseeded per worker in all versions). Sources: pytorch/pytorch#56488
+/// (<https://github.com/pytorch/pytorch/pull/56488>), PyTorch 1.9 release notes
+/// (<https://github.com/pytorch/pytorch/releases/tag/v1.9.0>), and the DataLoader docs,
+/// "Randomness in multi-process data loading" (<https://pytorch.org/docs/stable/data.html#randomness-in-multi-process-data-loading>).
+pub const NUMPY_WORKER_RESEEDING_SINCE: (u64, u64) = (1, 9);
+
+/// Cross-validation functions, with the position of their data argument (`X`). Source:
+/// scikit-learn, "Cross-validation: evaluating estimator performance"
+/// (<https://scikit-learn.org/stable/modules/cross_validation.html>); fitting a scaler before
+/// cross-validation leaks the held-out folds (same page, "Data transformation with held out data").
+pub const CROSS_VALIDATION_FUNCTIONS: &[(&str, usize)] = &[
+    ("sklearn.model_selection.cross_val_score", 1),
+    ("sklearn.model_selection.cross_validate", 1),
+    ("sklearn.model_selection.cross_val_predict", 1),
+];
+
+/// Cross-validation splitters whose `.split(X, ...)` yields train/test folds.
+pub const CV_SPLITTERS: &[&str] = &[
+    "sklearn.model_selection.KFold",
+    "sklearn.model_selection.StratifiedKFold",
+    "sklearn.model_selection.GroupKFold",
+    "sklearn.model_selection.StratifiedGroupKFold",
+    "sklearn.model_selection.RepeatedKFold",
+    "sklearn.model_selection.RepeatedStratifiedKFold",
+    "sklearn.model_selection.ShuffleSplit",
+    "sklearn.model_selection.StratifiedShuffleSplit",
+    "sklearn.model_selection.LeaveOneOut",
+];
+
+/// The main ML libraries by import name, with the names they go by in requirement files
+/// (PyPI and conda). The reproducibility scorecard asks that each one a training entry point
+/// imports is pinned or bounded. Same sources as [`FRAMEWORK_PACKAGES`].
+pub const ML_LIBRARY_IMPORTS: &[(&str, &[&str])] = &[
+    ("torch", &["torch", "pytorch"]),
+    ("torchvision", &["torchvision"]),
+    ("torchaudio", &["torchaudio"]),
+    ("lightning", &["lightning"]),
+    ("pytorch_lightning", &["pytorch-lightning", "lightning"]),
+    ("transformers", &["transformers"]),
+    ("accelerate", &["accelerate"]),
+    ("timm", &["timm"]),
+    ("tensorflow", &["tensorflow"]),
+    ("jax", &["jax"]),
+    ("keras", &["keras"]),
+];

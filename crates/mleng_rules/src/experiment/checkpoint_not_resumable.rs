@@ -10,12 +10,20 @@ pub(crate) static RULE: Rule = Rule {
     area: Area::Experiment,
     severity: Severity::Info,
     fixable: false,
-    summary: "A training script that says it resumes saves checkpoints with model weights but no optimizer state.",
+    summary: "A training script that says it resumes saves checkpoints without the optimizer, scheduler or GradScaler state or the epoch.",
     docs: r#"## What it does
 For each training entry point that *says* it can resume (a `--resume`-style command-line
-argument, or an optimizer `load_state_dict`), looks at the checkpoints it and the files it calls
-into save with `torch.save`. When a checkpoint has model weights but no optimizer state
-anywhere (no `optimizer.state_dict()` saved), reports it once, at the save.
+argument, a `resume` variable or a call to a `*resume*` function, or an optimizer
+`load_state_dict`, in the entry point or the file with its training loop), looks at the
+checkpoints it and the files it calls into save with `torch.save`, and reports once per
+entry point, at the save:
+- a checkpoint with model weights but no optimizer state anywhere (no `optimizer.state_dict()`
+  saved);
+- a checkpoint dict that holds the optimizer state but lacks the state of the LR scheduler or
+  the AMP `GradScaler` the training loop steps (`scheduler.step()`, `scaler.step(opt)`), or the
+  epoch (or step) to continue from. The message names what is missing. A scheduler built with
+  `last_epoch=` is rebuilt from the epoch and need not be saved; a dict the rule cannot read
+  (built in a helper, passed in as a parameter) is not judged.
 Framework checkpoint APIs (`accelerator.save_state`, `trainer.save_checkpoint`, Lightning and
 Hugging Face trainers) save the full training state and are not reported.
 
@@ -56,33 +64,182 @@ torch.save(
 };
 
 pub(crate) fn check_project(ctx: &mut ProjectContext) {
+    // Several entry points (`train.py`, `sweep.py`) can reach the same save: report it once.
+    let mut reported: Vec<mleng_diagnostics::Location> = Vec::new();
     for entry in ctx.facts.training_entry_points() {
         let files = &entry.reached;
-        let Some(claim) = files.iter().find_map(|f| f.claims_resume.as_ref()) else {
-            continue;
-        };
-        if files
+        // The claim must be in the entry point or the file with the training loop: a library
+        // file it imports (`utils.smart_resume`) may define resuming that this script never uses.
+        let Some(claim) = [entry.file, entry.training_file]
             .iter()
-            .any(|f| f.checkpoint_has_optimizer || f.full_service_trainer)
-        {
-            continue;
-        }
-        let Some((file, site)) = files
-            .iter()
-            .find_map(|f| f.checkpoint.as_ref().map(|s| (*f, s)))
+            .find_map(|f| f.claims_resume.as_ref())
         else {
             continue;
         };
-        let save = site.text.split_whitespace().collect::<Vec<_>>().join(" ");
+        if files.iter().any(|f| f.full_service_trainer) {
+            continue;
+        }
+        let claim_text = one_line(&claim.text);
+        let optimizer = files.iter().find_map(|f| f.optimizer.clone());
+        let scheduler = files
+            .iter()
+            .find_map(|f| f.scheduler.clone())
+            .filter(|_| !files.iter().any(|f| f.scheduler_from_epoch));
+        let scaler = files.iter().find_map(|f| f.scaler.clone());
+        if !files.iter().any(|f| f.checkpoint_has_optimizer) {
+            // Weights only.
+            let Some((file, site)) = files
+                .iter()
+                .find_map(|f| f.checkpoint.as_ref().map(|s| (*f, s)))
+            else {
+                continue;
+            };
+            if reported.contains(&site.location) {
+                continue;
+            }
+            reported.push(site.location.clone());
+            let mut missing = vec![format!(
+                "`{}.state_dict()`",
+                optimizer.as_deref().unwrap_or("optimizer")
+            )];
+            missing.extend(state_of(&scheduler));
+            missing.extend(state_of(&scaler));
+            let mut effects = vec!["the optimizer state (Adam moments, momentum)"];
+            if scheduler.is_some() {
+                effects.push("the learning-rate schedule");
+            }
+            if scaler.is_some() {
+                effects.push("the AMP loss scale");
+            }
+            if !["epoch", "step", "iter"]
+                .iter()
+                .any(|k| site.text.to_ascii_lowercase().contains(k))
+            {
+                missing.push("the epoch".into());
+                effects.push("the epoch counter");
+            }
+            let message = format!(
+                "`{}` saves model weights only, but `{}` resumes training: the checkpoint lacks {}, so {} {} over on resume",
+                one_line(&site.text),
+                display_name(entry.file),
+                list(&missing, "and"),
+                list(&effects.iter().map(|e| e.to_string()).collect::<Vec<_>>(), "and"),
+                if effects.len() == 1 { "starts" } else { "start" }
+            );
+            let finding = ctx.report(
+                file,
+                site,
+                message,
+                Some(fix(&optimizer, &scheduler, &scaler)),
+            );
+            finding.evidence.push(format!("resumes: `{claim_text}`"));
+            continue;
+        }
+        // Optimizer state is saved: does the readable checkpoint dict also hold the scheduler,
+        // the scaler and the epoch?
+        let Some((file, site, contents)) = files.iter().find_map(|f| {
+            f.checkpoint_saves
+                .iter()
+                .find(|(_, c)| {
+                    c.contains("optim")
+                        || optimizer.as_ref().is_some_and(|o| {
+                            c.contains(&format!("{}.state_dict", o.to_ascii_lowercase()))
+                        })
+                })
+                .map(|(s, c)| (*f, s, c))
+        }) else {
+            continue;
+        };
+        let holds = |name: &Option<String>, key: &str| match name {
+            Some(name) => {
+                let last = name.rsplit('.').next().unwrap_or(name).to_ascii_lowercase();
+                contents.contains(key) || contents.contains(&last)
+            }
+            None => true,
+        };
+        let mut missing = Vec::new();
+        if !holds(&scheduler, "sched") {
+            missing.extend(state_of(&scheduler));
+        }
+        if !holds(&scaler, "scaler") {
+            missing.extend(state_of(&scaler));
+        }
+        if !["epoch", "step", "iter"]
+            .iter()
+            .any(|k| contents.contains(k))
+        {
+            missing.push("the epoch".into());
+        }
+        if missing.is_empty() || reported.contains(&site.location) {
+            continue;
+        }
+        reported.push(site.location.clone());
+        let mut effects = Vec::new();
+        if !holds(&scheduler, "sched") {
+            effects.push("the learning-rate schedule restarts from its first value");
+        }
+        if !holds(&scaler, "scaler") {
+            effects.push("the AMP loss scale restarts at its initial 65536 and skips steps while it recalibrates");
+        }
+        if missing.iter().any(|m| m == "the epoch") {
+            effects.push("the epoch counter starts over");
+        }
         let message = format!(
-            "`{save}` saves model weights only, but `{}` resumes training: the optimizer state (Adam moments, momentum), scheduler, AMP scale and epoch start over on resume",
-            display_name(entry.file)
+            "`{}` saves the optimizer state but not {}, although `{}` resumes training: on resume {}",
+            one_line(&site.text),
+            list(&missing, "or"),
+            display_name(entry.file),
+            list(&effects.iter().map(|e| e.to_string()).collect::<Vec<_>>(), "and")
         );
-        let fix = Fix::new("Save the full training state in the checkpoint").with_example(
-            "torch.save(\n    {\n        \"model\": model.state_dict(),\n        \"optimizer\": optimizer.state_dict(),\n        \"scheduler\": scheduler.state_dict(),\n        \"epoch\": epoch,\n    },\n    path,\n)",
+        let finding = ctx.report(
+            file,
+            site,
+            message,
+            Some(fix(&optimizer, &scheduler, &scaler)),
         );
-        let claim_text = claim.text.split_whitespace().collect::<Vec<_>>().join(" ");
-        let finding = ctx.report(file, site, message, Some(fix));
         finding.evidence.push(format!("resumes: `{claim_text}`"));
     }
+}
+
+fn state_of(name: &Option<String>) -> Option<String> {
+    name.as_ref().map(|n| format!("`{n}.state_dict()`"))
+}
+
+fn list(items: &[String], conjunction: &str) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} {conjunction} {last}", init.join(", ")),
+    }
+}
+
+fn one_line(text: &str) -> String {
+    let line = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if line.chars().count() > 80 {
+        format!("{}...", line.chars().take(77).collect::<String>())
+    } else {
+        line
+    }
+}
+
+fn fix(optimizer: &Option<String>, scheduler: &Option<String>, scaler: &Option<String>) -> Fix {
+    let mut lines = vec![
+        "        \"model\": model.state_dict(),".to_string(),
+        format!(
+            "        \"optimizer\": {}.state_dict(),",
+            optimizer.as_deref().unwrap_or("optimizer")
+        ),
+    ];
+    if let Some(s) = scheduler {
+        lines.push(format!("        \"scheduler\": {s}.state_dict(),"));
+    }
+    if let Some(s) = scaler {
+        lines.push(format!("        \"scaler\": {s}.state_dict(),"));
+    }
+    lines.push("        \"epoch\": epoch,".into());
+    Fix::new("Save the full training state in the checkpoint (and load each part on resume)")
+        .with_example(format!(
+            "torch.save(\n    {{\n{}\n    }},\n    path,\n)",
+            lines.join("\n")
+        ))
 }

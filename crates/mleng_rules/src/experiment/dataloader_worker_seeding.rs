@@ -1,4 +1,5 @@
 use mleng_diagnostics::{Area, Fix, Severity};
+use mleng_knowledge::experiment::NUMPY_WORKER_RESEEDING_SINCE;
 use mleng_python::index::{ClassId, FunctionId};
 use mleng_python::SemanticIndex;
 use ruff_python_ast::Expr;
@@ -13,13 +14,18 @@ pub(crate) static RULE: Rule = Rule {
     area: Area::Experiment,
     severity: Severity::Warning,
     fixable: false,
-    summary: "A Dataset draws augmentation randomness from a generator object it created in `__init__`: every DataLoader worker, every epoch, replays the same numbers.",
+    summary: "A Dataset draws augmentation randomness from a generator object it created in `__init__` (or from NumPy's global generator under PyTorch < 1.9): DataLoader workers replay the same numbers.",
     docs: r#"## What it does
 Finds `Dataset` classes that create a random generator object in `__init__`
 (`self.rng = np.random.default_rng(seed)`, `np.random.RandomState(...)`,
 `random.Random(...)`) and draw from it in `__getitem__` / `__iter__` (or a method they call),
 with no per-worker reseeding: no `worker_init_fn` anywhere in the reviewed project and no
 `torch.utils.data.get_worker_info()` in the class.
+
+Also, in a project whose requirement files pin PyTorch below 1.9 (`torch==1.8.1`,
+`torch<1.9`), draws from NumPy's *global* generator (`np.random.rand()`,
+`np.random.randint(...)`) in the data path of a `Dataset`, when the project creates a
+`DataLoader` with `num_workers` other than 0 and passes no `worker_init_fn` anywhere.
 
 ## Why is this bad?
 With `num_workers > 0`, each DataLoader worker receives a *copy* of the dataset, generator
@@ -34,8 +40,13 @@ on the dataset. So:
 
 Which PyTorch versions are affected: generator objects stored on the dataset, all versions.
 NumPy's *global* generator (`np.random.rand` in `__getitem__`) was duplicated across workers
-before PyTorch 1.9; from 1.9 on each worker seeds it from its own seed (pytorch/pytorch#56488),
-so global `np.random` calls are not reported by this rule.
+before PyTorch 1.9: each worker is a fork of the main process with the same NumPy state, and
+the worker loop reseeded only `random` and `torch`, so all workers returned the same
+"random" crops and noise (the widely reported bug of many public training repositories).
+PyTorch 1.9 added NumPy seeding to the worker loop (pytorch/pytorch#56488, listed in the 1.9
+release notes), so global `np.random` calls are only reported where the project pins an older
+PyTorch. Python's global `random` has been reseeded per worker in all versions and is not
+reported.
 
 ## Example
 ```python
@@ -70,6 +81,7 @@ The rule does not know whether the dataset is used with `num_workers > 0`; with
 - PyTorch FAQ, "My data loader workers return identical random numbers": <https://pytorch.org/docs/stable/notes/faq.html#my-data-loader-workers-return-identical-random-numbers>
 - pytorch/pytorch#56488, "[DataLoader] Add Numpy seeding to worker of DataLoader" (PyTorch 1.9): <https://github.com/pytorch/pytorch/pull/56488>
 - PyTorch, "Reproducibility: DataLoader": <https://pytorch.org/docs/stable/notes/randomness.html#dataloader>
+- PyTorch 1.9.0 release notes ("DataLoader: add NumPy seeding to workers"): <https://github.com/pytorch/pytorch/releases/tag/v1.9.0>
 "#,
     check: crate::project::no_file_check,
 };
@@ -82,6 +94,61 @@ pub(crate) fn check_project(ctx: &mut ProjectContext) {
     let candidates: Vec<_> = ctx.candidates().map(|(_, c)| c).collect();
     for candidate in candidates {
         ctx.confirm(candidate);
+    }
+    // NumPy's global generator in a Dataset, with workers, where the project pins a PyTorch
+    // that did not reseed it per worker.
+    let Some(loader) = ctx
+        .facts
+        .files
+        .iter()
+        .find_map(|f| f.multi_worker_loader.as_ref())
+    else {
+        return;
+    };
+    let loader_text = loader.text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let loader_where = format!(
+        "{}:{}",
+        loader
+            .location
+            .path
+            .file_name()
+            .map_or(String::new(), |n| n.to_string_lossy().to_string()),
+        loader.location.span.map_or(0, |s| s.start_line)
+    );
+    for file in &ctx.facts.files {
+        let Some(draw) = file.dataset_numpy_draws.first() else {
+            continue;
+        };
+        let Some(pin) = ctx
+            .facts
+            .requirements
+            .torch_below(&file.path, NUMPY_WORKER_RESEEDING_SINCE)
+        else {
+            continue;
+        };
+        let pin_file = pin
+            .file
+            .file_name()
+            .map_or(String::new(), |n| n.to_string_lossy().to_string());
+        let message = format!(
+            "`{}` in `{}` draws from NumPy's global generator, and the project pins `{}` ({pin_file}): before PyTorch 1.9 DataLoader workers did not reseed NumPy, so every worker starts from the same NumPy state and workers (and, without persistent workers, epochs) repeat the same augmentations",
+            draw.text.split_whitespace().collect::<Vec<_>>().join(" "),
+            draw.label,
+            pin.spec
+        );
+        let fix = Fix::new("Reseed NumPy in each worker with a `worker_init_fn` (or upgrade to PyTorch >= 1.9)")
+            .with_example("def seed_worker(worker_id):\n    np.random.seed(torch.initial_seed() % 2**32)\n\nloader = DataLoader(dataset, num_workers=4, worker_init_fn=seed_worker)");
+        let draw = draw.clone();
+        let others = file.dataset_numpy_draws.len() - 1;
+        let finding = ctx.report(file, &draw, message, Some(fix));
+        finding
+            .evidence
+            .push(format!("workers: `{loader_text}` at {loader_where}"));
+        if others > 0 {
+            finding.evidence.push(format!(
+                "{others} more global NumPy draw(s) in Datasets of this file"
+            ));
+        }
     }
 }
 
@@ -176,7 +243,7 @@ pub(crate) fn candidates(ctx: &mut Context) {
     }
 }
 
-fn uses_worker_info(index: &SemanticIndex, class: ClassId) -> bool {
+pub(crate) fn uses_worker_info(index: &SemanticIndex, class: ClassId) -> bool {
     index.calls.iter().any(|c| {
         c.class == Some(class)
             && c.qualified
@@ -186,7 +253,7 @@ fn uses_worker_info(index: &SemanticIndex, class: ClassId) -> bool {
 }
 
 /// `__getitem__`/`__iter__` of the class and the methods they call on `self` (one level).
-fn data_path_methods(index: &SemanticIndex, class: ClassId) -> Vec<FunctionId> {
+pub(crate) fn data_path_methods(index: &SemanticIndex, class: ClassId) -> Vec<FunctionId> {
     let methods = &index.classes[class].methods;
     let mut out: Vec<FunctionId> = methods
         .iter()

@@ -4,7 +4,7 @@ use crate::project::ProjectRule;
 use crate::rule::Rule;
 
 mod checkpoint_not_resumable;
-mod dataloader_worker_seeding;
+pub(crate) mod dataloader_worker_seeding;
 mod hardcoded_hyperparameters;
 mod hyperparameters_not_recorded;
 mod no_metric_tracking;

@@ -3,7 +3,7 @@ use mleng_knowledge::experiment::Rng;
 use ruff_text_size::Ranged;
 
 use crate::context::Context;
-use crate::project::ProjectContext;
+use crate::project::{EntryPoint, ProjectContext};
 use crate::rule::Rule;
 
 pub(crate) static RULE: Rule = Rule {
@@ -12,7 +12,7 @@ pub(crate) static RULE: Rule = Rule {
     area: Area::Experiment,
     severity: Severity::Info,
     fixable: true,
-    summary: "Seeds are set for reproducibility but cuDNN benchmarking / nondeterministic kernels stay on, or `random_split` draws from the global generator.",
+    summary: "Seeds are set for reproducibility but cuDNN benchmarking / nondeterministic kernels stay on, or `random_split` / shuffling samplers draw from the global generator.",
     docs: r#"## What it does
 Two things that make seeded runs differ anyway:
 - In a training entry point that seeds torch *and says runs must be reproducible* (a comment
@@ -21,6 +21,11 @@ Two things that make seeded runs differ anyway:
   anywhere in the files it runs. Reported once per entry point.
 - `torch.utils.data.random_split(dataset, lengths)` without `generator=`: the split draws
   from the global torch generator, anywhere.
+- In a training entry point that seeds torch and states that runs must be reproducible (a
+  comment, or deterministic algorithms turned on), shuffling without a seeded generator of its
+  own: `RandomSampler`, `SubsetRandomSampler`, `WeightedRandomSampler` without `generator=`, or
+  `DataLoader(..., shuffle=True)` without `generator=`, in the entry point or the files it
+  calls into. Reported once per entry point, at the first one, with the others as evidence.
 
 ## Why is this bad?
 Seeding fixes the random numbers, not the arithmetic. With `cudnn.benchmark = True` cuDNN
@@ -34,7 +39,12 @@ settings.
 `random_split` without its own generator takes whatever state the global generator is in:
 initialising a different model, or adding one random augmentation before the split, changes
 which samples land in the validation set, so two runs being compared are evaluated on
-different data.
+different data. Shuffling samplers do the same every epoch: `RandomSampler.__iter__` draws its
+seed from the global generator when it has no `generator`, so the data order of a seeded run
+changes as soon as anything before it draws one more random number (a layer added to the
+model, a different initialisation). Ablations then differ in data order as well as in the
+change being measured. PyTorch's reproducibility notes pass a seeded `generator` to the
+`DataLoader` for this reason.
 
 ## Example
 ```python
@@ -42,6 +52,7 @@ different data.
 torch.manual_seed(0)
 torch.backends.cudnn.benchmark = True
 train_set, val_set = random_split(dataset, [0.9, 0.1])
+loader = DataLoader(train_set, batch_size=64, shuffle=True)
 ```
 
 ## Use instead
@@ -53,6 +64,9 @@ torch.use_deterministic_algorithms(True)  # needs CUBLAS_WORKSPACE_CONFIG=:4096:
 train_set, val_set = random_split(
     dataset, [0.9, 0.1], generator=torch.Generator().manual_seed(42)
 )
+loader = DataLoader(
+    train_set, batch_size=64, shuffle=True, generator=torch.Generator().manual_seed(42)
+)
 ```
 
 ## Known problems
@@ -63,6 +77,8 @@ the rule only asks for them where the code says reproducibility is the goal.
 - PyTorch, "Reproducibility" (cuDNN benchmarking, `use_deterministic_algorithms`): <https://pytorch.org/docs/stable/notes/randomness.html>
 - `torch.use_deterministic_algorithms` (list of nondeterministic operations): <https://pytorch.org/docs/stable/generated/torch.use_deterministic_algorithms.html>
 - `torch.utils.data.random_split` (the `generator` argument): <https://pytorch.org/docs/stable/data.html#torch.utils.data.random_split>
+- PyTorch, "Reproducibility: DataLoader" (seeded `generator` for the loader): <https://pytorch.org/docs/stable/notes/randomness.html#dataloader>
+- `torch.utils.data` samplers (`RandomSampler`, `SubsetRandomSampler`, `WeightedRandomSampler`): <https://pytorch.org/docs/stable/data.html#data-loading-order-and-sampler>
 "#,
     check,
 };
@@ -108,8 +124,12 @@ fn add_keyword(call: &str, keyword: &str) -> String {
     }
 }
 
-/// The project half: reproducibility stated, seeds set, determinism not.
+/// The project half: reproducibility stated, seeds set, determinism not; and shuffling that
+/// does not have its own seeded generator where reproducibility is stated.
 pub(crate) fn check_project(ctx: &mut ProjectContext) {
+    for entry in ctx.facts.training_entry_points() {
+        unseeded_shuffles(ctx, &entry);
+    }
     for entry in ctx.facts.training_entry_points() {
         let files = &entry.reached;
         let Some(statement) = files.iter().find_map(|f| f.states_reproducible.as_ref()) else {
@@ -141,5 +161,65 @@ pub(crate) fn check_project(ctx: &mut ProjectContext) {
             }
             _ => {}
         }
+    }
+}
+
+/// Samplers and `DataLoader(shuffle=True)` with no generator of their own, in an entry point
+/// that seeds torch and states that runs must be reproducible (a comment, or deterministic
+/// algorithms turned on). Reported once per entry point, at the first one.
+fn unseeded_shuffles(ctx: &mut ProjectContext, entry: &EntryPoint) {
+    let files = &entry.reached;
+    if !files.iter().any(|f| f.seeds(Rng::Torch)) {
+        return;
+    }
+    let Some(statement) = files
+        .iter()
+        .find_map(|f| f.states_reproducible.as_ref().or(f.determinism.as_ref()))
+    else {
+        return;
+    };
+    let mut sites = files.iter().flat_map(|f| f.unseeded_shuffles.iter());
+    let Some(first) = sites.next() else { return };
+    let others: Vec<String> = sites
+        .map(|s| format!("also `{}` at {}", s.label, where_of(s)))
+        .collect();
+    let text = first.label.clone();
+    let is_loader = !text.contains("Sampler");
+    let what = if is_loader {
+        "shuffles with a `RandomSampler` that has"
+    } else {
+        "has"
+    };
+    let message = format!(
+        "`{text}` {what} no seeded `generator=`: each epoch's order is drawn from the global torch generator, so it shifts with every random draw before it (model init, augmentation, a changed layer); the run is marked reproducible (`{}`), but two variants being compared see their data in different orders",
+        one_line(&statement.text)
+    );
+    let fix = Fix::new("Give the shuffling its own seeded generator").with_replacement(
+        add_keyword(&first.text, "generator=torch.Generator().manual_seed(42)"),
+    );
+    let first = first.clone();
+    let finding = ctx.report(entry.file, &first, message, Some(fix));
+    finding.evidence.extend(others);
+}
+
+fn one_line(text: &str) -> String {
+    let line = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if line.chars().count() > 80 {
+        format!("{}...", line.chars().take(77).collect::<String>())
+    } else {
+        line
+    }
+}
+
+fn where_of(site: &crate::project::Site) -> String {
+    let file = site
+        .location
+        .path
+        .file_name()
+        .map_or(String::new(), |n| n.to_string_lossy().to_string());
+    match (site.location.cell, site.location.span) {
+        (Some(cell), Some(span)) => format!("{file} cell {cell}, line {}", span.start_line),
+        (None, Some(span)) => format!("{file}:{}", span.start_line),
+        _ => file,
     }
 }

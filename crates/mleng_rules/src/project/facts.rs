@@ -4,11 +4,11 @@
 use std::path::PathBuf;
 
 use mleng_knowledge::experiment::{
-    seeded_by, Rng, CONFIG_RECORDERS, CONFIG_SOURCES, FULL_SERVICE_TRAINERS, METRIC_LOGGERS,
-    SELF_SEEDING_TRAINERS,
+    seeded_by, Rng, CONFIG_RECORDERS, CONFIG_SOURCES, DATA_LOADERS, FULL_SERVICE_TRAINERS,
+    METRIC_LOGGERS, ML_LIBRARY_IMPORTS, SELF_SEEDING_TRAINERS, SHUFFLING_SAMPLERS,
 };
 use mleng_python::index::literals;
-use mleng_python::index::TrainingScope;
+use mleng_python::index::{CallKind, TrainingScope};
 use mleng_python::source::SourceKind;
 use mleng_python::SemanticIndex;
 use ruff_text_size::{Ranged, TextRange};
@@ -36,6 +36,9 @@ pub struct FileFacts {
     /// A call to a helper whose name says it seeds (`set_seed(42)`, `init_seeds(...)`): what it
     /// seeds is unknown, so it counts as seeding everything.
     pub seed_helper: Option<String>,
+    /// The main ML libraries the file imports, by import name (`torch`, `timm`), in the order
+    /// of [`ML_LIBRARY_IMPORTS`].
+    pub ml_imports: Vec<&'static str>,
     /// Imports Lightning (`lightning` or `pytorch_lightning`).
     pub uses_lightning: bool,
     /// Uses a trainer that seeds every run itself (Hugging Face `Trainer`).
@@ -79,11 +82,32 @@ pub struct FileFacts {
     pub rl_or_gan: bool,
     /// A comment that says runs must be reproducible (`# for reproducibility`).
     pub states_reproducible: Option<Site>,
+    /// Checkpoint saves whose contents can be read (a dict literal, or a name bound to one in
+    /// the same function plus its `ckpt["key"] = ...` assignments): the save, the contents in
+    /// lowercase (the whole `torch.save(...)` call, path included). The first few.
+    pub checkpoint_saves: Vec<(Site, String)>,
+    /// The optimizer, LR scheduler and GradScaler a training loop steps (`opt`, `scheduler`,
+    /// `scaler`), the first of each.
+    pub optimizer: Option<String>,
+    pub scheduler: Option<String>,
+    /// The scheduler is rebuilt from the epoch on resume (`LambdaLR(..., last_epoch=start - 1)`).
+    pub scheduler_from_epoch: bool,
+    pub scaler: Option<String>,
     /// The script says it can resume: a `--resume`-style argument, a `resume` variable or a
     /// `load_state_dict` of an optimizer.
     pub claims_resume: Option<Site>,
     /// Some call passes `worker_init_fn=` (a DataLoader that reseeds its workers).
     pub has_worker_init_fn: bool,
+    /// Draws from NumPy's global generator (`np.random.rand()`) in the data path
+    /// (`__getitem__`/`__iter__` and the methods they call) of a `Dataset` that does not look at
+    /// `get_worker_info()` (the first few).
+    pub dataset_numpy_draws: Vec<Site>,
+    /// The first `DataLoader(..., num_workers=N)` whose `num_workers` is not a literal 0.
+    pub multi_worker_loader: Option<Site>,
+    /// Shuffling without a seeded generator of its own: `RandomSampler(ds)`,
+    /// `SubsetRandomSampler(idx)`, `WeightedRandomSampler(w, n)`, `DataLoader(ds, shuffle=True)`
+    /// with no `generator=` (the first few).
+    pub unseeded_shuffles: Vec<Site>,
     /// Candidate findings of project rules with a per-file half (see `ProjectRule::candidates`).
     pub candidates: Vec<super::Candidate>,
     /// `torch.load(...)` calls with no `weights_only` argument.
@@ -228,6 +252,10 @@ pub fn collect(index: &SemanticIndex) -> FileFacts {
     let mut full_service_trainer = false;
     let mut checkpoint = None;
     let mut checkpoint_has_optimizer = false;
+    let mut unseeded_shuffles = Vec::new();
+    let mut checkpoint_saves: Vec<(Site, String)> = Vec::new();
+    let (mut optimizer, mut scheduler, mut scaler) = (None, None, None);
+    let mut scheduler_from_epoch = false;
     // Draws inside a Dataset run in DataLoader workers, which PyTorch reseeds from the torch
     // seed (Python's `random` always, NumPy's global generator since 1.9), so they follow
     // `torch.manual_seed` when there are workers; they do not count as unseeded draws.
@@ -246,6 +274,14 @@ pub fn collect(index: &SemanticIndex) -> FileFacts {
             None => call.resolved().map(std::borrow::Cow::Owned),
         };
         if let Some(q) = resolved.as_deref() {
+            if unseeded_shuffles.len() < 5 && shuffles_without_generator(call, q) {
+                let mut shuffle = site(index, call.range());
+                shuffle.label = crate::security::call_label(index, call.expr);
+                if DATA_LOADERS.contains(&q) {
+                    shuffle.label = shuffle.label.replace("...)", "..., shuffle=True)");
+                }
+                unseeded_shuffles.push(shuffle);
+            }
             if determinism.is_none()
                 && (q == "torch.use_deterministic_algorithms"
                     && call.arg(0).and_then(literals::boolean) == Some(true)
@@ -309,14 +345,35 @@ pub fn collect(index: &SemanticIndex) -> FileFacts {
                     {
                         records_config = true;
                     }
-                    if checkpoint.is_none()
-                        && ["model", "state_dict", "ckpt", "checkpoint", "net"]
-                            .iter()
-                            .any(|k| saved.contains(k))
-                    {
+                    let is_checkpoint = ["model", "state_dict", "ckpt", "checkpoint", "net"]
+                        .iter()
+                        .any(|k| saved.contains(k));
+                    if checkpoint.is_none() && is_checkpoint {
                         checkpoint = Some(call.range());
                     }
+                    if is_checkpoint && checkpoint_saves.len() < 4 {
+                        if let Some(contents) = checkpoint_contents(index, call, arg) {
+                            checkpoint_saves.push((site(index, call.range()), contents));
+                        }
+                    }
                 }
+            }
+        }
+        let stepped = match call.kind {
+            CallKind::OptimizerStep => Some(&mut optimizer),
+            CallKind::SchedulerStep => Some(&mut scheduler),
+            CallKind::ScalerStep => Some(&mut scaler),
+            _ => None,
+        };
+        if let (Some(slot @ None), Some(receiver)) = (stepped, call.receiver.as_deref()) {
+            *slot = Some(receiver.to_string());
+            if call.kind == CallKind::SchedulerStep {
+                // `LambdaLR(..., last_epoch=start - 1)` or `scheduler.last_epoch = start - 1`.
+                let last_epoch = format!("{receiver}.last_epoch");
+                scheduler_from_epoch = index
+                    .constructor_call_of(receiver)
+                    .is_some_and(|c| c.arguments.find_keyword("last_epoch").is_some())
+                    || index.bindings.iter().any(|b| b.target == last_epoch);
             }
         }
         match (call.method, call.receiver.as_deref()) {
@@ -495,6 +552,14 @@ pub fn collect(index: &SemanticIndex) -> FileFacts {
             cudnn_benchmark = Some(binding.range);
         }
     }
+    // `ckpt["opt"] = opt.state_dict()`: the optimizer by its own name.
+    if let Some(opt) = &optimizer {
+        let saved = format!("{}.state_dict", opt.to_ascii_lowercase());
+        if checkpoint_saves.iter().any(|(_, c)| c.contains(&saved)) {
+            checkpoint_has_optimizer = true;
+        }
+    }
+    let (dataset_numpy_draws, multi_worker_loader) = dataset_numpy_draws(index);
     let hyperparameter_literals = hyperparameter_literals(index)
         .into_iter()
         .map(|(what, text, range)| (what, text, site(index, range)))
@@ -508,10 +573,42 @@ pub fn collect(index: &SemanticIndex) -> FileFacts {
             Some("add_argument") => {
                 contains_ignore_case(index.text(c.expr.arguments.range()), "resume")
             }
-            Some("load_state_dict") => c.receiver.as_deref().is_some_and(|r| r.contains("optim")),
+            Some("load_state_dict") => {
+                c.receiver.as_deref().is_some_and(|r| r.contains("optim"))
+                    || c.receiver.is_some() && c.receiver == optimizer
+                    || c.receiver_type.as_deref().is_some_and(|t| {
+                        t.starts_with("torch.optim.") && !t.contains("lr_scheduler")
+                    })
+            }
             _ => false,
         })
-        .map(|c| site(index, c.range()));
+        .map(|c| site(index, c.range()))
+        .or_else(|| {
+            // `resume = True`, `resume_from = cfg.ckpt`, `resume_training(...)`.
+            index
+                .bindings
+                .iter()
+                .find(|b| {
+                    let last = b.target.rsplit('.').next().unwrap_or(&b.target);
+                    contains_ignore_case(last, "resume")
+                })
+                .map(|b| site(index, b.range))
+                .or_else(|| {
+                    // A call, not a definition: a library file defining `smart_resume` does
+                    // not make every script that imports it resume.
+                    index
+                        .calls
+                        .iter()
+                        .find(|c| {
+                            let name = c.method.or_else(|| match &*c.expr.func {
+                                ruff_python_ast::Expr::Name(n) => Some(n.id.as_str()),
+                                _ => None,
+                            });
+                            name.is_some_and(|n| contains_ignore_case(n, "resume"))
+                        })
+                        .map(|c| site(index, c.range()))
+                })
+        });
     // Training at module level, directly or by calling a local training function there
     // (`for epoch in range(200): train(epoch)` in a script without a main guard).
     let module_level_training = trains.is_some_and(|(_, module_level)| module_level)
@@ -539,6 +636,16 @@ pub fn collect(index: &SemanticIndex) -> FileFacts {
         training_functions,
         seeded,
         seed_helper,
+        ml_imports: ML_LIBRARY_IMPORTS
+            .iter()
+            .map(|(name, _)| *name)
+            .filter(|name| {
+                index
+                    .imports
+                    .values()
+                    .any(|q| q.split('.').next() == Some(*name))
+            })
+            .collect(),
         uses_lightning: index.imports_any(&["lightning", "pytorch_lightning"]),
         self_seeding_trainer,
         numpy_random: numpy_random.map(|r| site(index, r)),
@@ -571,12 +678,128 @@ pub fn collect(index: &SemanticIndex) -> FileFacts {
             .calls
             .iter()
             .any(|c| c.keyword("worker_init_fn").is_some()),
+        unseeded_shuffles,
+        dataset_numpy_draws,
+        multi_worker_loader,
+        checkpoint_saves,
+        optimizer,
+        scheduler,
+        scheduler_from_epoch,
+        scaler,
         candidates: Vec::new(),
         path,
         is_notebook,
         is_test,
         is_entry_point,
     }
+}
+
+/// Global NumPy draws in the data path of Datasets, and the first multi-worker DataLoader.
+fn dataset_numpy_draws(index: &SemanticIndex) -> (Vec<Site>, Option<Site>) {
+    use crate::experiment::dataloader_worker_seeding::{data_path_methods, uses_worker_info};
+    let mut draws = Vec::new();
+    for (cid, class) in index.classes.iter().enumerate() {
+        let is_dataset = class
+            .bases
+            .iter()
+            .any(|b| b.rsplit('.').next().is_some_and(|n| n.ends_with("Dataset")));
+        if !is_dataset || uses_worker_info(index, cid) {
+            continue;
+        }
+        let methods = data_path_methods(index, cid);
+        for call in &index.calls {
+            if draws.len() >= 5 {
+                break;
+            }
+            if !call.function.is_some_and(|f| methods.contains(&f)) {
+                continue;
+            }
+            let is_global_draw = call
+                .qualified
+                .as_deref()
+                .and_then(|q| q.strip_prefix("numpy.random."))
+                .is_some_and(|rest| {
+                    !rest.contains('.') && !NUMPY_RANDOM_NOT_GLOBAL.contains(&rest)
+                });
+            if is_global_draw {
+                let mut draw = site(index, call.range());
+                draw.label = class.name.to_string();
+                draws.push(draw);
+            }
+        }
+    }
+    let loader = index.calls.iter().find(|c| {
+        c.qualified
+            .as_deref()
+            .is_some_and(|q| DATA_LOADERS.contains(&q))
+            && c.keyword("num_workers")
+                .is_some_and(|n| literals::number(n) != Some(0.0))
+    });
+    (draws, loader.map(|c| site(index, c.range())))
+}
+
+/// What a `torch.save(obj, path)` checkpoint holds, in lowercase, when it can be read: `obj`
+/// is a dict literal or a name bound to one in the same function (with the `name["key"] = ...`
+/// lines of that function). The whole call is included, so an epoch in the path counts.
+fn checkpoint_contents(
+    index: &SemanticIndex,
+    call: &mleng_python::index::Call,
+    arg: &ruff_python_ast::Expr,
+) -> Option<String> {
+    use ruff_python_ast::Expr;
+    let mut contents = index.text(call.range()).to_ascii_lowercase();
+    match arg {
+        Expr::Dict(_) => {}
+        _ => {
+            let name = literals::dotted(arg)?;
+            let binding = index
+                .bindings
+                .iter()
+                .rev()
+                // `ckpt["opt"] = ...` is recorded as a binding of `ckpt` too: skip those.
+                .find(|b| {
+                    b.target == name
+                        && b.function == call.function
+                        && b.range.start() < call.start()
+                        && !index
+                            .text(b.range)
+                            .trim_start()
+                            .starts_with(&format!("{name}["))
+                })?;
+            if !matches!(binding.value, Expr::Dict(_)) {
+                return None;
+            }
+            contents.push(' ');
+            contents.push_str(&index.text(binding.value.range()).to_ascii_lowercase());
+            let scope = match call.function {
+                Some(f) => index.functions[f].def.range(),
+                None => TextRange::up_to(ruff_text_size::TextSize::of(index.source.text.as_str())),
+            };
+            let subscript = format!("{name}[");
+            for line in index.text(scope).lines() {
+                let line = line.trim_start();
+                if line.starts_with(&subscript) || line.contains(&format!("{name}.update(")) {
+                    contents.push(' ');
+                    contents.push_str(&line.to_ascii_lowercase());
+                }
+            }
+        }
+    }
+    Some(contents)
+}
+
+/// A shuffling sampler or `DataLoader(shuffle=True)` that has no `generator` of its own.
+fn shuffles_without_generator(call: &mleng_python::index::Call, q: &str) -> bool {
+    if let Some((_, position)) = SHUFFLING_SAMPLERS.iter().find(|(name, _)| *name == q) {
+        return call.arg_or_keyword(*position, "generator").is_none();
+    }
+    DATA_LOADERS.contains(&q)
+        && call
+            .arg_or_keyword(2, "shuffle")
+            .and_then(literals::boolean)
+            == Some(true)
+        && call.keyword("generator").is_none()
+        && call.keyword("sampler").is_none()
 }
 
 /// Learning rate, weight decay, batch size and epoch count written as number literals where

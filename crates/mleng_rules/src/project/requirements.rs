@@ -64,15 +64,19 @@ impl Requirements {
     /// The first requirement governing `path` that bounds `torch` (or conda's `pytorch`)
     /// below 2.6.
     pub fn torch_below_2_6(&self, path: &Path) -> Option<TorchPin> {
+        self.torch_below(path, TORCH_LOAD_SAFE_DEFAULT_SINCE)
+    }
+
+    /// The first requirement governing `path` that bounds `torch` (or conda's `pytorch`)
+    /// below the `limit` release.
+    pub fn torch_below(&self, path: &Path, limit: (u64, u64)) -> Option<TorchPin> {
         self.governing(path).find_map(|file| {
             file.entries.iter().find_map(|entry| {
                 let is_torch = entry.name == "torch" || entry.name == "pytorch";
-                (is_torch && upper_bound_below(&entry.spec, TORCH_LOAD_SAFE_DEFAULT_SINCE)).then(
-                    || TorchPin {
-                        file: file.path.clone(),
-                        spec: format!("{}{}", entry.name, entry.spec),
-                    },
-                )
+                (is_torch && upper_bound_below(&entry.spec, limit)).then(|| TorchPin {
+                    file: file.path.clone(),
+                    spec: format!("{}{}", entry.name, entry.spec),
+                })
             })
         })
     }

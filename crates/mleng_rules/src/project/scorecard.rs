@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use mleng_diagnostics::Finding;
-use mleng_knowledge::experiment::Rng;
+use mleng_knowledge::experiment::{Rng, ML_LIBRARY_IMPORTS};
 
 use super::{EntryPoint, FileFacts, ProjectFacts};
 
@@ -161,39 +161,8 @@ fn card(facts: &ProjectFacts, entry: &EntryPoint, findings: &[Finding]) -> Score
         detail,
     });
 
-    // Pinned dependencies.
-    let governing: Vec<_> = facts.requirements.governing(&entry.file.path).collect();
-    let torch_entry = governing.iter().find_map(|file| {
-        file.entries
-            .iter()
-            .find(|e| e.name == "torch" || e.name == "pytorch")
-            .map(|e| (file, e))
-    });
-    let (ok, detail) = match torch_entry {
-        Some((file, e)) if !e.spec.is_empty() => (
-            true,
-            format!(
-                "`{}{}` in {}",
-                e.name,
-                e.spec,
-                file.path
-                    .file_name()
-                    .map_or(String::new(), |n| n.to_string_lossy().to_string())
-            ),
-        ),
-        Some((file, e)) => (
-            false,
-            format!(
-                "`{}` has no version in {}",
-                e.name,
-                file.path
-                    .file_name()
-                    .map_or(String::new(), |n| n.to_string_lossy().to_string())
-            ),
-        ),
-        None if governing.is_empty() => (false, "no requirement file found".into()),
-        None => (false, "torch is not listed in the requirement files".into()),
-    };
+    // Pinned dependencies: torch and every other main ML library the run imports.
+    let (ok, detail) = pinned_dependencies(facts, entry);
     items.push(Item {
         name: "pinned deps",
         ok,
@@ -213,6 +182,74 @@ fn card(facts: &ProjectFacts, entry: &EntryPoint, findings: &[Finding]) -> Score
         entry_point: entry.file.path.clone(),
         trains_at,
         items,
+    }
+}
+
+/// Whether the requirement files governing the entry point pin or bound torch and each other
+/// main ML library the files it reaches import, with the pins or what is missing.
+fn pinned_dependencies(facts: &ProjectFacts, entry: &EntryPoint) -> (bool, String) {
+    let governing: Vec<_> = facts.requirements.governing(&entry.file.path).collect();
+    if governing.is_empty() {
+        return (false, "no requirement file found".into());
+    }
+    let mut imported: Vec<&str> = Vec::new();
+    for (name, _) in ML_LIBRARY_IMPORTS {
+        if *name == "torch" || entry.reached.iter().any(|f| f.ml_imports.contains(name)) {
+            imported.push(name);
+        }
+    }
+    let file_name = |path: &std::path::Path| {
+        path.file_name()
+            .map_or(String::new(), |n| n.to_string_lossy().to_string())
+    };
+    let mut pinned: Vec<(String, Vec<String>)> = Vec::new();
+    let mut unpinned = Vec::new();
+    let mut unlisted = Vec::new();
+    for import in imported {
+        let packages = ML_LIBRARY_IMPORTS
+            .iter()
+            .find(|(name, _)| *name == import)
+            .map_or(&[][..], |(_, packages)| *packages);
+        let found = governing.iter().find_map(|file| {
+            file.entries
+                .iter()
+                .filter(|e| packages.contains(&e.name.as_str()))
+                // A pinned entry wins over an unpinned one for the same library.
+                .max_by_key(|e| !e.spec.is_empty())
+                .map(|e| (*file, e))
+        });
+        match found {
+            Some((file, e)) if !e.spec.is_empty() => {
+                let pin = format!("`{}{}`", e.name, e.spec);
+                let name = file_name(&file.path);
+                match pinned.iter_mut().find(|(f, _)| *f == name) {
+                    Some((_, pins)) => pins.push(pin),
+                    None => pinned.push((name, vec![pin])),
+                }
+            }
+            Some((file, e)) => unpinned.push(format!(
+                "`{}` has no version in {}",
+                e.name,
+                file_name(&file.path)
+            )),
+            None => unlisted.push(format!("`{}`", packages.first().copied().unwrap_or(import))),
+        }
+    }
+    let mut problems = unpinned;
+    if !unlisted.is_empty() {
+        problems.push(format!(
+            "{} imported but not listed in the requirement files",
+            unlisted.join(", ")
+        ));
+    }
+    if problems.is_empty() {
+        let pins: Vec<String> = pinned
+            .iter()
+            .map(|(file, pins)| format!("{} in {file}", pins.join(", ")))
+            .collect();
+        (true, pins.join("; "))
+    } else {
+        (false, problems.join("; "))
     }
 }
 
