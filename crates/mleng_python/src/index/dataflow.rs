@@ -2,7 +2,7 @@
 //! model a call such as `model(x)`, `self(x)` or `self.net(x)` runs (a local `nn.Module`
 //! class, whose `forward` we can read, or an `nn.Sequential(...)` built in the file).
 
-use ruff_python_ast::{Expr, ExprCall, Stmt};
+use ruff_python_ast::{Expr, ExprCall, Stmt, StmtReturn};
 
 use super::literals::dotted;
 use super::{CallId, ClassId, FunctionId, SemanticIndex};
@@ -19,6 +19,14 @@ pub enum ModelTarget<'a> {
 impl<'a> SemanticIndex<'a> {
     /// The expressions of the `return` statements of a function (not of functions nested in it).
     pub fn returns_of(&self, function: FunctionId) -> Vec<&'a Expr> {
+        self.return_statements(function)
+            .into_iter()
+            .filter_map(|ret| ret.value.as_deref())
+            .collect()
+    }
+
+    /// Every `return` statement of a function, bare ones included (not of nested functions).
+    pub fn return_statements(&self, function: FunctionId) -> Vec<&'a StmtReturn> {
         let mut out = Vec::new();
         collect_returns(&self.functions[function].def.body, &mut out);
         out
@@ -55,14 +63,10 @@ impl<'a> SemanticIndex<'a> {
     }
 }
 
-fn collect_returns<'a>(body: &'a [Stmt], out: &mut Vec<&'a Expr>) {
+fn collect_returns<'a>(body: &'a [Stmt], out: &mut Vec<&'a StmtReturn>) {
     for stmt in body {
         match stmt {
-            Stmt::Return(ret) => {
-                if let Some(value) = &ret.value {
-                    out.push(value);
-                }
-            }
+            Stmt::Return(ret) => out.push(ret),
             Stmt::If(s) => {
                 collect_returns(&s.body, out);
                 for clause in &s.elif_else_clauses {

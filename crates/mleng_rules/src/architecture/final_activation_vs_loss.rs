@@ -2,7 +2,7 @@ use mleng_diagnostics::{Area, Fix, Severity};
 use mleng_knowledge::losses::{final_activation, logit_loss, FinalActivation};
 use mleng_python::index::literals::dotted;
 use mleng_python::SemanticIndex;
-use ruff_python_ast::{Expr, ExprCall, Stmt};
+use ruff_python_ast::{Expr, ExprCall};
 use ruff_text_size::{Ranged, TextRange};
 
 use crate::context::Context;
@@ -182,13 +182,15 @@ fn endings(index: &SemanticIndex) -> Vec<Ending> {
         if index.text(def.range()).contains("self.training") {
             continue;
         }
-        let mut returns = Vec::new();
-        collect_returns(&def.body, &mut returns);
-        let [Some(value)] = returns.as_slice() else {
+        let returns = index.return_statements(forward);
+        let [ret] = returns.as_slice() else {
+            continue;
+        };
+        let Some(value) = ret.value.as_deref() else {
             continue;
         };
         // The return must be the last statement of forward's body.
-        if def.body.last().map(|s| s.range()) != returns_range(&def.body) {
+        if def.body.last().map(|s| s.range()) != Some(ret.range) {
             continue;
         }
         let call = match value {
@@ -210,42 +212,6 @@ fn endings(index: &SemanticIndex) -> Vec<Ending> {
         }
     }
     out
-}
-
-fn returns_range(body: &[Stmt]) -> Option<TextRange> {
-    match body.last() {
-        Some(Stmt::Return(r)) => Some(r.range()),
-        _ => None,
-    }
-}
-
-fn collect_returns<'a>(body: &'a [Stmt], out: &mut Vec<Option<&'a Expr>>) {
-    for stmt in body {
-        match stmt {
-            Stmt::Return(r) => out.push(r.value.as_deref()),
-            Stmt::If(s) => {
-                collect_returns(&s.body, out);
-                for clause in &s.elif_else_clauses {
-                    collect_returns(&clause.body, out);
-                }
-            }
-            Stmt::For(s) => {
-                collect_returns(&s.body, out);
-                collect_returns(&s.orelse, out);
-            }
-            Stmt::While(s) => {
-                collect_returns(&s.body, out);
-                collect_returns(&s.orelse, out);
-            }
-            Stmt::With(s) => collect_returns(&s.body, out),
-            Stmt::Try(s) => {
-                collect_returns(&s.body, out);
-                collect_returns(&s.orelse, out);
-                collect_returns(&s.finalbody, out);
-            }
-            _ => {}
-        }
-    }
 }
 
 /// The final activation a call applies: `self.softmax(x)`, `F.softmax(x)`, `torch.sigmoid(x)`,
