@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use mleng_knowledge::recommend::{self, Task};
+use mleng_knowledge::recommend::{self, Constraints, Item, Task};
 use mleng_knowledge::vision::{ALBUMENTATIONS_RANDOM, TORCHVISION_RANDOM};
 use mleng_python::index::literals::string;
 use mleng_python::{ParsedFile, SemanticIndex, SourceFile};
@@ -25,6 +25,9 @@ pub struct Site {
     pub line: u32,
     /// The code there (first line, trimmed).
     pub code: String,
+    /// Byte offsets of the whole construct in its file (for review findings).
+    #[serde(skip)]
+    pub span: (u32, u32),
 }
 
 impl std::fmt::Display for Site {
@@ -81,7 +84,7 @@ pub struct Practice {
     pub site: Site,
 }
 
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct FileFacts {
     pub tasks: Vec<TaskHit>,
     pub uses: Vec<UseHit>,
@@ -105,6 +108,7 @@ fn site(index: &SemanticIndex, range: TextRange) -> Site {
         path: source.path.clone(),
         line,
         code,
+        span: (range.start().into(), range.end().into()),
     }
 }
 
@@ -165,28 +169,54 @@ fn practice_of(qualified: Option<&str>, callee_text: &str) -> Option<(Aspect, St
         .then_some((Aspect::Loss, short))
 }
 
+/// The literal callee prefixes of every call pattern (`torchvision.models.resnet` for
+/// `torchvision.models.resnet*`, `torch.nn.CrossEntropyLoss` for `...&kw:label_smoothing`).
+fn call_pattern_heads(tasks: &[Task]) -> Vec<&str> {
+    let mut heads: Vec<&str> = tasks
+        .iter()
+        .flat_map(|t| {
+            t.signals.iter().flat_map(|s| s.patterns.iter()).chain(
+                t.sections()
+                    .into_iter()
+                    .flat_map(|(_, items)| items.iter().flat_map(|i| i.uses.iter())),
+            )
+        })
+        .filter_map(|p| {
+            let callee = p.0.split('&').next()?;
+            (!callee.contains(':')).then(|| callee.trim_end_matches('*'))
+        })
+        .collect();
+    heads.sort_unstable();
+    heads.dedup();
+    heads
+}
+
 /// Matches one file against every task's signals and "uses" patterns.
 pub fn scan(index: &SemanticIndex, tasks: &[Task]) -> FileFacts {
     let mut facts = FileFacts::default();
+    let heads = call_pattern_heads(tasks);
     for call in &index.calls {
-        let qualified = call.resolved();
+        // The callee through imports only: a method on a typed receiver (`model.parameters()`
+        // on a `resnet50(...)`) is not a use of what built the receiver.
+        let qualified = call.qualified.as_deref();
         let callee_text = index.text(call.expr.func.range());
-        let strings: Vec<&str> = call
-            .expr
-            .arguments
-            .args
-            .iter()
-            .chain(call.expr.arguments.keywords.iter().map(|k| &k.value))
-            .filter_map(string)
-            .collect();
-        let keywords: Vec<&str> = call
-            .expr
-            .arguments
-            .keywords
-            .iter()
-            .filter_map(|k| k.arg.as_ref().map(|a| a.as_str()))
-            .collect();
-        if let Some(q) = qualified.as_deref() {
+        // Most calls match no pattern: check the callee against the patterns' heads first.
+        if let Some(q) = qualified.filter(|q| heads.iter().any(|h| q.starts_with(h))) {
+            let strings: Vec<&str> = call
+                .expr
+                .arguments
+                .args
+                .iter()
+                .chain(call.expr.arguments.keywords.iter().map(|k| &k.value))
+                .filter_map(string)
+                .collect();
+            let keywords: Vec<&str> = call
+                .expr
+                .arguments
+                .keywords
+                .iter()
+                .filter_map(|k| k.arg.as_ref().map(|a| a.as_str()))
+                .collect();
             for task in tasks {
                 for signal in &task.signals {
                     if signal
@@ -345,15 +375,10 @@ fn is_test_path(path: &Path) -> bool {
             .any(|c| matches!(c.as_os_str().to_str(), Some("tests" | "test")))
 }
 
-/// Scans the project's files in parallel and groups the facts by detected task. A task counts
-/// when an architecture or dataset signal of it appears outside tests.
-pub fn scan_project(files: &[PathBuf]) -> Result<ProjectScan, &'static recommend::RecommendError> {
-    let tasks = recommend::tasks()?;
-    let per_file: Vec<FileFacts> = files
-        .par_iter()
-        .filter(|p| !is_test_path(p))
-        .filter_map(|p| scan_file(p, tasks))
-        .collect();
+/// Groups the facts of a project's files (tests left out) by detected task. A task counts when
+/// an architecture or dataset signal of it appears; a backbone alone counts for classification
+/// only when no other task is found.
+pub fn detect(per_file: &[&FileFacts], tasks: &[Task]) -> Vec<DetectedTask> {
     let strong = |h: &TaskHit| matches!(h.aspect.as_str(), "architecture" | "data");
     let any_strong = per_file.iter().flat_map(|f| f.tasks.iter()).any(strong);
     let found: Vec<&Task> = tasks
@@ -380,7 +405,7 @@ pub fn scan_project(files: &[PathBuf]) -> Result<ProjectScan, &'static recommend
             .collect();
         let mut now: BTreeMap<Aspect, Vec<Practice>> = BTreeMap::new();
         let mut followed = BTreeMap::new();
-        for facts in &per_file {
+        for facts in per_file {
             let file_tasks: Vec<&str> = facts
                 .tasks
                 .iter()
@@ -420,6 +445,68 @@ pub fn scan_project(files: &[PathBuf]) -> Result<ProjectScan, &'static recommend
         });
     }
     detected.sort_by_key(|d| std::cmp::Reverse(d.signals.len()));
+    detected
+}
+
+/// The aspects of a project compared with the recommendations, with their section index in
+/// `Task::sections()`.
+pub const ASPECTS: [(Aspect, usize); 4] = [
+    (Aspect::Architecture, 0),
+    (Aspect::Loss, 1),
+    (Aspect::Augmentation, 2),
+    (Aspect::Optimizer, 3),
+];
+
+/// A key recommendation a detected task does not follow.
+pub struct Gap<'a> {
+    pub aspect: Aspect,
+    pub section: usize,
+    pub item: &'a Item,
+    /// What the project does instead (`CrossEntropyLoss` for "label smoothing"), for items
+    /// that are only advised when the project does that (`advise_when`).
+    pub trigger: Option<&'a Practice>,
+}
+
+/// The key recommendations of `task` that `detected` does not follow. Items with `advise_when`
+/// count only when the project does one of those things (its first such site is the trigger).
+pub fn gaps<'a>(detected: &'a DetectedTask, task: &'a Task, c: &Constraints) -> Vec<Gap<'a>> {
+    let sections = task.sections();
+    let mut out = Vec::new();
+    for &(aspect, section) in &ASPECTS {
+        let now = detected.now.get(&aspect).map(Vec::as_slice).unwrap_or(&[]);
+        for (i, item) in sections[section].1.iter().enumerate() {
+            if !item.key || !item.fits(c) || detected.followed.contains_key(&(section, i)) {
+                continue;
+            }
+            let trigger = now.iter().find(|p| {
+                item.advise_when
+                    .iter()
+                    .any(|w| p.name.trim_end_matches(" (class)") == w)
+            });
+            if !item.advise_when.is_empty() && trigger.is_none() {
+                continue;
+            }
+            out.push(Gap {
+                aspect,
+                section,
+                item,
+                trigger,
+            });
+        }
+    }
+    out
+}
+
+/// Scans the project's files in parallel and groups the facts by detected task. A task counts
+/// when an architecture or dataset signal of it appears outside tests.
+pub fn scan_project(files: &[PathBuf]) -> Result<ProjectScan, &'static recommend::RecommendError> {
+    let tasks = recommend::tasks()?;
+    let per_file: Vec<FileFacts> = files
+        .par_iter()
+        .filter(|p| !is_test_path(p))
+        .filter_map(|p| scan_file(p, tasks))
+        .collect();
+    let detected = detect(&per_file.iter().collect::<Vec<_>>(), tasks);
     Ok(ProjectScan {
         files: per_file.len(),
         tasks: detected,

@@ -88,6 +88,8 @@ pub struct FileFacts {
     pub candidates: Vec<super::Candidate>,
     /// `torch.load(...)` calls with no `weights_only` argument.
     pub torch_loads_without_weights_only: Vec<Site>,
+    /// Computer-vision task facts (set when a CV project rule is enabled; not for tests).
+    pub cv: Option<crate::cv::task_advice::CvFileFacts>,
 }
 
 impl FileFacts {
@@ -572,6 +574,7 @@ pub fn collect(index: &SemanticIndex) -> FileFacts {
             .iter()
             .any(|c| c.keyword("worker_init_fn").is_some()),
         candidates: Vec::new(),
+        cv: None,
         path,
         is_notebook,
         is_test,
