@@ -194,15 +194,18 @@ pub(crate) fn check(
         }
         let mut evidence: Vec<String> = Vec::new();
         for hit in &detected.signals {
+            let file = hit.site.path.file_name().map_or_else(
+                || hit.site.path.display().to_string(),
+                |n| n.to_string_lossy().to_string(),
+            );
+            let cell = hit
+                .site
+                .cell
+                .map(|c| format!("cell {c}:"))
+                .unwrap_or_default();
             let line = format!(
-                "{} at {}:{}: `{}`",
-                hit.what,
-                hit.site.path.file_name().map_or_else(
-                    || hit.site.path.display().to_string(),
-                    |n| n.to_string_lossy().to_string()
-                ),
-                hit.site.line,
-                hit.site.code
+                "{} at {file}:{cell}{}: `{}`",
+                hit.what, hit.site.line, hit.site.code
             );
             if !evidence.contains(&line) {
                 evidence.push(line);

@@ -28,6 +28,9 @@ pub struct Site {
     /// Byte offsets of the whole construct in its file (for review findings).
     #[serde(skip)]
     pub span: (u32, u32),
+    /// The notebook cell (`line` is then the line in the cell).
+    #[serde(skip)]
+    pub cell: Option<u32>,
 }
 
 impl std::fmt::Display for Site {
@@ -94,6 +97,7 @@ pub struct FileFacts {
 fn site(index: &SemanticIndex, range: TextRange) -> Site {
     let source = index.source;
     let global = source.lines.line_of(range.start());
+    let cell = source.cell_of_line(global).map(|(c, _)| c);
     let line = source.cell_of_line(global).map_or(global, |(_, l)| l);
     let code = index
         .text(range)
@@ -109,6 +113,7 @@ fn site(index: &SemanticIndex, range: TextRange) -> Site {
         line,
         code,
         span: (range.start().into(), range.end().into()),
+        cell,
     }
 }
 
