@@ -9,6 +9,8 @@
 //!   classification only when nothing else is found);
 //! - every recommendation the rule owns is missing, both in the reached files and in every
 //!   other file of the entry point's folder (a label-smoothing loss in `losses.py` counts);
+//! - no reached file names a non-supervised objective (contrastive InfoNCE, distillation,
+//!   ArcFace-style margins: `NON_SUPERVISED_OBJECTIVE_WORDS`);
 //! - with `alternatives_silence`, the project follows no other recommendation of the same
 //!   section (a different recommended loss);
 //! - one of them is advised because of what the project does (`advise_when`: the
@@ -19,8 +21,9 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use mleng_knowledge::recommend::{self, Constraints, Item, Task};
+use mleng_knowledge::vision::NON_SUPERVISED_OBJECTIVE_WORDS;
 use mleng_python::SemanticIndex;
-use ruff_text_size::TextRange;
+use ruff_text_size::{Ranged, TextRange};
 
 use super::tasks::{self, Aspect, DetectedTask, Gap, Practice};
 use crate::project::{site, FileFacts, ProjectContext, Site};
@@ -31,6 +34,9 @@ pub struct CvFileFacts {
     pub scan: tasks::FileFacts,
     /// Review sites of the file's loss constructions, by byte span.
     pub loss_sites: Vec<((u32, u32), Site)>,
+    /// A name that says the file trains a non-supervised objective with its cross-entropy
+    /// (`info_nce_loss`, `teacher`, `ArcFace`): task advice does not apply.
+    pub other_objective: Option<String>,
 }
 
 /// Scans one file's index for task signals, followed recommendations and practices.
@@ -46,7 +52,29 @@ pub fn collect(index: &SemanticIndex) -> Option<CvFileFacts> {
             (p.site.span, site(index, range))
         })
         .collect();
-    Some(CvFileFacts { scan, loss_sites })
+    Some(CvFileFacts {
+        scan,
+        loss_sites,
+        other_objective: other_objective(index),
+    })
+}
+
+fn other_objective(index: &SemanticIndex) -> Option<String> {
+    let marks = |name: &str| {
+        let lower = name.to_ascii_lowercase();
+        NON_SUPERVISED_OBJECTIVE_WORDS
+            .iter()
+            .any(|w| lower.contains(w))
+    };
+    index
+        .functions
+        .iter()
+        .map(|f| f.name)
+        .chain(index.classes.iter().map(|c| c.name))
+        .chain(index.bindings.iter().map(|b| b.target.as_str()))
+        .chain(index.calls.iter().map(|c| index.text(c.expr.func.range())))
+        .find(|n| marks(n))
+        .map(str::to_string)
 }
 
 /// What a finding says, for the rule to word its message.
@@ -123,6 +151,15 @@ pub(crate) fn check(
         let Some(mut detected) = detected.pop() else {
             continue;
         };
+        // Contrastive, distillation or margin-based training: the cross-entropy is not the
+        // task's supervised loss.
+        if reached
+            .iter()
+            .any(|f| f.cv.as_ref().is_some_and(|c| c.other_objective.is_some()))
+        {
+            reported_folders.push(folder);
+            continue;
+        }
         // This project is judged here, reported or not: nested entry points are part of it.
         reported_folders.push(folder);
         // Recommendations followed anywhere in the entry point's folder count too.
