@@ -32,7 +32,7 @@ use crate::project::{site, FileFacts, ProjectContext, Site};
 #[derive(Debug, Clone)]
 pub struct CvFileFacts {
     pub scan: tasks::FileFacts,
-    /// Review sites of the file's loss constructions, by byte span.
+    /// Review sites of the file's loss constructions that can trigger advice, by byte span.
     pub loss_sites: Vec<((u32, u32), Site)>,
     /// A name that says the file trains a non-supervised objective with its cross-entropy
     /// (`info_nce_loss`, `teacher`, `ArcFace`): task advice does not apply.
@@ -43,28 +43,49 @@ pub struct CvFileFacts {
 pub fn collect(index: &SemanticIndex) -> Option<CvFileFacts> {
     let all = recommend::tasks().ok()?;
     let scan = tasks::scan(index, all);
-    let loss_sites = scan
+    let loss_sites: Vec<((u32, u32), Site)> = scan
         .practices
         .iter()
-        .filter(|p| p.aspect == Aspect::Loss)
+        // Only what can trigger advice (`advise_when`: `CrossEntropyLoss`, ...).
+        .filter(|p| {
+            p.aspect == Aspect::Loss
+                && all.iter().any(|t| {
+                    t.sections().iter().any(|(_, items)| {
+                        items.iter().any(|i| {
+                            i.advise_when
+                                .iter()
+                                .any(|w| p.name.trim_end_matches(" (class)") == w)
+                        })
+                    })
+                })
+        })
         .map(|p| {
             let range = TextRange::new(p.site.span.0.into(), p.site.span.1.into());
             (p.site.span, site(index, range))
         })
         .collect();
+    // Only files that could matter to a finding: they show a task, construct a loss or train.
+    let relevant =
+        !scan.tasks.is_empty() || !loss_sites.is_empty() || !index.training_loops.is_empty();
+    let other_objective = if relevant {
+        other_objective(index)
+    } else {
+        None
+    };
     Some(CvFileFacts {
         scan,
         loss_sites,
-        other_objective: other_objective(index),
+        other_objective,
     })
 }
 
 fn other_objective(index: &SemanticIndex) -> Option<String> {
     let marks = |name: &str| {
-        let lower = name.to_ascii_lowercase();
-        NON_SUPERVISED_OBJECTIVE_WORDS
-            .iter()
-            .any(|w| lower.contains(w))
+        let bytes = name.as_bytes();
+        NON_SUPERVISED_OBJECTIVE_WORDS.iter().any(|w| {
+            let w = w.as_bytes();
+            bytes.windows(w.len()).any(|x| x.eq_ignore_ascii_case(w))
+        })
     };
     index
         .functions

@@ -129,8 +129,11 @@ const LOSS_FUNCTIONS: &[&str] = &[
     "huber_loss",
 ];
 
+fn short_of(s: &str) -> &str {
+    s.rsplit('.').next().unwrap_or(s)
+}
+
 fn practice_of(qualified: Option<&str>, callee_text: &str) -> Option<(Aspect, String)> {
-    let short_of = |s: &str| s.rsplit('.').next().unwrap_or(s).to_string();
     if let Some(q) = qualified {
         let short = short_of(q);
         let loss_lib = [
@@ -142,36 +145,36 @@ fn practice_of(qualified: Option<&str>, callee_text: &str) -> Option<(Aspect, St
         .iter()
         .any(|p| q.starts_with(p));
         if (loss_lib && short.ends_with("Loss"))
-            || (q.starts_with("torch.nn.functional.") && LOSS_FUNCTIONS.contains(&short.as_str()))
+            || (q.starts_with("torch.nn.functional.") && LOSS_FUNCTIONS.contains(&short))
             || (q.starts_with("torchvision.ops.") && short.ends_with("_loss"))
         {
-            return Some((Aspect::Loss, short));
+            return Some((Aspect::Loss, short.to_string()));
         }
         let constructor = short.starts_with(|c: char| c.is_ascii_uppercase());
         if (q.starts_with("torch.optim.lr_scheduler.") || q.starts_with("timm.scheduler."))
             && constructor
         {
-            return Some((Aspect::Optimizer, short));
+            return Some((Aspect::Optimizer, short.to_string()));
         }
         if q.starts_with("torch.optim.")
             && short.chars().next().is_some_and(|c| c.is_ascii_uppercase())
             && short != "Optimizer"
         {
-            return Some((Aspect::Optimizer, short));
+            return Some((Aspect::Optimizer, short.to_string()));
         }
         let random = (q.starts_with("torchvision.transforms")
-            && TORCHVISION_RANDOM.contains(&short.as_str()))
-            || (q.starts_with("albumentations") && ALBUMENTATIONS_RANDOM.contains(&short.as_str()))
-            || matches!(short.as_str(), "MixUp" | "CutMix" | "Mixup");
+            && TORCHVISION_RANDOM.contains(&short))
+            || (q.starts_with("albumentations") && ALBUMENTATIONS_RANDOM.contains(&short))
+            || matches!(short, "MixUp" | "CutMix" | "Mixup");
         if random {
-            return Some((Aspect::Augmentation, short));
+            return Some((Aspect::Augmentation, short.to_string()));
         }
         return None;
     }
     // Unresolved constructors of loss classes (`ComputeLoss(model)`, `FocalLoss(...)`).
     let short = short_of(callee_text);
     (short.ends_with("Loss") && short.starts_with(|c: char| c.is_ascii_uppercase()))
-        .then_some((Aspect::Loss, short))
+        .then(|| (Aspect::Loss, short.to_string()))
 }
 
 /// The literal callee prefixes of every call pattern (`torchvision.models.resnet` for
@@ -189,6 +192,31 @@ fn call_pattern_heads(tasks: &[Task]) -> Vec<&str> {
         .filter_map(|p| {
             let callee = p.0.split('&').next()?;
             (!callee.contains(':')).then(|| callee.trim_end_matches('*'))
+        })
+        .collect();
+    heads.sort_unstable();
+    heads.dedup();
+    heads
+}
+
+/// The name prefixes of every definition pattern (`(true, "Detect")` for `class:Detect`,
+/// `(false, "mixup")` for `def:mixup*`).
+fn definition_pattern_heads(tasks: &[Task]) -> Vec<(bool, &str)> {
+    let mut heads: Vec<(bool, &str)> = tasks
+        .iter()
+        .flat_map(|t| {
+            t.signals.iter().flat_map(|s| s.patterns.iter()).chain(
+                t.sections()
+                    .into_iter()
+                    .flat_map(|(_, items)| items.iter().flat_map(|i| i.uses.iter())),
+            )
+        })
+        .filter_map(|p| {
+            let (is_class, name) = match p.0.strip_prefix("class:") {
+                Some(n) => (true, n),
+                None => (false, p.0.strip_prefix("def:")?),
+            };
+            Some((is_class, name.trim_end_matches('*')))
         })
         .collect();
     heads.sort_unstable();
@@ -277,9 +305,14 @@ pub fn scan(index: &SemanticIndex, tasks: &[Task]) -> FileFacts {
                 .iter()
                 .map(|f| (false, f.name, f.def.range(), f.def.name.range())),
         );
+    let definition_heads = definition_pattern_heads(tasks);
     for (is_class, name, range, name_range) in definitions {
         let header = TextRange::new(range.start(), name_range.end());
-        for task in tasks {
+        // Most definitions match no pattern: check the name against the patterns' heads first.
+        let candidate = definition_heads
+            .iter()
+            .any(|(c, head)| *c == is_class && name.starts_with(head));
+        for task in tasks.iter().filter(|_| candidate) {
             for signal in &task.signals {
                 if signal
                     .patterns
