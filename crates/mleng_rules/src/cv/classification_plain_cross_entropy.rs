@@ -12,8 +12,8 @@ pub(crate) static RULE: Rule = Rule {
     fixable: false,
     summary: "An image-classification project trains with plain cross-entropy: no label smoothing and no MixUp/CutMix.",
     docs: r#"## What it does
-Once per training entry point of an image-classification project, reports the cross-entropy
-(`nn.CrossEntropyLoss()`, `F.cross_entropy`) that the training code constructs when the project
+In an image-classification project that trains (a script with a main guard, a notebook or module-level
+training), reports the cross-entropy (`nn.CrossEntropyLoss()`, `F.cross_entropy`) that the training code constructs when the project
 uses neither label smoothing (`label_smoothing=` on the loss, timm's
 `LabelSmoothingCrossEntropy`/`SoftTargetCrossEntropy`, a `LabelSmoothing*` class) nor MixUp or
 CutMix (timm `Mixup`, torchvision `v2.MixUp`/`v2.CutMix`, a `mixup`/`cutmix` function)
@@ -24,6 +24,12 @@ point reaches must show image classification, and only it: a class-per-folder da
 (`ImageFolder`, `CIFAR10`, ...), a classification model, or a classification backbone
 (`resnet50(...)`, `timm.create_model(...)`) when nothing points to another task. Libraries (no
 training entry point) are never reported.
+
+Reported once per project, at the loss construction in the entry point or in the file with
+the training loop (entry points in folders below one already judged, such as a notebook next
+to `train.py`, are the same project). Not reported when the cross-entropy serves another
+objective: contrastive/self-supervised InfoNCE, distillation from a teacher, ArcFace-style
+margins (names such as `info_nce_loss`, `teacher`, `ArcFace` in the reached files).
 
 ## Why is this bad?
 With hard one-hot targets, cross-entropy keeps pushing the correct logit away from the others

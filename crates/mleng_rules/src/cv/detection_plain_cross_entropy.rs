@@ -12,8 +12,8 @@ pub(crate) static RULE: Rule = Rule {
     fixable: false,
     summary: "A detection project trains its classification head with plain cross-entropy and no focal loss.",
     docs: r#"## What it does
-Once per training entry point of an object-detection project, reports the plain cross-entropy
-(`nn.CrossEntropyLoss()`, `F.cross_entropy`) that the training code constructs when no focal
+In an object-detection project that trains (a script with a main guard, a notebook or module-level
+training), reports the plain cross-entropy (`nn.CrossEntropyLoss()`, `F.cross_entropy`) that the training code constructs when no focal
 loss (`torchvision.ops.sigmoid_focal_loss`, a `FocalLoss`/`QFocalLoss`/`VarifocalLoss` class, a
 RetinaNet or FCOS model) appears anywhere in the project.
 
@@ -21,6 +21,12 @@ The task comes from the same comparison as `mleng recommend --project`: the file
 point reaches must show detection, and only detection, by an architecture or dataset signal
 (a `Detect`/`DetectionModel` class, a torchvision detection model, `nms`, `CocoDetection`, ...).
 Libraries (no training entry point) are never reported.
+
+Reported once per project, at the loss construction in the entry point or in the file with
+the training loop (entry points in folders below one already judged, such as a notebook next
+to `train.py`, are the same project). Not reported when the cross-entropy serves another
+objective: contrastive/self-supervised InfoNCE, distillation from a teacher, ArcFace-style
+margins (names such as `info_nce_loss`, `teacher`, `ArcFace` in the reached files).
 
 ## Why is this bad?
 A dense detector scores 10^4-10^5 anchors or locations per image, almost all of them easy

@@ -12,8 +12,8 @@ pub(crate) static RULE: Rule = Rule {
     fixable: false,
     summary: "A semantic-segmentation project trains with cross-entropy alone, without a Dice (overlap) term.",
     docs: r#"## What it does
-Once per training entry point of a semantic-segmentation project, reports the cross-entropy
-(`nn.CrossEntropyLoss()`, `F.cross_entropy`) that the training code constructs when no Dice
+In a semantic-segmentation project that trains (a script with a main guard, a notebook or module-level
+training), reports the cross-entropy (`nn.CrossEntropyLoss()`, `F.cross_entropy`) that the training code constructs when no Dice
 loss (`segmentation_models_pytorch.losses.DiceLoss`, MONAI `DiceLoss`/`DiceCELoss`, a
 `DiceLoss` class or `dice_loss` function) appears anywhere in the project.
 
@@ -24,6 +24,12 @@ signal (an `smp.Unet`, a torchvision segmentation model, a U-Net/DeepLab class,
 A project that follows the scene-parsing recipe instead (cross-entropy with `ignore_index`
 for void pixels, Lovász-softmax) is not reported: on balanced VOC/Cityscapes-style data that
 is a sound choice.
+
+Reported once per project, at the loss construction in the entry point or in the file with
+the training loop (entry points in folders below one already judged, such as a notebook next
+to `train.py`, are the same project). Not reported when the cross-entropy serves another
+objective: contrastive/self-supervised InfoNCE, distillation from a teacher, ArcFace-style
+margins (names such as `info_nce_loss`, `teacher`, `ArcFace` in the reached files).
 
 ## Why is this bad?
 Pixel-wise cross-entropy weights every pixel equally, so with a small foreground (lesions,
