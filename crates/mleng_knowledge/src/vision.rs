@@ -430,6 +430,32 @@ pub fn pretrained_resolution(qualified: &str, timm_name: Option<&str>) -> Option
     )
 }
 
+/// Words in function, class, variable and callee names that mark a training objective which is
+/// not plain supervised learning of the task's labels even when it is computed with
+/// cross-entropy: contrastive/self-supervised InfoNCE (SimCLR, MoCo, BYOL, DINO), knowledge
+/// distillation (a teacher's soft targets), margin-based metric learning (ArcFace, CosFace).
+/// Task advice such as "add label smoothing" or "use focal loss" does not apply to them.
+/// Sources: Chen et al., SimCLR (NT-Xent as cross-entropy over similarities),
+/// <https://arxiv.org/abs/2002.05709>; He et al., MoCo (InfoNCE as cross-entropy with label 0),
+/// <https://arxiv.org/abs/1911.05722>; Müller et al., When Does Label Smoothing Help? (smoothing
+/// hurts distillation), <https://arxiv.org/abs/1906.02629>; Deng et al., ArcFace,
+/// <https://arxiv.org/abs/1801.07698>.
+pub const NON_SUPERVISED_OBJECTIVE_WORDS: &[&str] = &[
+    "contrastive",
+    "info_nce",
+    "infonce",
+    "nt_xent",
+    "ntxent",
+    "simclr",
+    "moco",
+    "byol",
+    "dino",
+    "distill",
+    "teacher",
+    "arcface",
+    "cosface",
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;

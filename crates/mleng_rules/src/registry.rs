@@ -32,7 +32,11 @@ pub fn project_rules() -> &'static [&'static ProjectRule] {
     static ALL: OnceLock<Vec<&'static ProjectRule>> = OnceLock::new();
     ALL.get_or_init(|| {
         let mut rules: Vec<&'static ProjectRule> = Vec::new();
-        for area in [experiment::PROJECT_RULES, security::PROJECT_RULES] {
+        for area in [
+            experiment::PROJECT_RULES,
+            cv::PROJECT_RULES,
+            security::PROJECT_RULES,
+        ] {
             rules.extend_from_slice(area);
         }
         rules.sort_by_key(|r| r.rule.code);

@@ -211,13 +211,6 @@ fn task_json(task: &Task, c: &Constraints) -> Result<String> {
 
 // ---------------------------------------------------------------- --project
 
-const ASPECTS: [(Aspect, usize); 4] = [
-    (Aspect::Architecture, 0),
-    (Aspect::Loss, 1),
-    (Aspect::Augmentation, 2),
-    (Aspect::Optimizer, 3),
-];
-
 fn relative(site: &Site, root: &Path) -> String {
     let path = site.path.strip_prefix(root).unwrap_or(&site.path);
     format!("{}:{}", path.display(), site.line)
@@ -242,7 +235,7 @@ struct Row {
 
 fn rows(detected: &DetectedTask, task: &Task, c: &Constraints, root: &Path) -> Vec<Row> {
     let sections = task.sections();
-    ASPECTS
+    tasks::ASPECTS
         .iter()
         .map(|&(aspect, section)| {
             let practices = detected.now.get(&aspect).map(Vec::as_slice).unwrap_or(&[]);
@@ -297,55 +290,38 @@ fn advice(scan: &ProjectScan, c: &Constraints, root: &Path) -> Vec<Advice> {
         let Some(task) = recommend::find(&detected.task) else {
             continue;
         };
-        let sections = task.sections();
-        for &(aspect, section) in &ASPECTS {
-            let now = detected.now.get(&aspect).map(Vec::as_slice).unwrap_or(&[]);
-            for (i, item) in sections[section].1.iter().enumerate() {
-                if !item.key || !item.fits(c) || detected.followed.contains_key(&(section, i)) {
-                    continue;
-                }
-                let trigger: Vec<&Practice> = now
-                    .iter()
-                    .filter(|p| {
-                        item.advise_when
-                            .iter()
-                            .any(|w| p.name.trim_end_matches(" (class)") == w)
-                    })
-                    .collect();
-                if !item.advise_when.is_empty() && trigger.is_empty() {
-                    continue;
-                }
-                let (site, now_text) = match trigger.first() {
-                    Some(p) => (
-                        relative(&p.site, root),
-                        format!("{} uses {}", aspect.title().to_lowercase(), p.name),
-                    ),
-                    None => match detected.signals.first() {
-                        Some(s) => (
-                            relative(&s.site, root),
-                            format!(
-                                "no {} found for it",
-                                item.name.split(' ').next().unwrap_or("").to_lowercase()
-                            ),
+        for gap in tasks::gaps(detected, task, c) {
+            let (aspect, item) = (gap.aspect, gap.item);
+            let (site, now_text) = match gap.trigger {
+                Some(p) => (
+                    relative(&p.site, root),
+                    format!("{} uses {}", aspect.title().to_lowercase(), p.name),
+                ),
+                None => match detected.signals.first() {
+                    Some(s) => (
+                        relative(&s.site, root),
+                        format!(
+                            "no {} found for it",
+                            item.name.split(' ').next().unwrap_or("").to_lowercase()
                         ),
-                        None => continue,
-                    },
-                };
-                let reference = item
-                    .references
-                    .first()
-                    .map(|r| format!(" ({})", r.url))
-                    .unwrap_or_default();
-                out.push(Advice {
-                    site,
-                    message: format!(
-                        "{} project: {now_text}; consider {}: {}{reference}",
-                        task.title.to_lowercase(),
-                        item.name,
-                        item.when
                     ),
-                });
-            }
+                    None => continue,
+                },
+            };
+            let reference = item
+                .references
+                .first()
+                .map(|r| format!(" ({})", r.url))
+                .unwrap_or_default();
+            out.push(Advice {
+                site,
+                message: format!(
+                    "{} project: {now_text}; consider {}: {}{reference}",
+                    task.title.to_lowercase(),
+                    item.name,
+                    item.when
+                ),
+            });
         }
     }
     out

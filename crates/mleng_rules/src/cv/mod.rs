@@ -2,6 +2,8 @@
 
 mod augmentation_in_eval_transform;
 mod bgr_to_rgb_model;
+mod classification_plain_cross_entropy;
+mod detection_plain_cross_entropy;
 mod geometric_aug_ignores_targets;
 mod input_size_vs_weights;
 mod interpolate_align_corners;
@@ -10,11 +12,14 @@ mod normalize_before_to_tensor;
 mod normalize_value_range;
 mod pretrained_normalization;
 mod roles;
+mod segmentation_cross_entropy_only;
 mod segmentation_ignore_index;
+pub mod task_advice;
 pub mod tasks;
 mod torchvision_deprecated;
 mod transforms;
 
+use crate::project::ProjectRule;
 use crate::rule::Rule;
 
 pub(crate) const RULES: &[&Rule] = &[
@@ -29,4 +34,26 @@ pub(crate) const RULES: &[&Rule] = &[
     &interpolate_align_corners::RULE,
     &geometric_aug_ignores_targets::RULE,
     &input_size_vs_weights::RULE,
+    &detection_plain_cross_entropy::RULE,
+    &segmentation_cross_entropy_only::RULE,
+    &classification_plain_cross_entropy::RULE,
+];
+
+/// The task-advice rules: the comparison of `mleng recommend --project` as review findings.
+pub(crate) const PROJECT_RULES: &[&ProjectRule] = &[
+    &ProjectRule {
+        rule: &detection_plain_cross_entropy::RULE,
+        check: detection_plain_cross_entropy::check_project,
+        candidates: None,
+    },
+    &ProjectRule {
+        rule: &segmentation_cross_entropy_only::RULE,
+        check: segmentation_cross_entropy_only::check_project,
+        candidates: None,
+    },
+    &ProjectRule {
+        rule: &classification_plain_cross_entropy::RULE,
+        check: classification_plain_cross_entropy::check_project,
+        candidates: None,
+    },
 ];

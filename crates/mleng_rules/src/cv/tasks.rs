@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use mleng_knowledge::recommend::{self, Task};
+use mleng_knowledge::recommend::{self, Constraints, Item, Task};
 use mleng_knowledge::vision::{ALBUMENTATIONS_RANDOM, TORCHVISION_RANDOM};
 use mleng_python::index::literals::string;
 use mleng_python::{ParsedFile, SemanticIndex, SourceFile};
@@ -25,6 +25,12 @@ pub struct Site {
     pub line: u32,
     /// The code there (first line, trimmed).
     pub code: String,
+    /// Byte offsets of the whole construct in its file (for review findings).
+    #[serde(skip)]
+    pub span: (u32, u32),
+    /// The notebook cell (`line` is then the line in the cell).
+    #[serde(skip)]
+    pub cell: Option<u32>,
 }
 
 impl std::fmt::Display for Site {
@@ -81,7 +87,7 @@ pub struct Practice {
     pub site: Site,
 }
 
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct FileFacts {
     pub tasks: Vec<TaskHit>,
     pub uses: Vec<UseHit>,
@@ -91,6 +97,7 @@ pub struct FileFacts {
 fn site(index: &SemanticIndex, range: TextRange) -> Site {
     let source = index.source;
     let global = source.lines.line_of(range.start());
+    let cell = source.cell_of_line(global).map(|(c, _)| c);
     let line = source.cell_of_line(global).map_or(global, |(_, l)| l);
     let code = index
         .text(range)
@@ -105,6 +112,8 @@ fn site(index: &SemanticIndex, range: TextRange) -> Site {
         path: source.path.clone(),
         line,
         code,
+        span: (range.start().into(), range.end().into()),
+        cell,
     }
 }
 
@@ -120,8 +129,11 @@ const LOSS_FUNCTIONS: &[&str] = &[
     "huber_loss",
 ];
 
+fn short_of(s: &str) -> &str {
+    s.rsplit('.').next().unwrap_or(s)
+}
+
 fn practice_of(qualified: Option<&str>, callee_text: &str) -> Option<(Aspect, String)> {
-    let short_of = |s: &str| s.rsplit('.').next().unwrap_or(s).to_string();
     if let Some(q) = qualified {
         let short = short_of(q);
         let loss_lib = [
@@ -133,60 +145,111 @@ fn practice_of(qualified: Option<&str>, callee_text: &str) -> Option<(Aspect, St
         .iter()
         .any(|p| q.starts_with(p));
         if (loss_lib && short.ends_with("Loss"))
-            || (q.starts_with("torch.nn.functional.") && LOSS_FUNCTIONS.contains(&short.as_str()))
+            || (q.starts_with("torch.nn.functional.") && LOSS_FUNCTIONS.contains(&short))
             || (q.starts_with("torchvision.ops.") && short.ends_with("_loss"))
         {
-            return Some((Aspect::Loss, short));
+            return Some((Aspect::Loss, short.to_string()));
         }
         let constructor = short.starts_with(|c: char| c.is_ascii_uppercase());
         if (q.starts_with("torch.optim.lr_scheduler.") || q.starts_with("timm.scheduler."))
             && constructor
         {
-            return Some((Aspect::Optimizer, short));
+            return Some((Aspect::Optimizer, short.to_string()));
         }
         if q.starts_with("torch.optim.")
             && short.chars().next().is_some_and(|c| c.is_ascii_uppercase())
             && short != "Optimizer"
         {
-            return Some((Aspect::Optimizer, short));
+            return Some((Aspect::Optimizer, short.to_string()));
         }
         let random = (q.starts_with("torchvision.transforms")
-            && TORCHVISION_RANDOM.contains(&short.as_str()))
-            || (q.starts_with("albumentations") && ALBUMENTATIONS_RANDOM.contains(&short.as_str()))
-            || matches!(short.as_str(), "MixUp" | "CutMix" | "Mixup");
+            && TORCHVISION_RANDOM.contains(&short))
+            || (q.starts_with("albumentations") && ALBUMENTATIONS_RANDOM.contains(&short))
+            || matches!(short, "MixUp" | "CutMix" | "Mixup");
         if random {
-            return Some((Aspect::Augmentation, short));
+            return Some((Aspect::Augmentation, short.to_string()));
         }
         return None;
     }
     // Unresolved constructors of loss classes (`ComputeLoss(model)`, `FocalLoss(...)`).
     let short = short_of(callee_text);
     (short.ends_with("Loss") && short.starts_with(|c: char| c.is_ascii_uppercase()))
-        .then_some((Aspect::Loss, short))
+        .then(|| (Aspect::Loss, short.to_string()))
+}
+
+/// The literal callee prefixes of every call pattern (`torchvision.models.resnet` for
+/// `torchvision.models.resnet*`, `torch.nn.CrossEntropyLoss` for `...&kw:label_smoothing`).
+fn call_pattern_heads(tasks: &[Task]) -> Vec<&str> {
+    let mut heads: Vec<&str> = tasks
+        .iter()
+        .flat_map(|t| {
+            t.signals.iter().flat_map(|s| s.patterns.iter()).chain(
+                t.sections()
+                    .into_iter()
+                    .flat_map(|(_, items)| items.iter().flat_map(|i| i.uses.iter())),
+            )
+        })
+        .filter_map(|p| {
+            let callee = p.0.split('&').next()?;
+            (!callee.contains(':')).then(|| callee.trim_end_matches('*'))
+        })
+        .collect();
+    heads.sort_unstable();
+    heads.dedup();
+    heads
+}
+
+/// The name prefixes of every definition pattern (`(true, "Detect")` for `class:Detect`,
+/// `(false, "mixup")` for `def:mixup*`).
+fn definition_pattern_heads(tasks: &[Task]) -> Vec<(bool, &str)> {
+    let mut heads: Vec<(bool, &str)> = tasks
+        .iter()
+        .flat_map(|t| {
+            t.signals.iter().flat_map(|s| s.patterns.iter()).chain(
+                t.sections()
+                    .into_iter()
+                    .flat_map(|(_, items)| items.iter().flat_map(|i| i.uses.iter())),
+            )
+        })
+        .filter_map(|p| {
+            let (is_class, name) = match p.0.strip_prefix("class:") {
+                Some(n) => (true, n),
+                None => (false, p.0.strip_prefix("def:")?),
+            };
+            Some((is_class, name.trim_end_matches('*')))
+        })
+        .collect();
+    heads.sort_unstable();
+    heads.dedup();
+    heads
 }
 
 /// Matches one file against every task's signals and "uses" patterns.
 pub fn scan(index: &SemanticIndex, tasks: &[Task]) -> FileFacts {
     let mut facts = FileFacts::default();
+    let heads = call_pattern_heads(tasks);
     for call in &index.calls {
-        let qualified = call.resolved();
+        // The callee through imports only: a method on a typed receiver (`model.parameters()`
+        // on a `resnet50(...)`) is not a use of what built the receiver.
+        let qualified = call.qualified.as_deref();
         let callee_text = index.text(call.expr.func.range());
-        let strings: Vec<&str> = call
-            .expr
-            .arguments
-            .args
-            .iter()
-            .chain(call.expr.arguments.keywords.iter().map(|k| &k.value))
-            .filter_map(string)
-            .collect();
-        let keywords: Vec<&str> = call
-            .expr
-            .arguments
-            .keywords
-            .iter()
-            .filter_map(|k| k.arg.as_ref().map(|a| a.as_str()))
-            .collect();
-        if let Some(q) = qualified.as_deref() {
+        // Most calls match no pattern: check the callee against the patterns' heads first.
+        if let Some(q) = qualified.filter(|q| heads.iter().any(|h| q.starts_with(h))) {
+            let strings: Vec<&str> = call
+                .expr
+                .arguments
+                .args
+                .iter()
+                .chain(call.expr.arguments.keywords.iter().map(|k| &k.value))
+                .filter_map(string)
+                .collect();
+            let keywords: Vec<&str> = call
+                .expr
+                .arguments
+                .keywords
+                .iter()
+                .filter_map(|k| k.arg.as_ref().map(|a| a.as_str()))
+                .collect();
             for task in tasks {
                 for signal in &task.signals {
                     if signal
@@ -242,9 +305,14 @@ pub fn scan(index: &SemanticIndex, tasks: &[Task]) -> FileFacts {
                 .iter()
                 .map(|f| (false, f.name, f.def.range(), f.def.name.range())),
         );
+    let definition_heads = definition_pattern_heads(tasks);
     for (is_class, name, range, name_range) in definitions {
         let header = TextRange::new(range.start(), name_range.end());
-        for task in tasks {
+        // Most definitions match no pattern: check the name against the patterns' heads first.
+        let candidate = definition_heads
+            .iter()
+            .any(|(c, head)| *c == is_class && name.starts_with(head));
+        for task in tasks.iter().filter(|_| candidate) {
             for signal in &task.signals {
                 if signal
                     .patterns
@@ -345,15 +413,10 @@ fn is_test_path(path: &Path) -> bool {
             .any(|c| matches!(c.as_os_str().to_str(), Some("tests" | "test")))
 }
 
-/// Scans the project's files in parallel and groups the facts by detected task. A task counts
-/// when an architecture or dataset signal of it appears outside tests.
-pub fn scan_project(files: &[PathBuf]) -> Result<ProjectScan, &'static recommend::RecommendError> {
-    let tasks = recommend::tasks()?;
-    let per_file: Vec<FileFacts> = files
-        .par_iter()
-        .filter(|p| !is_test_path(p))
-        .filter_map(|p| scan_file(p, tasks))
-        .collect();
+/// Groups the facts of a project's files (tests left out) by detected task. A task counts when
+/// an architecture or dataset signal of it appears; a backbone alone counts for classification
+/// only when no other task is found.
+pub fn detect(per_file: &[&FileFacts], tasks: &[Task]) -> Vec<DetectedTask> {
     let strong = |h: &TaskHit| matches!(h.aspect.as_str(), "architecture" | "data");
     let any_strong = per_file.iter().flat_map(|f| f.tasks.iter()).any(strong);
     let found: Vec<&Task> = tasks
@@ -380,7 +443,7 @@ pub fn scan_project(files: &[PathBuf]) -> Result<ProjectScan, &'static recommend
             .collect();
         let mut now: BTreeMap<Aspect, Vec<Practice>> = BTreeMap::new();
         let mut followed = BTreeMap::new();
-        for facts in &per_file {
+        for facts in per_file {
             let file_tasks: Vec<&str> = facts
                 .tasks
                 .iter()
@@ -420,6 +483,68 @@ pub fn scan_project(files: &[PathBuf]) -> Result<ProjectScan, &'static recommend
         });
     }
     detected.sort_by_key(|d| std::cmp::Reverse(d.signals.len()));
+    detected
+}
+
+/// The aspects of a project compared with the recommendations, with their section index in
+/// `Task::sections()`.
+pub const ASPECTS: [(Aspect, usize); 4] = [
+    (Aspect::Architecture, 0),
+    (Aspect::Loss, 1),
+    (Aspect::Augmentation, 2),
+    (Aspect::Optimizer, 3),
+];
+
+/// A key recommendation a detected task does not follow.
+pub struct Gap<'a> {
+    pub aspect: Aspect,
+    pub section: usize,
+    pub item: &'a Item,
+    /// What the project does instead (`CrossEntropyLoss` for "label smoothing"), for items
+    /// that are only advised when the project does that (`advise_when`).
+    pub trigger: Option<&'a Practice>,
+}
+
+/// The key recommendations of `task` that `detected` does not follow. Items with `advise_when`
+/// count only when the project does one of those things (its first such site is the trigger).
+pub fn gaps<'a>(detected: &'a DetectedTask, task: &'a Task, c: &Constraints) -> Vec<Gap<'a>> {
+    let sections = task.sections();
+    let mut out = Vec::new();
+    for &(aspect, section) in &ASPECTS {
+        let now = detected.now.get(&aspect).map(Vec::as_slice).unwrap_or(&[]);
+        for (i, item) in sections[section].1.iter().enumerate() {
+            if !item.key || !item.fits(c) || detected.followed.contains_key(&(section, i)) {
+                continue;
+            }
+            let trigger = now.iter().find(|p| {
+                item.advise_when
+                    .iter()
+                    .any(|w| p.name.trim_end_matches(" (class)") == w)
+            });
+            if !item.advise_when.is_empty() && trigger.is_none() {
+                continue;
+            }
+            out.push(Gap {
+                aspect,
+                section,
+                item,
+                trigger,
+            });
+        }
+    }
+    out
+}
+
+/// Scans the project's files in parallel and groups the facts by detected task. A task counts
+/// when an architecture or dataset signal of it appears outside tests.
+pub fn scan_project(files: &[PathBuf]) -> Result<ProjectScan, &'static recommend::RecommendError> {
+    let tasks = recommend::tasks()?;
+    let per_file: Vec<FileFacts> = files
+        .par_iter()
+        .filter(|p| !is_test_path(p))
+        .filter_map(|p| scan_file(p, tasks))
+        .collect();
+    let detected = detect(&per_file.iter().collect::<Vec<_>>(), tasks);
     Ok(ProjectScan {
         files: per_file.len(),
         tasks: detected,

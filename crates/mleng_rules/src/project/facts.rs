@@ -112,6 +112,8 @@ pub struct FileFacts {
     pub candidates: Vec<super::Candidate>,
     /// `torch.load(...)` calls with no `weights_only` argument.
     pub torch_loads_without_weights_only: Vec<Site>,
+    /// Computer-vision task facts (set when a CV project rule is enabled; not for tests).
+    pub cv: Option<crate::cv::task_advice::CvFileFacts>,
 }
 
 impl FileFacts {
@@ -687,6 +689,7 @@ pub fn collect(index: &SemanticIndex) -> FileFacts {
         scheduler_from_epoch,
         scaler,
         candidates: Vec::new(),
+        cv: None,
         path,
         is_notebook,
         is_test,

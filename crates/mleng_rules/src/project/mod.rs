@@ -24,6 +24,7 @@ use mleng_diagnostics::{Finding, Fix, Location, Severity, Snippet};
 use crate::context::Context;
 use crate::rule::Rule;
 
+pub(crate) use facts::site;
 pub use facts::{collect as collect_facts, FileFacts};
 
 /// Facts of one file plus the candidates of the enabled project rules that have a per-file half.
@@ -32,6 +33,13 @@ pub fn collect_facts_and_candidates(
     rules: &[&ProjectRule],
 ) -> FileFacts {
     let mut facts = collect_facts(index);
+    if !facts.is_test
+        && rules
+            .iter()
+            .any(|r| r.rule.area == mleng_diagnostics::Area::Cv)
+    {
+        facts.cv = crate::cv::task_advice::collect(index);
+    }
     for project_rule in rules {
         let Some(check) = project_rule.candidates else {
             continue;
