@@ -6,24 +6,50 @@ pub fn finite(values: &[f64]) -> Vec<f64> {
 }
 
 pub fn median(values: &[f64]) -> Option<f64> {
-    let mut v = finite(values);
+    median_with(values, &mut Vec::new())
+}
+
+/// [`median`] that reuses `scratch` instead of allocating: the detectors call it once per
+/// point over a sliding window. Selection (`select_nth_unstable_by` with `total_cmp`, a
+/// total order on the finite values) gives exactly the order statistics a full sort gives,
+/// in O(n) instead of O(n log n).
+pub fn median_with(values: &[f64], scratch: &mut Vec<f64>) -> Option<f64> {
+    scratch.clear();
+    scratch.extend(values.iter().copied().filter(|v| v.is_finite()));
+    median_in_place(scratch)
+}
+
+/// Median of finite `v` (reorders it).
+fn median_in_place(v: &mut [f64]) -> Option<f64> {
     if v.is_empty() {
         return None;
     }
-    v.sort_by(f64::total_cmp);
     let mid = v.len() / 2;
-    if v.len().is_multiple_of(2) {
-        Some((v.get(mid - 1)? + v.get(mid)?) / 2.0)
+    let even = v.len().is_multiple_of(2);
+    let (left, m, _) = v.select_nth_unstable_by(mid, f64::total_cmp);
+    let m = *m;
+    if even {
+        let below = left.iter().copied().max_by(f64::total_cmp)?;
+        Some((below + m) / 2.0)
     } else {
-        v.get(mid).copied()
+        Some(m)
     }
 }
 
 /// Median absolute deviation scaled by 1.4826, so it estimates sigma for normal data.
 pub fn mad(values: &[f64]) -> Option<f64> {
-    let m = median(values)?;
-    let dev: Vec<f64> = finite(values).iter().map(|v| (v - m).abs()).collect();
-    median(&dev).map(|d| d * 1.4826)
+    median_mad_with(values, &mut Vec::new()).map(|(_, d)| d)
+}
+
+/// `(median, mad)` of `values` in one pass over a reused `scratch` buffer.
+pub fn median_mad_with(values: &[f64], scratch: &mut Vec<f64>) -> Option<(f64, f64)> {
+    let m = median_with(values, scratch)?;
+    // scratch holds the finite values (reordered); the deviations' median does not care.
+    for v in scratch.iter_mut() {
+        *v = (*v - m).abs();
+    }
+    let d = median_in_place(scratch)?;
+    Some((m, d * 1.4826))
 }
 
 /// Median of the first `frac` of the values (at least `min` of them).
@@ -44,10 +70,14 @@ pub fn tail_median(values: &[f64], frac: f64, min: usize) -> Option<f64> {
 
 /// Trailing rolling median of width `w` (window ends at each point, inclusive).
 pub fn rolling_median(values: &[f64], w: usize) -> Vec<f64> {
+    let mut scratch = Vec::with_capacity(w);
     (0..values.len())
         .map(|i| {
             let lo = (i + 1).saturating_sub(w);
-            values.get(lo..=i).and_then(median).unwrap_or(f64::NAN)
+            values
+                .get(lo..=i)
+                .and_then(|win| median_with(win, &mut scratch))
+                .unwrap_or(f64::NAN)
         })
         .collect()
 }
@@ -78,6 +108,49 @@ pub fn fmt(v: f64) -> String {
 mod tests {
     use super::*;
 
+    /// The selection-based median must equal the sort-based definition exactly.
+    fn sorted_median(values: &[f64]) -> Option<f64> {
+        let mut v = finite(values);
+        v.sort_by(f64::total_cmp);
+        let mid = v.len() / 2;
+        match v.len() {
+            0 => None,
+            n if n % 2 == 0 => Some((v[mid - 1] + v[mid]) / 2.0),
+            _ => Some(v[mid]),
+        }
+    }
+
+    #[test]
+    fn selection_median_matches_sorting() {
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut scratch = Vec::new();
+        for n in 0..60 {
+            let vals: Vec<f64> = (0..n)
+                .map(|i| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    match (x % 11, i % 5) {
+                        (0, _) => f64::NAN,
+                        (1, _) => 1.0,
+                        (_, 0) => -((x >> 11) as f64) / 1e6,
+                        _ => ((x >> 11) as f64) / 1e9,
+                    }
+                })
+                .collect();
+            let m = sorted_median(&vals);
+            assert_eq!(
+                median_with(&vals, &mut scratch).map(f64::to_bits),
+                m.map(f64::to_bits)
+            );
+            let d = m.and_then(|m| {
+                let dev: Vec<f64> = finite(&vals).iter().map(|v| (v - m).abs()).collect();
+                sorted_median(&dev).map(|d| d * 1.4826)
+            });
+            assert_eq!(mad(&vals).map(f64::to_bits), d.map(f64::to_bits));
+        }
+    }
+
     #[test]
     fn robust_stats() {
         assert_eq!(median(&[3.0, f64::NAN, 1.0, 2.0]), Some(2.0));
@@ -86,6 +159,8 @@ mod tests {
         assert_eq!(head_median(&[1.0, 2.0, 3.0, 4.0], 0.5, 1), Some(1.5));
         assert_eq!(tail_median(&[1.0, 2.0, 3.0, 4.0], 0.25, 1), Some(4.0));
         assert_eq!(fmt(1.8e14), "1.80e14");
+        assert_eq!(median(&[4.0, 1.0, 3.0, 2.0]), Some(2.5));
+        assert_eq!(median(&[-0.0, 0.0]), Some(0.0));
         assert_eq!(fmt(2.5), "2.5");
     }
 }

@@ -43,6 +43,7 @@ pub fn find(pts: &[(i64, f64)]) -> Vec<Spike> {
         }
         segment_start.push(current);
     }
+    let mut scratch = Vec::with_capacity(WINDOW);
     let mut i = 1;
     while i < vals.len() {
         let segment = segment_start.get(i).copied().unwrap_or(0);
@@ -52,7 +53,7 @@ pub fn find(pts: &[(i64, f64)]) -> Vec<Spike> {
             continue;
         }
         let window = vals.get(lo..i).unwrap_or(&[]);
-        let (Some(m), Some(s)) = (stats::median(window), stats::mad(window)) else {
+        let Some((m, s)) = stats::median_mad_with(window, &mut scratch) else {
             i += 1;
             continue;
         };
