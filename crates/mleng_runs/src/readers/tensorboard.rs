@@ -66,6 +66,44 @@ pub fn parse(path: &Path, buf: &[u8], prefix: &str) -> SourceData {
     parse_chunk(path, buf, prefix).data
 }
 
+/// Reads a whole event file. Files large enough to be parsed in parallel are also read in
+/// parallel, one positioned read per core into its own part of one buffer, which spreads
+/// the page-cache copy and the page faults of the fresh buffer over the cores. The length
+/// is the one at open time (a run still writing may append meanwhile: its tail is read
+/// the next time, as with a truncated last record); anything unexpected, such as a file
+/// that shrank, falls back to `std::fs::read`.
+pub fn read_file(path: &Path) -> std::io::Result<Vec<u8>> {
+    #[cfg(unix)]
+    if let Some(buf) = read_parallel(path) {
+        return Ok(buf);
+    }
+    std::fs::read(path)
+}
+
+#[cfg(unix)]
+fn read_parallel(path: &Path) -> Option<Vec<u8>> {
+    use std::os::unix::fs::FileExt;
+    let file = std::fs::File::open(path).ok()?;
+    let len = usize::try_from(file.metadata().ok()?.len()).ok()?;
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let chunks = cores.min(len / PARALLEL_MIN_CHUNK).min(16);
+    if chunks < 2 {
+        return None;
+    }
+    let per = len.div_ceil(chunks);
+    let mut buf = vec![0u8; len];
+    let file = &file;
+    let ok = std::thread::scope(|scope| {
+        let handles: Vec<_> = buf
+            .chunks_mut(per)
+            .enumerate()
+            .map(|(k, part)| scope.spawn(move || file.read_exact_at(part, (k * per) as u64)))
+            .collect();
+        handles.into_iter().all(|h| matches!(h.join(), Ok(Ok(()))))
+    });
+    ok.then_some(buf)
+}
+
 /// Start of the first record header at or after `from` whose length CRC checks out.
 fn next_header(buf: &[u8], from: usize) -> Option<usize> {
     (from..buf.len().saturating_sub(11)).find(|&at| sniff(buf.get(at..).unwrap_or(&[])))
