@@ -437,4 +437,35 @@ mod tests {
             assert!(!seq.contains("p/notes"));
         }
     }
+
+    #[test]
+    fn large_file_read_and_parse_match_the_plain_path() {
+        // Over 2 * PARALLEL_MIN_CHUNK, so machines with 2+ cores take both parallel paths.
+        let mut buf = pytorch(80_000);
+        while buf.len() < 2 * PARALLEL_MIN_CHUNK + 1000 {
+            buf.extend(pytorch(10_000));
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.out.tfevents.big");
+        std::fs::write(&path, &buf).unwrap();
+        let read = read_file(&path).unwrap();
+        assert!(read == buf);
+        let fast = parse(&path, &read, "");
+        let seq = parse_chunk(&path, &read, "").data;
+        assert_eq!(
+            format!("{:?}{:?}", fast.series, fast.notes),
+            format!("{:?}{:?}", seq.series, seq.notes)
+        );
+        // One bad byte in the middle: the result is still the sequential one, note included.
+        let mut bad = read;
+        let mid = bad.len() / 2;
+        bad[mid] ^= 0x5a;
+        let fast = parse(&path, &bad, "");
+        let seq = parse_chunk(&path, &bad, "").data;
+        assert!(!seq.notes.is_empty());
+        assert_eq!(
+            format!("{:?}{:?}", fast.series, fast.notes),
+            format!("{:?}{:?}", seq.series, seq.notes)
+        );
+    }
 }
