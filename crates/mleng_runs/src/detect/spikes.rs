@@ -43,6 +43,7 @@ pub fn find(pts: &[(i64, f64)]) -> Vec<Spike> {
         }
         segment_start.push(current);
     }
+    let mut window = stats::SlidingWindow::new(&vals);
     let mut i = 1;
     while i < vals.len() {
         let segment = segment_start.get(i).copied().unwrap_or(0);
@@ -51,8 +52,8 @@ pub fn find(pts: &[(i64, f64)]) -> Vec<Spike> {
             i += 1;
             continue;
         }
-        let window = vals.get(lo..i).unwrap_or(&[]);
-        let (Some(m), Some(s)) = (stats::median(window), stats::mad(window)) else {
+        window.set(lo, i);
+        let Some((m, s)) = window.median_mad() else {
             i += 1;
             continue;
         };

@@ -101,7 +101,7 @@ pub fn read(path: &Path, format: Format) -> Result<Vec<(Option<String>, SourceDa
     let one = |data: SourceData| Ok(vec![(data.run_name.clone(), data)]);
     match format {
         Format::TensorBoard => {
-            let bytes = std::fs::read(path).map_err(|e| RunsError::io(path, e))?;
+            let bytes = tensorboard::read_file(path).map_err(|e| RunsError::io(path, e))?;
             one(tensorboard::parse(path, &bytes, &keras_prefix(path)))
         }
         Format::JsonLines => one(jsonl::parse(path, &read_text(path)?)?),
