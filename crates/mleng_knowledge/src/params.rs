@@ -158,50 +158,12 @@ pub const LAYERS: &[LayerSpec] = &[
     spec("PReLU", &["num_parameters"], Formula::PReLU),
 ];
 
-/// Parameter-free layers: counted as 0 whatever their arguments.
-const FREE: &[&str] = &[
-    "ReLU",
-    "ReLU6",
-    "LeakyReLU",
-    "ELU",
-    "SELU",
-    "CELU",
-    "GELU",
-    "SiLU",
-    "Mish",
-    "Sigmoid",
-    "Tanh",
-    "Hardtanh",
-    "Hardswish",
-    "Hardsigmoid",
-    "Softplus",
-    "Softsign",
-    "LogSigmoid",
-    "GLU",
+/// Parameter-free layers beyond the categories `layers::kind` already knows (dropout,
+/// activations other than PReLU, pooling, reshapes): counted as 0 whatever their arguments.
+const OTHER_FREE: &[&str] = &[
     "Softmax",
     "LogSoftmax",
     "Softmax2d",
-    "Dropout",
-    "Dropout1d",
-    "Dropout2d",
-    "Dropout3d",
-    "AlphaDropout",
-    "FeatureAlphaDropout",
-    "MaxPool1d",
-    "MaxPool2d",
-    "MaxPool3d",
-    "AvgPool1d",
-    "AvgPool2d",
-    "AvgPool3d",
-    "AdaptiveAvgPool1d",
-    "AdaptiveAvgPool2d",
-    "AdaptiveAvgPool3d",
-    "AdaptiveMaxPool1d",
-    "AdaptiveMaxPool2d",
-    "AdaptiveMaxPool3d",
-    "Flatten",
-    "Unflatten",
-    "Identity",
     "Upsample",
     "UpsamplingNearest2d",
     "UpsamplingBilinear2d",
@@ -212,19 +174,23 @@ const FREE: &[&str] = &[
     "ReflectionPad2d",
     "ReplicationPad2d",
     "LocalResponseNorm",
-    "Threshold",
-    "Tanhshrink",
     "Hardshrink",
     "Softshrink",
 ];
 
+pub fn is_parameter_free(name: &str) -> bool {
+    use crate::layers::{kind, LayerKind};
+    match kind(&format!("torch.nn.{name}")) {
+        // PReLU learns its negative slope.
+        LayerKind::Activation => name != "PReLU",
+        LayerKind::Dropout | LayerKind::Pooling | LayerKind::Reshape => true,
+        _ => OTHER_FREE.contains(&name),
+    }
+}
+
 /// The spec of a `torch.nn` layer by its class name (`Conv2d`); `None` if we have no formula.
 pub fn layer(name: &str) -> Option<&'static LayerSpec> {
     LAYERS.iter().find(|s| s.name == name)
-}
-
-pub fn is_parameter_free(name: &str) -> bool {
-    FREE.contains(&name)
 }
 
 impl LayerSpec {
