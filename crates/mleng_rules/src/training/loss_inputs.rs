@@ -4,7 +4,9 @@
 
 use std::collections::HashMap;
 
-use mleng_knowledge::loss_inputs::{activation, activation_method, loss, Activation, Loss};
+use mleng_knowledge::loss_inputs::{
+    activation, activation_method, loss, Activation, Loss, LossInput,
+};
 use mleng_python::index::dataflow::ModelTarget;
 use mleng_python::index::literals::dotted;
 use mleng_python::index::{CallId, FunctionId};
@@ -26,6 +28,38 @@ pub(crate) struct Origin {
     pub call: CallId,
     /// The model call whose `forward` (or `Sequential`) ends in the activation, if that is how.
     pub via_model: Option<CallId>,
+}
+
+/// Losses whose input is in `inputs` and whose input comes from `activation`, each with where the
+/// activation was applied. A model whose forward ends in the activation is reported once, however
+/// many losses use its output.
+pub(crate) fn activation_fed_losses<'a>(
+    index: &'a SemanticIndex<'a>,
+    inputs: &[LossInput],
+    activation: Activation,
+) -> Vec<(LossCall<'a>, Origin)> {
+    let mut seen_models: Vec<CallId> = Vec::new();
+    let mut out = Vec::new();
+    for lc in loss_calls(index) {
+        if !inputs.contains(&lc.loss.input) {
+            continue;
+        }
+        let call = &index.calls[lc.call];
+        let Some(o) = origin(index, call.function, lc.input, call.start(), true) else {
+            continue;
+        };
+        if o.activation != activation {
+            continue;
+        }
+        if o.via_model.is_some() {
+            if seen_models.contains(&o.call) {
+                continue;
+            }
+            seen_models.push(o.call);
+        }
+        out.push((lc, o));
+    }
+    out
 }
 
 pub(crate) fn loss_calls<'a>(index: &'a SemanticIndex<'a>) -> Vec<LossCall<'a>> {

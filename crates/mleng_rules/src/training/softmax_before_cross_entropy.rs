@@ -1,7 +1,7 @@
 use mleng_diagnostics::{Area, Fix, Severity};
 use mleng_knowledge::loss_inputs::{Activation, LossInput};
 
-use super::loss_inputs::{describe, loss_calls, origin};
+use super::loss_inputs::{activation_fed_losses, describe};
 use crate::context::Context;
 use crate::rule::Rule;
 
@@ -61,28 +61,12 @@ not followed.
 
 fn check(ctx: &mut Context) {
     let index = ctx.index;
-    // One finding per model whose forward ends in the activation, however many losses use it.
-    let mut seen_models: Vec<usize> = Vec::new();
-    for lc in loss_calls(index) {
-        if !matches!(
-            lc.loss.input,
-            LossInput::MulticlassLogits | LossInput::LogProbabilities
-        ) {
-            continue;
-        }
+    for (lc, o) in activation_fed_losses(
+        index,
+        &[LossInput::MulticlassLogits, LossInput::LogProbabilities],
+        Activation::Softmax,
+    ) {
         let call = &index.calls[lc.call];
-        let Some(o) = origin(index, call.function, lc.input, call.start(), true) else {
-            continue;
-        };
-        if o.activation != Activation::Softmax {
-            continue;
-        }
-        if o.via_model.is_some() {
-            if seen_models.contains(&o.call) {
-                continue;
-            }
-            seen_models.push(o.call);
-        }
         let loss_text = ctx.text(call.range()).to_string();
         let softmax_text = ctx.text(index.calls[o.call].range()).to_string();
         let softmax_desc = describe(ctx, o.call);
