@@ -126,15 +126,8 @@ fn deterministic_pipeline(
     format!("{}([{}])", ctx.text(compose.func.range()), steps.join(", "))
 }
 
-/// Test code builds throwaway pipelines (`test_transform = ...` in a unit test).
-fn is_test_file(ctx: &Context) -> bool {
-    let path = &ctx.index.source.path;
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-    name.starts_with("test_") || name.ends_with("_test.py") || name == "conftest.py"
-}
-
 fn check(ctx: &mut Context) {
-    if is_test_file(ctx) {
+    if ctx.is_test_file() {
         return;
     }
     let index = ctx.index;

@@ -3,7 +3,6 @@ use mleng_python::index::CallKind;
 use ruff_python_ast::Expr;
 use ruff_text_size::Ranged;
 
-use super::loop_facts::is_test_file;
 use crate::context::Context;
 use crate::rule::Rule;
 
@@ -64,7 +63,7 @@ fn check(ctx: &mut Context) {
     if !index.source.text.contains("prepare") {
         return;
     }
-    if is_test_file(ctx) {
+    if ctx.is_test_file() {
         return;
     }
     // `prepare` calls on an Accelerator: (receiver name, function).

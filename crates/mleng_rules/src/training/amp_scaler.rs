@@ -6,8 +6,7 @@ use ruff_python_ast::{Expr, ExprCall};
 use ruff_text_size::{Ranged, TextRange};
 
 use super::loop_facts::{
-    call_text, exclusive, is_test_file, loop_and_helper_texts, optimizer_name, scaler_name,
-    uses_scaler,
+    call_text, exclusive, loop_and_helper_texts, optimizer_name, scaler_name, uses_scaler,
 };
 use crate::context::Context;
 use crate::rule::Rule;
@@ -177,7 +176,7 @@ fn autocasts(ctx: &Context, lp: &TrainingLoop) -> Vec<(TextRange, AmpDtype)> {
 
 fn check(ctx: &mut Context) {
     let index = ctx.index;
-    if is_test_file(ctx) {
+    if ctx.is_test_file() {
         return;
     }
     for lp in index.training_loops.clone() {

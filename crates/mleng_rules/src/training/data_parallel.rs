@@ -1,6 +1,5 @@
 use mleng_diagnostics::{Area, Fix, Severity};
 
-use super::loop_facts::is_test_file;
 use crate::context::Context;
 use crate::rule::Rule;
 
@@ -57,7 +56,7 @@ fn check(ctx: &mut Context) {
     if !index.source.text.contains("DataParallel") {
         return;
     }
-    if is_test_file(ctx) || index.source.text.contains("DistributedDataParallel") {
+    if ctx.is_test_file() || index.source.text.contains("DistributedDataParallel") {
         return;
     }
     for call in &index.calls {

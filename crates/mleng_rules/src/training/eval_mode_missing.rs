@@ -3,7 +3,6 @@ use mleng_python::index::evaluation::Mode;
 use mleng_python::index::literals::dotted;
 
 use super::epoch_facts::{epochs, model_escapes};
-use super::loop_facts::is_test_file;
 use crate::context::Context;
 use crate::rule::Rule;
 
@@ -70,7 +69,7 @@ pub(crate) fn is_eval_loader(name: &str) -> bool {
 
 fn check(ctx: &mut Context) {
     let index = ctx.index;
-    if is_test_file(ctx) {
+    if ctx.is_test_file() {
         return;
     }
     // Names we know are models: they have parameters or modes.

@@ -5,7 +5,7 @@ use mleng_python::index::CallKind;
 use ruff_python_ast::{Expr, Operator};
 use ruff_text_size::{Ranged, TextRange};
 
-use super::loop_facts::{call_text, is_test_file, optimizer_name};
+use super::loop_facts::{call_text, optimizer_name};
 use crate::context::Context;
 use crate::rule::Rule;
 
@@ -106,7 +106,7 @@ fn accumulation_guard<'c>(
 
 fn check(ctx: &mut Context) {
     let index = ctx.index;
-    if is_test_file(ctx) {
+    if ctx.is_test_file() {
         return;
     }
     for lp in index.training_loops.clone() {

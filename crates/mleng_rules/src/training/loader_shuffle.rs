@@ -3,7 +3,6 @@ use mleng_python::index::literals::boolean;
 use ruff_python_ast::Expr;
 use ruff_text_size::Ranged;
 
-use super::loop_facts::is_test_file;
 use crate::context::Context;
 use crate::rule::Rule;
 
@@ -96,7 +95,7 @@ fn check(ctx: &mut Context) {
         "webdataset",
         "IterDataPipe",
     ];
-    if is_test_file(ctx) || iterable.iter().any(|m| text.contains(m)) {
+    if ctx.is_test_file() || iterable.iter().any(|m| text.contains(m)) {
         return;
     }
     for binding in &index.bindings {

@@ -73,13 +73,6 @@ pub(crate) fn call_text(
     (!text.contains('\n')).then(|| text.to_string())
 }
 
-/// Test code trains toy models to check behaviour; training advice there is noise.
-pub(crate) fn is_test_file(ctx: &Context) -> bool {
-    let path = &ctx.index.source.path;
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-    name.starts_with("test_") || name.ends_with("_test.py") || name == "conftest.py"
-}
-
 /// Gradients cleared without a `zero_grad` method call: `p.grad = None`, `p.grad.zero_()`,
 /// `p.grad.data.zero_()`, a `zero_grad(...)` function, `set_to_none` plumbing, in the loop text
 /// or in the text of a local helper the loop calls.

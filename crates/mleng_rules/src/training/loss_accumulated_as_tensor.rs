@@ -5,7 +5,6 @@ use mleng_python::SemanticIndex;
 use ruff_python_ast::{Expr, Operator};
 use ruff_text_size::{TextRange, TextSize};
 
-use super::loop_facts::is_test_file;
 use crate::context::Context;
 use crate::rule::Rule;
 
@@ -97,7 +96,7 @@ fn lives_across_iterations(index: &SemanticIndex, lp: &TrainingLoop, target: &st
 
 fn check(ctx: &mut Context) {
     let index = ctx.index;
-    if is_test_file(ctx) {
+    if ctx.is_test_file() {
         return;
     }
     for lp in index.training_loops.clone() {

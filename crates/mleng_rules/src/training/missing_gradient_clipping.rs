@@ -85,7 +85,7 @@ const RECURRENT_OR_ATTENTION: &[&str] = &[
 
 fn check(ctx: &mut Context) {
     let index = ctx.index;
-    if trainer_clips(ctx) || is_test_file(ctx) || dispatches_plugin_events(ctx) {
+    if trainer_clips(ctx) || ctx.is_test_file() || dispatches_plugin_events(ctx) {
         return;
     }
     let loops: Vec<TrainingLoop> = index.training_loops.clone();
@@ -141,13 +141,6 @@ fn trainer_clips(ctx: &Context) -> bool {
             .is_some_and(|v| !mleng_python::index::literals::is_none(v))
             || call.keyword("max_grad_norm").is_some()
     })
-}
-
-/// Test code trains tiny models to check behaviour; advice about clipping there is noise.
-fn is_test_file(ctx: &Context) -> bool {
-    let path = &ctx.index.source.path;
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-    name.starts_with("test_") || name.ends_with("_test.py") || name == "conftest.py"
 }
 
 /// Framework loops that fire events or callbacks around the step (composer's `run_event`,

@@ -4,7 +4,6 @@ use mleng_python::index::CallKind;
 
 use super::epoch_facts::epochs;
 use super::eval_mode_missing::is_eval_loader;
-use super::loop_facts::is_test_file;
 use crate::context::Context;
 use crate::rule::Rule;
 
@@ -54,7 +53,7 @@ with torch.inference_mode():
 
 fn check(ctx: &mut Context) {
     let index = ctx.index;
-    if is_test_file(ctx) || index.training_loops.is_empty() {
+    if ctx.is_test_file() || index.training_loops.is_empty() {
         return;
     }
     let models: Vec<String> = index

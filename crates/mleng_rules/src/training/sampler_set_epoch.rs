@@ -5,7 +5,6 @@ use mleng_python::index::training::{helper_targets, TrainingScope};
 use mleng_python::index::FunctionId;
 use ruff_text_size::Ranged;
 
-use super::loop_facts::is_test_file;
 use crate::context::Context;
 use crate::rule::Rule;
 
@@ -66,7 +65,7 @@ fn check(ctx: &mut Context) {
     if !index.source.text.contains("DistributedSampler") {
         return;
     }
-    if is_test_file(ctx)
+    if ctx.is_test_file()
         || index.imports_any(&[
             "lightning",
             "pytorch_lightning",

@@ -3,7 +3,6 @@ use mleng_knowledge::optimizers::lr_range;
 use mleng_python::index::literals::number;
 use ruff_text_size::Ranged;
 
-use super::loop_facts::is_test_file;
 use crate::context::Context;
 use crate::rule::Rule;
 
@@ -68,7 +67,7 @@ fn check(ctx: &mut Context) {
     if !index.source.text.contains("optim") {
         return;
     }
-    if is_test_file(ctx) {
+    if ctx.is_test_file() {
         return;
     }
     let transformer = index.imports_any(&["transformers"])

@@ -2,7 +2,6 @@ use mleng_diagnostics::{Area, Fix, Severity};
 use mleng_python::index::evaluation::Mode;
 
 use super::epoch_facts::{epochs, model_escapes};
-use super::loop_facts::is_test_file;
 use crate::context::Context;
 use crate::rule::Rule;
 
@@ -62,7 +61,7 @@ If the epoch passes the model to a function defined in another module, that func
 
 fn check(ctx: &mut Context) {
     let index = ctx.index;
-    if is_test_file(ctx) {
+    if ctx.is_test_file() {
         return;
     }
     for epoch in epochs(index) {

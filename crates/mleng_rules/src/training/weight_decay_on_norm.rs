@@ -4,7 +4,6 @@ use mleng_python::index::literals::number;
 use ruff_python_ast::Expr;
 use ruff_text_size::Ranged;
 
-use super::loop_facts::is_test_file;
 use crate::context::Context;
 use crate::rule::Rule;
 
@@ -64,7 +63,7 @@ fn check(ctx: &mut Context) {
     if !index.source.text.contains("optim") {
         return;
     }
-    if is_test_file(ctx) {
+    if ctx.is_test_file() {
         return;
     }
     let Some(norm) = index

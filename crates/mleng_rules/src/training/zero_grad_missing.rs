@@ -2,7 +2,7 @@ use mleng_diagnostics::{Area, Fix, Severity};
 use mleng_python::index::training::{TrainingLoop, TrainingScope};
 use mleng_python::index::CallKind;
 
-use super::loop_facts::{call_text, clears_grads_by_hand, is_test_file, optimizer_name};
+use super::loop_facts::{call_text, clears_grads_by_hand, optimizer_name};
 use crate::context::Context;
 use crate::rule::Rule;
 
@@ -60,7 +60,7 @@ Test files are skipped.
 
 fn check(ctx: &mut Context) {
     let index = ctx.index;
-    if is_test_file(ctx) {
+    if ctx.is_test_file() {
         return;
     }
     for lp in index.training_loops.clone() {
