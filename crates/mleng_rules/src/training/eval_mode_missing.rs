@@ -3,6 +3,7 @@ use mleng_python::index::evaluation::Mode;
 use mleng_python::index::literals::dotted;
 
 use super::epoch_facts::{epochs, model_escapes};
+use super::loop_facts::model_names;
 use crate::context::Context;
 use crate::rule::Rule;
 
@@ -72,18 +73,7 @@ fn check(ctx: &mut Context) {
     if ctx.is_test_file() {
         return;
     }
-    // Names we know are models: they have parameters or modes.
-    let models: Vec<String> = index
-        .calls
-        .iter()
-        .filter(|c| {
-            matches!(
-                c.method,
-                Some("parameters" | "train" | "eval" | "named_parameters")
-            )
-        })
-        .filter_map(|c| c.receiver.clone())
-        .collect();
+    let models = model_names(index);
     for epoch in epochs(index) {
         if epoch.switches(index).any(|(_, m)| m == Mode::Eval) {
             continue;

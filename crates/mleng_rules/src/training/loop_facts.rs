@@ -123,3 +123,19 @@ pub(crate) fn loop_and_helper_texts<'a>(ctx: &Context<'_, 'a>, lp: &TrainingLoop
     }
     out
 }
+
+/// Names we know are models because something asks for their parameters or switches their mode
+/// (`model.parameters()`, `net.train()`, `self.model.eval()`).
+pub(crate) fn model_names(index: &mleng_python::SemanticIndex) -> Vec<String> {
+    index
+        .calls
+        .iter()
+        .filter(|c| {
+            matches!(
+                c.method,
+                Some("parameters" | "train" | "eval" | "named_parameters")
+            )
+        })
+        .filter_map(|c| c.receiver.clone())
+        .collect()
+}

@@ -4,6 +4,7 @@ use mleng_python::index::CallKind;
 
 use super::epoch_facts::epochs;
 use super::eval_mode_missing::is_eval_loader;
+use super::loop_facts::model_names;
 use crate::context::Context;
 use crate::rule::Rule;
 
@@ -56,17 +57,7 @@ fn check(ctx: &mut Context) {
     if ctx.is_test_file() || index.training_loops.is_empty() {
         return;
     }
-    let models: Vec<String> = index
-        .calls
-        .iter()
-        .filter(|c| {
-            matches!(
-                c.method,
-                Some("parameters" | "train" | "eval" | "named_parameters")
-            )
-        })
-        .filter_map(|c| c.receiver.clone())
-        .collect();
+    let models = model_names(index);
     let mut reported = Vec::new();
     for epoch in epochs(index) {
         for &(lid, site) in &epoch.loops {
