@@ -1,5 +1,6 @@
 //! Log readers, one module per format, and the detection that picks one for a file.
 
+mod crc;
 pub mod csv_table;
 pub mod hf_state;
 pub mod json_nonfinite;
@@ -101,8 +102,8 @@ pub fn read(path: &Path, format: Format) -> Result<Vec<(Option<String>, SourceDa
     let one = |data: SourceData| Ok(vec![(data.run_name.clone(), data)]);
     match format {
         Format::TensorBoard => {
-            let bytes = tensorboard::read_file(path).map_err(|e| RunsError::io(path, e))?;
-            one(tensorboard::parse(path, &bytes, &keras_prefix(path)))
+            let data = tensorboard::read(path, &keras_prefix(path));
+            one(data.map_err(|e| RunsError::io(path, e))?)
         }
         Format::JsonLines => one(jsonl::parse(path, &read_text(path)?)?),
         Format::HfTrainerState => one(hf_state::parse(path, &read_text(path)?)?),

@@ -6,7 +6,7 @@
 
 /// `((crc >> 15) | (crc << 17)) + 0xa282ead8`, TensorFlow's CRC mask.
 pub fn masked_crc(bytes: &[u8]) -> u32 {
-    let crc = crc32c::crc32c(bytes);
+    let crc = super::crc::crc32c(bytes);
     crc.rotate_right(15).wrapping_add(0xa282_ead8)
 }
 
@@ -58,8 +58,16 @@ fn u32_at(buf: &[u8], at: usize) -> Option<u32> {
     Some(u32::from_le_bytes(bytes))
 }
 
+/// The data of the whole record that starts `rec` (header, data, data CRC; `rec` may go on
+/// past it), if the length fits and both CRCs check out.
+pub fn checked_data(rec: &[u8]) -> Option<&[u8]> {
+    let len = usize::try_from(valid_header(rec, 0)?).ok()?;
+    let data = rec.get(12..len.checked_add(12)?)?;
+    (u32_at(rec, 12 + len)? == masked_crc(data)).then_some(data)
+}
+
 /// A header at `at` whose length CRC checks out; returns the data length.
-fn valid_header(buf: &[u8], at: usize) -> Option<u64> {
+pub fn valid_header(buf: &[u8], at: usize) -> Option<u64> {
     let len_bytes = buf.get(at..at.checked_add(8)?)?;
     let stored = u32_at(buf, at + 8)?;
     if masked_crc(len_bytes) != stored {

@@ -1,0 +1,236 @@
+//! Large event files: one thread per core reads and parses its own region of the file,
+//! streaming it through a small buffer that is reused (and so stays in cache) instead of
+//! loading the whole file into a fresh allocation first. Each thread's reads overlap the
+//! other threads' parsing, so a file that is not in the page cache is parsed while the
+//! disk is still delivering it.
+//!
+//! A region owns the records whose header starts inside it; its last record may run into
+//! the next region, which starts at its first valid header. The result is used only when
+//! the regions join exactly and every record was whole and valid; anything else (a bad
+//! CRC, a truncated tail, an Event that does not decode, a false header found by the
+//! scan, a read error) returns `None` and the caller parses the file sequentially, so
+//! damage notes and offsets are always the sequential ones.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use super::super::tfrecord;
+use super::events::{BuildFnv, Chunk, Events};
+use crate::series::SourceData;
+
+/// Bytes read per call: large enough that syscalls cost nothing, small enough to stay in
+/// a core's L2 cache while the records in it are parsed.
+pub(super) const BLOCK: usize = 256 << 10;
+
+/// Positioned reads from a file, or from bytes already in memory.
+pub(super) trait ReadAt {
+    fn read_at(&mut self, buf: &mut [u8], offset: u64) -> std::io::Result<usize>;
+}
+
+impl ReadAt for &[u8] {
+    fn read_at(&mut self, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+        let start = usize::try_from(offset).map_or(self.len(), |o| o.min(self.len()));
+        let n = buf.len().min(self.len() - start);
+        if let (Some(to), Some(from)) = (buf.get_mut(..n), self.get(start..start + n)) {
+            to.copy_from_slice(from);
+        }
+        Ok(n)
+    }
+}
+
+#[cfg(unix)]
+impl ReadAt for std::fs::File {
+    fn read_at(&mut self, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+        std::os::unix::fs::FileExt::read_at(self, buf, offset)
+    }
+}
+
+/// A sliding view of the file: `buf[..filled]` holds the bytes from offset `base`.
+struct Window<R> {
+    src: R,
+    /// The file's length when it was opened; a run still writing may append meanwhile,
+    /// and that tail is read the next time.
+    len: u64,
+    base: u64,
+    buf: Vec<u8>,
+    filled: usize,
+    block: usize,
+}
+
+impl<R: ReadAt> Window<R> {
+    fn new(src: R, len: u64, block: usize) -> Window<R> {
+        Window {
+            src,
+            len,
+            base: 0,
+            buf: Vec::new(),
+            filled: 0,
+            block: block.max(16),
+        }
+    }
+
+    /// The `n` bytes at offset `at`, reading what is missing; `None` past the end of the
+    /// file or on a read error. Offsets only move forward, so bytes before `at` are dropped.
+    fn get(&mut self, at: u64, n: usize) -> Option<&[u8]> {
+        let end = at.checked_add(u64::try_from(n).ok()?)?;
+        if end > self.len {
+            return None;
+        }
+        let have = self.base + self.filled as u64;
+        if at < self.base || end > have {
+            if at < self.base || at > have {
+                self.filled = 0;
+            } else {
+                let keep = usize::try_from(at - self.base).ok()?;
+                self.buf.copy_within(keep..self.filled, 0);
+                self.filled -= keep;
+            }
+            self.base = at;
+            let rest = usize::try_from(self.len - at).unwrap_or(usize::MAX);
+            let want = n.max(self.block).min(rest);
+            if self.buf.len() < want {
+                self.buf.resize(want, 0);
+            }
+            while self.filled < n {
+                let to = self.buf.get_mut(self.filled..want)?;
+                match self.src.read_at(to, at + self.filled as u64) {
+                    Ok(0) | Err(_) => return None,
+                    Ok(k) => self.filled += k,
+                }
+            }
+        }
+        let from = usize::try_from(at - self.base).ok()?;
+        self.buf.get(from..from.checked_add(n)?)
+    }
+}
+
+/// What one region gave: its records' scalars, and where its records began and ended.
+struct Region {
+    chunk: Chunk,
+    began: u64,
+    ended: u64,
+}
+
+fn parse_region<R: ReadAt>(
+    mut window: Window<R>,
+    start: u64,
+    end: u64,
+    path: &Path,
+    prefix: &str,
+) -> Option<Region> {
+    let mut at = start;
+    if start > 0 {
+        while !window.get(at, 12).is_some_and(super::sniff) {
+            at += 1;
+            if at >= end {
+                return None; // one record spans the whole region
+            }
+        }
+    }
+    let began = at;
+    let mut events = Events::new(path, prefix);
+    while at < end {
+        let len = tfrecord::valid_header(window.get(at, 12)?, 0)?;
+        let total = usize::try_from(len).ok()?.checked_add(16)?;
+        let data = tfrecord::checked_data(window.get(at, total)?)?;
+        events.record(at, data);
+        at += total as u64;
+    }
+    let chunk = events.finish();
+    chunk.clean.then_some(Region {
+        chunk,
+        began,
+        ended: at,
+    })
+}
+
+/// Parses a `len`-byte file in `regions` parallel regions; `open` gives each thread its
+/// own reader (its own file descriptor, so the kernel sees one sequential stream per
+/// thread and reads ahead for each). `None`: use the sequential parser.
+pub(super) fn parse<R, F>(
+    open: F,
+    len: u64,
+    path: &Path,
+    prefix: &str,
+    regions: usize,
+    block: usize,
+) -> Option<SourceData>
+where
+    R: ReadAt,
+    F: Fn() -> std::io::Result<R> + Sync,
+{
+    let regions = u64::try_from(regions.max(1)).ok()?;
+    let per = len.div_ceil(regions);
+    let bounds: Vec<(u64, u64)> = (0..regions)
+        .map(|k| (k * per, ((k + 1) * per).min(len)))
+        .filter(|(s, e)| s < e)
+        .collect();
+    let open = &open;
+    let run = move |(start, end): (u64, u64)| {
+        let window = Window::new(open().ok()?, len, block);
+        parse_region(window, start, end, path, prefix)
+    };
+    let parts: Vec<Region> = std::thread::scope(|scope| {
+        let handles: Vec<_> = bounds
+            .iter()
+            .skip(1)
+            .map(|&b| scope.spawn(move || run(b)))
+            .collect();
+        let first = bounds.first().and_then(|&b| run(b));
+        let mut parts = vec![first];
+        for h in handles {
+            match h.join() {
+                Ok(part) => parts.push(part),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+        parts.into_iter().collect::<Option<Vec<Region>>>()
+    })?;
+    let joined = parts.windows(2).all(|w| w[0].ended == w[1].began);
+    if !joined || parts.last().map(|p| p.ended) != Some(len) {
+        return None;
+    }
+    // A non-scalar plugin tag marked in one region hides that tag's tensors in later ones.
+    if parts.iter().any(|p| p.chunk.non_scalar) && parts.iter().skip(1).any(|p| p.chunk.saw_tensor)
+    {
+        return None;
+    }
+    Some(merge(parts.into_iter().map(|p| p.chunk)))
+}
+
+/// Concatenates each tag's points in file order, keeping first-seen series order.
+fn merge(chunks: impl IntoIterator<Item = Chunk>) -> SourceData {
+    let mut out = SourceData::default();
+    let mut tags: Vec<Vec<u8>> = Vec::new();
+    let mut index: HashMap<Vec<u8>, usize, BuildFnv> = HashMap::default();
+    for chunk in chunks {
+        for (tag, series) in chunk.tags.into_iter().zip(chunk.data.series) {
+            match index.get(&tag).and_then(|&i| out.series.get_mut(i)) {
+                Some(existing) => existing.points.extend(series.points),
+                None => {
+                    index.insert(tag.clone(), out.series.len());
+                    tags.push(tag);
+                    out.series.push(series);
+                }
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn window_reads_across_blocks_and_grows_for_long_records() {
+        let bytes: Vec<u8> = (0..1000u32).map(|i| (i % 251) as u8).collect();
+        let mut w = Window::new(bytes.as_slice(), bytes.len() as u64, 16);
+        assert_eq!(w.get(0, 4), Some(&bytes[..4]));
+        assert_eq!(w.get(10, 20), Some(&bytes[10..30]));
+        assert_eq!(w.get(25, 300), Some(&bytes[25..325]));
+        assert_eq!(w.get(990, 10), Some(&bytes[990..]));
+        assert_eq!(w.get(995, 10), None);
+        assert_eq!(w.get(u64::MAX - 1, 10), None);
+    }
+}
