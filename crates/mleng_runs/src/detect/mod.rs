@@ -201,10 +201,21 @@ pub fn values(points: &[(i64, f64)]) -> Vec<f64> {
 pub fn run_all(view: &RunView<'_>) -> Vec<Event> {
     let ctx = Context::new(view);
     let mut events = Vec::new();
-    events.extend(nonfinite::detect(&ctx));
-    events.extend(exploding::detect(&ctx));
-    events.extend(divergence::detect(&ctx));
-    events.extend(spikes::detect(&ctx));
+    // The rolling-window detectors cost most on long runs; spikes runs beside the others.
+    let (spikes, early) = std::thread::scope(|scope| {
+        let spikes = scope.spawn(|| spikes::detect(&ctx));
+        let early = (
+            nonfinite::detect(&ctx),
+            exploding::detect(&ctx),
+            divergence::detect(&ctx),
+        );
+        (spikes.join(), early)
+    });
+    let spikes = spikes.unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+    events.extend(early.0);
+    events.extend(early.1);
+    events.extend(early.2);
+    events.extend(spikes);
     events.extend(oscillation::detect(&ctx));
     let vanishing = vanishing::detect(&ctx);
     events.extend(not_learning::detect(&ctx, &events, vanishing.as_ref()));

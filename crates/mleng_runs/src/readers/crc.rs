@@ -18,7 +18,7 @@ pub fn crc32c(bytes: &[u8]) -> u32 {
 
 #[cfg(target_arch = "x86_64")]
 mod sse42 {
-    use std::arch::x86_64::{_mm_crc32_u64, _mm_crc32_u8};
+    use std::arch::x86_64::{_mm_crc32_u16, _mm_crc32_u32, _mm_crc32_u64, _mm_crc32_u8};
 
     #[target_feature(enable = "sse4.2")]
     pub unsafe fn crc32c(bytes: &[u8]) -> u32 {
@@ -31,8 +31,18 @@ mod sse42 {
         }
         // The instruction keeps the CRC in the low 32 bits.
         let mut crc = crc as u32;
-        for &b in words.remainder() {
-            crc = _mm_crc32_u8(crc, b);
+        // The 0-7 bytes left: at most one 4-, one 2- and one 1-byte step.
+        let mut rest = words.remainder();
+        if let Some((four, tail)) = rest.split_first_chunk::<4>() {
+            crc = _mm_crc32_u32(crc, u32::from_le_bytes(*four));
+            rest = tail;
+        }
+        if let Some((two, tail)) = rest.split_first_chunk::<2>() {
+            crc = _mm_crc32_u16(crc, u16::from_le_bytes(*two));
+            rest = tail;
+        }
+        if let Some(&one) = rest.first() {
+            crc = _mm_crc32_u8(crc, one);
         }
         !crc
     }

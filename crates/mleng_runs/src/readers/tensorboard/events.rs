@@ -69,10 +69,20 @@ pub(super) struct Events<'p> {
     last: usize,
     bad_events: u64,
     first_bad_event: Option<u64>,
+    /// Bytes of records this accumulator will see in all, when known, and seen so far.
+    expected_bytes: u64,
+    seen_bytes: u64,
+    records: u32,
 }
 
+/// After this many records each series is grown once to its projected final length, so
+/// millions of points are not copied by repeated doubling.
+const PROJECT_AFTER: u32 = 4096;
+
 impl<'p> Events<'p> {
-    pub fn new(path: &'p Path, prefix: &'p str) -> Events<'p> {
+    /// `expected_bytes`: how many bytes of records will come (0 if unknown); used only to
+    /// size the series, so a wrong guess costs memory or copies, never correctness.
+    pub fn new(path: &'p Path, prefix: &'p str, expected_bytes: u64) -> Events<'p> {
         Events {
             path,
             prefix,
@@ -84,6 +94,9 @@ impl<'p> Events<'p> {
             last: usize::MAX,
             bad_events: 0,
             first_bad_event: None,
+            expected_bytes,
+            seen_bytes: 0,
+            records: 0,
         }
     }
 
@@ -94,16 +107,36 @@ impl<'p> Events<'p> {
 
     /// One record whose framing and CRCs checked out; `offset` is its header's position.
     pub fn record(&mut self, offset: u64, data: &[u8]) {
+        self.seen_bytes += data.len() as u64 + 16;
+        self.records += 1;
+        if self.records == PROJECT_AFTER {
+            self.reserve_projected();
+        }
+        if let Some(s) = tb_wire::simple_scalar(data) {
+            let wall = wall_time(s.wall_time);
+            self.push(s.step, wall, s.tag, f64::from(s.value));
+            return;
+        }
         let ok = tb_wire::event(data).and_then(|event| {
             let summary = event.summary?;
-            let wall =
-                (event.wall_time.is_finite() && event.wall_time > 0.0).then_some(event.wall_time);
+            let wall = wall_time(event.wall_time);
             tb_wire::summary_values(summary, |v| self.value(event.step, wall, v))
         });
         // An Event without a summary is fine (file_version, graphs); only garbage counts.
         if ok.is_none() && tb_wire::event(data).is_none_or(|e| e.summary.is_some()) {
             self.bad_events += 1;
             self.first_bad_event.get_or_insert(offset);
+        }
+    }
+
+    fn reserve_projected(&mut self) {
+        if self.expected_bytes <= self.seen_bytes {
+            return;
+        }
+        let scale = self.expected_bytes as f64 / self.seen_bytes as f64 * 1.02;
+        for s in &mut self.out.series {
+            let projected = (s.points.len() as f64 * scale) as usize;
+            s.points.reserve(projected.saturating_sub(s.points.len()));
         }
     }
 
@@ -124,24 +157,28 @@ impl<'p> Events<'p> {
             }
             _ => None,
         };
-        let Some(x) = scalar else { return };
+        if let Some(x) = scalar {
+            self.push(step, wall, v.tag, x);
+        }
+    }
+
+    fn push(&mut self, step: i64, wall: Option<f64>, tag: &[u8], x: f64) {
         // Writers log the same tags in the same order every step, so the tag after the
         // previous one is usually the next series: check it before hashing.
-        let predicted = self.last.wrapping_add(1) % self.tags.len().max(1);
-        let idx = if self
-            .tags
-            .get(predicted)
-            .is_some_and(|t| t.as_slice() == v.tag)
-        {
+        let predicted = match self.last.wrapping_add(1) {
+            next if next < self.tags.len() => next,
+            _ => 0,
+        };
+        let idx = if self.tags.get(predicted).is_some_and(|t| same_tag(t, tag)) {
             predicted
         } else {
-            match self.index.get(v.tag) {
+            match self.index.get(tag) {
                 Some(&i) => i,
                 None => {
-                    let name = format!("{}{}", self.prefix, String::from_utf8_lossy(v.tag));
+                    let name = format!("{}{}", self.prefix, String::from_utf8_lossy(tag));
                     self.out.series.push(Series::new(name, self.path));
-                    self.tags.push(v.tag.to_vec());
-                    self.index.insert(v.tag.to_vec(), self.out.series.len() - 1);
+                    self.tags.push(tag.to_vec());
+                    self.index.insert(tag.to_vec(), self.out.series.len() - 1);
                     self.out.series.len() - 1
                 }
             }
@@ -175,9 +212,40 @@ impl<'p> Events<'p> {
     }
 }
 
+/// Byte equality for short tags, checked once per scalar: libc's `memcmp` costs more than
+/// the compare, and a byte loop mispredicts its exit; two overlapping 8-byte words cover
+/// tags of 8 to 16 bytes.
+#[inline]
+fn same_tag(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    if n < 8 {
+        return a == b;
+    }
+    let word = |s: &[u8], at: usize| {
+        s.get(at..at + 8)
+            .map(|w| w.iter().fold(0u64, |acc, &x| acc << 8 | u64::from(x)))
+    };
+    let mut at = 0;
+    while at + 8 < n {
+        if word(a, at) != word(b, at) {
+            return false;
+        }
+        at += 8;
+    }
+    word(a, n - 8) == word(b, n - 8)
+}
+
+/// Wall times that are not a positive finite number of seconds are not times.
+fn wall_time(seconds: f64) -> Option<f64> {
+    (seconds.is_finite() && seconds > 0.0).then_some(seconds)
+}
+
 /// The whole of `buf` read in order, with every damage note: the reference semantics.
 pub(super) fn parse_sequential(path: &Path, buf: &[u8], prefix: &str) -> Chunk {
-    let mut events = Events::new(path, prefix);
+    let mut events = Events::new(path, prefix, buf.len() as u64);
     for item in tfrecord::records(buf) {
         match item {
             Item::Record { offset, data } => events.record(offset, data),

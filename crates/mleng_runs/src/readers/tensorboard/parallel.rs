@@ -13,10 +13,11 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use super::super::tfrecord;
 use super::events::{BuildFnv, Chunk, Events};
-use crate::series::SourceData;
+use crate::series::{Series, SourceData};
 
 /// Bytes read per call: large enough that syscalls cost nothing, small enough to stay in
 /// a core's L2 cache while the records in it are parsed.
@@ -111,10 +112,13 @@ struct Region {
     ended: u64,
 }
 
+/// Parses the records that start in `start..end`. `merged_end`: where the stretch of the
+/// file that will be merged into this region's series ends (the whole file for the first
+/// region, whose series the others are appended to), to size them.
 fn parse_region<R: ReadAt>(
     mut window: Window<R>,
-    start: u64,
-    end: u64,
+    (start, end): (u64, u64),
+    merged_end: u64,
     path: &Path,
     prefix: &str,
 ) -> Option<Region> {
@@ -128,7 +132,7 @@ fn parse_region<R: ReadAt>(
         }
     }
     let began = at;
-    let mut events = Events::new(path, prefix);
+    let mut events = Events::new(path, prefix, merged_end.saturating_sub(began));
     while at < end {
         let len = tfrecord::valid_header(window.get(at, 12)?, 0)?;
         let total = usize::try_from(len).ok()?.checked_add(16)?;
@@ -144,48 +148,79 @@ fn parse_region<R: ReadAt>(
     })
 }
 
-/// Parses a `len`-byte file in `regions` parallel regions; `open` gives each thread its
-/// own reader (its own file descriptor, so the kernel sees one sequential stream per
-/// thread and reads ahead for each). `None`: use the sequential parser.
+/// How a file is cut up: `regions` stripes, parsed by `threads` threads that each take
+/// the next stripe in file order, so that on a cold page cache all threads work near the
+/// point the disk has reached; `block` is the read size.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Plan {
+    pub regions: usize,
+    pub threads: usize,
+    pub block: usize,
+}
+
+/// Parses a `len`-byte file as `plan` says; `open` gives each region its own reader (its
+/// own file descriptor, so the kernel sees sequential reads and reads ahead). `None`: use
+/// the sequential parser.
 pub(super) fn parse<R, F>(
     open: F,
     len: u64,
     path: &Path,
     prefix: &str,
-    regions: usize,
-    block: usize,
+    plan: Plan,
 ) -> Option<SourceData>
 where
     R: ReadAt,
     F: Fn() -> std::io::Result<R> + Sync,
 {
-    let regions = u64::try_from(regions.max(1)).ok()?;
+    let regions = u64::try_from(plan.regions.max(1)).ok()?;
     let per = len.div_ceil(regions);
     let bounds: Vec<(u64, u64)> = (0..regions)
         .map(|k| (k * per, ((k + 1) * per).min(len)))
         .filter(|(s, e)| s < e)
         .collect();
-    let open = &open;
-    let run = move |(start, end): (u64, u64)| {
-        let window = Window::new(open().ok()?, len, block);
-        parse_region(window, start, end, path, prefix)
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    let worker = || {
+        let mut done = Vec::new();
+        while !failed.load(Ordering::Relaxed) {
+            let k = next.fetch_add(1, Ordering::Relaxed);
+            let Some(&(start, end)) = bounds.get(k) else {
+                break;
+            };
+            // The first region's series receive all the others: size them for the file.
+            let merged_end = if start == 0 { len } else { end };
+            let region = open().ok().and_then(|src| {
+                let window = Window::new(src, len, plan.block);
+                parse_region(window, (start, end), merged_end, path, prefix)
+            });
+            match region {
+                Some(region) => done.push((k, region)),
+                None => failed.store(true, Ordering::Relaxed),
+            }
+        }
+        done
     };
-    let parts: Vec<Region> = std::thread::scope(|scope| {
-        let handles: Vec<_> = bounds
-            .iter()
-            .skip(1)
-            .map(|&b| scope.spawn(move || run(b)))
-            .collect();
-        let first = bounds.first().and_then(|&b| run(b));
-        let mut parts = vec![first];
+    let threads = plan.threads.clamp(1, bounds.len().max(1));
+    let mut slots: Vec<Option<Region>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (1..threads).map(|_| scope.spawn(worker)).collect();
+        let mut slots: Vec<Option<Region>> = bounds.iter().map(|_| None).collect();
+        let mut place = |done: Vec<(usize, Region)>| {
+            for (k, region) in done {
+                if let Some(slot) = slots.get_mut(k) {
+                    *slot = Some(region);
+                }
+            }
+        };
+        place(worker());
         for h in handles {
             match h.join() {
-                Ok(part) => parts.push(part),
+                Ok(done) => place(done),
                 Err(panic) => std::panic::resume_unwind(panic),
             }
         }
-        parts.into_iter().collect::<Option<Vec<Region>>>()
-    })?;
+        slots
+    });
+    let parts: Vec<Region> = slots.iter_mut().map(Option::take).collect::<Option<_>>()?;
     let joined = parts.windows(2).all(|w| w[0].ended == w[1].began);
     if !joined || parts.last().map(|p| p.ended) != Some(len) {
         return None;
@@ -195,27 +230,44 @@ where
     {
         return None;
     }
-    Some(merge(parts.into_iter().map(|p| p.chunk)))
+    Some(merge(parts.into_iter().map(|p| p.chunk), threads))
 }
 
-/// Concatenates each tag's points in file order, keeping first-seen series order.
-fn merge(chunks: impl IntoIterator<Item = Chunk>) -> SourceData {
-    let mut out = SourceData::default();
-    let mut tags: Vec<Vec<u8>> = Vec::new();
+/// Concatenates each tag's points in file order, keeping first-seen series order; the
+/// copying is spread over `threads`, one group of series each.
+fn merge(chunks: impl IntoIterator<Item = Chunk>, threads: usize) -> SourceData {
+    // Each output series with the later parts that follow it.
+    let mut groups: Vec<(Series, Vec<Series>)> = Vec::new();
     let mut index: HashMap<Vec<u8>, usize, BuildFnv> = HashMap::default();
     for chunk in chunks {
         for (tag, series) in chunk.tags.into_iter().zip(chunk.data.series) {
-            match index.get(&tag).and_then(|&i| out.series.get_mut(i)) {
-                Some(existing) => existing.points.extend(series.points),
+            match index.get(&tag).and_then(|&i| groups.get_mut(i)) {
+                Some((_, rest)) => rest.push(series),
                 None => {
-                    index.insert(tag.clone(), out.series.len());
-                    tags.push(tag);
-                    out.series.push(series);
+                    index.insert(tag, groups.len());
+                    groups.push((series, Vec::new()));
                 }
             }
         }
     }
-    out
+    let per = groups.len().div_ceil(threads.max(1)).max(1);
+    std::thread::scope(|scope| {
+        for part in groups.chunks_mut(per) {
+            scope.spawn(move || {
+                for (series, rest) in part {
+                    let more: usize = rest.iter().map(|r| r.points.len()).sum();
+                    series.points.reserve(more);
+                    for r in rest.drain(..) {
+                        series.points.extend(r.points);
+                    }
+                }
+            });
+        }
+    });
+    SourceData {
+        series: groups.into_iter().map(|(series, _)| series).collect(),
+        ..SourceData::default()
+    }
 }
 
 #[cfg(test)]
