@@ -7,6 +7,7 @@
 /// Inputs up to this length take the short path.
 const SHORT: usize = 256;
 
+#[inline]
 pub fn crc32c(bytes: &[u8]) -> u32 {
     #[cfg(target_arch = "x86_64")]
     if bytes.len() <= SHORT && std::arch::is_x86_feature_detected!("sse4.2") {

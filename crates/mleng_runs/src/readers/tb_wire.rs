@@ -20,13 +20,20 @@ impl<'a> Wire<'a> {
         self.pos >= self.buf.len()
     }
 
-    #[inline]
+    #[inline(always)]
     fn varint(&mut self) -> Option<u64> {
         // Keys, tag lengths and small steps are one byte.
-        if let Some(&b) = self.buf.get(self.pos).filter(|&&b| b < 0x80) {
-            self.pos += 1;
-            return Some(u64::from(b));
+        match self.buf.get(self.pos) {
+            Some(&b) if b < 0x80 => {
+                self.pos += 1;
+                Some(u64::from(b))
+            }
+            _ => self.varint_long(),
         }
+    }
+
+    #[inline(never)]
+    fn varint_long(&mut self) -> Option<u64> {
         let mut out = 0u64;
         for shift in (0..64).step_by(7) {
             let b = *self.buf.get(self.pos)?;

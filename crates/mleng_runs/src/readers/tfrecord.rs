@@ -5,6 +5,7 @@
 //! length CRC makes it scan forward for the next valid header, a bad data CRC skips that record.
 
 /// `((crc >> 15) | (crc << 17)) + 0xa282ead8`, TensorFlow's CRC mask.
+#[inline]
 pub fn masked_crc(bytes: &[u8]) -> u32 {
     let crc = super::crc::crc32c(bytes);
     crc.rotate_right(15).wrapping_add(0xa282_ead8)
@@ -58,15 +59,16 @@ fn u32_at(buf: &[u8], at: usize) -> Option<u32> {
     Some(u32::from_le_bytes(bytes))
 }
 
-/// The data of the whole record that starts `rec` (header, data, data CRC; `rec` may go on
-/// past it), if the length fits and both CRCs check out.
-pub fn checked_data(rec: &[u8]) -> Option<&[u8]> {
-    let len = usize::try_from(valid_header(rec, 0)?).ok()?;
+/// The data of a record whose header was already checked by [`valid_header`] to hold
+/// `len`: `rec` is the whole record (header, data, data CRC); `None` if the data CRC fails.
+#[inline]
+pub fn checked_data(rec: &[u8], len: usize) -> Option<&[u8]> {
     let data = rec.get(12..len.checked_add(12)?)?;
     (u32_at(rec, 12 + len)? == masked_crc(data)).then_some(data)
 }
 
 /// A header at `at` whose length CRC checks out; returns the data length.
+#[inline]
 pub fn valid_header(buf: &[u8], at: usize) -> Option<u64> {
     let len_bytes = buf.get(at..at.checked_add(8)?)?;
     let stored = u32_at(buf, at + 8)?;

@@ -72,36 +72,50 @@ impl<R: ReadAt> Window<R> {
 
     /// The `n` bytes at offset `at`, reading what is missing; `None` past the end of the
     /// file or on a read error. Offsets only move forward, so bytes before `at` are dropped.
+    #[inline]
     fn get(&mut self, at: u64, n: usize) -> Option<&[u8]> {
+        let from = at
+            .checked_sub(self.base)
+            .and_then(|d| usize::try_from(d).ok());
+        let inside = from
+            .and_then(|f| f.checked_add(n))
+            .is_some_and(|e| e <= self.filled);
+        if !inside {
+            self.refill(at, n)?;
+        }
+        let from = usize::try_from(at - self.base).ok()?;
+        self.buf.get(from..from.checked_add(n)?)
+    }
+
+    /// Moves the window to start at `at` and reads until it holds `n` bytes.
+    #[cold]
+    fn refill(&mut self, at: u64, n: usize) -> Option<()> {
         let end = at.checked_add(u64::try_from(n).ok()?)?;
         if end > self.len {
             return None;
         }
         let have = self.base + self.filled as u64;
-        if at < self.base || end > have {
-            if at < self.base || at > have {
-                self.filled = 0;
-            } else {
-                let keep = usize::try_from(at - self.base).ok()?;
-                self.buf.copy_within(keep..self.filled, 0);
-                self.filled -= keep;
-            }
-            self.base = at;
-            let rest = usize::try_from(self.len - at).unwrap_or(usize::MAX);
-            let want = n.max(self.block).min(rest);
-            if self.buf.len() < want {
-                self.buf.resize(want, 0);
-            }
-            while self.filled < n {
-                let to = self.buf.get_mut(self.filled..want)?;
-                match self.src.read_at(to, at + self.filled as u64) {
-                    Ok(0) | Err(_) => return None,
-                    Ok(k) => self.filled += k,
-                }
+        if at < self.base || at > have {
+            self.filled = 0;
+        } else {
+            let keep = usize::try_from(at - self.base).ok()?;
+            self.buf.copy_within(keep..self.filled, 0);
+            self.filled -= keep;
+        }
+        self.base = at;
+        let rest = usize::try_from(self.len - at).unwrap_or(usize::MAX);
+        let want = n.max(self.block).min(rest);
+        if self.buf.len() < want {
+            self.buf.resize(want, 0);
+        }
+        while self.filled < n {
+            let to = self.buf.get_mut(self.filled..want)?;
+            match self.src.read_at(to, at + self.filled as u64) {
+                Ok(0) | Err(_) => return None,
+                Ok(k) => self.filled += k,
             }
         }
-        let from = usize::try_from(at - self.base).ok()?;
-        self.buf.get(from..from.checked_add(n)?)
+        Some(())
     }
 }
 
@@ -134,9 +148,9 @@ fn parse_region<R: ReadAt>(
     let began = at;
     let mut events = Events::new(path, prefix, merged_end.saturating_sub(began));
     while at < end {
-        let len = tfrecord::valid_header(window.get(at, 12)?, 0)?;
-        let total = usize::try_from(len).ok()?.checked_add(16)?;
-        let data = tfrecord::checked_data(window.get(at, total)?)?;
+        let len = usize::try_from(tfrecord::valid_header(window.get(at, 12)?, 0)?).ok()?;
+        let total = len.checked_add(16)?;
+        let data = tfrecord::checked_data(window.get(at, total)?, len)?;
         events.record(at, data);
         at += total as u64;
     }
@@ -148,9 +162,9 @@ fn parse_region<R: ReadAt>(
     })
 }
 
-/// How a file is cut up: `regions` stripes, parsed by `threads` threads that each take
-/// the next stripe in file order, so that on a cold page cache all threads work near the
-/// point the disk has reached; `block` is the read size.
+/// How a file is cut up: `regions` contiguous stretches, parsed by `threads` threads that
+/// each take the next region not yet taken; `block` is the read size. The reader uses one
+/// region per thread; tests use other shapes to check that the result never depends on it.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Plan {
     pub regions: usize,
