@@ -29,7 +29,6 @@ fn plan(len: u64) -> Option<parallel::Plan> {
     (threads >= 2).then_some(parallel::Plan {
         regions: threads,
         threads,
-        block: parallel::BLOCK,
     })
 }
 
@@ -45,7 +44,9 @@ pub fn read(path: &Path, prefix: &str) -> std::io::Result<SourceData> {
     {
         let len = std::fs::metadata(path)?.len();
         if let Some(plan) = plan(len) {
-            let open = || std::fs::File::open(path);
+            let open = || {
+                std::fs::File::open(path).map(|f| parallel::Window::new(f, len, parallel::BLOCK))
+            };
             if let Some(out) = parallel::parse(open, len, path, prefix, plan) {
                 return Ok(out);
             }
@@ -136,15 +137,17 @@ mod tests {
         let path = Path::new("events.out.tfevents.test");
         let seq = events::parse_sequential(path, buf, "p/").data;
         let mut results = Vec::new();
+        let len = buf.len() as u64;
         for (block, threads) in [(7, 1), (100, 3), (parallel::BLOCK, 2)] {
-            let plan = parallel::Plan {
-                regions,
-                threads,
-                block,
-            };
-            let len = buf.len() as u64;
-            results.push(parallel::parse(|| Ok(buf), len, path, "p/", plan));
+            let plan = parallel::Plan { regions, threads };
+            let open = || Ok(parallel::Window::new(buf, len, block));
+            results.push(parallel::parse(open, len, path, "p/", plan));
         }
+        let plan = parallel::Plan {
+            regions,
+            threads: 2,
+        };
+        results.push(parallel::parse(|| Ok(buf), len, path, "p/", plan));
         let used = results[0].is_some();
         let text = |d: &SourceData| format!("{:?}{:?}", d.series, d.notes);
         let fast: Vec<String> = results

@@ -32,7 +32,7 @@ impl ReadAt for &[u8] {
     fn read_at(&mut self, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
         let start = usize::try_from(offset).map_or(self.len(), |o| o.min(self.len()));
         let n = buf.len().min(self.len() - start);
-        if let (Some(to), Some(from)) = (buf.get_mut(..n), self.get(start..start + n)) {
+        if let (Some(to), Some(from)) = (buf.get_mut(..n), <[u8]>::get(self, start..start + n)) {
             to.copy_from_slice(from);
         }
         Ok(n)
@@ -46,8 +46,23 @@ impl ReadAt for std::fs::File {
     }
 }
 
+/// The bytes of a file by offset: a [`Window`] reading it, or bytes already in memory.
+pub(super) trait Bytes {
+    /// The `n` bytes at offset `at`; `None` past the end of the file or on a read error.
+    /// Offsets only move forward (a window drops what lies before `at`).
+    fn get(&mut self, at: u64, n: usize) -> Option<&[u8]>;
+}
+
+impl Bytes for &[u8] {
+    #[inline]
+    fn get(&mut self, at: u64, n: usize) -> Option<&[u8]> {
+        let from = usize::try_from(at).ok()?;
+        <[u8]>::get(self, from..from.checked_add(n)?)
+    }
+}
+
 /// A sliding view of the file: `buf[..filled]` holds the bytes from offset `base`.
-struct Window<R> {
+pub(super) struct Window<R> {
     src: R,
     /// The file's length when it was opened; a run still writing may append meanwhile,
     /// and that tail is read the next time.
@@ -58,20 +73,7 @@ struct Window<R> {
     block: usize,
 }
 
-impl<R: ReadAt> Window<R> {
-    fn new(src: R, len: u64, block: usize) -> Window<R> {
-        Window {
-            src,
-            len,
-            base: 0,
-            buf: Vec::new(),
-            filled: 0,
-            block: block.max(16),
-        }
-    }
-
-    /// The `n` bytes at offset `at`, reading what is missing; `None` past the end of the
-    /// file or on a read error. Offsets only move forward, so bytes before `at` are dropped.
+impl<R: ReadAt> Bytes for Window<R> {
     #[inline]
     fn get(&mut self, at: u64, n: usize) -> Option<&[u8]> {
         let from = at
@@ -85,6 +87,19 @@ impl<R: ReadAt> Window<R> {
         }
         let from = usize::try_from(at - self.base).ok()?;
         self.buf.get(from..from.checked_add(n)?)
+    }
+}
+
+impl<R: ReadAt> Window<R> {
+    pub(super) fn new(src: R, len: u64, block: usize) -> Window<R> {
+        Window {
+            src,
+            len,
+            base: 0,
+            buf: Vec::new(),
+            filled: 0,
+            block: block.max(16),
+        }
     }
 
     /// Moves the window to start at `at` and reads until it holds `n` bytes.
@@ -129,8 +144,8 @@ struct Region {
 /// Parses the records that start in `start..end`. `merged_end`: where the stretch of the
 /// file that will be merged into this region's series ends (the whole file for the first
 /// region, whose series the others are appended to), to size them.
-fn parse_region<R: ReadAt>(
-    mut window: Window<R>,
+fn parse_region<B: Bytes>(
+    mut window: B,
     (start, end): (u64, u64),
     merged_end: u64,
     path: &Path,
@@ -163,19 +178,18 @@ fn parse_region<R: ReadAt>(
 }
 
 /// How a file is cut up: `regions` contiguous stretches, parsed by `threads` threads that
-/// each take the next region not yet taken; `block` is the read size. The reader uses one
-/// region per thread; tests use other shapes to check that the result never depends on it.
+/// each take the next region not yet taken. The reader uses one region per thread; tests
+/// use other shapes to check that the result never depends on it.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Plan {
     pub regions: usize,
     pub threads: usize,
-    pub block: usize,
 }
 
-/// Parses a `len`-byte file as `plan` says; `open` gives each region its own reader (its
-/// own file descriptor, so the kernel sees sequential reads and reads ahead). `None`: use
-/// the sequential parser.
-pub(super) fn parse<R, F>(
+/// Parses a `len`-byte file as `plan` says; `open` gives each region its own view of the
+/// bytes (a window on its own file descriptor, so the kernel sees sequential reads and
+/// reads ahead; or the bytes in memory). `None`: use the sequential parser.
+pub(super) fn parse<B, F>(
     open: F,
     len: u64,
     path: &Path,
@@ -183,8 +197,8 @@ pub(super) fn parse<R, F>(
     plan: Plan,
 ) -> Option<SourceData>
 where
-    R: ReadAt,
-    F: Fn() -> std::io::Result<R> + Sync,
+    B: Bytes,
+    F: Fn() -> std::io::Result<B> + Sync,
 {
     let regions = u64::try_from(plan.regions.max(1)).ok()?;
     let per = len.div_ceil(regions);
@@ -203,10 +217,9 @@ where
             };
             // The first region's series receive all the others: size them for the file.
             let merged_end = if start == 0 { len } else { end };
-            let region = open().ok().and_then(|src| {
-                let window = Window::new(src, len, plan.block);
-                parse_region(window, (start, end), merged_end, path, prefix)
-            });
+            let region = open()
+                .ok()
+                .and_then(|bytes| parse_region(bytes, (start, end), merged_end, path, prefix));
             match region {
                 Some(region) => done.push((k, region)),
                 None => failed.store(true, Ordering::Relaxed),
