@@ -340,7 +340,7 @@ fn panel<DB: DrawingBackend>(
         .y_label_area_size(64)
         .build_cartesian_2d(x0..x1, y0..y1)
         .map_err(e)?;
-    let log_label = |v: &f64| crate::stats::fmt(10f64.powf(*v));
+    let log_label = |v: &f64| log_tick(*v);
     let lin_label = |v: &f64| crate::stats::fmt(*v);
     chart
         .configure_mesh()
@@ -453,4 +453,35 @@ fn panel<DB: DrawingBackend>(
         .draw()
         .map_err(e)?;
     Ok(())
+}
+
+/// A tick on a log10 axis: whole decades as `0.01`, `1`, `100`, and beyond that as `1e4`,
+/// `1e-5`, so one axis does not mix `10000.0` with `1.00e14`; other ticks as numbers.
+fn log_tick(exponent: f64) -> String {
+    let decade = exponent.round();
+    if (exponent - decade).abs() > 1e-9 {
+        return crate::stats::fmt(10f64.powf(exponent));
+    }
+    match decade as i64 {
+        d @ 0..=2 => 10i64.pow(d as u32).to_string(),
+        -1 => "0.1".to_string(),
+        -2 => "0.01".to_string(),
+        d => format!("1e{d}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_ticks_are_decades_beyond_three_orders() {
+        assert_eq!(log_tick(4.0), "1e4");
+        assert_eq!(log_tick(35.0), "1e35");
+        assert_eq!(log_tick(-5.0), "1e-5");
+        assert_eq!(log_tick(2.0), "100");
+        assert_eq!(log_tick(0.0), "1");
+        assert_eq!(log_tick(-2.0), "0.01");
+        assert_eq!(log_tick(2.5), crate::stats::fmt(10f64.powf(2.5)));
+    }
 }
