@@ -111,10 +111,14 @@ pub(crate) fn check_project(ctx: &mut ProjectContext) {
             if scaler.is_some() {
                 effects.push("the AMP loss scale");
             }
-            if !["epoch", "step", "iter"]
+            // The saved dict's keys when it can be read (`state = {"net": ..., "epoch": epoch}`
+            // then `torch.save(state, path)`), else the call's own text.
+            let saved = file
+                .checkpoint_saves
                 .iter()
-                .any(|k| site.text.to_ascii_lowercase().contains(k))
-            {
+                .find(|(s, _)| s.location == site.location)
+                .map_or_else(|| site.text.to_ascii_lowercase(), |(_, c)| c.clone());
+            if !["epoch", "step", "iter"].iter().any(|k| saved.contains(k)) {
                 missing.push("the epoch".into());
                 effects.push("the epoch counter");
             }
