@@ -1,7 +1,7 @@
 use mleng_diagnostics::{Area, Fix, Severity};
 use mleng_python::index::{CallKind, ClipKind};
 
-use super::loop_facts::{optimizer_name, scaler_name, uses_scaler};
+use super::loop_facts::{exclusive, optimizer_name, scaler_name, uses_scaler};
 use crate::context::Context;
 use crate::rule::Rule;
 
@@ -68,6 +68,15 @@ fn check(ctx: &mut Context) {
                 continue;
             }
             let clip_call = &index.calls[clip.via.unwrap_or(clip.call)];
+            // `if use_amp: scaler.scale(loss).backward(); ... else: loss.backward(); clip(...)`:
+            // a clip in the other branch from every scaled backward sees plain gradients.
+            let scaled_here = lp.events_of(|k| k == CallKind::Scale).any(|scale| {
+                let scale_call = &index.calls[scale.via.unwrap_or(scale.call)];
+                !exclusive(ctx, scale_call.range(), clip_call.range())
+            });
+            if !scaled_here {
+                continue;
+            }
             let clip_text = ctx.text(clip_call.range()).to_string();
             let message = format!(
                 "`{clip_text}` clips gradients that `{scaler}` has scaled (no `{scaler}.unscale_({optimizer})` before it): once unscaled, the real gradients are clipped to the threshold divided by the loss scale (65536 at the start)"
