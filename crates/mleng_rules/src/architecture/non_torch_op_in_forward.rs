@@ -77,6 +77,9 @@ def forward(self, x):
 Only values computed from the module's own layers are followed, within `forward`; a
 conversion in a helper method, or of a tensor that came in as an argument, is not reported.
 A `.cpu()` that moves work to an operator without a GPU kernel is deliberate; suppress it there.
+A standalone `.cpu()` in a file that uses `torch.distributed.rpc` is not reported: RPC sends CPU
+tensors unless TensorPipe device maps are configured (PyTorch RPC docs), so model shards copy
+their outputs to the host on purpose.
 
 ## References
 - `torch.Tensor.numpy` ("tensors that require grad must be detached"; shares memory, CPU only): <https://pytorch.org/docs/stable/generated/torch.Tensor.numpy.html>
@@ -120,6 +123,12 @@ fn check(ctx: &mut Context) {
                 .collect();
             if let Some(what) = scalar_conversion(index, class_id, &before, call, &converted) {
                 if no_grad_forward || under_no_grad(index, call.range()) {
+                    continue;
+                }
+                // Over `torch.distributed.rpc` a module shard hands its output to the next
+                // worker, and RPC sends CPU tensors unless device maps are set up: the copy is
+                // the protocol, not an accident.
+                if matches!(what, Conversion::Cpu) && uses_rpc(index) {
                     continue;
                 }
                 if !reported.insert(call.range()) {
@@ -191,6 +200,13 @@ fn check(ctx: &mut Context) {
 }
 
 /// What a call does to a layer output that leaves the device or the graph.
+/// The file imports `torch.distributed.rpc` (or names from it).
+fn uses_rpc(index: &SemanticIndex) -> bool {
+    index.imports.values().any(|q| {
+        q.starts_with("torch.distributed.rpc") || q.starts_with("torch.distributed.autograd")
+    })
+}
+
 #[derive(Debug, Clone, Copy)]
 enum Conversion {
     /// `.item()`, `float(t)`, `int(t)`: a Python number.
