@@ -173,6 +173,57 @@ fn torch_short_name(qualified: &str) -> Option<&str> {
     known.then_some(short)
 }
 
+/// Layers that compute the same function in `train()` and `eval()` mode. `Module.train`'s
+/// docs: the mode "has an effect only on certain modules" (Dropout, BatchNorm, ...). Listed
+/// are the torch layers whose forward never reads `self.training`: affine maps, reshapes,
+/// pooling, activations except `RReLU` (random slopes while training), the norms that keep
+/// no running statistics (not InstanceNorm, whose `track_running_stats=True` makes it
+/// BatchNorm-like), and a few shape and lookup layers. Containers are judged by what they
+/// hold. Source: PyTorch `nn.Module.train` and each layer's documentation.
+pub fn same_in_train_and_eval(qualified: &str) -> bool {
+    let Some(short) = torch_short_name(qualified) else {
+        return false;
+    };
+    match kind(qualified) {
+        LayerKind::Affine | LayerKind::Reshape | LayerKind::Pooling => true,
+        LayerKind::Activation => !short.eq_ignore_ascii_case("rrelu"),
+        LayerKind::OtherNorm => !short.starts_with("InstanceNorm") && short != "instance_norm",
+        LayerKind::Dropout | LayerKind::BatchNorm => false,
+        LayerKind::Other => MODE_FREE_OTHER.contains(&short),
+    }
+}
+
+/// Mode-free layers outside the kinds above.
+const MODE_FREE_OTHER: &[&str] = &[
+    "PixelShuffle",
+    "PixelUnshuffle",
+    "Upsample",
+    "UpsamplingNearest2d",
+    "UpsamplingBilinear2d",
+    "Embedding",
+    "EmbeddingBag",
+    "Softmax",
+    "LogSoftmax",
+    "Softmax2d",
+    "ZeroPad2d",
+    "ConstantPad1d",
+    "ConstantPad2d",
+    "ConstantPad3d",
+    "ReflectionPad1d",
+    "ReflectionPad2d",
+    "ReplicationPad1d",
+    "ReplicationPad2d",
+    "ChannelShuffle",
+];
+
+/// Containers: their mode follows what they hold.
+pub fn is_container(qualified: &str) -> bool {
+    matches!(
+        torch_short_name(qualified),
+        Some("Sequential" | "ModuleList" | "ModuleDict")
+    )
+}
+
 /// Element-wise ops that keep the "dropout's output" property when placed between Dropout
 /// and BatchNorm (they do not mix units, so the variance shift passes through).
 pub fn is_elementwise(kind: LayerKind) -> bool {
@@ -190,5 +241,19 @@ mod tests {
         assert_eq!(kind("torch.nn.BatchNorm1d"), LayerKind::BatchNorm);
         assert_eq!(kind("torch.relu"), LayerKind::Activation);
         assert_eq!(kind("mylib.Dropout"), LayerKind::Other);
+    }
+
+    #[test]
+    fn mode_free_layers() {
+        assert!(same_in_train_and_eval("torch.nn.Conv2d"));
+        assert!(same_in_train_and_eval("torch.nn.PixelShuffle"));
+        assert!(same_in_train_and_eval("torch.nn.LayerNorm"));
+        assert!(!same_in_train_and_eval("torch.nn.Dropout"));
+        assert!(!same_in_train_and_eval("torch.nn.BatchNorm2d"));
+        assert!(!same_in_train_and_eval("torch.nn.RReLU"));
+        assert!(!same_in_train_and_eval("torch.nn.InstanceNorm2d"));
+        assert!(!same_in_train_and_eval("torch.nn.LSTM"));
+        assert!(!same_in_train_and_eval("mylib.Conv2d"));
+        assert!(is_container("torch.nn.Sequential"));
     }
 }

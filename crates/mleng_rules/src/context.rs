@@ -13,6 +13,8 @@ pub struct Context<'i, 'a> {
     /// Global (whole-text) first and last line of each finding, for `# noqa` and snippets,
     /// which work on the text rather than on notebook cells.
     pub(crate) text_lines: Vec<(u32, u32)>,
+    /// Per finding, what a project check needs to confirm it (see [`Context::set_subject`]).
+    pub(crate) subjects: Vec<Option<String>>,
 }
 
 impl<'i, 'a> Context<'i, 'a> {
@@ -22,6 +24,7 @@ impl<'i, 'a> Context<'i, 'a> {
             rule,
             findings: Vec::new(),
             text_lines: Vec::new(),
+            subjects: Vec::new(),
         }
     }
 
@@ -58,8 +61,17 @@ impl<'i, 'a> Context<'i, 'a> {
             source.lines.line_of(range.end()),
         ));
         self.findings.push(finding);
+        self.subjects.push(None);
         let last = self.findings.len() - 1;
         &mut self.findings[last]
+    }
+
+    /// Names what the last finding is about, for a project check that confirms candidates
+    /// (the model class whose layers decide whether a missing `eval()` matters).
+    pub fn set_subject(&mut self, subject: impl Into<String>) {
+        if let Some(last) = self.subjects.last_mut() {
+            *last = Some(subject.into());
+        }
     }
 
     /// The source text of a range (for messages and fixes).

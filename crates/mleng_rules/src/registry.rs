@@ -33,6 +33,7 @@ pub fn project_rules() -> &'static [&'static ProjectRule] {
     ALL.get_or_init(|| {
         let mut rules: Vec<&'static ProjectRule> = Vec::new();
         for area in [
+            training::PROJECT_RULES,
             experiment::PROJECT_RULES,
             cv::PROJECT_RULES,
             security::PROJECT_RULES,

@@ -98,6 +98,8 @@ pub struct FileFacts {
     pub claims_resume: Option<Site>,
     /// Some call passes `worker_init_fn=` (a DataLoader that reseeds its workers).
     pub has_worker_init_fn: bool,
+    /// The file's `nn.Module` classes: do they depend on train/eval mode?
+    pub module_classes: Vec<super::module_modes::ModuleClass>,
     /// Draws from NumPy's global generator (`np.random.rand()`) in the data path
     /// (`__getitem__`/`__iter__` and the methods they call) of a `Dataset` that does not look at
     /// `get_worker_info()` (the first few).
@@ -680,6 +682,7 @@ pub fn collect(index: &SemanticIndex) -> FileFacts {
             .calls
             .iter()
             .any(|c| c.keyword("worker_init_fn").is_some()),
+        module_classes: super::module_modes::collect(index),
         unseeded_shuffles,
         dataset_numpy_draws,
         multi_worker_loader,

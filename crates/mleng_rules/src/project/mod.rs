@@ -12,6 +12,7 @@
 //! the missing argument against the project's PyTorch pin).
 
 mod facts;
+pub mod module_modes;
 pub mod requirements;
 pub mod scorecard;
 
@@ -47,10 +48,14 @@ pub fn collect_facts_and_candidates(
         let mut ctx = Context::new(index, project_rule.rule);
         check(&mut ctx);
         let source = index.source;
-        for (mut finding, (first, last)) in ctx.findings.into_iter().zip(ctx.text_lines) {
+        let subjects = ctx.subjects;
+        for (i, (mut finding, (first, last))) in
+            ctx.findings.into_iter().zip(ctx.text_lines).enumerate()
+        {
             finding.snippet = crate::engine::snippet(source, &finding.location, first, last);
             facts.candidates.push(Candidate {
                 code: project_rule.rule.code,
+                subject: subjects.get(i).cloned().flatten(),
                 finding,
                 first_line_text: source.lines.line_text(&source.text, first).to_string(),
                 last_line_text: source.lines.line_text(&source.text, last).to_string(),
@@ -76,6 +81,9 @@ pub struct ProjectRule {
 #[derive(Debug, Clone)]
 pub struct Candidate {
     pub code: &'static str,
+    /// What the project check needs to decide, if the per-file check named it (the class of
+    /// the model a finding is about).
+    pub subject: Option<String>,
     pub finding: Finding,
     pub first_line_text: String,
     pub last_line_text: String,

@@ -5,6 +5,7 @@ use mleng_python::index::literals::dotted;
 use super::epoch_facts::{epochs, model_escapes};
 use super::loop_facts::model_names;
 use crate::context::Context;
+use crate::project::{module_modes, ProjectContext};
 use crate::rule::Rule;
 
 pub(crate) static RULE: Rule = Rule {
@@ -48,15 +49,21 @@ for epoch in range(epochs):
             val_loss += criterion(model(x), y).item()
 ```
 
+A model that behaves the same in both modes is left alone: the model's class (`model = Net(...)`)
+is looked up in every reviewed file, and when it and every class it is built from or inherits
+from hold no Dropout, BatchNorm, InstanceNorm, RReLU, functional dropout or `self.training` test,
+and no layer the rule cannot read, `eval()` would change nothing.
+
 ## Known problems
-Models without Dropout or BatchNorm behave the same in both modes; the rule cannot see that for
-models defined in other modules. Evaluation functions called from another module are not followed.
+Classes from other libraries (a torchvision ResNet, a timm model) count as mode-dependent, as
+does a layer built by a helper method. Reviewing one file alone cannot see a model defined in
+another, so the finding stays. Evaluation functions called from another module are not followed.
 
 ## References
 - PyTorch `nn.Module.eval`: <https://pytorch.org/docs/stable/generated/torch.nn.Module.html#torch.nn.Module.eval>
 - PyTorch autograd notes, "Evaluation Mode (nn.Module.eval())" is not `no_grad`: <https://pytorch.org/docs/stable/notes/autograd.html#evaluation-mode-nn-module-eval>
 "#,
-    check,
+    check: crate::project::no_file_check,
 };
 
 const EVAL_WORDS: &[&str] = &["val", "valid", "validation", "test", "eval", "dev"];
@@ -68,7 +75,48 @@ pub(crate) fn is_eval_loader(name: &str) -> bool {
         || last.starts_with("test")
 }
 
-fn check(ctx: &mut Context) {
+/// Confirms each candidate unless its model is a class of the project that computes the same
+/// function in both modes (no Dropout, BatchNorm or other mode-dependent part anywhere in it).
+pub(crate) fn check_project(ctx: &mut ProjectContext) {
+    let candidates: Vec<_> = ctx.candidates().map(|(_, c)| c).collect();
+    for candidate in candidates {
+        let mode_free = candidate
+            .subject
+            .as_deref()
+            .is_some_and(|class| module_modes::mode_free(&ctx.facts.files, class));
+        if !mode_free {
+            ctx.confirm(candidate);
+        }
+    }
+}
+
+/// The class a model variable is built from (`model = Net(4)` -> `Net`), if this file shows it.
+fn model_class(index: &mleng_python::SemanticIndex, model: &str) -> Option<String> {
+    index.bindings.iter().find_map(|b| {
+        if b.target != model {
+            return None;
+        }
+        let mut value = b.value;
+        // `Net(4).to(device)`, `Net(4).cuda()`: the class is inside the chain.
+        while let ruff_python_ast::Expr::Call(call) = value {
+            match call.func.as_ref() {
+                ruff_python_ast::Expr::Attribute(a)
+                    if matches!(a.attr.as_str(), "to" | "cuda" | "cpu" | "float" | "half") =>
+                {
+                    value = &a.value;
+                }
+                func => {
+                    let name = dotted(func)?;
+                    let short = name.rsplit('.').next().unwrap_or(&name);
+                    return Some(short.to_string());
+                }
+            }
+        }
+        None
+    })
+}
+
+pub(crate) fn candidates(ctx: &mut Context) {
     let index = ctx.index;
     if ctx.is_test_file() {
         return;
@@ -133,6 +181,9 @@ fn check(ctx: &mut Context) {
             ))
             .with_example(format!("{model}.eval()\n{header}:\n    ..."));
             ctx.report(lp.header, message, Some(fix));
+            if let Some(class) = model_class(index, &model) {
+                ctx.set_subject(class);
+            }
             break;
         }
     }

@@ -27,6 +27,7 @@ mod weight_decay_on_norm;
 mod zero_grad_before_step;
 mod zero_grad_missing;
 
+use crate::project::ProjectRule;
 use crate::rule::Rule;
 
 pub(crate) const RULES: &[&Rule] = &[
@@ -54,3 +55,9 @@ pub(crate) const RULES: &[&Rule] = &[
     &suspicious_learning_rate::RULE,
     &weight_decay_on_norm::RULE,
 ];
+
+pub(crate) const PROJECT_RULES: &[&ProjectRule] = &[&ProjectRule {
+    rule: &eval_mode_missing::RULE,
+    check: eval_mode_missing::check_project,
+    candidates: Some(eval_mode_missing::candidates),
+}];
