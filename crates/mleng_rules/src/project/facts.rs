@@ -398,7 +398,16 @@ pub fn collect(index: &SemanticIndex) -> FileFacts {
             (Some("add_scalar" | "add_scalars"), _) => {
                 metric_tracking.get_or_insert_with(|| "TensorBoard".into());
             }
-            (Some("add_hparams" | "log_config" | "log_hyperparams"), _) => records_config = true,
+            (Some("add_hparams" | "log_config" | "log_hyperparams" | "log_params"), _) => {
+                records_config = true
+            }
+            // `run = wandb.init(...)` then `run.config.update({...})` (W&B's documented way to
+            // add settings after `init`).
+            (Some("update" | "setdefaults"), Some(r))
+                if r == "config" || r.ends_with(".config") =>
+            {
+                records_config = true;
+            }
             // Framework checkpoint APIs save the whole training state (Accelerate
             // `save_state`, Lightning/torchtune/DeepSpeed `save_checkpoint`).
             (Some("save_state" | "save_checkpoint"), Some(_)) => {
