@@ -110,7 +110,7 @@ impl SourceFile {
         let notebook = std::panic::catch_unwind(|| Notebook::from_source_code(json))
             .map_err(|_| LoadError::Notebook("the notebook structure is malformed".into()))?
             .map_err(|err| LoadError::Notebook(err.to_string()))?;
-        if !notebook.is_python_notebook() {
+        if !is_python_notebook(json) {
             return Err(LoadError::Notebook("not a Python notebook".into()));
         }
         let text = notebook.source_code().to_string();
@@ -169,6 +169,62 @@ impl SourceFile {
             .unwrap_or("")
     }
 }
+
+/// The notebook's kernel runs Python. `language_info.name` or `kernelspec.language` decide
+/// when present; a kernelspec with only a name (Colab writes
+/// `{"name": "python3", "display_name": "Python 3"}`) is Python unless its name or display
+/// name says another language; no metadata at all is Python. (ruff_notebook's own check
+/// rejects the Colab shape, which would turn every Colab notebook into an error.)
+fn is_python_notebook(json: &str) -> bool {
+    let Ok(value) = serde_json::from_str::<serde_json::Value>(json) else {
+        return true; // already parsed by ruff_notebook; cannot happen
+    };
+    let metadata = &value["metadata"];
+    let text = |v: &serde_json::Value| v.as_str().map(str::to_ascii_lowercase);
+    if let Some(language) = text(&metadata["language_info"]["name"]) {
+        return language == "python";
+    }
+    let kernel = &metadata["kernelspec"];
+    if let Some(language) = text(&kernel["language"]) {
+        return language == "python";
+    }
+    let names = [text(&kernel["name"]), text(&kernel["display_name"])];
+    let other = |n: &str| {
+        let words: Vec<&str> = n
+            .split(|c: char| !c.is_ascii_alphanumeric() && c != '+')
+            .collect();
+        OTHER_KERNELS.iter().any(|k| words.contains(k))
+    };
+    !names
+        .iter()
+        .flatten()
+        .any(|n| !n.contains("python") && other(n))
+}
+
+/// Words in the names of common non-Python Jupyter kernels (IRkernel, IJulia, xeus-cling,
+/// almond, bash_kernel, IJavascript, evcxr).
+const OTHER_KERNELS: &[&str] = &[
+    "ir",
+    "r",
+    "julia",
+    "xcpp11",
+    "xcpp14",
+    "xcpp17",
+    "c++",
+    "scala",
+    "bash",
+    "javascript",
+    "typescript",
+    "rust",
+    "go",
+    "java",
+    "kotlin",
+    "sql",
+    "octave",
+    "matlab",
+    "sas",
+    "ruby",
+];
 
 /// The 1-based numbers (among all cells) of the code cells whose text ruff concatenated.
 fn kept_cell_numbers(notebook: &Notebook, _offsets: &[TextSize]) -> Vec<u32> {
@@ -239,5 +295,38 @@ pub mod mleng_span {
             let column = text.get(start..end).map_or(0, |s| s.chars().count()) as u32 + 1;
             (line, column)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_python_notebook;
+
+    fn with_metadata(metadata: &str) -> String {
+        format!(r#"{{"cells": [], "metadata": {metadata}, "nbformat": 4, "nbformat_minor": 5}}"#)
+    }
+
+    #[test]
+    fn colab_kernelspec_without_language_is_python() {
+        let colab = r#"{"colab": {"name": "T"}, "kernelspec": {"name": "python3", "display_name": "Python 3"}}"#;
+        assert!(is_python_notebook(&with_metadata(colab)));
+        assert!(is_python_notebook(&with_metadata("{}")));
+        let conda = r#"{"kernelspec": {"name": "conda-env-torch-py", "display_name": "torch"}}"#;
+        assert!(is_python_notebook(&with_metadata(conda)));
+    }
+
+    #[test]
+    fn other_languages_are_not() {
+        for metadata in [
+            r#"{"language_info": {"name": "R"}}"#,
+            r#"{"kernelspec": {"name": "ir", "display_name": "R"}}"#,
+            r#"{"kernelspec": {"name": "julia-1.10", "display_name": "Julia 1.10.0"}}"#,
+            r#"{"kernelspec": {"name": "xcpp17", "display_name": "C++17"}}"#,
+            r#"{"kernelspec": {"language": "scala", "name": "x"}}"#,
+        ] {
+            assert!(!is_python_notebook(&with_metadata(metadata)), "{metadata}");
+        }
+        let python_info = r#"{"language_info": {"name": "python"}, "kernelspec": {"name": "ir"}}"#;
+        assert!(is_python_notebook(&with_metadata(python_info)));
     }
 }
