@@ -91,6 +91,9 @@ fn bad_input_is_reported_per_file_and_the_rest_is_reviewed() {
     fs::write(p.join("binary.py"), [0x7f, b'E', b'L', b'F', 0, 0, 1, 2]).unwrap();
     fs::write(p.join("latin1.py"), b"# caf\xe9\nx = 1\n").unwrap();
     fs::write(p.join("broken.ipynb"), "{\"cells\": [").unwrap();
+    // A valid R notebook is not bad input: skipped without a finding.
+    let r_notebook = r#"{"cells": [{"cell_type": "code", "execution_count": null, "metadata": {}, "outputs": [], "source": ["x <- c(1, 2)"]}], "metadata": {"kernelspec": {"name": "ir", "display_name": "R", "language": "R"}}, "nbformat": 4, "nbformat_minor": 5}"#;
+    fs::write(p.join("analysis_r.ipynb"), r_notebook).unwrap();
     fs::write(
         p.join("syntax.py"),
         "for batch in loader\n    loss.backward()\n",
@@ -119,6 +122,7 @@ fn bad_input_is_reported_per_file_and_the_rest_is_reviewed() {
         "{out}"
     );
     assert!(line_of("broken.ipynb").contains("INP003"), "{out}");
+    assert!(!out.contains("analysis_r.ipynb"), "{out}");
     assert!(
         line_of("syntax.py").contains("INP002") && line_of("syntax.py").contains("syntax.py:1:"),
         "{out}"

@@ -19,6 +19,9 @@ pub enum LoadError {
     NotUtf8(usize),
     #[error("not a valid Jupyter notebook: {0}")]
     Notebook(String),
+    /// A valid notebook whose kernel runs another language (R, Julia...): nothing to review.
+    #[error("a notebook for another language than Python")]
+    NotPython,
     #[error("file too large to review ({0} bytes; the limit is {LIMIT} bytes)", LIMIT = MAX_FILE_BYTES)]
     TooLarge(u64),
 }
@@ -111,7 +114,7 @@ impl SourceFile {
             .map_err(|_| LoadError::Notebook("the notebook structure is malformed".into()))?
             .map_err(|err| LoadError::Notebook(err.to_string()))?;
         if !is_python_notebook(json) {
-            return Err(LoadError::Notebook("not a Python notebook".into()));
+            return Err(LoadError::NotPython);
         }
         let text = notebook.source_code().to_string();
         let lines = LineMap::new(&text);

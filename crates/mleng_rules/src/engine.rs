@@ -272,6 +272,8 @@ fn review_path_inner(
 ) -> (Vec<Finding>, Option<FileFacts>) {
     match SourceFile::load(path) {
         Ok(source) => review_source_with_facts(&source, settings, project_rules, with_facts),
+        // An R or Julia notebook next to the Python code is not a problem to report.
+        Err(mleng_python::LoadError::NotPython) => (Vec::new(), None),
         Err(err) => (vec![input::load_error(path, &err)], None),
     }
 }

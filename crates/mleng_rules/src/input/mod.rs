@@ -84,10 +84,12 @@ pub(crate) static INVALID_NOTEBOOK: Rule = Rule {
     area: Area::Input,
     severity: Severity::Error,
     fixable: false,
-    summary: "An .ipynb file is not a valid Jupyter (nbformat 4) Python notebook.",
+    summary: "An .ipynb file is not a valid Jupyter (nbformat 4) notebook.",
     docs: r#"## What it does
-Reports an `.ipynb` file that is not valid JSON, does not follow the nbformat 4 schema, or is not
-a Python notebook.
+Reports an `.ipynb` file that is not valid JSON or does not follow the nbformat 4 schema. A
+valid notebook whose kernel runs another language (its `language_info`, `kernelspec.language`
+or kernel name says R, Julia, C++...) is skipped without a finding; a kernelspec with only a
+Python name, as Colab writes it, is Python.
 
 ## Why is this bad?
 Jupyter cannot open it either; it is often a merge conflict or a truncated save.
