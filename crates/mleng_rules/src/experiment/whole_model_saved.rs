@@ -81,7 +81,7 @@ fn check(ctx: &mut Context) {
         let Some(arg) = call.arg_or_keyword(0, "obj") else {
             continue;
         };
-        let Some(model) = module_expr(index, arg, call.class) else {
+        let Some(model) = module_expr(index, arg, call) else {
             continue;
         };
         let model_text = ctx.text(model.range()).to_string();
@@ -99,7 +99,12 @@ fn check(ctx: &mut Context) {
 
 /// The module expression inside `arg` when `arg` is an `nn.Module`, looking through
 /// `deepcopy(...)`, `.cpu()`-style calls and `.module` of wrappers.
-fn module_expr<'e>(index: &SemanticIndex, arg: &'e Expr, class: Option<usize>) -> Option<&'e Expr> {
+fn module_expr<'e>(
+    index: &SemanticIndex,
+    arg: &'e Expr,
+    save: &mleng_python::index::Call,
+) -> Option<&'e Expr> {
+    let class = save.class;
     let mut expr = arg;
     while let Expr::Call(call) = expr {
         expr = match &*call.func {
@@ -124,7 +129,7 @@ fn module_expr<'e>(index: &SemanticIndex, arg: &'e Expr, class: Option<usize>) -
         return index.classes[class].is_module.then_some(expr);
     }
     let dotted_name = dotted.strip_suffix(".module").unwrap_or(&dotted);
-    match binding_constructor(index, dotted_name) {
+    match binding_constructor(index, dotted_name, save) {
         Some(Some(ctor)) => return is_module_constructor(index, &ctor).then_some(expr),
         // Bound to something else (a dict, a loaded object, an unknown call).
         Some(None) => return None,
@@ -139,17 +144,28 @@ fn module_expr<'e>(index: &SemanticIndex, arg: &'e Expr, class: Option<usize>) -
 /// For the last binding of `name` that is not `name = name.to(...)`-style: `Some(Some(ctor))`
 /// when it is a call (the callee qualified through imports, or a local class name),
 /// `Some(None)` when it is anything else, `None` when `name` is never bound.
-fn binding_constructor(index: &SemanticIndex, name: &str) -> Option<Option<String>> {
-    let binding = index
-        .bindings
-        .iter()
-        .rev()
-        .filter(|b| b.target == name)
-        .find(|b| {
-            !matches!(b.value, Expr::Call(call) if matches!(&*call.func, Expr::Attribute(attr)
-            if SAME_MODULE_METHODS.contains(&attr.attr.as_str())
-                && literals::dotted(&attr.value).as_deref() == Some(name)))
-        })?;
+/// What the name was last bound to before the save, in the save's own function when it binds
+/// the name there, else at module level: `Some(Some(ctor))` for a call, `Some(None)` for
+/// anything else (a dict, a literal), `None` when this file never binds it there.
+fn binding_constructor(
+    index: &SemanticIndex,
+    name: &str,
+    save: &mleng_python::index::Call,
+) -> Option<Option<String>> {
+    let candidates = |function: Option<usize>| {
+        index.bindings.iter().rev().filter(move |b| {
+            b.target == name
+                && b.function == function
+                && (function.is_none() || b.range.start() < save.start())
+                && !matches!(b.value, Expr::Call(call) if matches!(&*call.func, Expr::Attribute(attr)
+                    if SAME_MODULE_METHODS.contains(&attr.attr.as_str())
+                        && literals::dotted(&attr.value).as_deref() == Some(name)))
+        })
+    };
+    let binding = save
+        .function
+        .and_then(|f| candidates(Some(f)).next())
+        .or_else(|| candidates(None).next())?;
     Some(match binding.value {
         Expr::Call(call) => index
             .qualified_name(&call.func)
@@ -166,7 +182,15 @@ fn is_module_constructor(index: &SemanticIndex, ctor: &str) -> bool {
         let head = rest.split('.').next().unwrap_or(rest);
         return !NN_NOT_MODULES.contains(&head);
     }
-    MODEL_CONSTRUCTOR_PREFIXES
-        .iter()
-        .any(|p| ctor.starts_with(p))
+    // Library helpers next to the constructors load or fetch things, not build models:
+    // `timm.models._hub.load_state_dict_from_path`, `torchvision.models.get_weight`.
+    let helper = ctor.split('.').any(|part| part.starts_with('_'))
+        || ctor
+            .rsplit('.')
+            .next()
+            .is_some_and(|last| last.starts_with("load") || last.starts_with("get_"));
+    !helper
+        && MODEL_CONSTRUCTOR_PREFIXES
+            .iter()
+            .any(|p| ctor.starts_with(p))
 }
