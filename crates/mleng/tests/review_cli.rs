@@ -329,3 +329,29 @@ fn readme_rule_table_is_generated_from_the_registry() {
         "README rule table is stale: run scripts/update-readme-rules.sh"
     );
 }
+
+#[test]
+fn test_and_benchmark_code_gets_input_findings_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    let toy = "import torch.nn as nn\nhead = nn.Sequential(nn.Dropout(0.5), nn.BatchNorm1d(8))\n";
+    fs::create_dir(p.join("tests")).unwrap();
+    fs::write(p.join("tests").join("helpers.py"), toy).unwrap();
+    fs::write(p.join("test_model.py"), toy).unwrap();
+    fs::write(p.join("bench_forward.py"), toy).unwrap();
+    fs::write(p.join("model.py"), toy).unwrap();
+    fs::write(p.join("test_broken.py"), "def f(:\n").unwrap();
+    let (code, out, err) = stdout_of(mleng().arg("review").arg(p).args(["--format", "concise"]));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("model.py:2:") && out.contains("ARC001"),
+        "{out}"
+    );
+    for quiet in ["helpers.py", "test_model.py", "bench_forward.py"] {
+        assert!(!out.contains(quiet), "{quiet}: {out}");
+    }
+    assert!(
+        out.contains("test_broken.py") && out.contains("INP002"),
+        "{out}"
+    );
+}

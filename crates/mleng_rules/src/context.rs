@@ -79,12 +79,10 @@ impl<'i, 'a> Context<'i, 'a> {
         self.index.text(range)
     }
 
-    /// A test file (`test_*.py`, `*_test.py`, `conftest.py`): test code trains toy models and
-    /// builds throwaway pipelines to check behaviour, so advice there is noise.
+    /// Test or benchmark code (see [`crate::test_code`]): toy models and throwaway
+    /// pipelines, so advice there is noise.
     pub fn is_test_file(&self) -> bool {
-        let path = &self.index.source.path;
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        name.starts_with("test_") || name.ends_with("_test.py") || name == "conftest.py"
+        crate::test_code::is_test_code(&self.index.source.path)
     }
 
     /// The leading whitespace of the line where `range` starts, for multi-line fixes.

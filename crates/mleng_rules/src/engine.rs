@@ -301,8 +301,12 @@ pub fn review_source_with_facts(
     }
     let facts = with_facts.then(|| project::collect_facts_and_candidates(&index, project_rules));
     let mut findings = Vec::new();
+    let test_code = crate::test_code::is_test_code(&source.path);
     for rule in registry::all() {
         if !settings.enabled.contains(rule.code) || settings.ignored_in(&source.path, rule.code) {
+            continue;
+        }
+        if test_code && rule.area != mleng_diagnostics::Area::Input {
             continue;
         }
         let mut context = Context::new(&index, rule);

@@ -16,6 +16,7 @@ pub mod project;
 pub mod registry;
 mod rule;
 mod security;
+pub mod test_code;
 mod training;
 
 pub use context::Context;

@@ -404,13 +404,7 @@ fn scan_file(path: &Path, tasks: &[Task]) -> Option<FileFacts> {
 
 /// Is this a test file (tests train toy models; they say nothing about the project's task)?
 fn is_test_path(path: &Path) -> bool {
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-    name.starts_with("test_")
-        || name.ends_with("_test.py")
-        || name == "conftest.py"
-        || path
-            .components()
-            .any(|c| matches!(c.as_os_str().to_str(), Some("tests" | "test")))
+    crate::test_code::is_test_code(path)
 }
 
 /// Groups the facts of a project's files (tests left out) by detected task. A task counts when

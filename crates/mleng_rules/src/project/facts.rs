@@ -164,20 +164,7 @@ fn whole_file(index: &SemanticIndex) -> Site {
 }
 
 pub fn is_test_path(path: &std::path::Path) -> bool {
-    let name = path
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or_default();
-    name.starts_with("test_")
-        || name.ends_with("_test.py")
-        || name == "conftest.py"
-        // A `tests/` folder close above the file (not anywhere up to the filesystem root, where
-        // it may be where the whole project lives).
-        || path
-            .parent()
-            .into_iter()
-            .flat_map(|p| p.components().rev().take(3))
-            .any(|c| matches!(c.as_os_str().to_str(), Some("tests" | "test" | "testing")))
+    crate::test_code::is_test_code(path)
 }
 
 /// Receiver names of `.log(...)`-style calls that record metrics (`wandb_run.log`,
