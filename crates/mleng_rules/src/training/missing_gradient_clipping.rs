@@ -53,6 +53,11 @@ for x, y in loader:
 ```
 With a `GradScaler`, call `scaler.unscale_(optimizer)` before clipping (see TRN002).
 
+Training handed to DeepSpeed or Megatron-LM (the file imports them, or uses Accelerate's
+`DummyOptim`, `deepspeed_plugin` or `MegatronLMPlugin`) is not reported: their engines clip as
+their configuration says (`"gradient_clipping"` in the DeepSpeed JSON), which the code does not
+show.
+
 ## Known problems
 Clipping done somewhere we cannot see (a hook, a custom optimizer, a helper imported from another
 module) is not recognised; any call or name containing `clip` in the loop silences the rule, as
@@ -85,7 +90,11 @@ const RECURRENT_OR_ATTENTION: &[&str] = &[
 
 fn check(ctx: &mut Context) {
     let index = ctx.index;
-    if trainer_clips(ctx) || ctx.is_test_file() || dispatches_plugin_events(ctx) {
+    if trainer_clips(ctx)
+        || ctx.is_test_file()
+        || dispatches_plugin_events(ctx)
+        || engine_configures_clipping(ctx)
+    {
         return;
     }
     let loops: Vec<TrainingLoop> = index.training_loops.clone();
@@ -141,6 +150,22 @@ fn trainer_clips(ctx: &Context) -> bool {
             .is_some_and(|v| !mleng_python::index::literals::is_none(v))
             || call.keyword("max_grad_norm").is_some()
     })
+}
+
+/// DeepSpeed and Megatron-LM clip inside their engine's `step()`, as their configuration
+/// says (`"gradient_clipping"` in the DeepSpeed JSON, Megatron's `clip_grad`), which the code
+/// does not show: a file that hands training to them (imports `deepspeed`, or uses
+/// Accelerate's `DummyOptim`/`deepspeed_plugin`/`MegatronLMPlugin`) is left alone.
+fn engine_configures_clipping(ctx: &Context) -> bool {
+    let index = ctx.index;
+    index.imports_any(&["deepspeed", "megatron"])
+        || index.imports.values().any(|q| {
+            matches!(
+                q.rsplit('.').next(),
+                Some("DummyOptim" | "MegatronLMPlugin" | "DeepSpeedPlugin")
+            )
+        })
+        || index.source.text.contains("deepspeed_plugin")
 }
 
 /// Framework loops that fire events or callbacks around the step (composer's `run_event`,
