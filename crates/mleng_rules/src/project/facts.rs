@@ -907,7 +907,20 @@ fn reproducibility_comment(index: &SemanticIndex) -> Option<TextRange> {
         let text = source.lines.line_text(&source.text, line);
         let Some(hash) = text.find('#') else { continue };
         let comment = text[hash..].to_ascii_lowercase();
-        if comment.contains("reproducib") || comment.contains("deterministic") {
+        // "deterministic" alone also describes transforms (`# a deterministic Resize for
+        // evaluation`): it counts only next to a word about runs or their results.
+        let about_runs = [
+            "seed",
+            "result",
+            "run",
+            "training",
+            "cudnn",
+            "algorithm",
+            "behavio",
+        ]
+        .iter()
+        .any(|w| comment.contains(w));
+        if comment.contains("reproducib") || (comment.contains("deterministic") && about_runs) {
             let start = source.lines.line_start(line)? + hash as u32;
             let end = source.lines.line_start(line)? + text.len() as u32;
             return Some(TextRange::new(start.into(), end.into()));
