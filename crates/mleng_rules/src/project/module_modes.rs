@@ -8,7 +8,7 @@
 //! a layer built by a helper method, a class from another library (a torchvision ResNet has
 //! BatchNorm), a child class that no reviewed file defines, a cycle.
 
-use std::collections::HashMap;
+use std::path::Path;
 
 use mleng_knowledge::layers::{is_container, kind, same_in_train_and_eval, LayerKind};
 use mleng_python::index::literals::dotted;
@@ -121,31 +121,71 @@ fn is_class_name(name: &str) -> bool {
     !name.contains('.') && name.chars().next().is_some_and(char::is_uppercase)
 }
 
-/// Is the class called `name` (defined in some reviewed file) free of mode-dependent parts,
-/// through all the classes it is built from? Unknown or ambiguous names are not.
-pub fn mode_free(files: &[FileFacts], name: &str) -> bool {
-    let mut classes: HashMap<&str, Vec<&ModuleClass>> = HashMap::new();
-    for class in files.iter().flat_map(|f| f.module_classes.iter()) {
-        classes.entry(class.name.as_str()).or_default().push(class);
-    }
+/// Is the class `subject` free of mode-dependent parts, through all the classes it is built
+/// from? `subject` is `Name` or the qualified `module.Name` it was imported as; `from_file` is
+/// where it is used. Among classes of the same name, the one in `from_file`, else the one in the
+/// module the import names, is meant; unknown or still ambiguous names are not free.
+pub fn mode_free(files: &[FileFacts], subject: &str, from_file: &Path) -> bool {
+    let classes: Vec<(&Path, &ModuleClass)> = files
+        .iter()
+        .flat_map(|f| f.module_classes.iter().map(move |c| (f.path.as_path(), c)))
+        .collect();
+    let (module, name) = match subject.rsplit_once('.') {
+        Some((module, name)) => (Some(module), name),
+        None => (None, subject),
+    };
     let mut visiting = Vec::new();
-    free(&classes, name, &mut visiting)
+    free(&classes, name, module, from_file, &mut visiting)
 }
 
-fn free<'c>(
-    classes: &HashMap<&'c str, Vec<&'c ModuleClass>>,
+fn free(
+    classes: &[(&Path, &ModuleClass)],
     name: &str,
+    module: Option<&str>,
+    from_file: &Path,
     visiting: &mut Vec<String>,
 ) -> bool {
-    // Two classes of the same name in the project: cannot tell which one is meant.
-    let Some([class]) = classes.get(name).map(Vec::as_slice) else {
+    let Some((file, class)) = resolve(classes, name, module, from_file) else {
         return false;
     };
     if class.depends_on_mode || visiting.iter().any(|v| v == name) {
         return false;
     }
     visiting.push(name.to_string());
-    let ok = class.children.iter().all(|c| free(classes, c, visiting));
+    let ok = class
+        .children
+        .iter()
+        .all(|child| free(classes, child, None, file, visiting));
     visiting.pop();
     ok
+}
+
+/// The one class called `name` that is meant, if there is one.
+fn resolve<'c>(
+    classes: &[(&'c Path, &'c ModuleClass)],
+    name: &str,
+    module: Option<&str>,
+    from_file: &Path,
+) -> Option<(&'c Path, &'c ModuleClass)> {
+    let named: Vec<_> = classes.iter().filter(|(_, c)| c.name == name).collect();
+    if let [only] = named.as_slice() {
+        return Some(**only);
+    }
+    if let Some(here) = named.iter().find(|(f, _)| *f == from_file) {
+        return Some(**here);
+    }
+    // `from models.resnet import Net`: the file `models/resnet.py` (or `models/resnet/__init__.py`).
+    let module = module?.trim_start_matches('.').replace('.', "/");
+    let in_module: Vec<_> = named
+        .iter()
+        .filter(|(f, _)| {
+            let f = f.with_extension("");
+            f.ends_with(&module)
+                || (f.ends_with("__init__") && f.parent().is_some_and(|p| p.ends_with(&module)))
+        })
+        .collect();
+    match in_module.as_slice() {
+        [only] => Some(***only),
+        _ => None,
+    }
 }

@@ -80,17 +80,19 @@ pub(crate) fn is_eval_loader(name: &str) -> bool {
 pub(crate) fn check_project(ctx: &mut ProjectContext) {
     let candidates: Vec<_> = ctx.candidates().map(|(_, c)| c).collect();
     for candidate in candidates {
+        let from_file = candidate.finding.location.path.as_path();
         let mode_free = candidate
             .subject
             .as_deref()
-            .is_some_and(|class| module_modes::mode_free(&ctx.facts.files, class));
+            .is_some_and(|class| module_modes::mode_free(&ctx.facts.files, class, from_file));
         if !mode_free {
             ctx.confirm(candidate);
         }
     }
 }
 
-/// The class a model variable is built from (`model = Net(4)` -> `Net`), if this file shows it.
+/// The class a model variable is built from, as imported (`from model import Net` then
+/// `model = Net(4)` -> `model.Net`) or as written (`Net`), if this file shows it.
 fn model_class(index: &mleng_python::SemanticIndex, model: &str) -> Option<String> {
     index.bindings.iter().find_map(|b| {
         if b.target != model {
@@ -105,11 +107,7 @@ fn model_class(index: &mleng_python::SemanticIndex, model: &str) -> Option<Strin
                 {
                     value = &a.value;
                 }
-                func => {
-                    let name = dotted(func)?;
-                    let short = name.rsplit('.').next().unwrap_or(&name);
-                    return Some(short.to_string());
-                }
+                func => return index.qualified_name(func).or_else(|| dotted(func)),
             }
         }
         None
