@@ -102,7 +102,7 @@ fn check(ctx: &mut Context) {
         if call.arguments.keywords.iter().any(|k| k.arg.is_none()) {
             continue; // **kwargs may carry num_classes
         }
-        if touched(ctx, var, head.attr) || !trained(index, var) {
+        if touched(ctx, var, head.attr) || !trained(index, var, binding) {
             continue;
         }
         let head_root = head.attr.split(['.', '[']).next().unwrap_or(head.attr);
@@ -196,18 +196,24 @@ fn touched(ctx: &Context, var: &str, head_attr: &str) -> bool {
 }
 
 /// An optimizer is built over the model's parameters.
-fn trained(index: &SemanticIndex, var: &str) -> bool {
+/// An optimizer is built over `var.parameters()`, and not only earlier in the same scope than
+/// this binding: a notebook that trains its own `model` and at the end rebinds `model` to a
+/// pretrained network to look at its filters does not train that one.
+fn trained(index: &SemanticIndex, var: &str, binding: &mleng_python::index::Binding) -> bool {
     let params = format!("{var}.parameters");
     let named = format!("{var}.named_parameters");
     index.calls.iter().any(|c| {
-        c.qualified.as_deref().is_some_and(|q| {
-            q.starts_with("torch.optim.")
-                && q.rsplit('.')
-                    .next()
-                    .is_some_and(|s| s.starts_with(|ch: char| ch.is_ascii_uppercase()))
-        }) && c.arg(0).is_some_and(|a| {
-            let text = index.text(a.range());
-            text.starts_with(&params) || text.starts_with(&named)
-        })
+        let before_in_scope = c.function == binding.function && c.start() < binding.range.start();
+        !before_in_scope
+            && c.qualified.as_deref().is_some_and(|q| {
+                q.starts_with("torch.optim.")
+                    && q.rsplit('.')
+                        .next()
+                        .is_some_and(|s| s.starts_with(|ch: char| ch.is_ascii_uppercase()))
+            })
+            && c.arg(0).is_some_and(|a| {
+                let text = index.text(a.range());
+                text.starts_with(&params) || text.starts_with(&named)
+            })
     })
 }
