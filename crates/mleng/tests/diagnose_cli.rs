@@ -199,6 +199,32 @@ fn a_corrupt_file_named_on_the_command_line_is_a_clear_error() {
 }
 
 #[test]
+fn a_log_with_nothing_readable_is_no_data_not_healthy() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("metrics.csv"), "step,loss\n").unwrap();
+    let mut tb = b"garbage that is no TFRecord".repeat(40);
+    tb.truncate(1000);
+    std::fs::write(dir.path().join("events.out.tfevents.1.host"), &tb).unwrap();
+    for file in ["metrics.csv", "events.out.tfevents.1.host"] {
+        // Named relative to the current folder, as users type it.
+        let out = mleng()
+            .current_dir(dir.path())
+            .args(["diagnose", file])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{text}");
+        assert!(
+            text.contains("NO DATA: no metric value could be read"),
+            "{text}"
+        );
+        assert!(!text.contains("HEALTHY"), "{text}");
+        let folder = dir.path().file_name().unwrap().to_string_lossy();
+        assert!(text.starts_with(&format!("== {folder} (.)")), "{text}");
+    }
+}
+
+#[test]
 fn mlflow_sqlite_store_from_the_cli() {
     let out = mleng()
         .args(["diagnose", "--compare"])

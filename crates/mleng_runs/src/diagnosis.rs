@@ -20,6 +20,8 @@ pub enum Status {
     Healthy,
     Attention,
     Failed,
+    /// Not one value could be read: nothing to judge (the notes say why).
+    NoData,
 }
 
 impl Status {
@@ -28,6 +30,7 @@ impl Status {
             Status::Healthy => "HEALTHY",
             Status::Attention => "NEEDS ATTENTION",
             Status::Failed => "FAILED",
+            Status::NoData => "NO DATA",
         }
     }
 }
@@ -70,12 +73,25 @@ pub fn diagnose(run: &Run, overrides: &[(Role, String)], classes: Option<u32>) -
     let events = detect::run_all(&view);
     let summary = summarize(&view);
     let worst = events.iter().map(|e| e.severity).max();
+    let empty = run.series.iter().all(|s| s.points.is_empty());
     let status = match worst {
         Some(Severity::Error) => Status::Failed,
         Some(Severity::Warning) => Status::Attention,
+        _ if empty => Status::NoData,
         _ => Status::Healthy,
     };
-    let verdict = verdict(status, &events, &summary);
+    let verdict = if status == Status::NoData {
+        format!(
+            "{}: no metric value could be read from {}; see the notes",
+            status.label(),
+            match run.sources.len() {
+                1 => "the log".to_string(),
+                n => format!("its {n} logs"),
+            }
+        )
+    } else {
+        verdict(status, &events, &summary)
+    };
     Diagnosis {
         run: run.name.clone(),
         root: run.root.clone(),

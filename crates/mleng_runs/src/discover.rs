@@ -40,7 +40,11 @@ fn is_logger_dir(name: &str) -> bool {
 }
 
 fn run_root(file: &Path) -> PathBuf {
-    let mut dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
+    // `events.out.tfevents.x` given without a folder lives in the current one.
+    let mut dir = file
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
     while let Some(name) = dir.file_name().and_then(|n| n.to_str()) {
         if !is_logger_dir(name) {
             break;
@@ -156,7 +160,20 @@ pub fn load_runs(paths: &[PathBuf]) -> Result<Vec<Run>> {
         } else {
             run_root(&item.path)
         };
-        for (name, data) in results {
+        for (name, mut data) in results {
+            // A file named on the command line that reads but holds nothing is worth saying:
+            // "no training logs found" would send the user looking in the wrong place.
+            if item.explicit && data.series.is_empty() && data.notes.is_empty() {
+                data.notes.push(ReadNote {
+                    path: item.path.clone(),
+                    offset: None,
+                    line: None,
+                    message: "read, but it holds no numeric metric values (only a header, or no \
+                              column of numbers next to a step column)"
+                        .into(),
+                    serious: true,
+                });
+            }
             let key = match item.format {
                 Format::MlflowSqlite => (root.clone(), name.clone().unwrap_or_default()),
                 _ => (root.clone(), String::new()),
@@ -202,8 +219,10 @@ fn read_head(path: &Path, buf: &mut [u8]) -> Result<usize> {
 
 fn empty_run(root: &Path, name: Option<&str>) -> Run {
     let name = name.map(str::to_string).unwrap_or_else(|| {
-        root.file_name()
-            .map(|n| n.to_string_lossy().into_owned())
+        // `.` and `..` have no name of their own: use the folder they stand for.
+        let own = |p: &Path| p.file_name().map(|n| n.to_string_lossy().into_owned());
+        own(root)
+            .or_else(|| std::fs::canonicalize(root).ok().and_then(|p| own(&p)))
             .unwrap_or_else(|| root.display().to_string())
     });
     Run {
