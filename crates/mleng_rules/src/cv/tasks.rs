@@ -402,11 +402,6 @@ fn scan_file(path: &Path, tasks: &[Task]) -> Option<FileFacts> {
     facts.ok()
 }
 
-/// Is this a test file (tests train toy models; they say nothing about the project's task)?
-fn is_test_path(path: &Path) -> bool {
-    crate::test_code::is_test_code(path)
-}
-
 /// Groups the facts of a project's files (tests left out) by detected task. A task counts when
 /// an architecture or dataset signal of it appears; a backbone alone counts for classification
 /// only when no other task is found.
@@ -535,7 +530,7 @@ pub fn scan_project(files: &[PathBuf]) -> Result<ProjectScan, &'static recommend
     let tasks = recommend::tasks()?;
     let per_file: Vec<FileFacts> = files
         .par_iter()
-        .filter(|p| !is_test_path(p))
+        .filter(|p| !crate::test_code::is_test_code(p))
         .filter_map(|p| scan_file(p, tasks))
         .collect();
     let detected = detect(&per_file.iter().collect::<Vec<_>>(), tasks);

@@ -163,10 +163,6 @@ fn whole_file(index: &SemanticIndex) -> Site {
     }
 }
 
-pub fn is_test_path(path: &std::path::Path) -> bool {
-    crate::test_code::is_test_code(path)
-}
-
 /// Receiver names of `.log(...)`-style calls that record metrics (`wandb_run.log`,
 /// `self._metric_logger.log_dict`, `accelerator.log`, `writer.log_scalar`).
 const LOGGER_RECEIVERS: &[&str] = &[
@@ -205,7 +201,7 @@ pub fn collect(index: &SemanticIndex) -> FileFacts {
     let source = index.source;
     let path = source.path.clone();
     let is_notebook = source.kind == SourceKind::Notebook;
-    let is_test = is_test_path(&path);
+    let is_test = crate::test_code::is_test_code(&path);
 
     let mut trains: Option<(TextRange, bool)> = None;
     let mut training_functions = Vec::new();
