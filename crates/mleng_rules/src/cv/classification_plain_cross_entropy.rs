@@ -22,8 +22,10 @@ anywhere in the project.
 The task comes from the same comparison as `mleng recommend --project`: the files the entry
 point reaches must show image classification, and only it: a class-per-folder dataset
 (`ImageFolder`, `CIFAR10`, ...), a classification model, or a classification backbone
-(`resnet50(...)`, `timm.create_model(...)`) when nothing points to another task. Libraries (no
-training entry point) are never reported.
+(`resnet50(...)`, `timm.create_model(...)`) when nothing points to another task; a recurrent or
+Transformer decoder (`nn.LSTMCell`, `nn.TransformerDecoder`, `pack_padded_sequence`) makes the
+backbone an encoder (image captioning, VQA), not a classifier. Libraries (no training entry
+point) are never reported.
 
 Reported once per project, at the loss construction in the entry point or in the file with
 the training loop (entry points in folders below one already judged, such as a notebook next

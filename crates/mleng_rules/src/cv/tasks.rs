@@ -92,7 +92,22 @@ pub struct FileFacts {
     pub tasks: Vec<TaskHit>,
     pub uses: Vec<UseHit>,
     pub practices: Vec<Practice>,
+    /// Builds a recurrent or Transformer decoder: an image backbone here is likely the
+    /// encoder of a captioning or VQA model, not a classifier.
+    pub sequence_decoder: bool,
 }
+
+/// Decoders of sequence models (show-attend-tell captioning, seq2seq): with one of these in
+/// the project, a backbone alone is no evidence of image classification.
+const SEQUENCE_DECODERS: &[&str] = &[
+    "torch.nn.LSTM",
+    "torch.nn.LSTMCell",
+    "torch.nn.GRU",
+    "torch.nn.GRUCell",
+    "torch.nn.TransformerDecoder",
+    "torch.nn.TransformerDecoderLayer",
+    "torch.nn.utils.rnn.pack_padded_sequence",
+];
 
 fn site(index: &SemanticIndex, range: TextRange) -> Site {
     let source = index.source;
@@ -228,6 +243,11 @@ fn definition_pattern_heads(tasks: &[Task]) -> Vec<(bool, &str)> {
 pub fn scan(index: &SemanticIndex, tasks: &[Task]) -> FileFacts {
     let mut facts = FileFacts::default();
     let heads = call_pattern_heads(tasks);
+    facts.sequence_decoder = index.calls.iter().any(|c| {
+        c.qualified
+            .as_deref()
+            .is_some_and(|q| SEQUENCE_DECODERS.contains(&q))
+    });
     for call in &index.calls {
         // The callee through imports only: a method on a typed receiver (`model.parameters()`
         // on a `resnet50(...)`) is not a use of what built the receiver.
@@ -404,10 +424,11 @@ fn scan_file(path: &Path, tasks: &[Task]) -> Option<FileFacts> {
 
 /// Groups the facts of a project's files (tests left out) by detected task. A task counts when
 /// an architecture or dataset signal of it appears; a backbone alone counts for classification
-/// only when no other task is found.
+/// only when no other task is found and no sequence decoder makes it an encoder.
 pub fn detect(per_file: &[&FileFacts], tasks: &[Task]) -> Vec<DetectedTask> {
     let strong = |h: &TaskHit| matches!(h.aspect.as_str(), "architecture" | "data");
-    let any_strong = per_file.iter().flat_map(|f| f.tasks.iter()).any(strong);
+    let any_strong = per_file.iter().flat_map(|f| f.tasks.iter()).any(strong)
+        || per_file.iter().any(|f| f.sequence_decoder);
     let found: Vec<&Task> = tasks
         .iter()
         .filter(|task| {
