@@ -355,3 +355,36 @@ fn test_and_benchmark_code_gets_input_findings_only() {
         "{out}"
     );
 }
+
+#[test]
+fn one_mistake_seen_by_two_rules_is_reported_once() {
+    // A classifier that ends in softmax, trained with cross-entropy (PyTorch-GAN's pixelda):
+    // ARC011 and TRN007 both see the loss call; the default rule set shows it once.
+    let dir = tempfile::tempdir().unwrap();
+    let code = "import torch\nimport torch.nn as nn\n\n\nclass Classifier(nn.Module):\n    def __init__(self):\n        super().__init__()\n        self.out = nn.Sequential(nn.Linear(8, 10), nn.Softmax(dim=1))\n\n    def forward(self, x):\n        return self.out(x)\n\n\ntorch.manual_seed(0)\nclassifier = Classifier()\ntask_loss = nn.CrossEntropyLoss()\nopt = torch.optim.Adam(classifier.parameters())\nfor x, y in [(torch.randn(4, 8), torch.tensor([0, 1, 2, 3]))]:\n    loss = task_loss(classifier(x), y)\n    opt.zero_grad()\n    loss.backward()\n    opt.step()\n    print(loss.item())\n";
+    fs::write(dir.path().join("pixelda.py"), code).unwrap();
+    let (code, out, err) = stdout_of(
+        mleng()
+            .arg("review")
+            .arg(dir.path())
+            .args(["--format", "concise"]),
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let on_loss: Vec<&str> = out
+        .lines()
+        .filter(|l| l.contains("pixelda.py:19:"))
+        .collect();
+    assert_eq!(on_loss.len(), 1, "{out}");
+    assert!(on_loss[0].contains("ARC011"), "{out}");
+    // Selected alone, TRN007 still reports it.
+    let (_, alone, _) = stdout_of(
+        mleng()
+            .arg("review")
+            .arg(dir.path())
+            .args(["--format", "concise", "--select", "TRN007"]),
+    );
+    assert!(
+        alone.contains("pixelda.py:19:") && alone.contains("TRN007"),
+        "{alone}"
+    );
+}

@@ -322,8 +322,30 @@ pub fn review_source_with_facts(
             findings.push(finding);
         }
     }
+    drop_superseded(&mut findings);
     findings.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
     (findings, facts)
+}
+
+/// Keeps one finding per mistake where two rules report it at the same spot
+/// ([`registry::SUPERSEDES`]).
+fn drop_superseded(findings: &mut Vec<Finding>) {
+    let spot = |f: &Finding| {
+        (
+            f.location.cell,
+            f.location.span.map(|s| (s.start_line, s.start_column)),
+        )
+    };
+    for (winner, losers) in registry::SUPERSEDES {
+        let spots: Vec<_> = findings
+            .iter()
+            .filter(|f| f.code == *winner)
+            .map(spot)
+            .collect();
+        if !spots.is_empty() {
+            findings.retain(|f| !(losers.contains(&f.code.as_str()) && spots.contains(&spot(f))));
+        }
+    }
 }
 
 /// `# noqa`, `# noqa: TRN001, ARC001`, `# mleng: ignore`, `# mleng: ignore[TRN001]` on the

@@ -45,6 +45,15 @@ pub fn project_rules() -> &'static [&'static ProjectRule] {
     })
 }
 
+/// Rules that see one mistake from two angles. When the first rule and one of the others report
+/// the same spot of a file, the first rule's finding stands for both (one mistake, one finding);
+/// where only one of them fires, it is kept.
+pub const SUPERSEDES: &[(&str, &[&str])] = &[
+    // A model that ends in softmax/sigmoid feeding a loss that applies it again: ARC011 (the
+    // architecture) and TRN007/TRN008 (the loss's input) name the same loss call.
+    ("ARC011", &["TRN007", "TRN008"]),
+];
+
 /// Rules that run when the configuration does not select any.
 pub fn default_enabled() -> impl Iterator<Item = &'static Rule> {
     all()

@@ -44,6 +44,9 @@ loss = nn.BCEWithLogitsLoss()(logits, y)
 probs = torch.sigmoid(logits)  # only for metrics / predictions
 ```
 
+When `ARC011` reports the same loss call (the model itself ends in the activation), only its
+finding is shown; this rule still reports it when selected alone.
+
 ## References
 - PyTorch `BCEWithLogitsLoss` ("more numerically stable than using a plain Sigmoid followed by a BCELoss"): <https://pytorch.org/docs/stable/generated/torch.nn.BCEWithLogitsLoss.html>
 - PyTorch `BCELoss` (log clamped to >= -100): <https://pytorch.org/docs/stable/generated/torch.nn.BCELoss.html>

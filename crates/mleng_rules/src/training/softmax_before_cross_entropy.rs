@@ -52,6 +52,9 @@ With `NLLLoss`, use `F.log_softmax` instead of `F.softmax`.
 is the same (only wasted work). A softmax applied under a condition (`if not self.training`) is
 not followed.
 
+When `ARC011` reports the same loss call (the model itself ends in the activation), only its
+finding is shown; this rule still reports it when selected alone.
+
 ## References
 - PyTorch `CrossEntropyLoss` ("The input is expected to contain the unnormalized logits for each class"): <https://pytorch.org/docs/stable/generated/torch.nn.CrossEntropyLoss.html>
 - PyTorch `NLLLoss` ("expected to contain log-probabilities"): <https://pytorch.org/docs/stable/generated/torch.nn.NLLLoss.html>
