@@ -44,6 +44,7 @@ loss = nn.BCEWithLogitsLoss()(logits, y)
 probs = torch.sigmoid(logits)  # only for metrics / predictions
 ```
 
+## Known problems
 When `ARC011` reports the same loss call (the model itself ends in the activation), only its
 finding is shown; this rule still reports it when selected alone.
 
