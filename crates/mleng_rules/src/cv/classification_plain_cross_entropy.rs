@@ -20,7 +20,7 @@ CutMix (timm `Mixup`, torchvision `v2.MixUp`/`v2.CutMix`, a `mixup`/`cutmix` fun
 anywhere in the project.
 
 The task comes from the same comparison as `mleng recommend --project`: the files the entry
-point reaches must show image classification, and only it: a class-per-folder dataset
+point reaches must show image classification, and only it: an image-classification dataset
 (`ImageFolder`, `CIFAR10`, ...), a classification model, or a classification backbone
 (`resnet50(...)`, `timm.create_model(...)`) when nothing points to another task; a recurrent or
 Transformer decoder (`nn.LSTMCell`, `nn.TransformerDecoder`, `pack_padded_sequence`) makes the
