@@ -53,6 +53,11 @@ pub fn collect(index: &SemanticIndex) -> Vec<ModuleClass> {
         for layer in &class.layers {
             match layer.constructor.as_deref() {
                 Some(q) if is_container(q) => {}
+                // `nn.Parameter(...)`, `torch.zeros(...)`: tensors, not layers.
+                Some(q)
+                    if q.starts_with("torch.nn.Parameter")
+                        || q.starts_with("torch.nn.parameter.")
+                        || (q.starts_with("torch.") && !q.starts_with("torch.nn.")) => {}
                 Some(q) if q.starts_with("torch.") => {
                     facts.depends_on_mode |= !same_in_train_and_eval(q);
                 }
