@@ -165,3 +165,41 @@ fn project_without_vision_code_says_so() {
     let text = stdout(&["recommend", "--project", dir.path().to_str().unwrap()]);
     assert!(text.contains("tasks found: none"), "{text}");
 }
+
+#[test]
+fn generative_and_captioning_projects_are_not_mistaken_for_vision_tasks() {
+    // A diffusion model: its `Unet` denoises and CIFAR-10 is training images, not labels.
+    let diffusion = tempfile::tempdir().unwrap();
+    std::fs::write(
+        diffusion.path().join("train.py"),
+        "import torch.nn as nn\nimport torchvision\n\nclass Unet(nn.Module):\n    pass\n\nclass GaussianDiffusion(nn.Module):\n    def q_sample(self, x, t):\n        return x\n\ndata = torchvision.datasets.CIFAR10('data', download=True)\n",
+    )
+    .unwrap();
+    let text = stdout(&["recommend", "--project", diffusion.path().to_str().unwrap()]);
+    assert!(text.contains("tasks found: none"), "{text}");
+    // A hand-written U-Net without anything generative is segmentation.
+    let unet = tempfile::tempdir().unwrap();
+    std::fs::write(
+        unet.path().join("unet.py"),
+        "import torch.nn as nn\n\nclass UNet(nn.Module):\n    def __init__(self, n_classes):\n        super().__init__()\n        self.outc = nn.Conv2d(64, n_classes, 1)\n",
+    )
+    .unwrap();
+    let text = stdout(&["recommend", "--project", unet.path().to_str().unwrap()]);
+    assert!(
+        text.contains("tasks found: semantic-segmentation"),
+        "{text}"
+    );
+    // A ResNet encoder with an LSTM decoder is captioning, not classification.
+    let captioning = tempfile::tempdir().unwrap();
+    std::fs::write(
+        captioning.path().join("models.py"),
+        "import torch.nn as nn\nimport torchvision\n\nencoder = torchvision.models.resnet101(weights='IMAGENET1K_V1')\ndecoder = nn.LSTMCell(512, 512)\n",
+    )
+    .unwrap();
+    let text = stdout(&[
+        "recommend",
+        "--project",
+        captioning.path().to_str().unwrap(),
+    ]);
+    assert!(text.contains("tasks found: none"), "{text}");
+}

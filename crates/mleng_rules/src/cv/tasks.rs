@@ -95,7 +95,16 @@ pub struct FileFacts {
     /// Builds a recurrent or Transformer decoder: an image backbone here is likely the
     /// encoder of a captioning or VQA model, not a classifier.
     pub sequence_decoder: bool,
+    /// Defines or uses a generative model (diffusion, GAN): its U-Net is a denoiser and its
+    /// backbones are no classifiers, so only dataset signals say what the task is.
+    pub generative: bool,
 }
+
+/// Names of generative-model code: a class whose name holds one of the first (`GaussianDiffusion`,
+/// `Discriminator`), a function named like the second (`q_sample`, DDPM's forward process), or
+/// an import from `diffusers`.
+const GENERATIVE_CLASS_WORDS: &[&str] = &["Diffusion", "Discriminator", "DDPM", "DDIM"];
+const GENERATIVE_FUNCTIONS: &[&str] = &["q_sample", "p_sample", "p_losses", "ddim_sample"];
 
 /// Decoders of sequence models (show-attend-tell captioning, seq2seq): with one of these in
 /// the project, a backbone alone is no evidence of image classification.
@@ -248,6 +257,15 @@ pub fn scan(index: &SemanticIndex, tasks: &[Task]) -> FileFacts {
             .as_deref()
             .is_some_and(|q| SEQUENCE_DECODERS.contains(&q))
     });
+    facts.generative = index.imports_any(&["diffusers"])
+        || index
+            .classes
+            .iter()
+            .any(|c| GENERATIVE_CLASS_WORDS.iter().any(|w| c.name.contains(w)))
+        || index
+            .functions
+            .iter()
+            .any(|f| GENERATIVE_FUNCTIONS.contains(&f.name));
     for call in &index.calls {
         // The callee through imports only: a method on a typed receiver (`model.parameters()`
         // on a `resnet50(...)`) is not a use of what built the receiver.
@@ -424,8 +442,13 @@ fn scan_file(path: &Path, tasks: &[Task]) -> Option<FileFacts> {
 
 /// Groups the facts of a project's files (tests left out) by detected task. A task counts when
 /// an architecture or dataset signal of it appears; a backbone alone counts for classification
-/// only when no other task is found and no sequence decoder makes it an encoder.
+/// only when no other task is found and no sequence decoder makes it an encoder. A generative
+/// project (diffusion, GAN) has none of these tasks: its U-Net denoises and its CIFAR-10 is
+/// training images, not labels.
 pub fn detect(per_file: &[&FileFacts], tasks: &[Task]) -> Vec<DetectedTask> {
+    if per_file.iter().any(|f| f.generative) {
+        return Vec::new();
+    }
     let strong = |h: &TaskHit| matches!(h.aspect.as_str(), "architecture" | "data");
     let any_strong = per_file.iter().flat_map(|f| f.tasks.iter()).any(strong)
         || per_file.iter().any(|f| f.sequence_decoder);
