@@ -6,6 +6,7 @@
 //! about (qualified names, modules and their layers, forward order, training loops), so that
 //! no rule walks the tree or resolves a name by itself.
 
+pub mod contained;
 pub mod discover;
 pub mod index;
 pub mod parse;

@@ -110,7 +110,7 @@ impl SourceFile {
             std::str::from_utf8(bytes).map_err(|err| LoadError::NotUtf8(err.valid_up_to()))?;
         // ruff_notebook asserts on a few malformed inputs; a panic there must not take the
         // whole review down, so it is contained and reported as a broken notebook.
-        let notebook = std::panic::catch_unwind(|| Notebook::from_source_code(json))
+        let notebook = crate::contained::contain(|| Notebook::from_source_code(json))
             .map_err(|_| LoadError::Notebook("the notebook structure is malformed".into()))?
             .map_err(|err| LoadError::Notebook(err.to_string()))?;
         if !is_python_notebook(json) {

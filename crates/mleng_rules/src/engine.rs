@@ -3,8 +3,8 @@
 //! in parallel; a file that cannot be read or parsed yields one input finding and never
 //! stops the run, and even a bug of ours in one file is contained to that file.
 
+use mleng_python::contained::contain;
 use std::collections::{HashMap, HashSet};
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 
 use globset::GlobSet;
@@ -200,11 +200,11 @@ pub fn run_project_rules(
     let mut findings = Vec::new();
     for project_rule in rules {
         let rule = project_rule.rule;
-        let result = catch_unwind(AssertUnwindSafe(|| {
+        let result = contain(|| {
             let mut ctx = ProjectContext::new(facts, rule);
             (project_rule.check)(&mut ctx);
             ctx.findings
-        }));
+        });
         let found = match result {
             Ok(found) => found,
             Err(_) => {
@@ -249,18 +249,9 @@ fn review_path_with_facts(
     project_rules: &[&ProjectRule],
     with_facts: bool,
 ) -> (Vec<Finding>, Option<FileFacts>) {
-    match catch_unwind(AssertUnwindSafe(|| {
-        review_path_inner(path, settings, project_rules, with_facts)
-    })) {
+    match contain(|| review_path_inner(path, settings, project_rules, with_facts)) {
         Ok(result) => result,
-        Err(panic) => {
-            let detail = panic
-                .downcast_ref::<String>()
-                .map(String::as_str)
-                .or_else(|| panic.downcast_ref::<&str>().copied())
-                .unwrap_or("unknown panic");
-            (vec![input::internal_error(path, detail)], None)
-        }
+        Err(detail) => (vec![input::internal_error(path, &detail)], None),
     }
 }
 

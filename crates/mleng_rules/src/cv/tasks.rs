@@ -436,8 +436,7 @@ fn scan_file(path: &Path, tasks: &[Task]) -> Option<FileFacts> {
         return None;
     }
     let index = SemanticIndex::build(&source, parsed.module());
-    let facts = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| scan(&index, tasks)));
-    facts.ok()
+    mleng_python::contained::contain(|| scan(&index, tasks)).ok()
 }
 
 /// Groups the facts of a project's files (tests left out) by detected task. A task counts when
