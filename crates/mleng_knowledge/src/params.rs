@@ -195,43 +195,56 @@ pub fn layer(name: &str) -> Option<&'static LayerSpec> {
 
 impl LayerSpec {
     /// Parameters from the arguments (`get(name)` returns what the call passed for `name`,
-    /// positionally or by keyword). `Err(name)` names the argument that is not a literal.
-    pub fn count(&self, get: &dyn Fn(&str) -> Arg) -> Result<u64, String> {
-        let int = |name: &str| -> Result<u64, String> {
+    /// positionally or by keyword). The error names the argument that is not a literal, or says
+    /// the literal sizes are beyond any real model.
+    pub fn count(&self, get: &dyn Fn(&str) -> Arg) -> Result<u64, CountError> {
+        let total = self.count_exact(get)?;
+        if total.is_finite() && (0.0..=MAX_EXACT).contains(&total) {
+            Ok(total as u64)
+        } else {
+            Err(CountError::TooLarge)
+        }
+    }
+
+    /// The count in f64, exact for every integer up to 2^53: literal sizes written in a file
+    /// can be anything (`nn.Linear(2**40, 2**40)`), and integer arithmetic would overflow.
+    fn count_exact(&self, get: &dyn Fn(&str) -> Arg) -> Result<f64, CountError> {
+        let missing = |name: &str| CountError::NotLiteral(name.to_string());
+        let whole = |v: f64| v >= 0.0 && v.fract() == 0.0;
+        let int = |name: &str| -> Result<f64, CountError> {
             match get(name) {
-                Arg::Number(v) if v >= 0.0 && v.fract() == 0.0 => Ok(v as u64),
-                _ => Err(name.to_string()),
+                Arg::Number(v) if whole(v) => Ok(v),
+                _ => Err(missing(name)),
             }
         };
-        let flag = |name: &str, default: bool| -> Result<bool, String> {
+        let flag = |name: &str, default: bool| -> Result<bool, CountError> {
             match get(name) {
                 Arg::Missing => Ok(default),
                 Arg::Bool(b) => Ok(b),
-                _ => Err(name.to_string()),
+                _ => Err(missing(name)),
             }
         };
-        let int_or = |name: &str, default: u64| -> Result<u64, String> {
+        let int_or = |name: &str, default: f64| -> Result<f64, CountError> {
             match get(name) {
                 Arg::Missing => Ok(default),
                 _ => int(name),
             }
         };
-        let shape = |name: &str, n: usize| -> Result<u64, String> {
+        let shape = |name: &str, n: usize| -> Result<f64, CountError> {
             match get(name) {
-                Arg::Number(v) if v >= 0.0 && v.fract() == 0.0 => Ok((v as u64).pow(n as u32)),
-                Arg::Numbers(vs)
-                    if vs.len() == n && vs.iter().all(|v| *v >= 0.0 && v.fract() == 0.0) =>
-                {
-                    Ok(vs.iter().map(|v| *v as u64).product())
+                Arg::Number(v) if whole(v) => Ok(v.powi(n as i32)),
+                Arg::Numbers(vs) if vs.len() == n && vs.iter().all(|v| whole(*v)) => {
+                    Ok(vs.iter().product())
                 }
-                _ => Err(name.to_string()),
+                _ => Err(missing(name)),
             }
         };
+        let or_zero = |on: bool, v: f64| if on { v } else { 0.0 };
         match self.formula {
-            Formula::Free => Ok(0),
+            Formula::Free => Ok(0.0),
             Formula::Linear => {
                 let (i, o) = (int("in_features")?, int("out_features")?);
-                Ok(i * o + if flag("bias", true)? { o } else { 0 })
+                Ok(i * o + or_zero(flag("bias", true)?, o))
             }
             Formula::Bilinear => {
                 let (a, b, o) = (
@@ -239,78 +252,98 @@ impl LayerSpec {
                     int("in2_features")?,
                     int("out_features")?,
                 );
-                Ok(a * b * o + if flag("bias", true)? { o } else { 0 })
+                Ok(a * b * o + or_zero(flag("bias", true)?, o))
             }
             Formula::Conv(n) | Formula::ConvTranspose(n) => {
                 let (i, o) = (int("in_channels")?, int("out_channels")?);
                 let k = shape("kernel_size", n)?;
-                let g = int_or("groups", 1)?.max(1);
-                let bias = if flag("bias", true)? { o } else { 0 };
+                let g = int_or("groups", 1.0)?.max(1.0);
+                let bias = or_zero(flag("bias", true)?, o);
                 let weight = match self.formula {
-                    Formula::Conv(_) => o * (i / g) * k,
-                    _ => i * (o / g) * k,
+                    Formula::Conv(_) => o * (i / g).floor() * k,
+                    _ => i * (o / g).floor() * k,
                 };
                 Ok(weight + bias)
             }
             Formula::Norm(default_affine) => {
                 let f = int("num_features")?;
-                Ok(if flag("affine", default_affine)? {
-                    2 * f
-                } else {
-                    0
-                })
+                Ok(or_zero(flag("affine", default_affine)?, 2.0 * f))
             }
             Formula::LayerNorm => {
                 let size = match get("normalized_shape") {
-                    Arg::Number(v) if v >= 0.0 && v.fract() == 0.0 => v as u64,
-                    Arg::Numbers(vs) if vs.iter().all(|v| *v >= 0.0 && v.fract() == 0.0) => {
-                        vs.iter().map(|v| *v as u64).product()
-                    }
-                    _ => return Err("normalized_shape".into()),
+                    Arg::Number(v) if whole(v) => v,
+                    Arg::Numbers(vs) if vs.iter().all(|v| whole(*v)) => vs.iter().product(),
+                    _ => return Err(missing("normalized_shape")),
                 };
                 if !flag("elementwise_affine", true)? {
-                    return Ok(0);
+                    return Ok(0.0);
                 }
-                Ok(size * if flag("bias", true)? { 2 } else { 1 })
+                Ok(size * if flag("bias", true)? { 2.0 } else { 1.0 })
             }
             Formula::GroupNorm => {
                 let c = int("num_channels")?;
-                Ok(if flag("affine", true)? { 2 * c } else { 0 })
+                Ok(or_zero(flag("affine", true)?, 2.0 * c))
             }
             Formula::Embedding => Ok(int("num_embeddings")? * int("embedding_dim")?),
-            Formula::PReLU => int_or("num_parameters", 1),
+            Formula::PReLU => int_or("num_parameters", 1.0),
             Formula::Rnn(gates) => {
                 let (input, hidden) = (int("input_size")?, int("hidden_size")?);
-                let layers = int_or("num_layers", 1)?;
+                let layers = int_or("num_layers", 1.0)?;
                 let bias = flag("bias", true)?;
-                let dirs = if flag("bidirectional", false)? { 2 } else { 1 };
+                let dirs = if flag("bidirectional", false)? {
+                    2.0
+                } else {
+                    1.0
+                };
                 if !matches!(get("proj_size"), Arg::Missing | Arg::Number(0.0)) {
-                    return Err("proj_size".into());
+                    return Err(missing("proj_size"));
                 }
-                let mut total = 0;
-                for layer in 0..layers {
-                    let inp = if layer == 0 { input } else { hidden * dirs };
-                    let per_dir =
-                        gates * hidden * (inp + hidden) + if bias { 2 * gates * hidden } else { 0 };
-                    total += per_dir * dirs;
-                }
-                Ok(total)
+                let gates = gates as f64;
+                // The first layer reads the input; the others read the previous layer's
+                // output (hidden * directions). Closed form: no loop over `num_layers`.
+                let per_dir = |inp: f64| {
+                    gates * hidden * (inp + hidden) + or_zero(bias, 2.0 * gates * hidden)
+                };
+                let first = per_dir(input) * dirs;
+                let rest = (layers - 1.0).max(0.0) * per_dir(hidden * dirs) * dirs;
+                Ok(or_zero(layers >= 1.0, first) + rest)
             }
             Formula::MultiheadAttention => {
                 let e = int("embed_dim")?;
                 let bias = flag("bias", true)?;
                 let kv = flag("add_bias_kv", false)?;
-                let dim = |name: &str| -> Result<u64, String> {
+                let dim = |name: &str| -> Result<f64, CountError> {
                     match get(name) {
                         Arg::Missing | Arg::None => Ok(e),
                         _ => int(name),
                     }
                 };
                 let (k, v) = (dim("kdim")?, dim("vdim")?);
-                let in_proj = e * e + e * k + e * v + if bias { 3 * e } else { 0 };
-                let out_proj = e * e + if bias { e } else { 0 };
-                Ok(in_proj + out_proj + if kv { 2 * e } else { 0 })
+                let in_proj = e * e + e * k + e * v + or_zero(bias, 3.0 * e);
+                let out_proj = e * e + or_zero(bias, e);
+                Ok(in_proj + out_proj + or_zero(kv, 2.0 * e))
             }
+        }
+    }
+}
+
+/// Integers above this are not exact in f64.
+const MAX_EXACT: f64 = 9_007_199_254_740_992.0;
+
+/// Why a layer's parameters cannot be counted from its call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CountError {
+    /// This argument is not a literal (or a name bound to one).
+    NotLiteral(String),
+    /// The literal sizes give more than 2^53 parameters: not a real model.
+    TooLarge,
+}
+
+impl std::fmt::Display for CountError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CountError::NotLiteral(arg) => write!(f, "`{arg}` is not a literal"),
+            CountError::TooLarge => write!(f, "more than 2^53 parameters from its literal sizes"),
         }
     }
 }
@@ -432,7 +465,45 @@ mod tests {
                 ("in_features", Unknown),
                 ("out_features", Number(2.0))
             ])),
-            Err("in_features".into())
+            Err(CountError::NotLiteral("in_features".into()))
         );
+    }
+
+    #[test]
+    fn absurd_literal_sizes_are_refused_not_overflowed() {
+        use Arg::Number;
+        let huge = |name| (name, Number(4_294_967_296.0));
+        let linear = layer("Linear").unwrap();
+        assert_eq!(
+            linear.count(&args(&[huge("in_features"), huge("out_features")])),
+            Err(CountError::TooLarge)
+        );
+        // A billion-layer LSTM is computed in closed form, not looped over.
+        let lstm = layer("LSTM").unwrap();
+        assert_eq!(
+            lstm.count(&args(&[
+                ("input_size", Number(8.0)),
+                ("hidden_size", Number(16.0)),
+                ("num_layers", Number(1e9)),
+            ])),
+            Ok(4 * 16 * (8 + 16) + 2 * 4 * 16 + 999_999_999 * (4 * 16 * (16 + 16) + 2 * 4 * 16))
+        );
+    }
+
+    #[test]
+    fn stacked_bidirectional_lstm_matches_pytorch() {
+        use Arg::{Bool, Number};
+        // nn.LSTM(10, 20, num_layers=2, bidirectional=True): 2,560 + 4,960 per direction,
+        // 15,040 in all, as `sum(p.numel() for p in m.parameters())` counts them.
+        let lstm = layer("LSTM").unwrap();
+        let count = lstm.count(&args(&[
+            ("input_size", Number(10.0)),
+            ("hidden_size", Number(20.0)),
+            ("num_layers", Number(2.0)),
+            ("bidirectional", Bool(true)),
+        ]));
+        let layer0 = 4 * 20 * (10 + 20) + 2 * 4 * 20;
+        let layer1 = 4 * 20 * (40 + 20) + 2 * 4 * 20;
+        assert_eq!(count, Ok(2 * (layer0 + layer1)));
     }
 }

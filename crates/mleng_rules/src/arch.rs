@@ -299,9 +299,7 @@ pub fn count_call(
                 return Err(format!("no formula for {short}"));
             };
             let get = |name: &str| arg_value(call, spec.positional, name, env);
-            return spec
-                .count(&get)
-                .map_err(|arg| format!("`{arg}` is not a literal"));
+            return spec.count(&get).map_err(|e| e.to_string());
         }
         if is_library_model(&q) {
             return Err(format!("{q}: a library model, not counted from source"));

@@ -1,13 +1,14 @@
 //! Property tests: reviewing mangled Python and notebooks never panics. Inputs are the rule
 //! fixtures with random byte edits (flips, insertions, deletions, truncations: half-typed code,
 //! broken indentation, cut strings) and notebooks assembled from random lines, magics and
-//! IPython help. Every rule runs (`ALL`), per file and through the project pass. A panic would
+//! IPython help. Every rule runs (`ALL`), per file and through the project pass, and `mleng
+//! arch`'s model map is built from each mutated file. A panic would
 //! otherwise surface as an INP900 finding; here it fails the test. Case counts multiply with
 //! `MLENG_FUZZ_SCALE`.
 
 use std::path::{Path, PathBuf};
 
-use mleng_python::SourceFile;
+use mleng_python::{ParsedFile, SemanticIndex, SourceFile};
 use mleng_rules::{review_files, review_source, Settings};
 use proptest::prelude::*;
 
@@ -99,6 +100,10 @@ fn review_text(path: &Path, text: String) {
         "internal error on {}",
         path.display()
     );
+    // `mleng arch` reads the same index (parameter counts from literal arguments).
+    let parsed = ParsedFile::parse(&source);
+    let index = SemanticIndex::build(&source, parsed.module());
+    let _ = mleng_rules::arch::model_maps(&index, None);
 }
 
 proptest! {
@@ -154,6 +159,50 @@ proptest! {
             let findings = review_source(&source, &all_rules());
             prop_assert!(findings.iter().all(|f| f.code != "INP900"));
         }
+    }
+}
+
+proptest! {
+    #![proptest_config(cases(100))]
+
+    /// Layers with literal sizes of any magnitude (parameter counts must not overflow, loop or
+    /// panic): `nn.LSTM(2**40, 7, num_layers=10**18)`.
+    #[test]
+    fn layers_with_any_sizes_never_panic(
+        layers in prop::collection::vec(
+            (
+                prop::sample::select(vec![
+                    "Linear", "Bilinear", "Conv1d", "Conv2d", "Conv3d", "ConvTranspose2d",
+                    "BatchNorm2d", "LayerNorm", "GroupNorm", "Embedding", "PReLU", "LSTM", "GRU",
+                    "RNN", "MultiheadAttention",
+                ]),
+                prop::collection::vec(
+                    prop_oneof![
+                        (0u64..64).prop_map(|v| v.to_string()),
+                        any::<u64>().prop_map(|v| v.to_string()),
+                        (0u32..80).prop_map(|e| format!("2**{e}")),
+                        Just("-1".to_string()),
+                        Just("(3, 3)".to_string()),
+                        Just("num_layers=1000000000000".to_string()),
+                        Just("bidirectional=True".to_string()),
+                        Just("groups=0".to_string()),
+                    ],
+                    0..5,
+                ),
+            ),
+            1..5,
+        ),
+    ) {
+        let mut code = String::from("import torch.nn as nn\n\nclass Net(nn.Module):\n    def __init__(self):\n        super().__init__()\n");
+        for (i, (layer, args)) in layers.iter().enumerate() {
+            code.push_str(&format!("        self.l{i} = nn.{layer}({})\n", args.join(", ")));
+        }
+        code.push_str("\n    def forward(self, x):\n");
+        for i in 0..layers.len() {
+            code.push_str(&format!("        x = self.l{i}(x)\n"));
+        }
+        code.push_str("        return x\n");
+        review_text(Path::new("sizes.py"), code);
     }
 }
 
