@@ -199,7 +199,16 @@ fn check(ctx: &mut Context) {
         if !plain_backward {
             continue;
         }
-        let Some(backward) = lp.first(|k| k == CallKind::Backward) else {
+        // `if use_amp: autocast ...` and `else: loss.backward()` (ConvNeXt's engine, whose AMP
+        // branch goes through timm's loss scaler): the plain backward never follows autocast.
+        let backward = lp.events_of(|k| k == CallKind::Backward).find(|e| {
+            !exclusive(
+                ctx,
+                autocast_range,
+                index.calls[e.via.unwrap_or(e.call)].range(),
+            )
+        });
+        let Some(backward) = backward else {
             continue;
         };
         let backward_range = index.calls[backward.via.unwrap_or(backward.call)].range();

@@ -100,12 +100,33 @@ pub(crate) fn clears_grads_by_hand(ctx: &Context, lp: &TrainingLoop) -> bool {
         .any(|f| mentions(ctx.text(index.functions[f].def.range)))
 }
 
-/// `a` and `b` sit in different branches of one `if`: they never run in the same iteration.
+/// `a` and `b` never run in the same iteration: they sit in different branches of one `if`,
+/// or one in the body of an `if T:` and the other in the `else:` of another `if T:` with the
+/// same test (`if use_amp: ... autocast ...` then later `if use_amp: ... else: loss.backward()`).
 pub(crate) fn exclusive(ctx: &Context, a: TextRange, b: TextRange) -> bool {
-    ctx.index.flow.ifs.iter().any(|block| {
-        let in_body = |r: TextRange| block.body.contains_range(r);
-        let in_else = |r: TextRange| block.orelse.is_some_and(|o| o.contains_range(r));
-        (in_body(a) && in_else(b)) || (in_else(a) && in_body(b))
+    // (test text, whether in the body) of each `if` around `r`, and which `if` it is.
+    let sides = |r: TextRange| -> Vec<(usize, &str, bool)> {
+        ctx.index
+            .flow
+            .ifs
+            .iter()
+            .enumerate()
+            .filter_map(|(i, block)| {
+                let test = ctx.text(block.test.range());
+                if block.body.contains_range(r) {
+                    Some((i, test, true))
+                } else if block.orelse.is_some_and(|o| o.contains_range(r)) {
+                    Some((i, test, false))
+                } else {
+                    None
+                }
+            })
+            .collect()
+    };
+    let (of_a, of_b) = (sides(a), sides(b));
+    of_a.iter().any(|(i, test, body)| {
+        of_b.iter()
+            .any(|(j, other, other_body)| (i == j || test == other) && body != other_body)
     })
 }
 
