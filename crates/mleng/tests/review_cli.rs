@@ -99,6 +99,7 @@ fn bad_input_is_reported_per_file_and_the_rest_is_reviewed() {
         "for batch in loader\n    loss.backward()\n",
     )
     .unwrap();
+    fs::write(p.join("py2.py"), "loss = 0.5\nprint 'loss', loss\n").unwrap();
     fs::write(
         p.join("good.py"),
         "import torch.nn as nn\nhead = nn.Sequential(nn.Dropout(0.5), nn.BatchNorm1d(8))\n",
@@ -128,6 +129,10 @@ fn bad_input_is_reported_per_file_and_the_rest_is_reviewed() {
         "{out}"
     );
     assert!(line_of("good.py").contains("ARC001"), "{out}");
+    assert!(
+        line_of("py2.py").contains("INP002") && line_of("py2.py").contains("Python 2"),
+        "{out}"
+    );
 }
 
 #[test]

@@ -173,11 +173,31 @@ pub(crate) fn syntax_errors(index: &SemanticIndex, errors: &[SyntaxError]) -> Ve
         .iter()
         .take(MAX_SYNTAX_ERRORS)
         .map(|err| {
+            let source = index.source;
+            let line = source.lines.line_of(err.range.start());
+            let hint = python2_hint(source.lines.line_text(&source.text, line));
             input_finding(
                 &SYNTAX_ERROR,
                 location_of(index, err.range),
-                format!("syntax error: {}", err.message),
+                format!("syntax error: {}{hint}", err.message),
             )
         })
         .collect()
+}
+
+/// Python 2 code is a common reason for a syntax error in old training scripts; say so.
+fn python2_hint(line: &str) -> &'static str {
+    let t = line.trim_start();
+    let statement = |kw: &str| {
+        t.strip_prefix(kw).is_some_and(|rest| {
+            rest.starts_with([' ', '"', '\'']) && !rest.trim_start().starts_with('(')
+        })
+    };
+    if statement("print") || statement("exec") {
+        " (a Python 2 `print`/`exec` statement: mleng reads Python 3)"
+    } else if t.starts_with("except ") && t.contains(", ") && !t.contains(" as ") {
+        " (Python 2 `except E, e:`: mleng reads Python 3)"
+    } else {
+        ""
+    }
 }
