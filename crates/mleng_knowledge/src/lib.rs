@@ -5,7 +5,6 @@ pub mod backbones;
 pub mod datasets;
 pub mod experiment;
 pub mod layers;
-pub mod loss_inputs;
 pub mod losses;
 pub mod normalization;
 pub mod optimizers;

@@ -1,5 +1,5 @@
 use mleng_diagnostics::{Area, Fix, Severity};
-use mleng_knowledge::losses::{final_activation, logit_loss, FinalActivation};
+use mleng_knowledge::losses::{final_activation, logit_loss, Activation};
 use mleng_python::index::literals::dotted;
 use mleng_python::SemanticIndex;
 use ruff_python_ast::{Expr, ExprCall};
@@ -59,7 +59,7 @@ struct Ending {
     /// Local class name, or the variable holding an `nn.Sequential`.
     model: String,
     is_class: bool,
-    activation: FinalActivation,
+    activation: Activation,
     at: TextRange,
 }
 
@@ -93,6 +93,9 @@ fn check(ctx: &mut Context) {
         let Some(ending) = model_of(index, call.class, model_call, &endings) else {
             continue;
         };
+        let Some(problem) = loss.problem(ending.activation) else {
+            continue;
+        };
         let loss_text = ctx.text(call.expr.func.range()).to_string();
         let message = format!(
             "`{}` passes the output of `{}`, which ends in {}, to `{loss_text}`: {}; {}",
@@ -100,7 +103,7 @@ fn check(ctx: &mut Context) {
             ending.model,
             ending.activation.name(),
             loss.expects,
-            loss.problem(ending.activation)
+            problem
         );
         let fix = Fix::new(format!(
             "Remove the final {} from the model and return logits; apply it only where probabilities are needed (inference, metrics)",
@@ -216,7 +219,7 @@ fn endings(index: &SemanticIndex) -> Vec<Ending> {
 
 /// The final activation a call applies: `self.softmax(x)`, `F.softmax(x)`, `torch.sigmoid(x)`,
 /// `x.softmax(dim=1)`, or `self.net(x)` where `self.net` is an `nn.Sequential` ending in one.
-fn activation_of(index: &SemanticIndex, class: usize, call: &ExprCall) -> Option<FinalActivation> {
+fn activation_of(index: &SemanticIndex, class: usize, call: &ExprCall) -> Option<Activation> {
     if let Some(attr) = dotted(&call.func)
         .as_deref()
         .and_then(|d| d.strip_prefix("self."))
@@ -236,10 +239,7 @@ fn activation_of(index: &SemanticIndex, class: usize, call: &ExprCall) -> Option
     }
 }
 
-fn sequential_ending(
-    index: &SemanticIndex,
-    call: &ExprCall,
-) -> Option<(FinalActivation, TextRange)> {
+fn sequential_ending(index: &SemanticIndex, call: &ExprCall) -> Option<(Activation, TextRange)> {
     let last = (*index.sequential_items(call).last()?)?;
     let q = index.qualified_name(&last.func)?;
     final_activation(&q).map(|a| (a, last.range()))

@@ -4,9 +4,7 @@
 
 use std::collections::HashMap;
 
-use mleng_knowledge::loss_inputs::{
-    activation, activation_method, loss, Activation, Loss, LossInput,
-};
+use mleng_knowledge::losses::{activation, activation_method, loss, Activation, Loss, LossInput};
 use mleng_python::index::dataflow::ModelTarget;
 use mleng_python::index::literals::dotted;
 use mleng_python::index::{CallId, FunctionId};

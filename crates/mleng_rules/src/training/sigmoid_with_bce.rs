@@ -1,5 +1,5 @@
 use mleng_diagnostics::{Area, Fix, Severity};
-use mleng_knowledge::loss_inputs::{Activation, LossInput};
+use mleng_knowledge::losses::{Activation, LossInput};
 
 use super::loss_inputs::{activation_fed_losses, describe};
 use crate::context::Context;
