@@ -238,3 +238,20 @@ fn mlflow_sqlite_store_from_the_cli() {
         "{text}"
     );
 }
+
+#[test]
+fn explain_describes_diagnose_and_inspect_codes() {
+    for (code, name, command) in [
+        ("RUN003", "divergence", "mleng diagnose"),
+        ("run020", "damaged-log", "mleng diagnose"),
+        ("ONX013", "training-mode-export", "mleng inspect"),
+        ("CKP001", "non-finite-weights", "mleng inspect"),
+    ] {
+        let out = mleng().args(["explain", code]).output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{code}");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains(name) && text.contains(command), "{text}");
+    }
+    let out = mleng().args(["explain", "RUN999"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}

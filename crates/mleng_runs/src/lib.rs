@@ -4,6 +4,7 @@
 //! [`roles::RunView`] maps metric names to roles, [`detect::diagnose`] runs the detectors,
 //! and [`report`] / [`plot`] render the result.
 
+pub mod catalog;
 pub mod discover;
 pub mod error;
 pub mod plot;

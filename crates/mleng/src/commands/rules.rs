@@ -82,8 +82,25 @@ pub fn markdown_table() -> String {
 }
 
 pub fn run_explain(args: ExplainArgs) -> Result<ExitCode> {
-    let Some(rule) = registry::find(args.rule.trim()) else {
-        bail!("unknown rule `{}` (see `mleng rules`)", args.rule);
+    let code = args.rule.trim();
+    let Some(rule) = registry::find(code) else {
+        // Codes of the other commands' checks: what they find, and where the details are.
+        let other = mleng_runs::catalog::find(code)
+            .map(|c| (c, "mleng diagnose", "docs/diagnose.md"))
+            .or_else(|| {
+                mleng_models::catalog::find(code).map(|c| (c, "mleng inspect", "docs/inspect.md"))
+            });
+        let Some(((code, name, what), command, docs)) = other else {
+            bail!("unknown rule `{}` (see `mleng rules`)", args.rule);
+        };
+        println!("# {code} {name}");
+        println!();
+        println!("A `{command}` check.");
+        println!();
+        println!("{what}");
+        println!();
+        println!("Thresholds, their sources and examples: {docs} in the mleng repository.");
+        return Ok(ExitCode::SUCCESS);
     };
     println!("# {} {}", rule.code, rule.name);
     println!();
