@@ -58,6 +58,36 @@ fn json_output_is_machine_readable() {
 }
 
 #[test]
+fn findings_only_formats_for_ci() {
+    let f = fixtures().join("onnx/smallcnn_final_softmax.legacy.onnx");
+    let (code, out, _) = stdout(&["inspect", f.to_str().unwrap(), "--format", "sarif"]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["version"], "2.1.0");
+    let run = &v["runs"][0];
+    let rules: Vec<&str> = run["tool"]["driver"]["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert!(rules.contains(&"ONX005"), "{rules:?}");
+    assert!(run["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["ruleId"] == "ONX005"));
+    let (code, out, _) = stdout(&["inspect", f.to_str().unwrap(), "--format", "concise"]);
+    assert_eq!(code, 0);
+    assert!(out.lines().any(|l| l.contains("ONX005 [info]")), "{out}");
+    let (_, out, _) = stdout(&["inspect", f.to_str().unwrap(), "--format", "github"]);
+    assert!(
+        out.contains("::notice") && out.contains("title=ONX005"),
+        "{out}"
+    );
+}
+
+#[test]
 fn markdown_checkpoint_report() {
     let f = fixtures().join("ckpt/smallcnn_healthy.safetensors");
     let (code, out, _) = stdout(&["inspect", f.to_str().unwrap(), "--format", "markdown"]);

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context};
-use mleng_diagnostics::{Finding, Severity};
+use mleng_diagnostics::{Finding, Format, RenderOptions, RuleInfo, Severity};
 use mleng_models::ckpt::{self, diff, review};
 use mleng_models::onnx::{self, GraphOptions};
 use mleng_models::render::{self, Style};
@@ -15,6 +15,12 @@ pub enum OutputFormat {
     Text,
     Json,
     Markdown,
+    /// The findings only, one per line (as `mleng review --format concise`).
+    Concise,
+    /// The findings only, as SARIF 2.1.0 for code scanning.
+    Sarif,
+    /// The findings only, as GitHub workflow annotations.
+    Github,
 }
 
 #[derive(clap::Args)]
@@ -158,44 +164,83 @@ pub fn run(args: InspectArgs) -> anyhow::Result<ExitCode> {
             }
         }
     }
+    let all: Vec<Finding> = graphs
+        .iter()
+        .flat_map(|g| g.findings.iter())
+        .chain(checkpoints.iter().flat_map(|c| c.findings.iter()))
+        .cloned()
+        .collect();
     let mut out = String::new();
-    match args.format {
-        OutputFormat::Json => {
-            let report = JsonReport {
-                graphs: graphs.iter().collect(),
-                checkpoints: checkpoints.iter().collect(),
-                diff: diff_report.as_ref(),
-            };
-            out = serde_json::to_string_pretty(&report)?;
-            out.push('\n');
-        }
-        _ => {
-            if style == Style::Markdown {
-                out.push_str("# mleng inspect\n\n");
-            }
-            for g in &graphs {
-                out.push_str(&render::graph(g, style, args.rows));
+    let findings_only = match args.format {
+        OutputFormat::Concise => Some(Format::Concise),
+        OutputFormat::Sarif => Some(Format::Sarif),
+        OutputFormat::Github => Some(Format::Github),
+        _ => None,
+    };
+    if let Some(format) = findings_only {
+        let rules = rule_infos(&all);
+        let options = RenderOptions {
+            rules: &rules,
+            color: false,
+            tool_version: env!("CARGO_PKG_VERSION"),
+            files_reviewed: files.len(),
+        };
+        out = mleng_diagnostics::render(format, &all, &options);
+    } else {
+        match args.format {
+            OutputFormat::Json => {
+                let report = JsonReport {
+                    graphs: graphs.iter().collect(),
+                    checkpoints: checkpoints.iter().collect(),
+                    diff: diff_report.as_ref(),
+                };
+                out = serde_json::to_string_pretty(&report)?;
                 out.push('\n');
             }
-            for c in &checkpoints {
-                out.push_str(&render::checkpoint(c, style, args.rows));
-                out.push('\n');
-            }
-            if let Some(d) = &diff_report {
-                out.push_str(&render::diff(d, style, args.rows));
+            _ => {
+                if style == Style::Markdown {
+                    out.push_str("# mleng inspect\n\n");
+                }
+                for g in &graphs {
+                    out.push_str(&render::graph(g, style, args.rows));
+                    out.push('\n');
+                }
+                for c in &checkpoints {
+                    out.push_str(&render::checkpoint(c, style, args.rows));
+                    out.push('\n');
+                }
+                if let Some(d) = &diff_report {
+                    out.push_str(&render::diff(d, style, args.rows));
+                }
             }
         }
     }
     print!("{out}");
-    let all: Vec<&Finding> = graphs
-        .iter()
-        .flat_map(|g| g.findings.iter())
-        .chain(checkpoints.iter().flat_map(|c| c.findings.iter()))
-        .collect();
     let tripped = fail_on.is_some_and(|min| all.iter().any(|f| f.severity >= min));
     Ok(if tripped {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Rule metadata for SARIF and the other shared renderers, from the inspect checks' catalog.
+fn rule_infos(findings: &[Finding]) -> Vec<RuleInfo> {
+    let mut infos: Vec<RuleInfo> = Vec::new();
+    for f in findings {
+        if infos.iter().any(|r| r.code == f.code) {
+            continue;
+        }
+        let summary = mleng_models::catalog::find(&f.code)
+            .map_or_else(|| f.name.clone(), |(_, _, what)| what.to_string());
+        infos.push(RuleInfo {
+            code: f.code.clone(),
+            name: f.name.clone(),
+            area: f.area,
+            default_severity: f.severity,
+            docs_markdown: format!("{summary}\n\nSee docs/inspect.md in the mleng repository."),
+            summary,
+        });
+    }
+    infos
 }
