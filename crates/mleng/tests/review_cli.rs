@@ -11,6 +11,14 @@ fn mleng() -> Command {
     cmd
 }
 
+/// The first output line that names `name` (a file), or an empty string.
+fn line_naming(out: &str, name: &str) -> String {
+    out.lines()
+        .find(|l| l.contains(name))
+        .unwrap_or_default()
+        .to_string()
+}
+
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
@@ -108,12 +116,7 @@ fn bad_input_is_reported_per_file_and_the_rest_is_reviewed() {
     let (code, out, err) = stdout_of(mleng().arg("review").arg(p).args(["--format", "concise"]));
     assert_eq!(code, 0, "{out}{err}");
     assert!(!err.contains("panicked"), "{err}");
-    let line_of = |name: &str| {
-        out.lines()
-            .find(|l| l.contains(name))
-            .unwrap_or_default()
-            .to_string()
-    };
+    let line_of = |name: &str| line_naming(&out, name);
     assert!(
         line_of("binary.py").contains("INP001") && line_of("binary.py").contains("binary file"),
         "{out}"
@@ -131,6 +134,41 @@ fn bad_input_is_reported_per_file_and_the_rest_is_reviewed() {
     assert!(line_of("good.py").contains("ARC001"), "{out}");
     assert!(
         line_of("py2.py").contains("INP002") && line_of("py2.py").contains("Python 2"),
+        "{out}"
+    );
+}
+
+#[test]
+fn generated_deep_code_never_aborts_the_review() {
+    // A 200,000-term sum (as generated code has) overflowed the stack and aborted the whole
+    // review; a tree deeper than the limit is now one INP004 and every other file is reviewed.
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    let chain = |n: usize| format!("y = {}\n", vec!["a"; n].join(" + "));
+    fs::write(p.join("sum200k.py"), chain(200_000)).unwrap();
+    fs::write(p.join("sum2m.py"), chain(2_000_000)).unwrap();
+    let parens = format!("x = {}1{}\n", "(".repeat(200_000), ")".repeat(200_000));
+    fs::write(p.join("parens.py"), parens).unwrap();
+    let deep_brackets = format!("x = {}1{}\n", "[".repeat(300_000), "]".repeat(300_000));
+    fs::write(p.join("brackets.py"), deep_brackets).unwrap();
+    fs::write(
+        p.join("good.py"),
+        "import torch.nn as nn\nhead = nn.Sequential(nn.Dropout(0.5), nn.BatchNorm1d(8))\n",
+    )
+    .unwrap();
+    let (code, out, err) = stdout_of(mleng().arg("review").arg(p).args(["--format", "concise"]));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        !err.contains("panicked") && !err.contains("overflow"),
+        "{err}"
+    );
+    let line_of = |name: &str| line_naming(&out, name);
+    assert!(line_of("good.py").contains("ARC001"), "{out}");
+    assert!(line_of("sum2m.py").contains("INP004"), "{out}");
+    assert!(line_of("brackets.py").contains("INP004"), "{out}");
+    // Deep, but within what the review threads walk: reviewed, nothing to report.
+    assert!(
+        !out.contains("sum200k.py") && !out.contains("parens.py"),
         "{out}"
     );
 }

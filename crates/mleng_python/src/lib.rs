@@ -7,6 +7,7 @@
 //! no rule walks the tree or resolves a name by itself.
 
 pub mod contained;
+pub mod depth;
 pub mod discover;
 pub mod index;
 pub mod parse;

@@ -1,6 +1,7 @@
 //! What a rule's check sees: the file's semantic index, and a way to report.
 
 use mleng_diagnostics::{Finding, Fix, Location, Severity, Span};
+use mleng_project::{ModuleId, ProjectModel};
 use mleng_python::SemanticIndex;
 use ruff_text_size::TextRange;
 
@@ -8,6 +9,10 @@ use crate::rule::Rule;
 
 pub struct Context<'i, 'a> {
     pub index: &'i SemanticIndex<'a>,
+    /// The project the file is reviewed in: other files' classes, functions and callers.
+    pub project: &'i ProjectModel,
+    /// This file in [`Context::project`].
+    pub module: ModuleId,
     pub(crate) rule: &'static Rule,
     pub(crate) findings: Vec<Finding>,
     /// Global (whole-text) first and last line of each finding, for `# noqa` and snippets,
@@ -18,9 +23,16 @@ pub struct Context<'i, 'a> {
 }
 
 impl<'i, 'a> Context<'i, 'a> {
-    pub fn new(index: &'i SemanticIndex<'a>, rule: &'static Rule) -> Self {
+    pub fn new(
+        index: &'i SemanticIndex<'a>,
+        project: &'i ProjectModel,
+        module: ModuleId,
+        rule: &'static Rule,
+    ) -> Self {
         Context {
             index,
+            project,
+            module,
             rule,
             findings: Vec::new(),
             text_lines: Vec::new(),

@@ -13,6 +13,8 @@ use mleng_python::parse::ParsedFile;
 use mleng_python::{SemanticIndex, SourceFile};
 use rayon::prelude::*;
 
+use mleng_project::{summarize, ModuleId, ModuleSummary, ProjectModel};
+
 use crate::context::{location_of, Context};
 use crate::input;
 use crate::project::{self, FileFacts, ProjectContext, ProjectFacts, ProjectRule};
@@ -128,7 +130,16 @@ pub struct ProjectReview {
 
 /// [`review_files`], optionally keeping the project facts (`keep_facts`) even when no project
 /// rule is enabled.
+///
+/// Data flows one way: load every file, parse each once, index each (in parallel); distil the
+/// indexes into the project model; run the rules on each file with the project model beside
+/// its index (in parallel); then the project rules over the collected facts. All of it runs on
+/// threads with a large stack (see [`STACK_SIZE`]), so deep but ordinary code never overflows.
 pub fn review_project(paths: &[PathBuf], settings: &Settings, keep_facts: bool) -> ProjectReview {
+    on_review_threads(|| review_project_inner(paths, settings, keep_facts))
+}
+
+fn review_project_inner(paths: &[PathBuf], settings: &Settings, keep_facts: bool) -> ProjectReview {
     let project_rules: Vec<&ProjectRule> = registry::project_rules()
         .iter()
         .copied()
@@ -139,26 +150,43 @@ pub fn review_project(paths: &[PathBuf], settings: &Settings, keep_facts: bool) 
         .iter()
         .cloned()
         .partition(|p| project::is_requirements_file(p));
-    let results: Vec<(FileOutcome, Option<FileFacts>)> = code_paths
+    let loaded: Vec<Result<SourceFile, Vec<Finding>>> = code_paths
         .par_iter()
-        .map(|path| {
-            let (findings, facts) =
-                review_path_with_facts(path, settings, &project_rules, with_facts);
-            (
-                FileOutcome {
-                    path: path.clone(),
-                    findings,
-                },
-                facts,
-            )
+        .map(|path| match contain(|| SourceFile::load(path)) {
+            Ok(Ok(source)) => Ok(source),
+            // An R or Julia notebook next to the Python code is not a problem to report.
+            Ok(Err(mleng_python::LoadError::NotPython)) => Err(Vec::new()),
+            Ok(Err(err)) => Err(vec![input::load_error(path, &err)]),
+            Err(detail) => Err(vec![input::internal_error(path, &detail)]),
         })
         .collect();
-    let mut outcomes = Vec::with_capacity(results.len());
+    let mut outcomes = Vec::with_capacity(loaded.len());
+    let mut sources = Vec::with_capacity(loaded.len());
+    for (path, result) in code_paths.iter().zip(loaded) {
+        match result {
+            Ok(source) => sources.push(source),
+            Err(findings) => outcomes.push(FileOutcome {
+                path: path.clone(),
+                findings,
+            }),
+        }
+    }
+    let reviewed = review_sources(&sources, settings, &project_rules, with_facts);
     let mut facts = ProjectFacts::default();
-    for (outcome, file_facts) in results {
-        outcomes.push(outcome);
+    for (source, (findings, file_facts)) in sources.iter().zip(reviewed) {
+        outcomes.push(FileOutcome {
+            path: source.path.clone(),
+            findings,
+        });
         facts.files.extend(file_facts);
     }
+    // Keep the order of the input paths.
+    let order: HashMap<&Path, usize> = code_paths
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.as_path(), i))
+        .collect();
+    outcomes.sort_by_key(|o| order.get(o.path.as_path()).copied().unwrap_or(usize::MAX));
     if !with_facts {
         return ProjectReview {
             outcomes,
@@ -187,6 +215,141 @@ pub fn review_project(paths: &[PathBuf], settings: &Settings, keep_facts: bool) 
         outcomes,
         facts: Some(facts),
     }
+}
+
+/// Stack of each review thread. Walking a syntax tree recurses once per nesting level; real
+/// code nests a few dozen levels, generated code can nest hundreds of thousands (a 200,000-term
+/// sum). The memory is reserved, not used: only the pages a deep file touches are committed.
+pub const STACK_SIZE: usize = 1 << 30;
+
+/// Deeper than this (brackets in the text, or statements and expressions in the tree), a file
+/// is reported as `INP004` and skipped. With [`STACK_SIZE`] the index and the rules walk
+/// about 10x deeper than this without overflowing (measured with generated sums and brackets).
+pub const MAX_NESTING: usize = 250_000;
+
+/// Runs `f` on the review thread pool (large stacks; see [`STACK_SIZE`]). Falls back to the
+/// calling thread if the pool cannot be created (the limits then are the caller's).
+fn on_review_threads<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    static POOL: std::sync::OnceLock<Option<rayon::ThreadPool>> = std::sync::OnceLock::new();
+    let pool = POOL.get_or_init(|| {
+        rayon::ThreadPoolBuilder::new()
+            .stack_size(STACK_SIZE)
+            .thread_name(|i| format!("mleng-review-{i}"))
+            .build()
+            .ok()
+    });
+    match pool {
+        Some(pool) => pool.install(f),
+        None => f(),
+    }
+}
+
+/// A file parsed once, or why it was not.
+enum Parsed {
+    Tree(ParsedFile),
+    TooDeep,
+    Failed(String),
+}
+
+/// Reviews loaded files as one project: parse and index each (in parallel), build the project
+/// model from all indexes, run the rules on each file with the model (in parallel). Returns,
+/// per source, its findings and (when `with_facts`) its project facts.
+pub fn review_sources(
+    sources: &[SourceFile],
+    settings: &Settings,
+    project_rules: &[&ProjectRule],
+    with_facts: bool,
+) -> Vec<(Vec<Finding>, Option<FileFacts>)> {
+    on_review_threads(|| review_sources_inner(sources, settings, project_rules, with_facts))
+}
+
+fn review_sources_inner(
+    sources: &[SourceFile],
+    settings: &Settings,
+    project_rules: &[&ProjectRule],
+    with_facts: bool,
+) -> Vec<(Vec<Finding>, Option<FileFacts>)> {
+    let parsed: Vec<Parsed> = sources
+        .par_iter()
+        .map(|source| {
+            if mleng_python::depth::bracket_depth(&source.text) > MAX_NESTING {
+                return Parsed::TooDeep;
+            }
+            match contain(|| ParsedFile::parse(source)) {
+                Ok(tree) if mleng_python::depth::tree_deeper_than(tree.module(), MAX_NESTING) => {
+                    // Dropping the tree recurses as deep as it nests: leave it to the process's end.
+                    std::mem::forget(tree);
+                    Parsed::TooDeep
+                }
+                Ok(tree) => Parsed::Tree(tree),
+                Err(detail) => Parsed::Failed(detail),
+            }
+        })
+        .collect();
+    let indexes: Vec<Option<SemanticIndex>> = sources
+        .par_iter()
+        .zip(&parsed)
+        .map(|(source, parsed)| match parsed {
+            Parsed::Tree(tree) => contain(|| SemanticIndex::build(source, tree.module())).ok(),
+            _ => None,
+        })
+        .collect();
+    let summaries: Vec<ModuleSummary> = indexes
+        .par_iter()
+        .zip(&parsed)
+        .zip(sources)
+        .map(|((index, parsed), source)| match (index, parsed) {
+            (Some(index), Parsed::Tree(tree)) if tree.syntax_errors().is_empty() => {
+                contain(|| summarize(index)).unwrap_or_else(|_| empty_summary(source))
+            }
+            _ => empty_summary(source),
+        })
+        .collect();
+    let model = ProjectModel::new(summaries);
+    sources
+        .par_iter()
+        .zip(&parsed)
+        .zip(&indexes)
+        .enumerate()
+        .map(|(module, ((source, parsed), index))| {
+            let path = &source.path;
+            match (parsed, index) {
+                (Parsed::TooDeep, _) => (vec![input::too_deep(path, MAX_NESTING)], None),
+                (Parsed::Failed(detail), _) => (vec![input::internal_error(path, detail)], None),
+                (Parsed::Tree(_), None) => (
+                    vec![input::internal_error(path, "the semantic index failed")],
+                    None,
+                ),
+                (Parsed::Tree(tree), Some(index)) => {
+                    let file = FileUnderReview {
+                        index,
+                        tree,
+                        project: &model,
+                        module,
+                    };
+                    match contain(|| review_indexed(&file, settings, project_rules, with_facts)) {
+                        Ok(result) => result,
+                        Err(detail) => (vec![input::internal_error(path, &detail)], None),
+                    }
+                }
+            }
+        })
+        .collect()
+}
+
+fn empty_summary(source: &SourceFile) -> ModuleSummary {
+    ModuleSummary {
+        path: source.path.clone(),
+        ..ModuleSummary::default()
+    }
+}
+
+/// One file's parse and index, with the project model it is reviewed in.
+struct FileUnderReview<'r, 'a> {
+    index: &'r SemanticIndex<'a>,
+    tree: &'r ParsedFile,
+    project: &'r ProjectModel,
+    module: ModuleId,
 }
 
 /// Runs the project rules over the collected facts, applying suppression comments, per-file
@@ -237,60 +400,52 @@ pub fn run_project_rules(
     findings
 }
 
-/// Reviews one file from disk. Never panics: a bug of ours becomes an `INP900` finding.
+/// Reviews one file from disk, as a project of one file. Never panics: a bug of ours becomes
+/// an `INP900` finding.
 pub fn review_path(path: &Path, settings: &Settings) -> Vec<Finding> {
-    review_path_with_facts(path, settings, &[], false).0
+    review_files(&[path.to_path_buf()], settings)
+        .into_iter()
+        .flat_map(|o| o.findings)
+        .collect()
 }
 
-/// Reviews one file and, when project rules are enabled, distils its index into project facts.
-fn review_path_with_facts(
-    path: &Path,
-    settings: &Settings,
-    project_rules: &[&ProjectRule],
-    with_facts: bool,
-) -> (Vec<Finding>, Option<FileFacts>) {
-    match contain(|| review_path_inner(path, settings, project_rules, with_facts)) {
-        Ok(result) => result,
-        Err(detail) => (vec![input::internal_error(path, &detail)], None),
-    }
-}
-
-fn review_path_inner(
-    path: &Path,
-    settings: &Settings,
-    project_rules: &[&ProjectRule],
-    with_facts: bool,
-) -> (Vec<Finding>, Option<FileFacts>) {
-    match SourceFile::load(path) {
-        Ok(source) => review_source_with_facts(&source, settings, project_rules, with_facts),
-        // An R or Julia notebook next to the Python code is not a problem to report.
-        Err(mleng_python::LoadError::NotPython) => (Vec::new(), None),
-        Err(err) => (vec![input::load_error(path, &err)], None),
-    }
-}
-
-/// Reviews an already loaded file (also used by tests on in-memory sources).
+/// Reviews an already loaded file as a project of one file (also used by tests on in-memory
+/// sources).
 pub fn review_source(source: &SourceFile, settings: &Settings) -> Vec<Finding> {
     review_source_with_facts(source, settings, &[], false).0
 }
 
-/// Reviews a loaded file and, when `with_facts`, collects its project facts (and the
-/// candidates of `project_rules`) from the same index. Files with syntax errors contribute no
-/// facts.
+/// [`review_source`], also collecting the file's project facts (and the candidates of
+/// `project_rules`) when `with_facts`. Files with syntax errors contribute no facts.
 pub fn review_source_with_facts(
     source: &SourceFile,
     settings: &Settings,
     project_rules: &[&ProjectRule],
     with_facts: bool,
 ) -> (Vec<Finding>, Option<FileFacts>) {
-    let parsed = ParsedFile::parse(source);
-    let index = SemanticIndex::build(source, parsed.module());
-    let errors = parsed.syntax_errors();
+    let sources = std::slice::from_ref(source);
+    review_sources(sources, settings, project_rules, with_facts)
+        .pop()
+        .unwrap_or_default()
+}
+
+/// Runs the enabled rules on one indexed file.
+fn review_indexed(
+    file: &FileUnderReview,
+    settings: &Settings,
+    project_rules: &[&ProjectRule],
+    with_facts: bool,
+) -> (Vec<Finding>, Option<FileFacts>) {
+    let index = file.index;
+    let source = index.source;
+    let errors = file.tree.syntax_errors();
     if !errors.is_empty() {
         // Rules on a broken tree would guess; report the syntax errors and stop here.
-        return (input::syntax_errors(&index, &errors), None);
+        return (input::syntax_errors(index, &errors), None);
     }
-    let facts = with_facts.then(|| project::collect_facts_and_candidates(&index, project_rules));
+    let facts = with_facts.then(|| {
+        project::collect_facts_and_candidates(index, file.project, file.module, project_rules)
+    });
     let mut findings = Vec::new();
     let test_code = crate::test_code::is_test_code(&source.path);
     for rule in registry::all() {
@@ -300,7 +455,7 @@ pub fn review_source_with_facts(
         if test_code && rule.area != mleng_diagnostics::Area::Input {
             continue;
         }
-        let mut context = Context::new(&index, rule);
+        let mut context = Context::new(index, file.project, file.module, rule);
         (rule.check)(&mut context);
         for (mut finding, (first, last)) in context.findings.into_iter().zip(context.text_lines) {
             if is_suppressed(source, first, last, rule) {

@@ -1,4 +1,5 @@
-//! Project fixtures: a project rule's cases are small project folders,
+//! Project fixtures: a project rule's cases (and a per-file rule's cross-file cases) are small
+//! project folders,
 //! `tests/fixtures/<CODE>/positive_<case>/` and `negative_<case>/`, reviewed together through
 //! `review_files` (the per-file pass and the project pass). Expected findings are marked with
 //! `# expect: CODE` on their lines, in Python files and requirement files alike; negative
@@ -60,14 +61,25 @@ fn expectations(path: &Path) -> BTreeSet<(PathBuf, u32, u32, String)> {
 #[test]
 fn project_fixtures_produce_exactly_the_expected_findings() {
     let mut failures = Vec::new();
-    for project_rule in registry::project_rules() {
-        let code = project_rule.rule.code;
+    for rule in registry::all() {
+        let code = rule.code;
+        // Project rules need project folders; a per-file rule may have some too, for what it
+        // asks the project model (a model defined in one file and trained in another).
+        let is_project_rule = registry::project_rules()
+            .iter()
+            .any(|p| p.rule.code == code);
         let dir = fixtures_root().join(code);
-        let mut cases: Vec<PathBuf> = std::fs::read_dir(&dir)
-            .unwrap_or_else(|_| panic!("{code} has no fixture folder"))
-            .map(|e| e.expect("entry").path())
-            .filter(|p| p.is_dir())
-            .collect();
+        let mut cases: Vec<PathBuf> = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries
+                .map(|e| e.expect("entry").path())
+                .filter(|p| p.is_dir())
+                .collect(),
+            Err(_) if is_project_rule => panic!("{code} has no fixture folder"),
+            Err(_) => Vec::new(),
+        };
+        if cases.is_empty() && !is_project_rule {
+            continue;
+        }
         cases.sort();
         let name = |p: &PathBuf| p.file_name().unwrap().to_string_lossy().to_string();
         assert!(

@@ -1,7 +1,7 @@
 //! Reading literal values out of expressions: numbers, tuples of numbers, strings, booleans.
 //! Anything that is not a literal is `None`: rules must not guess a value they cannot see.
 
-use ruff_python_ast::{Expr, Number, UnaryOp};
+use ruff_python_ast::{Expr, ExprCall, Number, UnaryOp};
 
 pub fn number(expr: &Expr) -> Option<f64> {
     match expr {
@@ -72,4 +72,34 @@ pub fn dotted(expr: &Expr) -> Option<String> {
         Expr::Subscript(sub) => dotted(&sub.value),
         _ => None,
     }
+}
+
+/// Methods of `nn.Module` (and of tensors) that return the object itself, so that
+/// `Net(cfg).to(device)` is still a `Net` and `nn.CrossEntropyLoss().cuda()` still the loss.
+const RETURNS_SELF: &[&str] = &[
+    "to",
+    "cuda",
+    "cpu",
+    "float",
+    "half",
+    "double",
+    "bfloat16",
+    "train",
+    "eval",
+    "requires_grad_",
+    "share_memory",
+    "to_empty",
+];
+
+/// The constructor call under a chain of self-returning methods: `Net(cfg).to(device).train()`
+/// -> `Net(cfg)`. The call itself when there is no such chain.
+pub fn unchain(call: &ExprCall) -> &ExprCall {
+    let mut call = call;
+    while let Expr::Attribute(attr) = call.func.as_ref() {
+        match attr.value.as_ref() {
+            Expr::Call(inner) if RETURNS_SELF.contains(&attr.attr.as_str()) => call = inner,
+            _ => break,
+        }
+    }
+    call
 }

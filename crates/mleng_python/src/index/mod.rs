@@ -183,14 +183,15 @@ impl<'a> SemanticIndex<'a> {
     }
 
     /// The qualified constructor of the value last bound to `dotted` (`model`,
-    /// `self.scaler`) anywhere in the file, when that value is a call we can resolve.
+    /// `self.scaler`) anywhere in the file, when that value is a call we can resolve (through
+    /// self-returning methods: `Net().to(device)` is a `Net`).
     pub fn constructor_of(&self, dotted: &str) -> Option<String> {
         self.bindings
             .iter()
             .rev()
             .filter(|b| b.target == dotted)
             .find_map(|b| match b.value {
-                Expr::Call(call) => self.qualified_name(&call.func),
+                Expr::Call(call) => self.qualified_name(&literals::unchain(call).func),
                 _ => None,
             })
     }
@@ -202,7 +203,7 @@ impl<'a> SemanticIndex<'a> {
             .rev()
             .filter(|b| b.target == dotted)
             .find_map(|b| match b.value {
-                Expr::Call(call) => Some(call),
+                Expr::Call(call) => Some(literals::unchain(call)),
                 _ => None,
             })
     }

@@ -1,9 +1,10 @@
 use mleng_diagnostics::{Area, Fix, Severity};
-use mleng_knowledge::losses::{final_activation, logit_loss, Activation};
+use mleng_knowledge::losses::{logit_loss, Activation};
+use mleng_project::summary::sequential_ending;
+use mleng_project::ModuleId;
 use mleng_python::index::literals::dotted;
-use mleng_python::SemanticIndex;
 use ruff_python_ast::{Expr, ExprCall};
-use ruff_text_size::{Ranged, TextRange};
+use ruff_text_size::Ranged;
 
 use crate::context::Context;
 use crate::rule::Rule;
@@ -54,26 +55,22 @@ probs = model(x).softmax(dim=1)  # only where probabilities are needed
     check,
 };
 
-/// A model definition that ends in an activation.
+/// A model that ends in an activation, and where it does.
 struct Ending {
     /// Local class name, or the variable holding an `nn.Sequential`.
     model: String,
-    is_class: bool,
     activation: Activation,
-    at: TextRange,
+    /// `line 12: `F.softmax(x)`` in this file, or `models/net.py:12: ...` in another.
+    evidence: String,
 }
 
 fn check(ctx: &mut Context) {
     let index = ctx.index;
-    let endings = endings(index);
-    if endings.is_empty() {
-        return;
-    }
     for call in &index.calls {
-        // The loss: a `torch.nn` loss object or the functional form.
+        // The loss: a `torch.nn` loss object or the functional form, built here or passed in.
         let loss_name = call.qualified.as_deref().and_then(logit_loss).or_else(|| {
             let callee = dotted(&call.expr.func)?;
-            let ctor = constructor(index, call.class, &callee)?;
+            let ctor = constructor(ctx, call.function, call.class, &callee)?;
             logit_loss(&ctor)
         });
         let Some(loss) = loss_name else {
@@ -90,7 +87,7 @@ fn check(ctx: &mut Context) {
         }) else {
             continue;
         };
-        let Some(ending) = model_of(index, call.class, model_call, &endings) else {
+        let Some(ending) = model_of(ctx, call.function, call.class, model_call) else {
             continue;
         };
         let Some(problem) = loss.problem(ending.activation) else {
@@ -109,138 +106,102 @@ fn check(ctx: &mut Context) {
             "Remove the final {} from the model and return logits; apply it only where probabilities are needed (inference, metrics)",
             ending.activation.name()
         ));
-        let evidence = format!(
-            "final {} at {}: `{}`",
-            ending.activation.name(),
-            ctx.where_is(ending.at),
-            ctx.text(ending.at)
-        );
+        let evidence = format!("final {} at {}", ending.activation.name(), ending.evidence);
         ctx.report(call.range(), message, Some(fix))
             .evidence
             .push(evidence);
     }
 }
 
-/// Constructor of a loss object: `criterion` or `self.criterion`.
-fn constructor(index: &SemanticIndex, class: Option<usize>, callee: &str) -> Option<String> {
+/// The qualified constructor of a loss object: `criterion` or `self.criterion` built in this
+/// file, or a parameter whose callers in the project all pass the same loss.
+fn constructor(
+    ctx: &Context,
+    function: Option<usize>,
+    class: Option<usize>,
+    callee: &str,
+) -> Option<String> {
+    let index = ctx.index;
     if let Some(attr) = callee.strip_prefix("self.") {
         return index.layer(class?, attr)?.constructor.clone();
     }
-    index.constructor_of(callee)
+    index.constructor_of(callee).or_else(|| {
+        let passed = passed_to(ctx, function?, callee)?;
+        Some(ctx.project.qualify_in(passed.module, &passed.text))
+    })
 }
 
-fn model_of<'e>(
-    index: &SemanticIndex,
+/// What the project's callers pass as parameter `param` of the indexed function `function`.
+fn passed_to(ctx: &Context, function: usize, param: &str) -> Option<mleng_project::Written> {
+    let index = ctx.index;
+    let def = index.functions[function].def;
+    let line = index.source.lines.line_of(def.range().start());
+    let symbol = ctx.project.function_at(ctx.module, line)?;
+    ctx.project.argument_type(symbol, param)
+}
+
+/// The model a call runs, if it ends in an activation: a class of this file or of the
+/// project (through imports, factories and inheritance), an `nn.Sequential` bound here, or a
+/// parameter whose callers pass such a model.
+fn model_of(
+    ctx: &Context,
+    function: Option<usize>,
     class: Option<usize>,
     call: &ExprCall,
-    endings: &'e [Ending],
-) -> Option<&'e Ending> {
+) -> Option<Ending> {
+    let index = ctx.index;
     let callee = dotted(&call.func)?;
     // `self(x)` / `self.forward(x)` inside the model class (LightningModule steps).
     if callee == "self" || callee == "self.forward" {
         let name = index.classes[class?].name;
-        return endings.iter().find(|e| e.is_class && e.model == name);
+        return class_ending(ctx, ctx.module, name);
     }
     if let Some(attr) = callee.strip_prefix("self.") {
         let layer = index.layer(class?, attr)?;
-        let ctor = layer.constructor.as_deref()?;
-        return endings.iter().find(|e| e.is_class && e.model == ctor);
+        return constructor_ending(ctx, ctx.module, &dotted(&layer.call.func)?);
     }
-    let binding_call = index.constructor_call_of(&callee)?;
-    if index.is_sequential(binding_call) {
-        return endings.iter().find(|e| !e.is_class && e.model == callee);
-    }
-    let ctor = dotted(&binding_call.func)?;
-    endings.iter().find(|e| e.is_class && e.model == ctor)
-}
-
-fn endings(index: &SemanticIndex) -> Vec<Ending> {
-    let mut out = Vec::new();
-    // `model = nn.Sequential(..., nn.Softmax(dim=1))`
-    for binding in &index.bindings {
-        let Expr::Call(call) = binding.value else {
-            continue;
-        };
-        if binding.target.starts_with("self.") || !index.is_sequential(call) {
-            continue;
-        }
-        if let Some((activation, at)) = sequential_ending(index, call) {
-            out.push(Ending {
-                model: binding.target.clone(),
-                is_class: false,
+    if let Some(binding_call) = index.constructor_call_of(&callee) {
+        if index.is_sequential(binding_call) {
+            let (activation, at) = sequential_ending(index, binding_call)?;
+            return Some(Ending {
+                model: callee,
                 activation,
-                at,
+                evidence: format!("{}: `{}`", ctx.where_is(at), ctx.text(at)),
             });
         }
+        return constructor_ending(ctx, ctx.module, &dotted(&binding_call.func)?);
     }
-    // Module classes whose single `return` in forward is an activation.
-    for (class_id, class) in index.classes.iter().enumerate() {
-        if !class.is_module {
-            continue;
-        }
-        let Some(forward) = index.method(class_id, "forward") else {
-            continue;
-        };
-        let def = index.functions[forward].def;
-        if index.text(def.range()).contains("self.training") {
-            continue;
-        }
-        let returns = index.return_statements(forward);
-        let [ret] = returns.as_slice() else {
-            continue;
-        };
-        let Some(value) = ret.value.as_deref() else {
-            continue;
-        };
-        // The return must be the last statement of forward's body.
-        if def.body.last().map(|s| s.range()) != Some(ret.range) {
-            continue;
-        }
-        let call = match value {
-            Expr::Call(c) => Some(c),
-            other => index
-                .producer(Some(forward), other, other.range().start())
-                .map(|id| index.calls[id].expr),
-        };
-        let Some(call) = call else {
-            continue;
-        };
-        if let Some(activation) = activation_of(index, class_id, call) {
-            out.push(Ending {
-                model: class.name.to_string(),
-                is_class: true,
-                activation,
-                at: call.range(),
-            });
-        }
-    }
-    out
+    // A model passed in by the project's callers (`train_one_epoch(model, ...)`).
+    let passed = passed_to(ctx, function?, &callee)?;
+    constructor_ending(ctx, passed.module, &passed.text)
 }
 
-/// The final activation a call applies: `self.softmax(x)`, `F.softmax(x)`, `torch.sigmoid(x)`,
-/// `x.softmax(dim=1)`, or `self.net(x)` where `self.net` is an `nn.Sequential` ending in one.
-fn activation_of(index: &SemanticIndex, class: usize, call: &ExprCall) -> Option<Activation> {
-    if let Some(attr) = dotted(&call.func)
-        .as_deref()
-        .and_then(|d| d.strip_prefix("self."))
-    {
-        let layer = index.layer(class, attr)?;
-        if index.is_sequential(layer.call) {
-            return sequential_ending(index, layer.call).map(|(a, _)| a);
-        }
-        return final_activation(layer.constructor.as_deref()?);
-    }
-    if let Some(q) = index.qualified_name(&call.func) {
-        return final_activation(&q);
-    }
-    match call.func.as_ref() {
-        Expr::Attribute(attr) => final_activation(attr.attr.as_str()),
-        _ => None,
-    }
+/// The ending of the model a constructor (or factory) written in module `module` builds.
+fn constructor_ending(ctx: &Context, module: ModuleId, written: &str) -> Option<Ending> {
+    let symbol = ctx.project.class_of(module, written)?;
+    let (defining, ending) = ctx.project.ending(symbol)?;
+    let class = ctx.project.class(defining)?;
+    let name = ctx.project.class(symbol).map_or(&class.name, |c| &c.name);
+    let path = ctx.project.path_of(defining);
+    let here = ctx.index.source.path.as_path();
+    let evidence = if path == here {
+        format!("{}: `{}`", ctx.where_is(ending.range), ending.text)
+    } else {
+        // Relative to this file's folder when the other file is below it (`models/net.py`).
+        let shown = here
+            .parent()
+            .and_then(|dir| path.strip_prefix(dir).ok())
+            .unwrap_or(path);
+        format!("{}:{}: `{}`", shown.display(), ending.line, ending.text)
+    };
+    Some(Ending {
+        model: name.clone(),
+        activation: ending.activation,
+        evidence,
+    })
 }
 
-fn sequential_ending(index: &SemanticIndex, call: &ExprCall) -> Option<(Activation, TextRange)> {
-    let last = (*index.sequential_items(call).last()?)?;
-    let q = index.qualified_name(&last.func)?;
-    final_activation(&q).map(|a| (a, last.range()))
+/// The ending of a class defined in (or imported into) module `module`, by name.
+fn class_ending(ctx: &Context, module: ModuleId, name: &str) -> Option<Ending> {
+    constructor_ending(ctx, module, name)
 }

@@ -14,6 +14,7 @@ pub(crate) const RULES: &[&Rule] = &[
     &UNREADABLE_FILE,
     &SYNTAX_ERROR,
     &INVALID_NOTEBOOK,
+    &TOO_DEEP,
     &INTERNAL_ERROR,
 ];
 
@@ -105,6 +106,48 @@ Resolve the conflict (`nbdime` helps) or re-save the notebook from Jupyter.
 "#,
     check: no_check,
 };
+
+pub(crate) static TOO_DEEP: Rule = Rule {
+    code: "INP004",
+    name: "nesting-too-deep",
+    area: Area::Input,
+    severity: Severity::Warning,
+    fixable: false,
+    summary:
+        "A file nests expressions or brackets too deeply to review (generated code); it is skipped.",
+    docs: r#"## What it does
+Reports a file whose syntax tree is nested deeper than mleng reviews: tens of thousands of
+levels, as generated code has (`y = a + a + ... + a` with 200,000 terms, a deeply nested
+literal). The file is skipped; every other file is still reviewed.
+
+## Why is this bad?
+Nothing is wrong with the code as such; it is simply not reviewed. mleng reviews on threads
+with a large stack, so ordinary code never comes near the limit, and it checks the depth before
+walking the tree so that one generated file can never crash the whole review.
+
+## Example
+A 2 MB generated file with one expression of 200,000 terms.
+
+## Use instead
+Exclude generated files (`exclude = ["generated/"]` in `[tool.mleng]`), or keep generated
+expressions flat (build a list and call `sum(...)`).
+
+## References
+- Python's own parser refuses such input too ("too many nested parentheses", `RecursionError`): <https://docs.python.org/3/library/sys.html#sys.setrecursionlimit>
+"#,
+    check: no_check,
+};
+
+pub(crate) fn too_deep(path: &Path, limit: usize) -> Finding {
+    input_finding(
+        &TOO_DEEP,
+        Location::file(path),
+        format!(
+            "{}: expressions or brackets nested more than {limit} levels deep (generated code?); the file was not reviewed",
+            path.display()
+        ),
+    )
+}
 
 pub(crate) static INTERNAL_ERROR: Rule = Rule {
     code: "INP900",

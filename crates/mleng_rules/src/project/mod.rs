@@ -31,6 +31,8 @@ pub use facts::{collect as collect_facts, FileFacts};
 /// Facts of one file plus the candidates of the enabled project rules that have a per-file half.
 pub fn collect_facts_and_candidates(
     index: &mleng_python::SemanticIndex,
+    model: &mleng_project::ProjectModel,
+    module: mleng_project::ModuleId,
     rules: &[&ProjectRule],
 ) -> FileFacts {
     let mut facts = collect_facts(index);
@@ -45,7 +47,7 @@ pub fn collect_facts_and_candidates(
         let Some(check) = project_rule.candidates else {
             continue;
         };
-        let mut ctx = Context::new(index, project_rule.rule);
+        let mut ctx = Context::new(index, model, module, project_rule.rule);
         check(&mut ctx);
         let source = index.source;
         let subjects = ctx.subjects;

@@ -1,0 +1,429 @@
+//! The project model: every reviewed file's summary, the module each file is, and name
+//! resolution across files (imports, relative imports, package re-exports, aliases,
+//! inheritance, factories, and the types callers pass to a function's parameters).
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use crate::summary::{Behaviour, ClassSummary, Ending, FunctionSummary, ModuleSummary};
+
+pub type ModuleId = usize;
+
+/// A definition in the project.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Symbol {
+    Module(ModuleId),
+    Class(ModuleId, usize),
+    Function(ModuleId, usize),
+}
+
+/// A name as written in a module (`Net`, `models.Net`, `nn.CrossEntropyLoss`): what a
+/// caller passed, or what a factory returns. Resolve it with [`ProjectModel::resolve_in`] or
+/// qualify it with [`ProjectModel::qualify_in`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Written {
+    pub module: ModuleId,
+    pub text: String,
+}
+
+/// How far resolution follows re-exports, aliases, bases and calls: real projects chain a few
+/// (`models/__init__.py` -> `models/resnet.py`), and a cycle must end.
+const MAX_DEPTH: usize = 8;
+
+#[derive(Debug, Default)]
+pub struct ProjectModel {
+    modules: Vec<ModuleSummary>,
+    /// Path without extension (`pkg/model`), and the folder for a package's `__init__.py`.
+    by_module_path: HashMap<PathBuf, ModuleId>,
+    /// Last component of that path -> modules (for absolute imports, matched by suffix).
+    by_stem: HashMap<String, Vec<ModuleId>>,
+    /// Function -> the call sites in the project that pass known types to it.
+    callers: HashMap<Symbol, Vec<(ModuleId, usize)>>,
+}
+
+impl ProjectModel {
+    pub fn new(modules: Vec<ModuleSummary>) -> ProjectModel {
+        let mut model = ProjectModel {
+            modules,
+            ..ProjectModel::default()
+        };
+        for (id, module) in model.modules.iter().enumerate() {
+            let Some(key) = module_path(&module.path) else {
+                continue;
+            };
+            if let Some(stem) = key.file_name().and_then(|s| s.to_str()) {
+                model.by_stem.entry(stem.to_string()).or_default().push(id);
+            }
+            model.by_module_path.insert(key, id);
+        }
+        let mut callers: HashMap<Symbol, Vec<(ModuleId, usize)>> = HashMap::new();
+        for (id, module) in model.modules.iter().enumerate() {
+            for (site, call) in module.call_sites.iter().enumerate() {
+                if call.callee.starts_with("self.") {
+                    continue;
+                }
+                if let Some(symbol @ Symbol::Function(..)) = model.resolve_in(id, &call.callee) {
+                    callers.entry(symbol).or_default().push((id, site));
+                }
+            }
+        }
+        model.callers = callers;
+        model
+    }
+
+    pub fn modules(&self) -> &[ModuleSummary] {
+        &self.modules
+    }
+
+    pub fn module(&self, id: ModuleId) -> &ModuleSummary {
+        &self.modules[id]
+    }
+
+    pub fn module_of_path(&self, path: &Path) -> Option<ModuleId> {
+        self.by_module_path.get(&module_path(path)?).copied()
+    }
+
+    pub fn class(&self, symbol: Symbol) -> Option<&ClassSummary> {
+        match symbol {
+            Symbol::Class(m, c) => self.modules[m].classes.get(c),
+            _ => None,
+        }
+    }
+
+    pub fn function(&self, symbol: Symbol) -> Option<&FunctionSummary> {
+        match symbol {
+            Symbol::Function(m, f) => self.modules[m].functions.get(f),
+            _ => None,
+        }
+    }
+
+    /// The path of the file a symbol is defined in.
+    pub fn path_of(&self, symbol: Symbol) -> &Path {
+        let (Symbol::Module(m) | Symbol::Class(m, _) | Symbol::Function(m, _)) = symbol;
+        &self.modules[m].path
+    }
+
+    /// Resolves a name as written in module `from`: a class or function defined there, a
+    /// module-level alias, or an import (followed into the project's files).
+    pub fn resolve_in(&self, from: ModuleId, written: &str) -> Option<Symbol> {
+        self.resolve_written(from, written, 0)
+    }
+
+    /// Resolves a name that is already qualified through `from`'s imports (`models.Net` for
+    /// `from models import Net`), as the index stores base classes and layer constructors.
+    pub fn resolve_qualified_in(&self, from: ModuleId, qualified: &str) -> Option<Symbol> {
+        self.resolve_qualified(from, qualified, 0)
+    }
+
+    /// The fully qualified name of something written in module `from`, through its imports
+    /// (`nn.CrossEntropyLoss` -> `torch.nn.CrossEntropyLoss`), or the text itself when its
+    /// head is not imported.
+    pub fn qualify_in(&self, from: ModuleId, written: &str) -> String {
+        let module = &self.modules[from];
+        let (head, rest) = split_head(written);
+        match module.imports.get(head) {
+            Some(base) => match rest {
+                Some(rest) => format!("{base}.{rest}"),
+                None => base.clone(),
+            },
+            None => written.to_string(),
+        }
+    }
+
+    fn resolve_written(&self, from: ModuleId, written: &str, depth: usize) -> Option<Symbol> {
+        if depth > MAX_DEPTH || written.starts_with("self.") {
+            return None;
+        }
+        let module = &self.modules[from];
+        let (head, rest) = split_head(written);
+        if rest.is_none() {
+            if let Some(symbol) = self.defined_in(from, head) {
+                return Some(symbol);
+            }
+        }
+        if let Some(target) = module.aliases.get(head) {
+            if target != head {
+                let target = match rest {
+                    Some(rest) => format!("{target}.{rest}"),
+                    None => target.clone(),
+                };
+                return self.resolve_written(from, &target, depth + 1);
+            }
+        }
+        let base = module.imports.get(head)?;
+        let qualified = match rest {
+            Some(rest) => format!("{base}.{rest}"),
+            None => base.clone(),
+        };
+        self.resolve_qualified(from, &qualified, depth + 1)
+    }
+
+    /// A class or top-level function named `name` in module `id`.
+    fn defined_in(&self, id: ModuleId, name: &str) -> Option<Symbol> {
+        let module = &self.modules[id];
+        if let Some(c) = module.classes.iter().position(|c| c.name == name) {
+            return Some(Symbol::Class(id, c));
+        }
+        module
+            .functions
+            .iter()
+            .position(|f| f.name == name && f.class.is_none() && f.top_level)
+            .map(|f| Symbol::Function(id, f))
+    }
+
+    /// Looks a name up in a module, following its aliases and imports (package re-exports).
+    fn lookup(&self, id: ModuleId, name: &str, depth: usize) -> Option<Symbol> {
+        if let Some(symbol) = self.defined_in(id, name) {
+            return Some(symbol);
+        }
+        let module = &self.modules[id];
+        if module.aliases.contains_key(name) || module.imports.contains_key(name) {
+            return self.resolve_written(id, name, depth + 1);
+        }
+        // `from pkg import sub` where `sub` is a module of the package.
+        let dir = package_dir(&module.path)?;
+        self.by_module_path
+            .get(&dir.join(name))
+            .map(|&m| Symbol::Module(m))
+    }
+
+    /// Resolves an import's qualified name (`.model.Net`, `pkg.models.Net`) seen from `from`.
+    fn resolve_qualified(&self, from: ModuleId, qualified: &str, depth: usize) -> Option<Symbol> {
+        if depth > MAX_DEPTH {
+            return None;
+        }
+        let level = qualified.len() - qualified.trim_start_matches('.').len();
+        let rest = &qualified[level..];
+        let parts: Vec<&str> = if rest.is_empty() {
+            Vec::new()
+        } else {
+            rest.split('.').collect()
+        };
+        if level > 0 {
+            let mut base = self.modules[from].path.parent()?.to_path_buf();
+            for _ in 1..level {
+                base = base.parent()?.to_path_buf();
+            }
+            for split in (0..=parts.len()).rev() {
+                let mut path = base.clone();
+                path.extend(&parts[..split]);
+                if let Some(&m) = self.by_module_path.get(&path) {
+                    return self.walk(m, &parts[split..], depth);
+                }
+            }
+            return None;
+        }
+        for split in (1..=parts.len()).rev() {
+            if let Some(m) = self.find_module(&parts[..split], from) {
+                if m == from && split == parts.len() {
+                    continue;
+                }
+                return self.walk(m, &parts[split..], depth);
+            }
+        }
+        None
+    }
+
+    /// From a module, the symbol at `rest` (`Net`, or `sub.Net` through a submodule).
+    fn walk(&self, module: ModuleId, rest: &[&str], depth: usize) -> Option<Symbol> {
+        let mut symbol = Symbol::Module(module);
+        for name in rest {
+            let Symbol::Module(m) = symbol else {
+                return None;
+            };
+            symbol = self.lookup(m, name, depth + 1)?;
+        }
+        Some(symbol)
+    }
+
+    /// The project file for an absolute module name: the one whose path ends with it, nearest
+    /// to the importing file when several do (`pkg/models.py` vs `other/models.py`).
+    fn find_module(&self, parts: &[&str], from: ModuleId) -> Option<ModuleId> {
+        let rel: PathBuf = parts.iter().collect();
+        let from_path = &self.modules[from].path;
+        self.by_stem
+            .get(*parts.last()?)?
+            .iter()
+            .copied()
+            .filter(|&m| module_path(&self.modules[m].path).is_some_and(|p| p.ends_with(&rel)))
+            .max_by_key(|&m| common_prefix(&self.modules[m].path, from_path))
+    }
+
+    /// Whether a class is an `nn.Module`, itself or through its bases in the project.
+    pub fn is_module_class(&self, symbol: Symbol) -> bool {
+        self.class_chain(symbol)
+            .iter()
+            .any(|&s| self.class(s).is_some_and(|c| c.is_module))
+    }
+
+    /// The class and its project bases, nearest first (at most [`MAX_DEPTH`] deep).
+    pub fn class_chain(&self, symbol: Symbol) -> Vec<Symbol> {
+        let mut out = Vec::new();
+        let mut queue = vec![(symbol, 0)];
+        while let Some((s, depth)) = queue.pop() {
+            if depth > MAX_DEPTH || out.contains(&s) {
+                continue;
+            }
+            let (Symbol::Class(m, _), Some(class)) = (s, self.class(s)) else {
+                continue;
+            };
+            out.push(s);
+            for base in class.bases.iter().rev() {
+                // Bases are stored qualified through the file's imports (`base.Net`).
+                let resolved = self
+                    .resolve_in(m, base)
+                    .or_else(|| self.resolve_qualified(m, base, 0));
+                if let Some(b @ Symbol::Class(..)) = resolved {
+                    queue.push((b, depth + 1));
+                }
+            }
+        }
+        out
+    }
+
+    /// The activation a model class's `forward` ends in, looking through its project bases
+    /// when it does not define `forward` itself.
+    pub fn ending(&self, symbol: Symbol) -> Option<(Symbol, &Ending)> {
+        for s in self.class_chain(symbol) {
+            let class = self.class(s)?;
+            if class.has_forward {
+                return class.ending.as_ref().map(|e| (s, e));
+            }
+        }
+        None
+    }
+
+    /// The model class a name written in `from` stands for: the class itself, or the class a
+    /// factory function returns (`build_model(cfg)` whose body does `return Net(cfg)`).
+    pub fn class_of(&self, from: ModuleId, written: &str) -> Option<Symbol> {
+        let mut symbol = self.resolve_in(from, written)?;
+        for _ in 0..MAX_DEPTH {
+            match symbol {
+                Symbol::Class(..) => return Some(symbol),
+                Symbol::Function(m, _) => {
+                    let returns = self.function(symbol)?.returns.as_deref()?;
+                    symbol = self.resolve_in(m, returns)?;
+                }
+                Symbol::Module(_) => return None,
+            }
+        }
+        None
+    }
+
+    /// What a function does, itself or through the project functions it calls (methods of the
+    /// same class included), a few calls deep.
+    pub fn behaviour(&self, symbol: Symbol) -> Behaviour {
+        let mut seen = HashSet::new();
+        self.behaviour_rec(symbol, 0, &mut seen)
+    }
+
+    fn behaviour_rec(&self, symbol: Symbol, depth: usize, seen: &mut HashSet<Symbol>) -> Behaviour {
+        let Some(function) = self.function(symbol) else {
+            return Behaviour::default();
+        };
+        if depth > 4 || !seen.insert(symbol) {
+            return function.behaviour;
+        }
+        let Symbol::Function(m, _) = symbol else {
+            return function.behaviour;
+        };
+        let mut behaviour = function.behaviour;
+        for callee in &function.calls {
+            let target = match (callee.strip_prefix("self."), function.class.as_deref()) {
+                (Some(method), Some(class)) if !method.contains('.') => self.modules[m]
+                    .functions
+                    .iter()
+                    .position(|f| f.name == method && f.class.as_deref() == Some(class))
+                    .map(|f| Symbol::Function(m, f)),
+                (Some(_), _) => None,
+                (None, _) => self.resolve_in(m, callee),
+            };
+            if let Some(target @ Symbol::Function(..)) = target {
+                behaviour = behaviour.union(self.behaviour_rec(target, depth + 1, seen));
+            }
+        }
+        behaviour
+    }
+
+    /// The function defined in module `module` at 1-based line `line` (its `def`).
+    pub fn function_at(&self, module: ModuleId, line: u32) -> Option<Symbol> {
+        self.modules[module]
+            .functions
+            .iter()
+            .position(|f| f.line == line)
+            .map(|f| Symbol::Function(module, f))
+    }
+
+    /// What the project's callers pass as parameter `param` of a function: the constructor
+    /// as written in the caller, when every caller that says agrees on one.
+    pub fn argument_type(&self, function: Symbol, param: &str) -> Option<Written> {
+        let summary = self.function(function)?;
+        let position = summary.params.iter().position(|p| p == param)?;
+        let mut found: Option<Written> = None;
+        for &(m, site) in self.callers.get(&function)? {
+            let call = &self.modules[m].call_sites[site];
+            let by_keyword = call
+                .keywords
+                .iter()
+                .find(|(k, _)| k == param)
+                .and_then(|(_, v)| v.clone());
+            let by_position = call.args.get(position).cloned().flatten();
+            let Some(text) = by_keyword.or(by_position) else {
+                continue;
+            };
+            let written = Written { module: m, text };
+            match &found {
+                None => found = Some(written),
+                Some(prev) if self.same_type(prev, &written) => {}
+                Some(_) => return None,
+            }
+        }
+        found
+    }
+
+    fn same_type(&self, a: &Written, b: &Written) -> bool {
+        match (
+            self.resolve_in(a.module, &a.text),
+            self.resolve_in(b.module, &b.text),
+        ) {
+            (Some(x), Some(y)) => x == y,
+            (None, None) => {
+                self.qualify_in(a.module, &a.text) == self.qualify_in(b.module, &b.text)
+            }
+            _ => false,
+        }
+    }
+}
+
+fn split_head(written: &str) -> (&str, Option<&str>) {
+    match written.split_once('.') {
+        Some((head, rest)) => (head, Some(rest)),
+        None => (written, None),
+    }
+}
+
+/// `pkg/model.py` -> `pkg/model`; `pkg/__init__.py` -> `pkg`; notebooks are not importable.
+fn module_path(path: &Path) -> Option<PathBuf> {
+    if path.extension().is_none_or(|e| e != "py") {
+        return None;
+    }
+    if path.file_name().is_some_and(|n| n == "__init__.py") {
+        return path.parent().map(Path::to_path_buf);
+    }
+    Some(path.with_extension(""))
+}
+
+/// The folder of a package's `__init__.py` (where `from pkg import sub` finds `sub`).
+fn package_dir(path: &Path) -> Option<PathBuf> {
+    path.file_name()
+        .is_some_and(|n| n == "__init__.py")
+        .then(|| path.parent().map(Path::to_path_buf))
+        .flatten()
+}
+
+fn common_prefix(a: &Path, b: &Path) -> usize {
+    a.components()
+        .zip(b.components())
+        .take_while(|(x, y)| x == y)
+        .count()
+}

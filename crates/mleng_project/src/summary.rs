@@ -1,0 +1,370 @@
+//! Per-file summaries: what the rest of the project needs to know about a file, distilled from
+//! its semantic index while the index is alive (in the parallel phase), owned so that the
+//! project model can outlive the indexes' borrows of the syntax tree.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use mleng_knowledge::experiment::seeded_by;
+use mleng_knowledge::losses::{activation, final_activation, Activation};
+use mleng_python::index::evaluation::Mode;
+use mleng_python::index::literals::{dotted, unchain};
+use mleng_python::index::{CallKind, ClassId, FunctionId};
+use mleng_python::SemanticIndex;
+use ruff_python_ast::{Expr, ExprCall, Stmt};
+use ruff_text_size::{Ranged, TextRange};
+
+/// One file of the project, as other files see it.
+#[derive(Debug, Clone, Default)]
+pub struct ModuleSummary {
+    pub path: PathBuf,
+    /// Local name -> qualified name, for every import (relative ones keep their leading dots:
+    /// `from .model import Net` is `.model.Net`).
+    pub imports: HashMap<String, String>,
+    /// Module-level names bound to another name: `Model = ResNet`, `Net = models.Net`.
+    pub aliases: HashMap<String, String>,
+    pub classes: Vec<ClassSummary>,
+    pub functions: Vec<FunctionSummary>,
+    /// Calls to functions that may be defined elsewhere in the project, with what is known of
+    /// their arguments (for parameters whose type only a caller knows).
+    pub call_sites: Vec<CallSite>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ClassSummary {
+    pub name: String,
+    /// Bases: qualified through imports, else as written (`BaseModel`, `nn.Module`).
+    pub bases: Vec<String>,
+    /// An `nn.Module` (or Lightning module) by this file's own imports.
+    pub is_module: bool,
+    /// The activation `forward` ends in, when it has one unconditional return.
+    pub ending: Option<Ending>,
+    /// The class defines `forward` (an ending of `None` then means "returns something else").
+    pub has_forward: bool,
+    /// `self.<attr> = <constructor>(...)` in the class's methods, as written.
+    pub layers: Vec<(String, String)>,
+}
+
+/// A model's final activation: what, and where (for evidence that points across files).
+#[derive(Debug, Clone)]
+pub struct Ending {
+    pub activation: Activation,
+    /// The code applying it (`F.softmax(x, dim=1)`).
+    pub text: String,
+    /// 1-based line in the file (notebooks: the line in the whole text).
+    pub line: u32,
+    /// Where, in the file's text.
+    pub range: TextRange,
+}
+
+#[derive(Debug, Clone)]
+pub struct FunctionSummary {
+    pub name: String,
+    /// The class the function is a method of (by name).
+    pub class: Option<String>,
+    /// Defined at module level or in a class body (not nested in another function).
+    pub top_level: bool,
+    /// Parameter names in order (`self` included for methods).
+    pub params: Vec<String>,
+    /// What the function does by itself (not through its callees; see
+    /// [`crate::ProjectModel::behaviour`]).
+    pub behaviour: Behaviour,
+    /// Callees as written (`engine.train_one_epoch`, `evaluate`, `self.train_step`), resolved
+    /// by the project model through the file's imports.
+    pub calls: Vec<String>,
+    /// The constructor of what the function returns, as written (`Net` for `return Net(cfg)`
+    /// or `model = Net(); return model`): factories such as `build_model(cfg)`.
+    pub returns: Option<String>,
+    /// 1-based line of the `def`.
+    pub line: u32,
+}
+
+/// What a function does to a training run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Behaviour {
+    pub backward: bool,
+    pub optimizer_step: bool,
+    pub zero_grad: bool,
+    /// Calls `.eval()` (or `.train(False)`) on something.
+    pub sets_eval: bool,
+    /// Calls `.train()` on something.
+    pub sets_train: bool,
+    /// Runs (some of) its body with autograd off: `with torch.no_grad()`, a decorator.
+    pub disables_grad: bool,
+    /// Calls a known seeding function.
+    pub seeds: bool,
+    /// Calls `torch.save`.
+    pub saves: bool,
+}
+
+impl Behaviour {
+    pub fn union(self, other: Behaviour) -> Behaviour {
+        Behaviour {
+            backward: self.backward || other.backward,
+            optimizer_step: self.optimizer_step || other.optimizer_step,
+            zero_grad: self.zero_grad || other.zero_grad,
+            sets_eval: self.sets_eval || other.sets_eval,
+            sets_train: self.sets_train || other.sets_train,
+            disables_grad: self.disables_grad || other.disables_grad,
+            seeds: self.seeds || other.seeds,
+            saves: self.saves || other.saves,
+        }
+    }
+
+    /// Backward and an optimizer step: the function trains.
+    pub fn trains(self) -> bool {
+        self.backward && self.optimizer_step
+    }
+}
+
+/// A call of a function that may be defined in another file, with the constructors of its
+/// arguments where the caller knows them.
+#[derive(Debug, Clone)]
+pub struct CallSite {
+    /// The callee as written-and-qualified (see [`FunctionSummary::calls`]).
+    pub callee: String,
+    /// Per positional argument: the constructor of the value, as written in the caller.
+    pub args: Vec<Option<String>>,
+    pub keywords: Vec<(String, Option<String>)>,
+}
+
+/// Distils a file's index into its summary.
+pub fn summarize(index: &SemanticIndex) -> ModuleSummary {
+    let source = index.source;
+    let line_of = |range: TextRange| source.lines.line_of(range.start());
+    let mut summary = ModuleSummary {
+        path: source.path.clone(),
+        imports: index.imports.clone(),
+        ..ModuleSummary::default()
+    };
+    for stmt in &index.module.body {
+        if let Stmt::Assign(assign) = stmt {
+            if let ([Expr::Name(target)], Some(value)) =
+                (assign.targets.as_slice(), dotted(&assign.value))
+            {
+                summary.aliases.insert(target.id.to_string(), value);
+            }
+        }
+    }
+    for (class_id, class) in index.classes.iter().enumerate() {
+        let forward = index.method(class_id, "forward");
+        summary.classes.push(ClassSummary {
+            name: class.name.to_string(),
+            bases: class.bases.clone(),
+            is_module: class.is_module,
+            ending: class_ending(index, class_id).map(|(activation, at)| Ending {
+                activation,
+                text: index.text(at).to_string(),
+                line: line_of(at),
+                range: at,
+            }),
+            has_forward: forward.is_some(),
+            layers: class
+                .layers
+                .iter()
+                .filter_map(|l| Some((l.attr.clone(), dotted(&l.call.func)?)))
+                .collect(),
+        });
+    }
+    for (function_id, function) in index.functions.iter().enumerate() {
+        summary.functions.push(function_summary(
+            index,
+            function_id,
+            line_of(function.def.range()),
+        ));
+    }
+    for call in &index.calls {
+        let Some(callee) = callee_as_written(index, call.expr) else {
+            continue;
+        };
+        if call.qualified.is_none() && callee.contains('.') && !callee.starts_with("self.") {
+            // A method of some object (`model.train()`): not a project function.
+            continue;
+        }
+        let constructor = |expr: &Expr| -> Option<String> {
+            match expr {
+                Expr::Call(c) => dotted(&unchain(c).func),
+                Expr::Name(_) | Expr::Attribute(_) => {
+                    let name = dotted(expr)?;
+                    let call = index
+                        .producer(call.function, expr, call.start())
+                        .map_or_else(
+                            || index.constructor_call_of(&name),
+                            |id| Some(index.calls[id].expr),
+                        )?;
+                    dotted(&unchain(call).func)
+                }
+                _ => None,
+            }
+        };
+        summary.call_sites.push(CallSite {
+            callee,
+            args: call.expr.arguments.args.iter().map(constructor).collect(),
+            keywords: call
+                .expr
+                .arguments
+                .keywords
+                .iter()
+                .filter_map(|kw| Some((kw.arg.as_ref()?.to_string(), constructor(&kw.value))))
+                .collect(),
+        });
+    }
+    summary
+}
+
+/// The callee of a call as written (`engine.train_one_epoch`, `evaluate`, `self.step`): the
+/// project model resolves it through the file's imports.
+fn callee_as_written(_index: &SemanticIndex, call: &ExprCall) -> Option<String> {
+    dotted(&call.func)
+}
+
+fn function_summary(index: &SemanticIndex, id: FunctionId, line: u32) -> FunctionSummary {
+    let function = &index.functions[id];
+    let def = function.def;
+    let mut behaviour = Behaviour::default();
+    let mut calls = Vec::new();
+    for (call_id, call) in index.calls_in_function(id) {
+        match call.kind {
+            CallKind::Backward => behaviour.backward = true,
+            CallKind::OptimizerStep | CallKind::ScalerStep => behaviour.optimizer_step = true,
+            CallKind::ZeroGrad => behaviour.zero_grad = true,
+            _ => {}
+        }
+        match index.mode_switch(call_id) {
+            Some(Mode::Eval) => behaviour.sets_eval = true,
+            Some(Mode::Train) => behaviour.sets_train = true,
+            None => {}
+        }
+        if let Some(q) = call.qualified.as_deref() {
+            if seeded_by(q).is_some() {
+                behaviour.seeds = true;
+            }
+            if q == "torch.save" {
+                behaviour.saves = true;
+            }
+        }
+        if let Some(callee) = callee_as_written(index, call.expr) {
+            if !calls.contains(&callee) {
+                calls.push(callee);
+            }
+        }
+    }
+    behaviour.disables_grad = index
+        .evaluation
+        .grad_free
+        .iter()
+        .any(|r| def.range().contains_range(*r));
+    let params = def
+        .parameters
+        .posonlyargs
+        .iter()
+        .chain(&def.parameters.args)
+        .chain(&def.parameters.kwonlyargs)
+        .map(|p| p.parameter.name.to_string())
+        .collect();
+    let returns = index.returns_of(id).into_iter().find_map(|value| {
+        let call = match value {
+            Expr::Call(c) => Some(c),
+            other => index
+                .producer(Some(id), other, other.range().start())
+                .map(|c| index.calls[c].expr),
+        }?;
+        dotted(&unchain(call).func)
+    });
+    FunctionSummary {
+        name: function.name.to_string(),
+        class: function.class.map(|c| index.classes[c].name.to_string()),
+        top_level: function.parent.is_none(),
+        params,
+        behaviour,
+        calls,
+        returns,
+        line,
+    }
+}
+
+/// The activation a module class's `forward` ends in: its single return, the last statement,
+/// applies softmax/sigmoid/log-softmax/ReLU (directly, through a layer, or as the last item
+/// of an `nn.Sequential` layer). A `forward` that looks at `self.training` (softmax only at
+/// inference) is not judged.
+pub fn class_ending(index: &SemanticIndex, class_id: ClassId) -> Option<(Activation, TextRange)> {
+    let class = &index.classes[class_id];
+    if !class.is_module {
+        return None;
+    }
+    let forward = index.method(class_id, "forward")?;
+    let def = index.functions[forward].def;
+    if index.text(def.range()).contains("self.training") {
+        return None;
+    }
+    let returns = index.return_statements(forward);
+    let [ret] = returns.as_slice() else {
+        return None;
+    };
+    let value = ret.value.as_deref()?;
+    // The return must be the last statement of forward's body.
+    if def.body.last().map(|s| s.range()) != Some(ret.range) {
+        return None;
+    }
+    let call = match value {
+        Expr::Call(c) => Some(c),
+        other => index
+            .producer(Some(forward), other, other.range().start())
+            .map(|id| index.calls[id].expr),
+    }?;
+    activation_of(index, class_id, call).map(|a| (a, call.range()))
+}
+
+/// The final activation a call applies: `self.softmax(x)`, `F.softmax(x)`, `torch.sigmoid(x)`,
+/// `x.softmax(dim=1)`, `torch.exp(F.log_softmax(x))` (a softmax), or `self.net(x)` where
+/// `self.net` is an `nn.Sequential` ending in one.
+pub fn activation_of(index: &SemanticIndex, class: ClassId, call: &ExprCall) -> Option<Activation> {
+    if let Some(attr) = dotted(&call.func)
+        .as_deref()
+        .and_then(|d| d.strip_prefix("self."))
+    {
+        let layer = index.layer(class, attr)?;
+        if index.is_sequential(layer.call) {
+            return sequential_ending(index, layer.call).map(|(a, _)| a);
+        }
+        return final_activation(layer.constructor.as_deref()?);
+    }
+    if let Some(q) = index.qualified_name(&call.func) {
+        if matches!(q.as_str(), "torch.exp" | "torch.Tensor.exp") {
+            return exp_of_log_softmax(index, call.arguments.args.first()?);
+        }
+        return final_activation(&q);
+    }
+    match call.func.as_ref() {
+        // `F.log_softmax(x).exp()`
+        Expr::Attribute(attr) if attr.attr.as_str() == "exp" => {
+            exp_of_log_softmax(index, &attr.value)
+        }
+        Expr::Attribute(attr) => final_activation(attr.attr.as_str()),
+        _ => None,
+    }
+}
+
+/// `exp(log_softmax(x))` is `softmax(x)`.
+fn exp_of_log_softmax(index: &SemanticIndex, inner: &Expr) -> Option<Activation> {
+    let Expr::Call(inner) = inner else {
+        return None;
+    };
+    let is_log_softmax = match index.qualified_name(&inner.func) {
+        Some(q) => activation(&q) == Some(Activation::LogSoftmax),
+        None => {
+            matches!(inner.func.as_ref(), Expr::Attribute(a) if a.attr.as_str() == "log_softmax")
+        }
+    };
+    is_log_softmax.then_some(Activation::Softmax)
+}
+
+/// The activation an `nn.Sequential(...)` call ends in, and where.
+pub fn sequential_ending(
+    index: &SemanticIndex,
+    call: &ExprCall,
+) -> Option<(Activation, TextRange)> {
+    let last = (*index.sequential_items(call).last()?)?;
+    let q = index.qualified_name(&last.func)?;
+    final_activation(&q).map(|a| (a, last.range()))
+}
