@@ -108,6 +108,8 @@ fn bad_input_is_reported_per_file_and_the_rest_is_reviewed() {
     )
     .unwrap();
     fs::write(p.join("py2.py"), "loss = 0.5\nprint 'loss', loss\n").unwrap();
+    // Several parser errors from a few broken lines: one finding, the rest counted.
+    fs::write(p.join("many.py"), "def f(:\n    x = = 1\ny = (\n").unwrap();
     fs::write(
         p.join("good.py"),
         "import torch.nn as nn\nhead = nn.Sequential(nn.Dropout(0.5), nn.BatchNorm1d(8))\n",
@@ -134,6 +136,16 @@ fn bad_input_is_reported_per_file_and_the_rest_is_reviewed() {
     assert!(line_of("good.py").contains("ARC001"), "{out}");
     assert!(
         line_of("py2.py").contains("INP002") && line_of("py2.py").contains("Python 2"),
+        "{out}"
+    );
+    assert_eq!(
+        out.lines().filter(|l| l.contains("many.py")).count(),
+        1,
+        "{out}"
+    );
+    assert!(
+        line_of("many.py").contains("many.py:1:")
+            && line_of("many.py").contains("more syntax error"),
         "{out}"
     );
 }

@@ -116,9 +116,12 @@ impl SourceFile {
         if !is_python_notebook(json) {
             return Err(LoadError::NotPython);
         }
-        let text = notebook.source_code().to_string();
-        let lines = LineMap::new(&text);
+        let mut text = notebook.source_code().to_string();
         let offsets: Vec<TextSize> = notebook.cell_offsets().iter().copied().collect();
+        for window in offsets.windows(2) {
+            dedent_cell(&mut text, TextRange::new(window[0], window[1]));
+        }
+        let lines = LineMap::new(&text);
         let raw_cells = notebook.cells();
         // Code cells that ruff kept (cell magics such as %%bash are skipped by ruff), in order.
         let kept = kept_cell_numbers(&notebook, &offsets);
@@ -305,6 +308,35 @@ pub mod mleng_span {
 mod tests {
     use super::is_python_notebook;
 
+    #[test]
+    fn a_cell_indented_as_a_whole_parses_as_ipython_runs_it() {
+        let json = r#"{"cells": [
+            {"cell_type": "code", "execution_count": 1, "metadata": {}, "outputs": [], "source": [" import torch.nn as nn\n", " class GAN(nn.Module):\n", "     def forward(self, x):\n", "         return x + \\\n", "             1\n"]},
+            {"cell_type": "code", "execution_count": 2, "metadata": {}, "outputs": [], "source": ["  x = 1\n", "y = 2\n"]}
+        ], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}"#;
+        let source = super::SourceFile::from_notebook_bytes(
+            std::path::Path::new("nb.ipynb"),
+            json.as_bytes(),
+        )
+        .unwrap();
+        let parsed = crate::ParsedFile::parse(&source);
+        let errors = parsed.syntax_errors();
+        // The first cell is valid in IPython; the second is not (its lines differ in indent).
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(
+            source
+                .cell_of_line(source.lines.line_of(errors[0].range.start()))
+                .map(|c| c.0),
+            Some(2)
+        );
+        let index = crate::SemanticIndex::build(&source, parsed.module());
+        assert_eq!(index.classes.len(), 1);
+        assert!(index.classes[0].is_module);
+        // Lines keep their place; the class starts at column 1 of cell 1, line 2.
+        let start = ruff_text_size::Ranged::start(index.classes[0].def);
+        assert_eq!(source.lines.line_column(&source.text, start), (2, 1));
+    }
+
     fn with_metadata(metadata: &str) -> String {
         format!(r#"{{"cells": [], "metadata": {metadata}, "nbformat": 4, "nbformat_minor": 5}}"#)
     }
@@ -332,4 +364,58 @@ mod tests {
         let python_info = r#"{"language_info": {"name": "python"}, "kernelspec": {"name": "ir"}}"#;
         assert!(is_python_notebook(&with_metadata(python_info)));
     }
+}
+
+/// A cell indented as a whole (a leading space before `class GAN(...)` and every line under
+/// it) runs in IPython, which removes the first line's indentation from the cell
+/// (`IPython.core.inputtransformer2.leading_indent`); the parser would call it an unexpected
+/// indent. The indentation of each line is moved to the end of that line (before a trailing
+/// backslash or `\r`), so the cell parses as IPython runs it while every line keeps its length
+/// and every offset after the cell stays where it was. Columns in such a cell are counted as
+/// IPython sees the code, without the common indentation.
+fn dedent_cell(text: &mut String, range: TextRange) {
+    let (start, end) = (range.start().to_usize(), range.end().to_usize());
+    let Some(cell) = text.get(start..end) else {
+        return;
+    };
+    let Some(first) = cell.lines().find(|l| !l.trim().is_empty()) else {
+        return;
+    };
+    let indent = &first[..first.len() - first.trim_start_matches([' ', '\t']).len()];
+    if indent.is_empty()
+        || !cell
+            .lines()
+            .all(|l| l.trim().is_empty() || l.starts_with(indent))
+    {
+        return;
+    }
+    let k = indent.len();
+    let mut out = String::with_capacity(cell.len());
+    for line in cell.split_inclusive('\n') {
+        let (body, newline) = match line.strip_suffix("\r\n") {
+            Some(b) => (b, "\r\n"),
+            None => match line.strip_suffix('\n') {
+                Some(b) => (b, "\n"),
+                None => (line, ""),
+            },
+        };
+        if body.trim().is_empty() || body.len() < k {
+            out.push_str(line);
+            continue;
+        }
+        let (pad, rest) = body.split_at(k);
+        match rest.strip_suffix('\\') {
+            Some(code) => {
+                out.push_str(code);
+                out.push_str(pad);
+                out.push('\\');
+            }
+            None => {
+                out.push_str(rest);
+                out.push_str(pad);
+            }
+        }
+        out.push_str(newline);
+    }
+    text.replace_range(start..end, &out);
 }

@@ -18,10 +18,18 @@ pub(crate) static RULE: Rule = Rule {
     summary: "The model ends in softmax/sigmoid/ReLU but its output feeds a loss that expects raw logits.",
     docs: r#"## What it does
 Finds a model whose output goes through a final `Softmax`, `Sigmoid` or `ReLU` (the last item of
-an `nn.Sequential`, or the value `forward` returns) and whose output is passed, in the same
-file, to a loss that expects unconstrained logits: `nn.CrossEntropyLoss` /
-`F.cross_entropy`, or `nn.BCEWithLogitsLoss` / `F.binary_cross_entropy_with_logits`
-(`loss = criterion(model(x), y)`, `out = self(x)` in a LightningModule, ...).
+an `nn.Sequential`, or the value `forward` returns) and whose output is passed to a loss that
+expects unconstrained logits: `nn.CrossEntropyLoss` / `F.cross_entropy`, or
+`nn.BCEWithLogitsLoss` / `F.binary_cross_entropy_with_logits` (`loss = criterion(model(x), y)`,
+`out = self(x)` in a LightningModule, ...).
+
+The model and the loop may live in different files: the model class is found through the
+project's imports (`from models import Net`, a package `__init__` that re-exports it,
+`import net as n; n.Net()`), through factories (`model = build_model(cfg)` whose body returns
+`Net(...)`), through inheritance (a subclass that keeps its base's `forward`) and through
+`.to(device)`; and in an engine helper (`def train_one_epoch(model, criterion, ...)`), the
+model and the loss are those every caller in the project passes (when callers disagree,
+nothing is claimed).
 
 A `forward` with more than one `return`, or that checks `self.training` (softmax only at
 inference), is not judged.

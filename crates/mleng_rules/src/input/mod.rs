@@ -56,7 +56,10 @@ pub(crate) static SYNTAX_ERROR: Rule = Rule {
     summary: "A file (or notebook cell) does not parse as Python; its rules are skipped.",
     docs: r#"## What it does
 Reports Python syntax errors found by ruff's parser, with their position (cell and line for
-notebooks). Rules do not run on a file with syntax errors, because they would have to guess.
+notebooks): one finding per file (per cell in a notebook), at the first error, with the count
+of the others (one missing colon often makes several parser errors on one line). Rules do not
+run on a file with syntax errors, because they would have to guess. A notebook cell indented as
+a whole is not an error: IPython removes the first line's indentation before running a cell.
 
 ## Why is this bad?
 The file cannot run, and mleng cannot review it.
@@ -208,21 +211,36 @@ pub(crate) fn internal_error(path: &Path, detail: &str) -> Finding {
     )
 }
 
-/// At most this many syntax errors per file: the first ones are the useful ones.
-const MAX_SYNTAX_ERRORS: usize = 5;
-
+/// One finding per file (per cell in a notebook), at the first error, as a person reads a
+/// broken file: one mistake often cascades into several parser errors on the same line, and
+/// the first is the one to fix. The others are counted in the message.
 pub(crate) fn syntax_errors(index: &SemanticIndex, errors: &[SyntaxError]) -> Vec<Finding> {
-    errors
-        .iter()
-        .take(MAX_SYNTAX_ERRORS)
-        .map(|err| {
-            let source = index.source;
+    let source = index.source;
+    let mut groups: Vec<(Option<u32>, &SyntaxError, usize)> = Vec::new();
+    for err in errors {
+        let line = source.lines.line_of(err.range.start());
+        let cell = source.cell_of_line(line).map(|(cell, _)| cell);
+        match groups.iter_mut().find(|(c, _, _)| *c == cell) {
+            Some(group) => group.2 += 1,
+            None => groups.push((cell, err, 0)),
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(cell, err, more)| {
             let line = source.lines.line_of(err.range.start());
             let hint = python2_hint(source.lines.line_text(&source.text, line));
+            let others = match (more, cell) {
+                (0, _) => String::new(),
+                (1, Some(_)) => " (and 1 more syntax error in this cell)".to_string(),
+                (1, None) => " (and 1 more syntax error in this file)".to_string(),
+                (n, Some(_)) => format!(" (and {n} more syntax errors in this cell)"),
+                (n, None) => format!(" (and {n} more syntax errors in this file)"),
+            };
             input_finding(
                 &SYNTAX_ERROR,
                 location_of(index, err.range),
-                format!("syntax error: {}{hint}", err.message),
+                format!("syntax error: {}{hint}{others}", err.message),
             )
         })
         .collect()
