@@ -304,6 +304,60 @@ pub mod mleng_span {
     }
 }
 
+/// A cell indented as a whole (a leading space before `class GAN(...)` and every line under
+/// it) runs in IPython, which removes the first line's indentation from the cell
+/// (`IPython.core.inputtransformer2.leading_indent`); the parser would call it an unexpected
+/// indent. The indentation of each line is moved to the end of that line (before a trailing
+/// backslash or `\r`), so the cell parses as IPython runs it while every line keeps its length
+/// and every offset after the cell stays where it was. Columns in such a cell are counted as
+/// IPython sees the code, without the common indentation.
+fn dedent_cell(text: &mut String, range: TextRange) {
+    let (start, end) = (range.start().to_usize(), range.end().to_usize());
+    let Some(cell) = text.get(start..end) else {
+        return;
+    };
+    let Some(first) = cell.lines().find(|l| !l.trim().is_empty()) else {
+        return;
+    };
+    let indent = &first[..first.len() - first.trim_start_matches([' ', '\t']).len()];
+    if indent.is_empty()
+        || !cell
+            .lines()
+            .all(|l| l.trim().is_empty() || l.starts_with(indent))
+    {
+        return;
+    }
+    let k = indent.len();
+    let mut out = String::with_capacity(cell.len());
+    for line in cell.split_inclusive('\n') {
+        let (body, newline) = match line.strip_suffix("\r\n") {
+            Some(b) => (b, "\r\n"),
+            None => match line.strip_suffix('\n') {
+                Some(b) => (b, "\n"),
+                None => (line, ""),
+            },
+        };
+        if body.trim().is_empty() || body.len() < k {
+            out.push_str(line);
+            continue;
+        }
+        let (pad, rest) = body.split_at(k);
+        match rest.strip_suffix('\\') {
+            Some(code) => {
+                out.push_str(code);
+                out.push_str(pad);
+                out.push('\\');
+            }
+            None => {
+                out.push_str(rest);
+                out.push_str(pad);
+            }
+        }
+        out.push_str(newline);
+    }
+    text.replace_range(start..end, &out);
+}
+
 #[cfg(test)]
 mod tests {
     use super::is_python_notebook;
@@ -364,58 +418,4 @@ mod tests {
         let python_info = r#"{"language_info": {"name": "python"}, "kernelspec": {"name": "ir"}}"#;
         assert!(is_python_notebook(&with_metadata(python_info)));
     }
-}
-
-/// A cell indented as a whole (a leading space before `class GAN(...)` and every line under
-/// it) runs in IPython, which removes the first line's indentation from the cell
-/// (`IPython.core.inputtransformer2.leading_indent`); the parser would call it an unexpected
-/// indent. The indentation of each line is moved to the end of that line (before a trailing
-/// backslash or `\r`), so the cell parses as IPython runs it while every line keeps its length
-/// and every offset after the cell stays where it was. Columns in such a cell are counted as
-/// IPython sees the code, without the common indentation.
-fn dedent_cell(text: &mut String, range: TextRange) {
-    let (start, end) = (range.start().to_usize(), range.end().to_usize());
-    let Some(cell) = text.get(start..end) else {
-        return;
-    };
-    let Some(first) = cell.lines().find(|l| !l.trim().is_empty()) else {
-        return;
-    };
-    let indent = &first[..first.len() - first.trim_start_matches([' ', '\t']).len()];
-    if indent.is_empty()
-        || !cell
-            .lines()
-            .all(|l| l.trim().is_empty() || l.starts_with(indent))
-    {
-        return;
-    }
-    let k = indent.len();
-    let mut out = String::with_capacity(cell.len());
-    for line in cell.split_inclusive('\n') {
-        let (body, newline) = match line.strip_suffix("\r\n") {
-            Some(b) => (b, "\r\n"),
-            None => match line.strip_suffix('\n') {
-                Some(b) => (b, "\n"),
-                None => (line, ""),
-            },
-        };
-        if body.trim().is_empty() || body.len() < k {
-            out.push_str(line);
-            continue;
-        }
-        let (pad, rest) = body.split_at(k);
-        match rest.strip_suffix('\\') {
-            Some(code) => {
-                out.push_str(code);
-                out.push_str(pad);
-                out.push('\\');
-            }
-            None => {
-                out.push_str(rest);
-                out.push_str(pad);
-            }
-        }
-        out.push_str(newline);
-    }
-    text.replace_range(start..end, &out);
 }
