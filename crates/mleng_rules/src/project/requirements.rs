@@ -67,6 +67,22 @@ impl Requirements {
         self.torch_below(path, TORCH_LOAD_SAFE_DEFAULT_SINCE)
     }
 
+    /// The first requirement governing `path` that requires `torch` 2.6 or later (where
+    /// `torch.load` defaults to `weights_only=True`).
+    pub fn torch_at_least_2_6(&self, path: &Path) -> Option<TorchPin> {
+        self.governing(path).find_map(|file| {
+            file.entries.iter().find_map(|entry| {
+                let is_torch = entry.name == "torch" || entry.name == "pytorch";
+                (is_torch && lower_bound_at_least(&entry.spec, TORCH_LOAD_SAFE_DEFAULT_SINCE)).then(
+                    || TorchPin {
+                        file: file.path.clone(),
+                        spec: format!("{}{}", entry.name, entry.spec),
+                    },
+                )
+            })
+        })
+    }
+
     /// The first requirement governing `path` that bounds `torch` (or conda's `pytorch`)
     /// below the `limit` release.
     pub fn torch_below(&self, path: &Path, limit: (u64, u64)) -> Option<TorchPin> {
@@ -264,6 +280,17 @@ fn version(text: &str) -> Option<(u64, u64)> {
     Some((major, minor))
 }
 
+/// Whether every version `spec` allows is at least `limit` (a (major, minor) release).
+pub fn lower_bound_at_least(spec: &str, limit: (u64, u64)) -> bool {
+    spec.split(',').any(|clause| {
+        let clause = clause.trim();
+        let ver = [">=", "==", "~=", ">", "="]
+            .iter()
+            .find_map(|op| clause.strip_prefix(op));
+        ver.and_then(version).is_some_and(|v| v >= limit)
+    })
+}
+
 /// Whether every version `spec` allows is below `limit` (a (major, minor) release).
 pub fn upper_bound_below(spec: &str, limit: (u64, u64)) -> bool {
     for clause in spec.split(',') {
@@ -308,6 +335,18 @@ pub fn upper_bound_below(spec: &str, limit: (u64, u64)) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn torch_lower_bounds() {
+        let limit = (2, 6);
+        assert!(lower_bound_at_least(">=2.6", limit));
+        assert!(lower_bound_at_least(">=2.7.1,<3", limit));
+        assert!(lower_bound_at_least("==2.6.0", limit));
+        assert!(lower_bound_at_least("=2.8", limit));
+        assert!(!lower_bound_at_least(">=2.0", limit));
+        assert!(!lower_bound_at_least("<2.8", limit));
+        assert!(!lower_bound_at_least("", limit));
+    }
 
     #[test]
     fn torch_bounds() {

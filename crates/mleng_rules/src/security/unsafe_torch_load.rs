@@ -14,14 +14,25 @@ pub(crate) static RULE: Rule = Rule {
     area: Area::Security,
     severity: Severity::Warning,
     fixable: true,
-    summary: "`torch.load` unpickles arbitrary objects (`weights_only=False`, or the pre-2.6 default in a project pinned to torch < 2.6).",
+    summary: "`torch.load` unpickles arbitrary objects (`weights_only=False`, or no `weights_only` where torch may be older than 2.6).",
     docs: r#"## What it does
 Finds `torch.load(...)` calls that run the full pickle machinery:
 - `weights_only=False` written explicitly, anywhere;
 - no `weights_only` argument at all, in a project whose requirements (`requirements*.txt`,
   `pyproject.toml`, `environment.yml`) pin or bound PyTorch below 2.6, where the default is
-  still `False`. Without such a pin the call is not reported: from PyTorch 2.6 on the default
-  is `weights_only=True`.
+  still `False` (a warning);
+- no `weights_only` argument where nothing in the project requires PyTorch 2.6 or later (an
+  info): the code fully unpickles on every older version it may run on, and maintainers of
+  real projects add `weights_only=True` for exactly this reason (facebookresearch/xformers
+  #1087, meta-pytorch/torchtune #108, openai/whisper #2451, torchgeo/torchgeo #3893). A
+  project that requires `torch>=2.6` is not reported: the default there is `weights_only=True`.
+
+## Fix
+Adding `weights_only=True` (an argument since PyTorch 1.13) keeps the behaviour where the
+checkpoint holds tensors and plain containers (a `state_dict`, a dict of them); a checkpoint
+that pickles other objects then fails to load with an `UnpicklingError` naming the type to
+allow, so the fix changes behaviour there and must be reviewed. Note that on PyTorch 2.5.1 and
+earlier the restricted unpickler itself could be bypassed (CVE-2025-32434): upgrade as well.
 
 ## Why is this bad?
 A `.pt`/`.pth`/`.ckpt` file written by `torch.save` is a pickle. Unpickling calls whatever
@@ -59,6 +70,7 @@ path comes from. Suppress with `# noqa: SEC001` where the file is trusted by con
 - `torch.load` documentation (the `weights_only` argument and its warning): <https://pytorch.org/docs/stable/generated/torch.load.html>
 - PyTorch 2.6 release notes, "`torch.load` now uses `weights_only=True` by default": <https://github.com/pytorch/pytorch/releases/tag/v2.6.0>
 - PyTorch serialization notes, "weights_only": <https://pytorch.org/docs/stable/notes/serialization.html#weights-only>
+- CVE-2025-32434 (`weights_only=True` bypass in PyTorch <= 2.5.1): <https://nvd.nist.gov/vuln/detail/CVE-2025-32434>
 - safetensors: <https://huggingface.co/docs/safetensors/index>
 "#,
     check,
@@ -90,30 +102,48 @@ fn check(ctx: &mut Context) {
     }
 }
 
-/// The project half: `torch.load` without `weights_only` where requirements pin torch < 2.6.
+/// The project half: `torch.load` without `weights_only`, unless the project requires torch
+/// 2.6 or later (where the default is safe). A pin below 2.6 is a warning; an unknown version
+/// (or a range that allows both) is the recommendation to say `weights_only=True` explicitly,
+/// which is safe on every version, as an info.
 pub(crate) fn check_project(ctx: &mut ProjectContext) {
     for file in ctx.facts.files.iter() {
-        if file.torch_loads_without_weights_only.is_empty() {
+        if file.torch_loads_without_weights_only.is_empty()
+            || ctx
+                .facts
+                .requirements
+                .torch_at_least_2_6(&file.path)
+                .is_some()
+        {
             continue;
         }
-        let Some(pin) = ctx.facts.requirements.torch_below_2_6(&file.path) else {
-            continue;
-        };
-        let pin_text = format!(
-            "`{}` in {}",
-            pin.spec,
-            pin.file
-                .file_name()
-                .map_or(String::new(), |n| n.to_string_lossy().to_string())
-        );
+        let pin = ctx.facts.requirements.torch_below_2_6(&file.path);
         for site in &file.torch_loads_without_weights_only {
-            let message = format!(
-                "`{}` has no `weights_only` argument and the project pins PyTorch below 2.6 ({pin_text}), where the default is `weights_only=False`: the checkpoint is fully unpickled",
-                site.label
-            );
             let fix = Fix::new("Pass `weights_only=True` explicitly (or load safetensors)")
-                .with_example(add_weights_only(&site.text));
-            ctx.report(file, site, message, Some(fix));
+                .with_replacement(add_weights_only(&site.text));
+            match &pin {
+                Some(pin) => {
+                    let pin_text = format!(
+                        "`{}` in {}",
+                        pin.spec,
+                        pin.file
+                            .file_name()
+                            .map_or(String::new(), |n| n.to_string_lossy().to_string())
+                    );
+                    let message = format!(
+                        "`{}` has no `weights_only` argument and the project pins PyTorch below 2.6 ({pin_text}), where the default is `weights_only=False`: the checkpoint is fully unpickled",
+                        site.label
+                    );
+                    ctx.report(file, site, message, Some(fix));
+                }
+                None => {
+                    let message = format!(
+                        "`{}` has no `weights_only` argument: on PyTorch before 2.6 (nothing in the project requires 2.6 or later) the checkpoint is fully unpickled and can run code; say `weights_only=True` explicitly",
+                        site.label
+                    );
+                    ctx.report_with_severity(site, Severity::Info, message, Some(fix));
+                }
+            }
         }
     }
 }
@@ -122,8 +152,10 @@ fn add_weights_only(call: &str) -> String {
     match call.rfind(')') {
         Some(pos) => {
             let head = call[..pos].trim_end();
-            let sep = if head.ends_with('(') || head.ends_with(',') {
+            let sep = if head.ends_with('(') {
                 ""
+            } else if head.ends_with(',') {
+                " "
             } else {
                 ", "
             };
@@ -162,7 +194,7 @@ mod tests {
         );
         assert_eq!(
             add_weights_only("torch.load(\n    p,\n)"),
-            "torch.load(\n    p,weights_only=True)"
+            "torch.load(\n    p, weights_only=True)"
         );
     }
 }
