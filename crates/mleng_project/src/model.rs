@@ -5,7 +5,7 @@
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
-use crate::summary::{Behaviour, ClassSummary, Ending, FunctionSummary, ModuleSummary};
+use crate::summary::{Behaviour, CallSite, ClassSummary, Ending, FunctionSummary, ModuleSummary};
 
 pub type ModuleId = usize;
 
@@ -352,6 +352,15 @@ impl ProjectModel {
             .iter()
             .position(|f| f.line == line)
             .map(|f| Symbol::Function(module, f))
+    }
+
+    /// The project's calls of a function (from any file, through any import).
+    pub fn callers_of(&self, function: Symbol) -> impl Iterator<Item = (ModuleId, &CallSite)> {
+        self.callers
+            .get(&function)
+            .into_iter()
+            .flatten()
+            .map(|&(m, site)| (m, &self.modules[m].call_sites[site]))
     }
 
     /// What the project's callers pass as parameter `param` of a function: the constructor

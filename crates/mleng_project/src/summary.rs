@@ -126,6 +126,8 @@ pub struct CallSite {
     /// Per positional argument: the constructor of the value, as written in the caller.
     pub args: Vec<Option<String>>,
     pub keywords: Vec<(String, Option<String>)>,
+    /// The call runs with autograd off (`with torch.no_grad(): evaluate(...)`).
+    pub grad_free: bool,
 }
 
 /// Distils a file's index into its summary.
@@ -181,6 +183,11 @@ pub fn summarize(index: &SemanticIndex) -> ModuleSummary {
             // A method of some object (`model.train()`): not a project function.
             continue;
         }
+        let local = !callee.contains('.') || callee.starts_with("self.");
+        if !local && !imports_project_like(index, &callee) {
+            // The big libraries' functions are never the project's.
+            continue;
+        }
         let constructor = |expr: &Expr| -> Option<String> {
             match expr {
                 Expr::Call(c) => dotted(&unchain(c).func),
@@ -197,20 +204,82 @@ pub fn summarize(index: &SemanticIndex) -> ModuleSummary {
                 _ => None,
             }
         };
+        let args: Vec<Option<String>> = call.expr.arguments.args.iter().map(constructor).collect();
+        let keywords: Vec<(String, Option<String>)> = call
+            .expr
+            .arguments
+            .keywords
+            .iter()
+            .filter_map(|kw| Some((kw.arg.as_ref()?.to_string(), constructor(&kw.value))))
+            .collect();
+        let grad_free = index.evaluation.grad_free(call.range());
         summary.call_sites.push(CallSite {
             callee,
-            args: call.expr.arguments.args.iter().map(constructor).collect(),
-            keywords: call
-                .expr
-                .arguments
-                .keywords
-                .iter()
-                .filter_map(|kw| Some((kw.arg.as_ref()?.to_string(), constructor(&kw.value))))
-                .collect(),
+            args,
+            keywords,
+            grad_free,
         });
     }
     summary
 }
+
+/// Whether the head of a dotted callee is an import that may be a project module (anything
+/// but the big libraries whose functions are never the project's own).
+fn imports_project_like(index: &SemanticIndex, callee: &str) -> bool {
+    let head = callee.split('.').next().unwrap_or(callee);
+    let Some(qualified) = index.imports.get(head) else {
+        return false;
+    };
+    let top = qualified
+        .trim_start_matches('.')
+        .split('.')
+        .next()
+        .unwrap_or("");
+    qualified.starts_with('.') || !LIBRARIES.contains(&top)
+}
+
+/// Packages that are never the reviewed project (their calls are not project calls).
+const LIBRARIES: &[&str] = &[
+    "torch",
+    "torchvision",
+    "numpy",
+    "np",
+    "os",
+    "sys",
+    "math",
+    "random",
+    "json",
+    "re",
+    "time",
+    "logging",
+    "argparse",
+    "collections",
+    "itertools",
+    "functools",
+    "pathlib",
+    "typing",
+    "timm",
+    "transformers",
+    "PIL",
+    "cv2",
+    "sklearn",
+    "scipy",
+    "pandas",
+    "matplotlib",
+    "tqdm",
+    "wandb",
+    "lightning",
+    "pytorch_lightning",
+    "accelerate",
+    "albumentations",
+    "einops",
+    "tensorflow",
+    "jax",
+    "yaml",
+    "shutil",
+    "glob",
+    "pickle",
+];
 
 /// The callee of a call as written (`engine.train_one_epoch`, `evaluate`, `self.step`): the
 /// project model resolves it through the file's imports.
