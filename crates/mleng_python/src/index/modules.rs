@@ -268,10 +268,158 @@ impl<'a> SemanticIndex<'a> {
                         }
                     }
                 }
-                Expr::Call(inner) => out.push(Some(inner)),
+                Expr::Call(inner) => self.push_item(inner, out, depth),
+                // `nn.Sequential(*layers)`: the list as the code built it.
+                Expr::Starred(starred) if depth < 8 => match starred.value.as_ref() {
+                    Expr::Name(name) => self.push_list_items(name.id.as_str(), call, out, depth),
+                    _ => out.push(None),
+                },
                 _ => out.push(None),
             }
         }
+    }
+
+    /// One element: a nested `Sequential` (also one a local factory returns, `make_block(...)`
+    /// whose body ends in `return nn.Sequential(...)`) is expanded; any other call is a layer.
+    fn push_item(&self, item: &'a ExprCall, out: &mut Vec<Option<&'a ExprCall>>, depth: u32) {
+        if depth < 8 && self.is_sequential(item) {
+            return self.push_sequential_items(item, out, depth + 1);
+        }
+        if depth < 8 {
+            if let Expr::Name(name) = item.func.as_ref() {
+                let factory = self
+                    .functions_named(name.id.as_str())
+                    .find(|&f| self.functions[f].class.is_none());
+                if let Some(f) = factory {
+                    if let [Expr::Call(ret)] = self.returns_of(f).as_slice() {
+                        if self.is_sequential(ret) {
+                            return self.push_sequential_items(ret, out, depth + 1);
+                        }
+                    }
+                }
+            }
+        }
+        out.push(Some(item));
+    }
+
+    /// The items of a list built by ordinary code before `nn.Sequential(*name)` in the same
+    /// function: `layers = [a, b]`, then `layers.append(c)`, `layers.extend([d, e])`,
+    /// `layers += [f]`, in the order written. Items added in a loop or under an `if` are
+    /// framed by `None` ("something may be around them"): only neighbours in the same block
+    /// are sure neighbours, and what ends the list is sure only when it is added last,
+    /// unconditionally. Anything else done to the list (`insert`, a reassignment from a call)
+    /// makes it unknown.
+    fn push_list_items(
+        &self,
+        name: &str,
+        sequential: &'a ExprCall,
+        out: &mut Vec<Option<&'a ExprCall>>,
+        depth: u32,
+    ) {
+        let Some(at) = self.call_id_at(sequential.range()) else {
+            return out.push(None);
+        };
+        let function = self.calls[at].function;
+        let before = sequential.range().start();
+        // The list's last (re)binding before the call, in the same function.
+        let Some(start) = self
+            .bindings
+            .iter()
+            .filter(|b| b.function == function && b.target == name && b.range.end() <= before)
+            .max_by_key(|b| b.range.start())
+        else {
+            return out.push(None);
+        };
+        let initial: Vec<&'a Expr> = match start.value {
+            Expr::List(list) => list.elts.iter().collect(),
+            _ => return out.push(None),
+        };
+        // (position, block, items) for each change after the binding.
+        let mut events: Vec<(TextSize, Option<TextRange>, Vec<&'a Expr>)> = Vec::new();
+        for call in &self.calls {
+            let r = call.expr.range();
+            if call.function != function
+                || r.start() < start.range.end()
+                || r.end() > before
+                || call.receiver.as_deref() != Some(name)
+            {
+                continue;
+            }
+            let items = match (call.method, call.expr.arguments.args.first()) {
+                (Some("append"), Some(item)) => vec![item],
+                (Some("extend"), Some(Expr::List(l))) => l.elts.iter().collect(),
+                (Some("extend"), Some(Expr::Tuple(t))) => t.elts.iter().collect(),
+                (Some("pop" | "copy" | "index" | "count"), _) => continue,
+                _ => return out.push(None),
+            };
+            events.push((r.start(), self.block_of(function, r), items));
+        }
+        for aug in &self.evaluation.aug_assigns {
+            if aug.target != name
+                || aug.range.start() < start.range.end()
+                || aug.range.end() > before
+            {
+                continue;
+            }
+            match (aug.op, aug.value) {
+                (ruff_python_ast::Operator::Add, Expr::List(l)) => events.push((
+                    aug.range.start(),
+                    self.block_of(function, aug.range),
+                    l.elts.iter().collect(),
+                )),
+                _ => return out.push(None),
+            }
+        }
+        events.sort_by_key(|(at, _, _)| *at);
+        let push_items = |items: &[&'a Expr], out: &mut Vec<Option<&'a ExprCall>>| {
+            for item in items {
+                match item {
+                    Expr::Call(c) => self.push_item(c, out, depth + 1),
+                    _ => out.push(None),
+                }
+            }
+        };
+        push_items(&initial, out);
+        let mut previous: Option<TextRange> = None;
+        let unknown = |out: &mut Vec<Option<&'a ExprCall>>| {
+            if out.last() != Some(&None) {
+                out.push(None);
+            }
+        };
+        for (_, block, items) in &events {
+            // Entering or leaving a loop or a branch: what lies between is not sure.
+            if *block != previous && (block.is_some() || previous.is_some()) {
+                unknown(out);
+            }
+            push_items(items, out);
+            previous = *block;
+        }
+        if previous.is_some() {
+            unknown(out);
+        }
+    }
+
+    /// The innermost loop or `if` branch of `function` that contains `range` (`None`: the
+    /// function's straight-line body).
+    fn block_of(&self, function: Option<FunctionId>, range: TextRange) -> Option<TextRange> {
+        let loops = self
+            .loops
+            .iter()
+            .filter(|l| l.function == function)
+            .map(|l| l.range);
+        let branches = self
+            .flow
+            .ifs
+            .iter()
+            .flat_map(|b| std::iter::once(b.body).chain(b.orelse));
+        loops
+            .chain(branches)
+            .filter(|r| r.contains_range(range))
+            .filter(|r| match function {
+                Some(f) => self.functions[f].def.range.contains_range(*r),
+                None => true,
+            })
+            .min_by_key(|r| r.len())
     }
 
     pub fn is_sequential(&self, call: &ExprCall) -> bool {

@@ -177,11 +177,36 @@ fn model_of(
                 evidence: format!("{}: `{}`", ctx.where_is(at), ctx.text(at)),
             });
         }
+        // `model = mlp(sizes)` where the local factory returns an `nn.Sequential(...)`.
+        if let Some(ending) = factory_sequential_ending(ctx, &callee, binding_call) {
+            return Some(ending);
+        }
         return constructor_ending(ctx, ctx.module, &dotted(&binding_call.func)?);
     }
     // A model passed in by the project's callers (`train_one_epoch(model, ...)`).
     let passed = passed_to(ctx, function?, &callee)?;
     constructor_ending(ctx, passed.module, &passed.text)
+}
+
+/// The ending of the `nn.Sequential` a local factory function returns.
+fn factory_sequential_ending(ctx: &Context, model: &str, call: &ExprCall) -> Option<Ending> {
+    let index = ctx.index;
+    let name = dotted(&call.func)?;
+    let factory = index
+        .functions_named(&name)
+        .find(|&f| index.functions[f].class.is_none())?;
+    let [Expr::Call(ret)] = index.returns_of(factory).as_slice() else {
+        return None;
+    };
+    if !index.is_sequential(ret) {
+        return None;
+    }
+    let (activation, at) = sequential_ending(index, ret)?;
+    Some(Ending {
+        model: model.to_string(),
+        activation,
+        evidence: format!("{}: `{}`", ctx.where_is(at), ctx.text(at)),
+    })
 }
 
 /// The ending of the model a constructor (or factory) written in module `module` builds.
