@@ -503,7 +503,7 @@ fn is_suppressed(source: &SourceFile, first: u32, last: u32, rule: &Rule) -> boo
 }
 
 /// Whether a line's comment suppresses `rule`.
-fn line_suppresses(text: &str, rule: &Rule) -> bool {
+pub(crate) fn line_suppresses(text: &str, rule: &Rule) -> bool {
     let Some(hash) = text.find('#') else {
         return false;
     };

@@ -24,6 +24,10 @@ default) whose output goes straight into a BatchNorm layer: consecutive items of
 `nn.Sequential(...)`, or `self.bn(self.conv(x))` / `x = self.conv(x)` then `x = self.bn(x)` in
 `forward`.
 
+Several such layers in one model (a ResNet-style class has a dozen) are one finding at the
+first, with every layer listed as evidence; a layer whose line says `# noqa: ARC005` is left
+out of the group.
+
 ## Why is this bad?
 BatchNorm subtracts the per-channel mean of its input. A per-channel constant added before
 it (the bias) shifts that mean by the same constant and is subtracted right away, in
@@ -60,9 +64,19 @@ block = nn.Sequential(
     check,
 };
 
+/// One affine layer whose bias a BatchNorm cancels, and the model it belongs to.
+struct Found<'a> {
+    layer: &'a ExprCall,
+    bn: String,
+    evidence: Option<String>,
+    /// The class (or function) that builds it: repeated findings there are reported once.
+    owner: String,
+}
+
 fn check(ctx: &mut Context) {
     let index = ctx.index;
     let mut reported: HashSet<TextRange> = HashSet::new();
+    let mut found: Vec<Found> = Vec::new();
     // 1. nn.Sequential(...): an affine layer immediately followed by BatchNorm.
     for call in index.calls.iter().filter(|c| index.is_sequential(c.expr)) {
         let items = index.sequential_items(call.expr);
@@ -74,8 +88,12 @@ fn check(ctx: &mut Context) {
                 continue;
             }
             if reported.insert(layer.range()) {
-                let bn = ctx.text(next.range()).to_string();
-                report(ctx, layer, &bn, None);
+                found.push(Found {
+                    layer,
+                    bn: ctx.text(next.range()).to_string(),
+                    evidence: None,
+                    owner: owner_of(ctx, call.class, call.function),
+                });
             }
         }
     }
@@ -142,10 +160,82 @@ fn check(ctx: &mut Context) {
                     ctx.where_is(bn_call.range()),
                     ctx.text(bn_call.range())
                 );
-                report(ctx, layer.call, &bn, Some(evidence));
+                found.push(Found {
+                    layer: layer.call,
+                    bn,
+                    evidence: Some(evidence),
+                    owner: format!("`{}`", class.name),
+                });
             }
         }
     }
+    // One finding per model: a ResNet-style class has a dozen such layers, and a dozen
+    // identical infos bury everything else. Lines with `# noqa` leave the group first.
+    found.retain(|f| !suppressed_here(ctx, f.layer.range()));
+    let mut owners: Vec<&str> = Vec::new();
+    for f in &found {
+        if !owners.contains(&f.owner.as_str()) {
+            owners.push(&f.owner);
+        }
+    }
+    for owner in owners {
+        let group: Vec<&Found> = found.iter().filter(|f| f.owner == owner).collect();
+        match group.as_slice() {
+            [one] => report(ctx, one.layer, &one.bn, one.evidence.clone()),
+            [first, ..] => report_group(ctx, owner, &group, first.layer),
+            [] => {}
+        }
+    }
+}
+
+/// The class that builds a layer (`Net`), else the function (`make_layers()`), else the file.
+fn owner_of(ctx: &Context, class: Option<usize>, function: Option<usize>) -> String {
+    let index = ctx.index;
+    match (class, function) {
+        (Some(c), _) => format!("`{}`", index.classes[c].name),
+        (None, Some(f)) => format!("`{}()`", index.functions[f].name),
+        (None, None) => "this file".to_string(),
+    }
+}
+
+/// Whether the line of `range` suppresses this rule (`# noqa: ARC005`).
+fn suppressed_here(ctx: &Context, range: TextRange) -> bool {
+    let source = ctx.index.source;
+    let line = source.lines.line_of(range.start());
+    crate::engine::line_suppresses(source.lines.line_text(&source.text, line), &RULE)
+}
+
+fn report_group(ctx: &mut Context, owner: &str, group: &[&Found], first: &ExprCall) {
+    let names: Vec<String> = group
+        .iter()
+        .map(|f| {
+            let text = ctx.text(f.layer.range());
+            if text.len() > 40 || text.contains('\n') {
+                format!("`{}(...)`", dotted(&f.layer.func).unwrap_or_default())
+            } else {
+                format!("`{text}`")
+            }
+        })
+        .collect();
+    let message = format!(
+        "{owner} has {} layers whose bias the BatchNorm right after them cancels (BatchNorm subtracts the per-channel mean): pass `bias=False` to each",
+        group.len()
+    );
+    let fix =
+        Fix::new("Create each of these layers with `bias=False`; BatchNorm's beta is the shift");
+    let evidence: Vec<String> = group
+        .iter()
+        .zip(&names)
+        .map(|(f, name)| {
+            format!(
+                "{}: {name} before `{}`",
+                ctx.where_is(f.layer.range()),
+                f.bn
+            )
+        })
+        .collect();
+    let finding = ctx.report(first.range(), message, Some(fix));
+    finding.evidence = evidence;
 }
 
 fn is_batchnorm(index: &SemanticIndex, call: &ExprCall) -> bool {
