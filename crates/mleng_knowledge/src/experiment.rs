@@ -18,8 +18,10 @@ pub enum Rng {
 /// `accelerate.utils.set_seed` (<https://huggingface.co/docs/accelerate/package_reference/utilities#accelerate.utils.set_seed>).
 pub const SEED_CALLS: &[(&str, &[Rng])] = &[
     ("torch.manual_seed", &[Rng::Torch]),
-    ("torch.cuda.manual_seed", &[Rng::Torch]),
-    ("torch.cuda.manual_seed_all", &[Rng::Torch]),
+    // Seeds only the CUDA generators: weight initialisation, CPU dropout and the DataLoader's
+    // shuffling draw from the CPU generator, which stays unseeded.
+    ("torch.cuda.manual_seed", &[]),
+    ("torch.cuda.manual_seed_all", &[]),
     ("torch.random.manual_seed", &[Rng::Torch]),
     ("numpy.random.seed", &[Rng::Numpy]),
     ("numpy.random.default_rng", &[Rng::Numpy]),

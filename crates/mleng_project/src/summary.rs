@@ -305,7 +305,7 @@ fn function_summary(index: &SemanticIndex, id: FunctionId, line: u32) -> Functio
             None => {}
         }
         if let Some(q) = call.qualified.as_deref() {
-            if seeded_by(q).is_some() {
+            if seeded_by(q).is_some_and(|rngs| !rngs.is_empty()) {
                 behaviour.seeds = true;
             }
             if q == "torch.save" {

@@ -67,6 +67,11 @@ model = Net()
 With Lightning, `L.seed_everything(42, workers=True)`; with Accelerate,
 `accelerate.utils.set_seed(42)`.
 
+Seeding counts only where it runs on every run: a seeding call under an `if` (other than the
+main guard or a test about the seed itself, `if args.seed is not None:`) does not, and
+`torch.cuda.manual_seed(...)` seeds only the CUDA generators (the CPU generator initialises the
+weights and shuffles the loader). Such a call is named in the evidence.
+
 ## Known problems
 Seeding done in a file that is not reviewed, or through a helper whose name does not mention
 "seed", is not seen. Seeding from a configuration file (`cfg.seed`) counts only when the call
@@ -105,11 +110,27 @@ fn check_entry(ctx: &mut ProjectContext, entry: &EntryPoint) {
     let uses_lightning = files.iter().any(|f| f.uses_lightning);
     if !files.iter().any(|f| f.seeds_anything()) {
         let message = format!(
-            "training entry point `{name}` trains{where_trains} without seeding torch, random or NumPy: weight init, shuffling, dropout and augmentation differ on every run"
+            "training entry point `{name}` trains{where_trains} without seeding torch, random or NumPy on every run: weight init, shuffling, dropout and augmentation differ from run to run"
         );
         let fix = Fix::new("Seed every generator once, at the start of the entry point")
             .with_example(seed_example(uses_lightning));
+        let partial: Vec<String> = files
+            .iter()
+            .filter_map(|f| {
+                let (site, why) = f.partial_seeding.as_ref()?;
+                Some(format!(
+                    "`{}` in `{}`{} {why}",
+                    site.label.lines().next().unwrap_or_default(),
+                    display_name(f),
+                    site.location
+                        .span
+                        .map(|s| format!(" line {}", s.start_line))
+                        .unwrap_or_default()
+                ))
+            })
+            .collect();
         let finding = ctx.report(entry.file, entry.site, message, Some(fix));
+        finding.evidence.extend(partial);
         finding.evidence.push(format!(
             "looked for seeding in {}",
             files

@@ -31,8 +31,11 @@ pub struct FileFacts {
     pub trains: Option<Site>,
     /// Names of the functions that contain a training loop (for callers in other files).
     pub training_functions: Vec<String>,
-    /// Generators seeded somewhere in the file by a known seeding call.
+    /// Generators seeded somewhere in the file by a known seeding call that runs on every run.
     pub seeded: Vec<Rng>,
+    /// The first seeding call that does not count: it seeds only the CUDA generators, or runs
+    /// only under a condition (`if args.cuda:`), with why.
+    pub partial_seeding: Option<(Site, &'static str)>,
     /// A call to a helper whose name says it seeds (`set_seed(42)`, `init_seeds(...)`): what it
     /// seeds is unknown, so it counts as seeding everything.
     pub seed_helper: Option<String>,
@@ -225,6 +228,7 @@ pub fn collect(index: &SemanticIndex) -> FileFacts {
         }
     }
     let mut seeded: Vec<Rng> = Vec::new();
+    let mut partial_seeding = None;
     let mut seed_helper = None;
     let mut self_seeding_trainer = false;
     let mut numpy_random = None;
@@ -478,6 +482,18 @@ pub fn collect(index: &SemanticIndex) -> FileFacts {
         }
         if let Some(q) = resolved.as_deref() {
             if let Some(rngs) = seeded_by(q) {
+                let conditional = !seeds_every_run(index, call.range());
+                if (conditional || rngs.is_empty()) && partial_seeding.is_none() {
+                    let why = match (conditional, rngs.is_empty()) {
+                        (true, true) => "seeds only the CUDA generators, and only under a condition",
+                        (true, false) => "runs only under a condition",
+                        _ => "seeds only the CUDA generators, not the CPU generator that initialises weights and shuffles",
+                    };
+                    partial_seeding = Some((site(index, call.range()), why));
+                }
+                if conditional {
+                    continue;
+                }
                 for rng in rngs {
                     if !seeded.contains(rng) {
                         seeded.push(*rng);
@@ -631,6 +647,7 @@ pub fn collect(index: &SemanticIndex) -> FileFacts {
         trains: trains.map(|r| site(index, r)),
         training_functions,
         seeded,
+        partial_seeding,
         seed_helper,
         ml_imports: ML_LIBRARY_IMPORTS
             .iter()
@@ -929,6 +946,19 @@ fn reproducibility_comment(index: &SemanticIndex) -> Option<TextRange> {
 fn contains_ignore_case(haystack: &str, needle: &str) -> bool {
     let (h, n) = (haystack.as_bytes(), needle.as_bytes());
     n.is_empty() || h.windows(n.len()).any(|w| w.eq_ignore_ascii_case(n))
+}
+
+/// Whether a seeding call runs on every run: not under an `if` other than the main guard or a
+/// test about the seed itself (`if args.seed is not None:` seeds whenever a seed is given, the
+/// way the user asked). Seeding under `if args.cuda:` leaves the CPU runs unseeded.
+fn seeds_every_run(index: &SemanticIndex, at: TextRange) -> bool {
+    index.flow.guards(at).all(|(block, _)| {
+        let test = index.text(block.test.range()).to_ascii_lowercase();
+        test.contains("__main__")
+            || test.contains("seed")
+            || test.contains("determin")
+            || test.contains("reproduc")
+    })
 }
 
 fn is_seed_helper_name(name: &str) -> bool {
