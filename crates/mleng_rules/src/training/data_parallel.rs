@@ -11,9 +11,10 @@ pub(crate) static RULE: Rule = Rule {
     fixable: false,
     summary: "nn.DataParallel is used; DistributedDataParallel is faster and is what PyTorch recommends, even on one machine.",
     docs: r#"## What it does
-Finds `nn.DataParallel(model)` in scripts: unconditionally (not a fallback under an `if`), outside
-classes (not a framework's strategy implementation), in a file that does not also offer
-`DistributedDataParallel`.
+Finds `nn.DataParallel(model)` in a file that does not also offer `DistributedDataParallel`:
+in scripts, under the usual `if torch.cuda.device_count() > 1:` (that is where it is used),
+and in trainer classes (`self.model = nn.DataParallel(self.model)`). Classes that implement a
+parallelism backend for others (a framework's `...Strategy`, `...Plugin`) are left alone.
 
 ## Why is this bad?
 `DataParallel` is single-process and multi-threaded: every step it scatters the batch from GPU 0,
@@ -51,6 +52,14 @@ const DATA_PARALLEL: &[&str] = &[
     "torch.nn.parallel.data_parallel.DataParallel",
 ];
 
+/// Classes that implement a parallelism backend for others (a framework's strategy or
+/// plugin), where offering DataParallel is the point.
+fn is_framework_class(name: &str) -> bool {
+    ["Strategy", "Plugin", "Accelerator", "Parallel", "Launcher"]
+        .iter()
+        .any(|w| name.contains(w))
+}
+
 fn check(ctx: &mut Context) {
     let index = ctx.index;
     if !index.source.text.contains("DataParallel") {
@@ -64,8 +73,9 @@ fn check(ctx: &mut Context) {
             .qualified
             .as_deref()
             .is_some_and(|q| DATA_PARALLEL.contains(&q))
-            || call.class.is_some()
-            || index.flow.guards(call.range()).next().is_some()
+            || call
+                .class
+                .is_some_and(|c| is_framework_class(index.classes[c].name))
         {
             continue;
         }
