@@ -128,6 +128,8 @@ pub struct CallSite {
     pub keywords: Vec<(String, Option<String>)>,
     /// The call runs with autograd off (`with torch.no_grad(): evaluate(...)`).
     pub grad_free: bool,
+    /// The 1-based line of the `def` of the function that makes the call (module level: none).
+    pub caller: Option<u32>,
 }
 
 /// Distils a file's index into its summary.
@@ -218,6 +220,9 @@ pub fn summarize(index: &SemanticIndex) -> ModuleSummary {
             args,
             keywords,
             grad_free,
+            caller: call
+                .function
+                .map(|f| line_of(index.functions[f].def.range())),
         });
     }
     summary

@@ -3,6 +3,7 @@ use mleng_python::index::evaluation::Mode;
 use mleng_python::index::literals::dotted;
 
 use super::epoch_facts::{epochs, model_escapes};
+use super::evaluation_functions;
 use super::loop_facts::model_names;
 use crate::context::Context;
 use crate::project::{module_modes, ProjectContext};
@@ -57,7 +58,9 @@ and no layer the rule cannot read, `eval()` would change nothing.
 ## Known problems
 Classes from other libraries (a torchvision ResNet, a timm model) count as mode-dependent, as
 does a layer built by a helper method. Reviewing one file alone cannot see a model defined in
-another, so the finding stays. Evaluation functions called from another module are not followed.
+another, so the finding stays. Evaluation functions (`evaluate`, `validate`, `val_epoch`, `predict`, ...) are judged through
+their callers in the project: one that never calls `.eval()` is reported when no function that
+calls it does either; one without a caller in the project is not judged.
 
 ## References
 - PyTorch `nn.Module.eval`: <https://pytorch.org/docs/stable/generated/torch.nn.Module.html#torch.nn.Module.eval>
@@ -120,6 +123,7 @@ pub(crate) fn candidates(ctx: &mut Context) {
         return;
     }
     let models = model_names(index);
+    let mut reported = Vec::new();
     for epoch in epochs(index) {
         if epoch.switches(index).any(|(_, m)| m == Mode::Eval) {
             continue;
@@ -182,7 +186,92 @@ pub(crate) fn candidates(ctx: &mut Context) {
             if let Some(class) = model_class(index, &model) {
                 ctx.set_subject(class);
             }
+            reported.push(lp.range);
             break;
         }
     }
+    evaluation_function_candidates(ctx, &reported);
+}
+
+/// An evaluation function anywhere in the project (`def evaluate(model, loader)`, a
+/// `validate` method) that runs the model over data while neither it nor any function that
+/// calls it switches to eval mode. Without a caller in the project, who sets the mode is
+/// unknown and nothing is said.
+fn evaluation_function_candidates(ctx: &mut Context, reported: &[ruff_text_size::TextRange]) {
+    let index = ctx.index;
+    for eval in evaluation_functions::find(ctx) {
+        if reported.contains(&eval.pass.range) {
+            continue;
+        }
+        if index
+            .calls_in_function(eval.function)
+            .any(|(id, _)| index.mode_switch(id) == Some(Mode::Eval))
+        {
+            continue;
+        }
+        let callers = evaluation_functions::callers(ctx, eval.function);
+        if callers.is_empty() {
+            continue;
+        }
+        let mut caller_names = Vec::new();
+        let mut unsure = false;
+        for (module, site) in &callers {
+            match evaluation_functions::caller_of(ctx, *module, site) {
+                Some(caller) if !ctx.project.behaviour(caller).sets_eval => {
+                    if let Some(f) = ctx.project.function(caller) {
+                        if !caller_names.contains(&f.name) {
+                            caller_names.push(f.name.clone());
+                        }
+                    }
+                }
+                _ => unsure = true,
+            }
+        }
+        if unsure {
+            continue;
+        }
+        let header = ctx.text(eval.pass.header).to_string();
+        let call_text = ctx.text(eval.model_call.range());
+        let call_text = if call_text.contains('\n') || call_text.len() > 60 {
+            format!("{}(...)", eval.model)
+        } else {
+            call_text.to_string()
+        };
+        let callers_text = caller_names
+            .iter()
+            .map(|n| format!("`{n}()`"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let message = format!(
+            "`{}()` runs `{call_text}` in `{header}` in training mode: neither it nor its callers ({callers_text}) call `.eval()`, so Dropout stays on and BatchNorm uses and updates batch statistics",
+            eval.name
+        );
+        let fix = Fix::new(format!(
+            "Call `{}.eval()` at the start of `{}()` (and `.train()` again before training)",
+            eval.model, eval.name
+        ))
+        .with_example(format!(
+            "def {}(...):\n    {}.eval()\n    ...",
+            eval.name, eval.model
+        ));
+        ctx.report(eval.pass.header, message, Some(fix));
+        // The model class its callers pass, for the project check (a model without Dropout
+        // or BatchNorm computes the same in both modes).
+        if let Some(class) = passed_class(ctx, eval.function, &eval.model) {
+            ctx.set_subject(class);
+        }
+    }
+}
+
+/// The class name of the model the project's callers pass as parameter `param`.
+fn passed_class(ctx: &Context, function: usize, param: &str) -> Option<String> {
+    let index = ctx.index;
+    let line = index
+        .source
+        .lines
+        .line_of(index.functions[function].def.range.start());
+    let symbol = ctx.project.function_at(ctx.module, line)?;
+    let passed = ctx.project.argument_type(symbol, param)?;
+    let class = ctx.project.class_of(passed.module, &passed.text)?;
+    Some(ctx.project.class(class)?.name.clone())
 }

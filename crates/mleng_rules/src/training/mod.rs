@@ -8,6 +8,7 @@ mod clip_without_unscale;
 mod data_parallel;
 mod epoch_facts;
 mod eval_mode_missing;
+mod evaluation_functions;
 mod grad_accumulation_broken;
 mod lightning_step_returns_nothing;
 mod loader_shuffle;

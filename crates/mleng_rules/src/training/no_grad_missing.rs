@@ -4,6 +4,7 @@ use mleng_python::index::CallKind;
 
 use super::epoch_facts::epochs;
 use super::eval_mode_missing::is_eval_loader;
+use super::evaluation_functions;
 use super::loop_facts::model_names;
 use crate::context::Context;
 use crate::rule::Rule;
@@ -147,158 +148,48 @@ fn check(ctx: &mut Context) {
     evaluation_functions(ctx, &reported);
 }
 
-/// Words that name an evaluation function (`evaluate`, `validate`, `val_epoch`, `run_test`,
-/// `predict`, `inference`), as the first or last word of its name.
-const EVALUATION_WORDS: &[&str] = &[
-    "eval",
-    "evaluate",
-    "evaluation",
-    "validate",
-    "validation",
-    "val",
-    "valid",
-    "test",
-    "predict",
-    "inference",
-    "infer",
-];
-
-/// Parameter and attribute names that hold the model an evaluation function runs.
-const MODEL_NAMES: &[&str] = &[
-    "model",
-    "net",
-    "network",
-    "classifier",
-    "module",
-    "ema_model",
-];
-
-/// Names inside a function that say it needs gradients (saliency, adversarial inputs) or
-/// handles autograd itself.
-const GRAD_AWARE: &[&str] = &[
-    "set_grad_enabled",
-    "no_grad",
-    "inference_mode",
-    "enable_grad",
-    "requires_grad",
-    "autograd.grad",
-    ".backward(",
-];
-
 /// An evaluation function anywhere (`def evaluate(model, loader)`, a `validate` method): it
 /// loops over data, runs the model, never steps or backpropagates, and nothing turns autograd
 /// off, neither in it nor at any of its callers in the project (`with torch.no_grad():
 /// evaluate(...)` in another file counts).
 fn evaluation_functions(ctx: &mut Context, reported: &[usize]) {
     let index = ctx.index;
-    for (fid, function) in index.functions.iter().enumerate() {
-        let lower = function.name.to_ascii_lowercase();
-        let words: Vec<&str> = lower.split('_').filter(|w| !w.is_empty()).collect();
-        let named = words.first().is_some_and(|w| EVALUATION_WORDS.contains(w))
-            || words.last().is_some_and(|w| EVALUATION_WORDS.contains(w));
-        if !named || words.last() == Some(&"step") {
-            // `validation_step` & co. belong to frameworks that turn autograd off themselves.
+    for eval in evaluation_functions::find(ctx) {
+        let lid = index.loops.iter().position(|l| std::ptr::eq(l, eval.pass));
+        if lid.is_some_and(|lid| reported.contains(&lid)) {
             continue;
         }
-        if let Some(class) = function.class {
-            let class = &index.classes[class];
-            if class.is_lightning || class.bases.iter().any(|b| is_framework_base(b)) {
-                continue;
-            }
-        }
-        let text = ctx.text(function.def.range);
-        if GRAD_AWARE.iter().any(|m| text.contains(m)) {
-            continue;
-        }
-        if index
-            .calls_in_function(fid)
-            .any(|(_, c)| c.kind != CallKind::Other)
+        let text = ctx.text(index.functions[eval.function].def.range);
+        if evaluation_functions::GRAD_AWARE
+            .iter()
+            .any(|m| text.contains(m))
         {
             continue;
         }
-        // The evaluation pass: a loop of this function over data, running the model.
-        let params: Vec<String> = function
-            .def
-            .parameters
-            .iter_non_variadic_params()
-            .map(|p| p.parameter.name.to_string())
-            .collect();
-        let is_model = |callee: &str| {
-            let last = callee.strip_prefix("self.").unwrap_or(callee);
-            MODEL_NAMES.contains(&last)
-                && (callee.starts_with("self.") || params.iter().any(|p| p == callee))
-        };
-        let found = index.loops.iter().enumerate().find_map(|(lid, lp)| {
-            if lp.function != Some(fid) || lp.iterates_over.is_none() || reported.contains(&lid) {
-                return None;
-            }
-            let call = index.calls.iter().find(|c| {
-                lp.range.contains_range(c.range())
-                    && dotted(&c.expr.func).is_some_and(|callee| is_model(&callee))
-            })?;
-            Some((lp, call))
-        });
-        let Some((lp, call)) = found else {
-            continue;
-        };
-        if called_without_grad(ctx, fid) {
+        if evaluation_functions::callers(ctx, eval.function)
+            .iter()
+            .any(|(_, site)| site.grad_free)
+        {
             continue;
         }
-        let header = ctx.text(lp.header).to_string();
-        let call_text = ctx.text(call.range());
+        let header = ctx.text(eval.pass.header).to_string();
+        let call_text = ctx.text(eval.model_call.range());
         let call_text = if call_text.contains('\n') || call_text.len() > 60 {
-            format!("{}(...)", dotted(&call.expr.func).unwrap_or_default())
+            format!("{}(...)", eval.model)
         } else {
             call_text.to_string()
         };
         let message = format!(
             "`{}()` runs `{call_text}` in `{header}` with autograd on (no torch.no_grad()/inference_mode() in it or around any of its calls in the project): every forward records its graph and keeps activations for a backward that never comes",
-            function.name
+            eval.name
         );
         let fix = Fix::new(
             "Decorate the evaluation function with @torch.inference_mode() (or @torch.no_grad())",
         )
         .with_example(format!(
             "@torch.inference_mode()\ndef {}(...):\n    ...",
-            function.name
+            eval.name
         ));
-        ctx.report(lp.header, message, Some(fix));
+        ctx.report(eval.pass.header, message, Some(fix));
     }
-}
-
-/// Classes of training frameworks whose evaluation methods turn autograd off themselves.
-fn is_framework_base(base: &str) -> bool {
-    [
-        "transformers.",
-        "lightning",
-        "pytorch_lightning",
-        "accelerate",
-        "ignite.",
-    ]
-    .iter()
-    .any(|p| base.starts_with(p))
-}
-
-/// Whether some caller of the indexed function `fid` runs it with autograd off: a project
-/// call site inside `with torch.no_grad()` (any file), or `self.<name>(...)` under it in this
-/// file for a method.
-fn called_without_grad(ctx: &Context, fid: usize) -> bool {
-    let index = ctx.index;
-    let function = &index.functions[fid];
-    let line = index.source.lines.line_of(function.def.range.start());
-    if let Some(symbol) = ctx.project.function_at(ctx.module, line) {
-        if ctx
-            .project
-            .callers_of(symbol)
-            .any(|(_, site)| site.grad_free)
-        {
-            return true;
-        }
-    }
-    let as_method = format!("self.{}", function.name);
-    ctx.project
-        .module(ctx.module)
-        .call_sites
-        .iter()
-        .any(|site| site.grad_free && (site.callee == as_method || site.callee == function.name))
 }

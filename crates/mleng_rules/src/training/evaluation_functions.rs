@@ -1,0 +1,165 @@
+//! Evaluation functions anywhere in the project (`def evaluate(model, loader)`, a `validate`
+//! method): found once here, judged by the rules that care (TRN016 for `eval()`, TRN021 for
+//! autograd).
+
+use mleng_project::Symbol;
+use mleng_python::index::literals::dotted;
+use mleng_python::index::{Call, CallKind, Loop};
+
+use crate::context::Context;
+
+/// Words that name an evaluation function (`evaluate`, `validate`, `val_epoch`, `run_test`,
+/// `predict`, `inference`), as the first or last word of its name.
+const EVALUATION_WORDS: &[&str] = &[
+    "eval",
+    "evaluate",
+    "evaluation",
+    "validate",
+    "validation",
+    "val",
+    "valid",
+    "test",
+    "predict",
+    "inference",
+    "infer",
+];
+
+/// Parameter and attribute names that hold the model an evaluation function runs.
+const MODEL_NAMES: &[&str] = &[
+    "model",
+    "net",
+    "network",
+    "classifier",
+    "module",
+    "ema_model",
+];
+
+/// Names inside a function that say it needs gradients (saliency, adversarial inputs) or
+/// handles autograd itself.
+pub(crate) const GRAD_AWARE: &[&str] = &[
+    "set_grad_enabled",
+    "no_grad",
+    "inference_mode",
+    "enable_grad",
+    "requires_grad",
+    "autograd.grad",
+    ".backward(",
+];
+
+/// An evaluation pass: a function named for evaluation that loops over data and runs the
+/// model it is given, and never backpropagates or steps.
+pub(crate) struct EvaluationFunction<'i, 'a> {
+    pub function: usize,
+    pub name: &'a str,
+    pub pass: &'i Loop,
+    pub model_call: &'i Call<'a>,
+    /// The model as called (`model`, `self.model`).
+    pub model: String,
+}
+
+pub(crate) fn find<'i, 'a>(ctx: &Context<'i, 'a>) -> Vec<EvaluationFunction<'i, 'a>> {
+    let index = ctx.index;
+    let mut out = Vec::new();
+    for (fid, function) in index.functions.iter().enumerate() {
+        let lower = function.name.to_ascii_lowercase();
+        let words: Vec<&str> = lower.split('_').filter(|w| !w.is_empty()).collect();
+        let named = words.first().is_some_and(|w| EVALUATION_WORDS.contains(w))
+            || words.last().is_some_and(|w| EVALUATION_WORDS.contains(w));
+        if !named || words.last() == Some(&"step") {
+            // `validation_step` & co. belong to frameworks that handle modes and autograd.
+            continue;
+        }
+        if let Some(class) = function.class {
+            let class = &index.classes[class];
+            if class.is_lightning || class.bases.iter().any(|b| is_framework_base(b)) {
+                continue;
+            }
+        }
+        if index
+            .calls_in_function(fid)
+            .any(|(_, c)| c.kind != CallKind::Other)
+        {
+            continue; // backward or steps: training or test-time adaptation
+        }
+        let params: Vec<String> = function
+            .def
+            .parameters
+            .iter_non_variadic_params()
+            .map(|p| p.parameter.name.to_string())
+            .collect();
+        let is_model = |callee: &str| {
+            let last = callee.strip_prefix("self.").unwrap_or(callee);
+            MODEL_NAMES.contains(&last)
+                && (callee.starts_with("self.") || params.iter().any(|p| p == callee))
+        };
+        let found = index.loops.iter().find_map(|lp| {
+            if lp.function != Some(fid) || lp.iterates_over.is_none() {
+                return None;
+            }
+            index.calls.iter().find_map(|c| {
+                let callee = dotted(&c.expr.func)?;
+                (lp.range.contains_range(c.range()) && is_model(&callee)).then_some((lp, c, callee))
+            })
+        });
+        if let Some((pass, model_call, model)) = found {
+            out.push(EvaluationFunction {
+                function: fid,
+                name: function.name,
+                pass,
+                model_call,
+                model,
+            });
+        }
+    }
+    out
+}
+
+/// Classes of training frameworks whose evaluation methods set modes and autograd themselves.
+fn is_framework_base(base: &str) -> bool {
+    [
+        "transformers.",
+        "lightning",
+        "pytorch_lightning",
+        "accelerate",
+        "ignite.",
+    ]
+    .iter()
+    .any(|p| base.starts_with(p))
+}
+
+/// The project's calls of the indexed function `fid`: through the project model (any file,
+/// any import), and `self.<name>(...)` in this file for a method. Each with the module it is
+/// in and the function that makes it, when known.
+pub(crate) fn callers<'c>(
+    ctx: &'c Context,
+    fid: usize,
+) -> Vec<(usize, &'c mleng_project::summary::CallSite)> {
+    let index = ctx.index;
+    let function = &index.functions[fid];
+    let line = index.source.lines.line_of(function.def.range.start());
+    let mut out: Vec<(usize, &mleng_project::summary::CallSite)> = Vec::new();
+    if let Some(symbol) = ctx.project.function_at(ctx.module, line) {
+        out.extend(ctx.project.callers_of(symbol));
+    }
+    if function.class.is_some() {
+        let as_method = format!("self.{}", function.name);
+        out.extend(
+            ctx.project
+                .module(ctx.module)
+                .call_sites
+                .iter()
+                .filter(|site| site.callee == as_method)
+                .map(|site| (ctx.module, site)),
+        );
+    }
+    out
+}
+
+/// The function a call site is in, as a project symbol.
+pub(crate) fn caller_of(
+    ctx: &Context,
+    module: usize,
+    site: &mleng_project::summary::CallSite,
+) -> Option<Symbol> {
+    ctx.project.function_at(module, site.caller?)
+}
