@@ -27,6 +27,8 @@ Finds `torch.load(...)` calls that run the full pickle machinery:
   #1087, meta-pytorch/torchtune #108, openai/whisper #2451, torchgeo/torchgeo #3893). A
   project that requires `torch>=2.6` is not reported: the default there is `weights_only=True`.
 
+Several such calls in one file are one finding, at the first, with the others listed.
+
 ## Fix
 Adding `weights_only=True` (an argument since PyTorch 1.13) keeps the behaviour where the
 checkpoint holds tensors and plain containers (a `state_dict`, a dict of them); a checkpoint
@@ -118,32 +120,54 @@ pub(crate) fn check_project(ctx: &mut ProjectContext) {
             continue;
         }
         let pin = ctx.facts.requirements.torch_below_2_6(&file.path);
-        for site in &file.torch_loads_without_weights_only {
-            let fix = Fix::new("Pass `weights_only=True` explicitly (or load safetensors)")
-                .with_replacement(add_weights_only(&site.text));
-            match &pin {
-                Some(pin) => {
-                    let pin_text = format!(
-                        "`{}` in {}",
-                        pin.spec,
-                        pin.file
-                            .file_name()
-                            .map_or(String::new(), |n| n.to_string_lossy().to_string())
-                    );
-                    let message = format!(
-                        "`{}` has no `weights_only` argument and the project pins PyTorch below 2.6 ({pin_text}), where the default is `weights_only=False`: the checkpoint is fully unpickled",
-                        site.label
-                    );
-                    ctx.report(file, site, message, Some(fix));
+        let sites = &file.torch_loads_without_weights_only;
+        let (severity, why) = match &pin {
+            Some(pin) => (
+                Severity::Warning,
+                format!(
+                    "the project pins PyTorch below 2.6 (`{}` in {}), where the default is `weights_only=False`: the checkpoint is fully unpickled",
+                    pin.spec,
+                    pin.file
+                        .file_name()
+                        .map_or(String::new(), |n| n.to_string_lossy().to_string())
+                ),
+            ),
+            None => (
+                Severity::Info,
+                "on PyTorch before 2.6 (nothing in the project requires 2.6 or later) the checkpoint is fully unpickled and can run code; say `weights_only=True` explicitly".to_string(),
+            ),
+        };
+        // One finding per file: a script that loads five checkpoints has one habit to change.
+        let [first, rest @ ..] = sites.as_slice() else {
+            continue;
+        };
+        let message = if rest.is_empty() {
+            format!("`{}` has no `weights_only` argument: {why}", first.label)
+        } else {
+            format!(
+                "{} `torch.load` calls in this file have no `weights_only` argument (the first: `{}`): {why}",
+                sites.len(),
+                first.label
+            )
+        };
+        let fix = Fix::new(if rest.is_empty() {
+            "Pass `weights_only=True` explicitly (or load safetensors)"
+        } else {
+            "Pass `weights_only=True` explicitly to each (or load safetensors)"
+        })
+        .with_replacement(add_weights_only(&first.text));
+        let finding = ctx.report_with_severity(first, severity, message, Some(fix));
+        for site in rest {
+            finding.evidence.push(format!(
+                "also `{}`{}",
+                site.label,
+                match (site.location.cell, site.location.span) {
+                    (Some(cell), Some(span)) =>
+                        format!(" at cell {cell}, line {}", span.start_line),
+                    (None, Some(span)) => format!(" at line {}", span.start_line),
+                    _ => String::new(),
                 }
-                None => {
-                    let message = format!(
-                        "`{}` has no `weights_only` argument: on PyTorch before 2.6 (nothing in the project requires 2.6 or later) the checkpoint is fully unpickled and can run code; say `weights_only=True` explicitly",
-                        site.label
-                    );
-                    ctx.report_with_severity(site, Severity::Info, message, Some(fix));
-                }
-            }
+            ));
         }
     }
 }
