@@ -1,5 +1,8 @@
 use mleng_diagnostics::{Area, Fix, Severity};
+use mleng_project::Symbol;
 use mleng_python::index::evaluation::Mode;
+use mleng_python::index::literals::dotted;
+use ruff_text_size::Ranged;
 
 use super::epoch_facts::{epochs, model_escapes};
 use crate::context::Context;
@@ -48,9 +51,13 @@ for epoch in range(epochs):
         validate(model, val_loader)
 ```
 
+Training and evaluation helpers in other files (`train_one_epoch(...)`, `evaluate(...)` from
+`engine.py`) are read through the project model: what each sets (`eval()`, `train()`) and
+whether it trains, through its own helpers, a few calls deep.
+
 ## Known problems
-If the epoch passes the model to a function defined in another module, that function may call
-`train()`, so nothing is reported. Only local helpers are followed (two levels deep).
+If the epoch passes the model to a function the review cannot see (another package, a
+framework), that function may call `train()`, so nothing is reported.
 
 ## References
 - PyTorch `nn.Module.train` / `eval` (affects Dropout, BatchNorm): <https://pytorch.org/docs/stable/generated/torch.nn.Module.html#torch.nn.Module.eval>
@@ -64,6 +71,7 @@ fn check(ctx: &mut Context) {
     if ctx.is_test_file() {
         return;
     }
+    let mut reported = Vec::new();
     for epoch in epochs(index) {
         let switches: Vec<_> = epoch.switches(index).collect();
         if switches.iter().any(|(_, m)| *m == Mode::Train) {
@@ -104,5 +112,132 @@ fn check(ctx: &mut Context) {
         ))
         .with_example(format!("{header}:\n    {model}.train()\n    ...  # training\n    {eval_text}\n    ...  # validation"));
         ctx.report(call.range(), message, Some(fix));
+        reported.push(epoch.loop_id);
+    }
+    across_files(ctx, &reported);
+}
+
+/// What one call in an epoch loop does to the model's mode, as the project model sees it.
+struct Event {
+    call: usize,
+    sets_eval: bool,
+    sets_train: bool,
+    trains: bool,
+    /// Defined in another file of the project (the local helpers are the pass above's).
+    elsewhere: bool,
+}
+
+/// Epoch loops whose training or evaluation happens in functions of other files
+/// (`train_one_epoch(...)` and `evaluate(...)` from `engine.py`): the mode each sets is read
+/// from the project model's summaries of those functions, through their own helpers.
+fn across_files(ctx: &mut Context, reported: &[usize]) {
+    let index = ctx.index;
+    for (lid, lp) in index.loops.iter().enumerate() {
+        if reported.contains(&lid) {
+            continue;
+        }
+        let mut events = Vec::new();
+        let mut unknown_callees = Vec::new();
+        for (id, call) in index.calls.iter().enumerate() {
+            if !lp.range.contains_range(call.range()) {
+                continue;
+            }
+            if let Some(mode) = index.mode_switch(id) {
+                events.push(Event {
+                    call: id,
+                    sets_eval: mode == Mode::Eval,
+                    sets_train: mode == Mode::Train,
+                    trains: false,
+                    elsewhere: false,
+                });
+                continue;
+            }
+            if call.kind != mleng_python::index::CallKind::Other {
+                events.push(Event {
+                    call: id,
+                    sets_eval: false,
+                    sets_train: false,
+                    trains: true,
+                    elsewhere: false,
+                });
+                continue;
+            }
+            let Some(callee) = dotted(&call.expr.func) else {
+                continue;
+            };
+            match ctx.project.resolve_in(ctx.module, &callee) {
+                Some(symbol @ Symbol::Function(module, _)) => {
+                    let b = ctx.project.behaviour(symbol);
+                    if b.sets_eval || b.sets_train || b.trains() {
+                        events.push(Event {
+                            call: id,
+                            sets_eval: b.sets_eval,
+                            sets_train: b.sets_train,
+                            trains: b.trains(),
+                            elsewhere: module != ctx.module,
+                        });
+                    }
+                }
+                Some(_) => {}
+                None if call
+                    .qualified
+                    .as_deref()
+                    .is_some_and(|q| q.starts_with("torch.")) => {}
+                None => unknown_callees.push(id),
+            }
+        }
+        if !events.iter().any(|e| e.elsewhere)
+            || !events.iter().any(|e| e.trains)
+            || events.iter().any(|e| e.sets_train)
+        {
+            continue;
+        }
+        let Some(eval) = events.iter().find(|e| e.sets_eval) else {
+            continue;
+        };
+        // The model the evaluation is about: the receiver of `model.eval()`, or what the
+        // evaluating call is given. A call we cannot see that receives it may call `train()`.
+        let eval_call = &index.calls[eval.call];
+        let model = eval_call
+            .receiver
+            .clone()
+            .or_else(|| eval_call.expr.arguments.args.first().and_then(dotted));
+        let Some(model) = model else {
+            continue;
+        };
+        let escapes = unknown_callees.iter().any(|&id| {
+            let c = &index.calls[id];
+            c.expr
+                .arguments
+                .args
+                .iter()
+                .chain(c.expr.arguments.keywords.iter().map(|k| &k.value))
+                .any(|a| dotted(a).as_deref() == Some(model.as_str()))
+        });
+        if escapes {
+            continue;
+        }
+        let trainer = events
+            .iter()
+            .find(|e| e.trains)
+            .map(|e| ctx.text(index.calls[e.call].expr.func.range()).to_string())
+            .unwrap_or_default();
+        let eval_text = ctx.text(eval_call.range());
+        let eval_text = if eval_text.contains('\n') || eval_text.len() > 60 {
+            format!("{}(...)", ctx.text(eval_call.expr.func.range()))
+        } else {
+            eval_text.to_string()
+        };
+        let header = ctx.text(lp.header).to_string();
+        let message = format!(
+            "`{eval_text}` puts the model in eval mode in the epoch loop `{header}`, and nothing in the epoch (`{trainer}` included, through its helpers) calls `.train()` again: from the second epoch on the model trains in eval mode (no dropout, frozen BatchNorm statistics)"
+        );
+        let fix = Fix::new(format!(
+            "Call `{model}.train()` at the start of every epoch's training pass (in `{trainer}` or before the call)"
+        ))
+        .with_example(format!(
+            "{header}:\n    {model}.train()\n    {trainer}(...)\n    {eval_text}"
+        ));
+        ctx.report(eval_call.range(), message, Some(fix));
     }
 }
