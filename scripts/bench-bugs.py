@@ -70,7 +70,12 @@ def has_commit(gd, commit):
 
 
 def export(gd, commit, dest):
-    """Export the tree of `commit` into `dest`; True on success."""
+    """Export the tree of `commit` into `dest`; True on success.
+
+    `git archive | tar -x` first; mirrors that lack some blobs (snapshots
+    leave out files of 4 MiB and more, and LFS content) make git archive
+    fail, so the fallback writes every blob that is present, one `git
+    cat-file --batch` process for the whole tree, and skips the missing."""
     if os.path.isdir(dest):
         shutil.rmtree(dest)
     os.makedirs(dest)
@@ -80,7 +85,48 @@ def export(gd, commit, dest):
                          capture_output=True)
     arch.stdout.close()
     rc = arch.wait()
-    return rc == 0 and tar.returncode == 0
+    if rc == 0 and tar.returncode == 0:
+        return True
+    shutil.rmtree(dest)
+    os.makedirs(dest)
+    return export_blobs(gd, commit, dest)
+
+
+def export_blobs(gd, commit, dest):
+    ls = subprocess.run(["git", "--git-dir", gd, "ls-tree", "-r", "-z", commit],
+                        capture_output=True)
+    if ls.returncode != 0:
+        return False
+    entries = []
+    for rec in ls.stdout.split(b"\0"):
+        if not rec:
+            continue
+        meta, path = rec.split(b"\t", 1)
+        mode, kind, sha = meta.split()
+        if kind == b"blob" and mode != b"120000":
+            entries.append((sha, os.fsdecode(path)))
+    root = os.path.realpath(dest)
+    cat = subprocess.Popen(["git", "--git-dir", gd, "cat-file", "--batch"],
+                           stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        for sha, path in entries:
+            cat.stdin.write(sha + b"\n")
+            cat.stdin.flush()
+            header = cat.stdout.readline().split()
+            if len(header) < 3 or header[1] == b"missing":
+                continue
+            data = cat.stdout.read(int(header[2]))
+            cat.stdout.read(1)  # the newline after the contents
+            target = os.path.realpath(os.path.join(dest, path))
+            if not target.startswith(root + os.sep):
+                continue
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            with open(target, "wb") as f:
+                f.write(data)
+    finally:
+        cat.stdin.close()
+        cat.wait()
+    return True
 
 
 def count_lines(root):
