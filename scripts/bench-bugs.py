@@ -21,6 +21,7 @@ Standard library only. Example:
 """
 
 import argparse
+import ast
 import collections
 import json
 import os
@@ -234,6 +235,31 @@ def at_spot(f, case):
     return start - SLACK <= line <= end + SLACK
 
 
+def enclosing_block(gd, case):
+    """(start, end) lines of the innermost loop or function around the bug line
+    in the buggy file, or None (notebooks, syntax errors, module level)."""
+    if "cell" in case or not case["path"].endswith(".py"):
+        return None
+    src = git(gd, "show", f"{case['commit']}:{case['path']}").stdout
+    try:
+        tree = ast.parse(src)
+    except (SyntaxError, ValueError):
+        return None
+    best = None
+    kinds = (ast.For, ast.AsyncFor, ast.While, ast.FunctionDef, ast.AsyncFunctionDef)
+    for node in ast.walk(tree):
+        if isinstance(node, kinds) and node.lineno <= case["line"] <= (node.end_lineno or node.lineno):
+            if best is None or (node.end_lineno - node.lineno) < (best[1] - best[0]):
+                best = (node.lineno, node.end_lineno)
+    return best
+
+
+def in_block(f, case, block):
+    path, cell, start, end = loc(f)
+    return (block is not None and path == norm_path(case["path"])
+            and start <= block[1] and end >= block[0])
+
+
 def is_loud(f):
     return f.get("severity") in ("warning", "error")
 
@@ -330,8 +356,21 @@ def main():
         hit = [f for f in here if f.get("code") in expected]
         other = [f for f in here if f.get("code") not in expected and is_loud(f)]
         r["caught"] = bool(hit)
+        block = enclosing_block(gd, case)
+        r["caught_in_block"] = bool(hit) or any(
+            f.get("code") in expected and in_block(f, case, block) for f in bug["findings"])
+        if block:
+            r["block"] = list(block)
         r["caught_other"] = (not hit) and bool(other)
         r["codes_at_spot"] = sorted({f.get("code") for f in here})
+        if not hit:
+            # diagnostics: the expected rule fired in the same file, but elsewhere
+            same = [f for f in bug["findings"] if f.get("code") in expected
+                    and loc(f)[0] == norm_path(case["path"])]
+            if same:
+                r["expected_elsewhere_in_file"] = sorted(
+                    {f"{f.get('code')}@{loc(f)[2]}" + (f"#cell{loc(f)[1]}" if loc(f)[1] else "")
+                     for f in same})
         fix = run.review(case["repo"], gd, case["fix_commit"])
         if fix["status"] == "ok":
             hunks = fix_hunks(gd, case)
@@ -364,6 +403,7 @@ def main():
         "repos": len(repos), "caught": total["caught"], "caught_other": total["other"],
         "recall": total["caught"] / len(ok) if ok else None,
         "recall_with_other": (total["caught"] + total["other"]) / len(ok) if ok else None,
+        "caught_in_block": sum(r.get("caught_in_block", False) for r in ok),
         "coverable_cases": cov["cases"], "coverable_caught": cov["caught"],
         "coverable_recall": cov["caught"] / cov["cases"] if cov["cases"] else None,
         "fp_on_fix": total["fp"],
@@ -380,6 +420,9 @@ def main():
     md.append(f"- caught by an expected rule: {total['caught']} ({pct(total['caught'], len(ok))})")
     md.append(f"- caught by another rule only (a warning/error at the spot): {total['other']} "
               f"({pct(total['other'], len(ok))}); either: {pct(total['caught'] + total['other'], len(ok))}")
+    in_block_n = sum(r.get("caught_in_block", False) for r in ok)
+    md.append(f"- caught by an expected rule anywhere in the innermost loop/function around the bug line "
+              f"(looser match; includes the strict ones): {in_block_n} ({pct(in_block_n, len(ok))})")
     md.append(f"- cases of kinds that have a rule: {cov['cases']}, caught {cov['caught']} ({pct(cov['caught'], cov['cases'])})")
     md.append(f"- false positives on the fix commit (expected rule still in the fix's hunk): {total['fp']}"
               f" ({summary['fp_on_fix_of_caught']} of the {len(caught_rs)} caught cases)")
@@ -395,6 +438,9 @@ def main():
     md.append(table("Per kind", [(f"`{k}`", stats(v)) for k, v in
                                  sorted(by_kind.items(), key=lambda kv: (-len(kv[1]), kv[0]))]))
     md.append(table("Per repository", [(k, stats(v)) for k, v in sorted(by_repo.items())]))
+    elsewhere = [r for r in ok if r.get("expected_elsewhere_in_file")]
+    if elsewhere:
+        md.append(f"- missed cases whose expected rule fired elsewhere in the same file: {len(elsewhere)}\n")
     errs = [r for r in results if r["status"] != "ok"]
     if errs:
         md.append("### Not evaluated\n")
