@@ -72,6 +72,7 @@ fn check(ctx: &mut Context) {
         return;
     }
     let mut reported = Vec::new();
+    let mut reported_loops = Vec::new();
     for epoch in epochs(index) {
         let switches: Vec<_> = epoch.switches(index).collect();
         if switches.iter().any(|(_, m)| *m == Mode::Train) {
@@ -112,9 +113,10 @@ fn check(ctx: &mut Context) {
         ))
         .with_example(format!("{header}:\n    {model}.train()\n    ...  # training\n    {eval_text}\n    ...  # validation"));
         ctx.report(call.range(), message, Some(fix));
-        reported.push(epoch.loop_id);
+        reported.push(eval_call);
+        reported_loops.push(epoch.loop_id);
     }
-    across_files(ctx, &reported);
+    through_helpers(ctx, &reported, &reported_loops);
 }
 
 /// What one call in an epoch loop does to the model's mode, as the project model sees it.
@@ -123,17 +125,23 @@ struct Event {
     sets_eval: bool,
     sets_train: bool,
     trains: bool,
-    /// Defined in another file of the project (the local helpers are the pass above's).
-    elsewhere: bool,
+    /// A call of a project function (not a direct `model.eval()` or `loss.backward()`).
+    helper: bool,
 }
 
-/// Epoch loops whose training or evaluation happens in functions of other files
-/// (`train_one_epoch(...)` and `evaluate(...)` from `engine.py`): the mode each sets is read
-/// from the project model's summaries of those functions, through their own helpers.
-fn across_files(ctx: &mut Context, reported: &[usize]) {
+/// Loops that train, directly or through helpers of any file (`train_one_epoch(...)` from
+/// `engine.py`), and switch to eval mode through a helper (`evaluate(...)`, or a `test()` run
+/// every 100 steps inside the batch loop): the mode each helper sets is read from the project
+/// model's summaries, through the helpers' own calls.
+fn through_helpers(ctx: &mut Context, reported: &[usize], reported_loops: &[usize]) {
     let index = ctx.index;
-    for (lid, lp) in index.loops.iter().enumerate() {
-        if reported.contains(&lid) {
+    let mut reported = reported.to_vec();
+    for lp in &index.loops {
+        // Loops the pass above judged (an epoch loop, or one inside or around it).
+        if reported_loops.iter().any(|&l| {
+            let r = index.loops[l].range;
+            r.contains_range(lp.range) || lp.range.contains_range(r)
+        }) {
             continue;
         }
         let mut events = Vec::new();
@@ -148,7 +156,7 @@ fn across_files(ctx: &mut Context, reported: &[usize]) {
                     sets_eval: mode == Mode::Eval,
                     sets_train: mode == Mode::Train,
                     trains: false,
-                    elsewhere: false,
+                    helper: false,
                 });
                 continue;
             }
@@ -158,7 +166,7 @@ fn across_files(ctx: &mut Context, reported: &[usize]) {
                     sets_eval: false,
                     sets_train: false,
                     trains: true,
-                    elsewhere: false,
+                    helper: false,
                 });
                 continue;
             }
@@ -166,7 +174,7 @@ fn across_files(ctx: &mut Context, reported: &[usize]) {
                 continue;
             };
             match ctx.project.resolve_in(ctx.module, &callee) {
-                Some(symbol @ Symbol::Function(module, _)) => {
+                Some(symbol @ Symbol::Function(..)) => {
                     let b = ctx.project.behaviour(symbol);
                     if b.sets_eval || b.sets_train || b.trains() {
                         events.push(Event {
@@ -174,7 +182,7 @@ fn across_files(ctx: &mut Context, reported: &[usize]) {
                             sets_eval: b.sets_eval,
                             sets_train: b.sets_train,
                             trains: b.trains(),
-                            elsewhere: module != ctx.module,
+                            helper: true,
                         });
                     }
                 }
@@ -186,15 +194,20 @@ fn across_files(ctx: &mut Context, reported: &[usize]) {
                 None => unknown_callees.push(id),
             }
         }
-        if !events.iter().any(|e| e.elsewhere)
-            || !events.iter().any(|e| e.trains)
-            || events.iter().any(|e| e.sets_train)
-        {
+        if !events.iter().any(|e| e.trains) || events.iter().any(|e| e.sets_train) {
             continue;
         }
-        let Some(eval) = events.iter().find(|e| e.sets_eval) else {
+        // A direct `model.eval()` in a loop with direct training is the pass above's.
+        let Some(eval) = events
+            .iter()
+            .find(|e| e.sets_eval && index.mode_switch(e.call).is_none())
+            .or_else(|| events.iter().find(|e| e.sets_eval))
+        else {
             continue;
         };
+        if reported.contains(&eval.call) {
+            continue;
+        }
         // The model the evaluation is about: the receiver of `model.eval()`, or what the
         // evaluating call is given. A call we cannot see that receives it may call `train()`.
         let eval_call = &index.calls[eval.call];
@@ -202,24 +215,25 @@ fn across_files(ctx: &mut Context, reported: &[usize]) {
             .receiver
             .clone()
             .or_else(|| eval_call.expr.arguments.args.first().and_then(dotted));
-        let Some(model) = model else {
-            continue;
-        };
-        let escapes = unknown_callees.iter().any(|&id| {
-            let c = &index.calls[id];
-            c.expr
-                .arguments
-                .args
-                .iter()
-                .chain(c.expr.arguments.keywords.iter().map(|k| &k.value))
-                .any(|a| dotted(a).as_deref() == Some(model.as_str()))
-        });
+        // A helper that takes no model works on a global one (`test()` in a script).
+        let known_model = model.is_some();
+        let model = model.unwrap_or_else(|| "model".to_string());
+        let escapes = known_model
+            && unknown_callees.iter().any(|&id| {
+                let c = &index.calls[id];
+                c.expr
+                    .arguments
+                    .args
+                    .iter()
+                    .chain(c.expr.arguments.keywords.iter().map(|k| &k.value))
+                    .any(|a| dotted(a).as_deref() == Some(model.as_str()))
+            });
         if escapes {
             continue;
         }
         let trainer = events
             .iter()
-            .find(|e| e.trains)
+            .find(|e| e.trains && e.helper)
             .map(|e| ctx.text(index.calls[e.call].expr.func.range()).to_string())
             .unwrap_or_default();
         let eval_text = ctx.text(eval_call.range());
@@ -229,15 +243,23 @@ fn across_files(ctx: &mut Context, reported: &[usize]) {
             eval_text.to_string()
         };
         let header = ctx.text(lp.header).to_string();
+        let trained_by = if trainer.is_empty() {
+            String::new()
+        } else {
+            format!(" (`{trainer}` included, through its helpers)")
+        };
         let message = format!(
-            "`{eval_text}` puts the model in eval mode in the epoch loop `{header}`, and nothing in the epoch (`{trainer}` included, through its helpers) calls `.train()` again: from the second epoch on the model trains in eval mode (no dropout, frozen BatchNorm statistics)"
+            "`{eval_text}` puts the model in eval mode in the loop `{header}`, which trains, and nothing in the loop{trained_by} calls `.train()` again: after the first evaluation the model trains in eval mode (no dropout, frozen BatchNorm statistics)"
         );
-        let fix = Fix::new(format!(
-            "Call `{model}.train()` at the start of every epoch's training pass (in `{trainer}` or before the call)"
-        ))
-        .with_example(format!(
-            "{header}:\n    {model}.train()\n    {trainer}(...)\n    {eval_text}"
-        ));
+        let fix = if known_model {
+            Fix::new(format!(
+                "Call `{model}.train()` again after evaluating (or at the start of each training pass)"
+            ))
+            .with_example(format!("{eval_text}\n{model}.train()"))
+        } else {
+            Fix::new("Call `.train()` on the model again after evaluating (or at the start of each training pass)")
+        };
         ctx.report(eval_call.range(), message, Some(fix));
+        reported.push(eval.call);
     }
 }
