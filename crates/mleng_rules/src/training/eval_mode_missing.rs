@@ -191,6 +191,97 @@ pub(crate) fn candidates(ctx: &mut Context) {
         }
     }
     evaluation_function_candidates(ctx, &reported);
+    after_training(ctx, &reported);
+}
+
+/// An evaluation pass after the training loop in the same scope (a script that trains, then
+/// tests under `torch.no_grad()`), running the trained model with no `.eval()` on it since
+/// the training ended.
+fn after_training(ctx: &mut Context, reported: &[ruff_text_size::TextRange]) {
+    let index = ctx.index;
+    let models = model_names(index);
+    let mut done: Vec<ruff_text_size::TextRange> = reported.to_vec();
+    for tl in &index.training_loops {
+        let mleng_python::index::TrainingScope::Loop(lid) = tl.scope else {
+            continue;
+        };
+        // The outermost loop of the training (the epoch loop around the batch loop).
+        let mut top = lid;
+        while let Some(parent) = index.loops[top].parent {
+            top = parent;
+        }
+        let trained = index.loops[top].range;
+        let function = index.loops[top].function;
+        let training_text = ctx.text(trained);
+        for lp in &index.loops {
+            if lp.function != function
+                || lp.parent.is_some()
+                || lp.range.start() < trained.end()
+                || done.contains(&lp.range)
+            {
+                continue;
+            }
+            let grad_free = index.evaluation.grad_free(lp.range);
+            let eval_loader = lp.iterates_over.as_deref().is_some_and(is_eval_loader);
+            let over_train_data = lp
+                .iterates_over
+                .as_deref()
+                .is_some_and(|n| n.to_ascii_lowercase().contains("train"));
+            if !(grad_free || eval_loader) || over_train_data {
+                continue;
+            }
+            if index.calls.iter().any(|c| {
+                lp.range.contains_range(c.range()) && c.kind != mleng_python::index::CallKind::Other
+            }) {
+                continue; // it trains too
+            }
+            let Some((call, model)) = index.calls.iter().find_map(|c| {
+                if !lp.range.contains_range(c.range()) || c.qualified.is_some() {
+                    return None;
+                }
+                let callee = dotted(&c.expr.func)?;
+                (models.contains(&callee) && training_text.contains(&format!("{callee}(")))
+                    .then_some((c, callee))
+            }) else {
+                continue;
+            };
+            // `.eval()` on the model (or anything handed the model) between the training and
+            // the pass, or inside the pass before the call.
+            let between = ruff_text_size::TextRange::new(trained.end(), call.start());
+            let switched_or_escapes = index.calls.iter().enumerate().any(|(id, c)| {
+                between.contains_range(c.range())
+                    && (index.mode_switch(id).is_some()
+                        || c.expr.arguments.args.iter().any(|a| {
+                            dotted(a).as_deref() == Some(model.as_str())
+                                && !c
+                                    .qualified
+                                    .as_deref()
+                                    .is_some_and(|q| q.starts_with("torch."))
+                        }))
+            });
+            if switched_or_escapes {
+                continue;
+            }
+            done.push(lp.range);
+            let header = ctx.text(lp.header).to_string();
+            let call_text = ctx.text(call.range());
+            let call_text = if call_text.contains('\n') || call_text.len() > 60 {
+                format!("{model}(...)")
+            } else {
+                call_text.to_string()
+            };
+            let message = format!(
+                "`{header}` runs `{call_text}` after training, still in training mode: nothing calls `{model}.eval()` after the training loop ({}), so Dropout stays on and BatchNorm uses and updates batch statistics",
+                ctx.where_is(index.loops[top].header)
+            );
+            let fix = Fix::new(format!("Call `{model}.eval()` before evaluating"))
+                .with_example(format!("{model}.eval()\n{header}:\n    ..."));
+            ctx.report(lp.header, message, Some(fix));
+            if let Some(class) = model_class(index, &model) {
+                ctx.set_subject(class);
+            }
+        }
+    }
 }
 
 /// An evaluation function anywhere in the project (`def evaluate(model, loader)`, a

@@ -55,6 +55,9 @@ pub(crate) struct EvaluationFunction<'i, 'a> {
     pub model_call: &'i Call<'a>,
     /// The model as called (`model`, `self.model`).
     pub model: String,
+    /// The model runs through `model.generate(...)` (Hugging Face), which turns autograd off
+    /// itself but leaves the mode as it is.
+    pub generates: bool,
 }
 
 pub(crate) fn find<'i, 'a>(ctx: &Context<'i, 'a>) -> Vec<EvaluationFunction<'i, 'a>> {
@@ -98,16 +101,24 @@ pub(crate) fn find<'i, 'a>(ctx: &Context<'i, 'a>) -> Vec<EvaluationFunction<'i, 
             }
             index.calls.iter().find_map(|c| {
                 let callee = dotted(&c.expr.func)?;
-                (lp.range.contains_range(c.range()) && is_model(&callee)).then_some((lp, c, callee))
+                if !lp.range.contains_range(c.range()) {
+                    return None;
+                }
+                if is_model(&callee) {
+                    return Some((lp, c, callee, false));
+                }
+                let model = callee.strip_suffix(".generate")?;
+                is_model(model).then(|| (lp, c, model.to_string(), true))
             })
         });
-        if let Some((pass, model_call, model)) = found {
+        if let Some((pass, model_call, model, generates)) = found {
             out.push(EvaluationFunction {
                 function: fid,
                 name: function.name,
                 pass,
                 model_call,
                 model,
+                generates,
             });
         }
     }

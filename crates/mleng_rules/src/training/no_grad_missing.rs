@@ -155,6 +155,9 @@ fn check(ctx: &mut Context) {
 fn evaluation_functions(ctx: &mut Context, reported: &[usize]) {
     let index = ctx.index;
     for eval in evaluation_functions::find(ctx) {
+        if eval.generates {
+            continue; // `generate()` runs under no_grad itself
+        }
         let lid = index.loops.iter().position(|l| std::ptr::eq(l, eval.pass));
         if lid.is_some_and(|lid| reported.contains(&lid)) {
             continue;
