@@ -307,6 +307,11 @@ fn function_summary(index: &SemanticIndex, id: FunctionId, line: u32) -> Functio
         match index.mode_switch(call_id) {
             Some(Mode::Eval) => behaviour.sets_eval = true,
             Some(Mode::Train) => behaviour.sets_train = true,
+            // `model.train(set_training_mode)`: the mode is a variable; it may restore training
+            // mode, which is what the callers' rules must not contradict.
+            None if call.method == Some("train") && call.receiver.is_some() => {
+                behaviour.sets_train = true
+            }
             None => {}
         }
         if let Some(q) = call.qualified.as_deref() {

@@ -215,6 +215,25 @@ fn through_helpers(ctx: &mut Context, reported: &[usize], reported_loops: &[usiz
             .receiver
             .clone()
             .or_else(|| eval_call.expr.arguments.args.first().and_then(dotted));
+        // The evaluated model must be the trained one: `evaluate(eval_model, ...)` on a copy
+        // (`eval_model.load_state_dict(model.state_dict())`) leaves `model` in train mode.
+        if let Some(model) = &model {
+            let trained = events.iter().filter(|e| e.trains).any(|e| {
+                let c = &index.calls[e.call];
+                c.expr
+                    .arguments
+                    .args
+                    .iter()
+                    .chain(c.expr.arguments.keywords.iter().map(|k| &k.value))
+                    .any(|a| dotted(a).as_deref() == Some(model.as_str()))
+            }) || index.calls.iter().any(|c| {
+                lp.range.contains_range(c.range())
+                    && dotted(&c.expr.func).as_deref() == Some(model.as_str())
+            });
+            if !trained {
+                continue;
+            }
+        }
         // A helper that takes no model works on a global one (`test()` in a script).
         let known_model = model.is_some();
         let model = model.unwrap_or_else(|| "model".to_string());
