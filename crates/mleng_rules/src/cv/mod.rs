@@ -2,6 +2,7 @@
 
 mod augmentation_in_eval_transform;
 mod bgr_to_rgb_model;
+mod box_flip_without_swap;
 mod classification_plain_cross_entropy;
 mod detection_plain_cross_entropy;
 mod geometric_aug_ignores_targets;
@@ -37,6 +38,7 @@ pub(crate) const RULES: &[&Rule] = &[
     &detection_plain_cross_entropy::RULE,
     &segmentation_cross_entropy_only::RULE,
     &classification_plain_cross_entropy::RULE,
+    &box_flip_without_swap::RULE,
 ];
 
 /// The task-advice rules: the comparison of `mleng recommend --project` as review findings.
