@@ -8,6 +8,7 @@ mod detection_plain_cross_entropy;
 mod geometric_aug_ignores_targets;
 mod input_size_vs_weights;
 mod interpolate_align_corners;
+mod manual_normalize_uint8;
 mod mask_interpolation;
 mod normalize_before_to_tensor;
 mod normalize_value_range;
@@ -39,6 +40,7 @@ pub(crate) const RULES: &[&Rule] = &[
     &segmentation_cross_entropy_only::RULE,
     &classification_plain_cross_entropy::RULE,
     &box_flip_without_swap::RULE,
+    &manual_normalize_uint8::RULE,
 ];
 
 /// The task-advice rules: the comparison of `mleng recommend --project` as review findings.
