@@ -1,6 +1,7 @@
 //! Computer vision: input pipelines and pretrained weights.
 
 mod augmentation_in_eval_transform;
+mod augmented_validation_split;
 mod bgr_to_rgb_model;
 mod box_flip_without_swap;
 mod classification_plain_cross_entropy;
@@ -41,6 +42,7 @@ pub(crate) const RULES: &[&Rule] = &[
     &classification_plain_cross_entropy::RULE,
     &box_flip_without_swap::RULE,
     &manual_normalize_uint8::RULE,
+    &augmented_validation_split::RULE,
 ];
 
 /// The task-advice rules: the comparison of `mleng recommend --project` as review findings.
