@@ -172,6 +172,18 @@ fn reflection(
     let Expr::BinOp(binop) = value else {
         return None;
     };
+    // `W - boxes[:, 0] - 1`: a reflection about `W - 1`.
+    if matches!(binop.op, Operator::Sub | Operator::Add) && number(&binop.right).is_some() {
+        if let Expr::BinOp(inner) = binop.left.as_ref() {
+            if inner.op == Operator::Sub {
+                let op = if binop.op == Operator::Sub { "-" } else { "+" };
+                return reflection(ctx, target, &binop.left).map(|(base, prefix, cols, about)| {
+                    let constant = ctx.text(binop.right.range());
+                    (base, prefix, cols, format!("{about} {op} {constant}"))
+                });
+            }
+        }
+    }
     if binop.op != Operator::Sub {
         return None;
     }
@@ -288,6 +300,35 @@ fn swapped_later(
     })
 }
 
+/// `boxes = boxes[:, [2, 1, 0, 3]]` before the reflections: the columns were swapped first.
+fn reordered_before(
+    ctx: &Context,
+    stmts: &[&Stmt],
+    base: &str,
+    function: Option<usize>,
+    before: TextRange,
+) -> bool {
+    stmts.iter().any(|stmt| {
+        let Stmt::Assign(assign) = stmt else {
+            return false;
+        };
+        if assign.range.start() >= before.start() || function_of(ctx, assign.range) != function {
+            return false;
+        }
+        let targets_base = assign.targets.iter().any(|t| {
+            matches!(t, Expr::Name(_) | Expr::Attribute(_)) && dotted(t).as_deref() == Some(base)
+        });
+        let Expr::Subscript(sub) = assign.value.as_ref() else {
+            return false;
+        };
+        let last = match sub.slice.as_ref() {
+            Expr::Tuple(t) => t.elts.last(),
+            other => Some(other),
+        };
+        targets_base && matches!(last, Some(Expr::List(_)))
+    })
+}
+
 fn check(ctx: &mut Context) {
     if ctx.is_test_file() {
         return;
@@ -352,7 +393,9 @@ fn check(ctx: &mut Context) {
         } else {
             first.stmt
         };
-        if swapped_later(ctx, &stmts, &[first, second], first.function, later) {
+        if swapped_later(ctx, &stmts, &[first, second], first.function, later)
+            || reordered_before(ctx, &stmts, &first.base, first.function, first.stmt)
+        {
             continue;
         }
         let (lo, hi) = (format!("{axis}1"), format!("{axis}2"));
