@@ -133,20 +133,41 @@ fn literal_stats(expr: &Expr) -> Option<Vec<f64>> {
 }
 
 /// The 0-1 statistics an operand stands for: a literal, or a name bound only to such literals.
-fn unit_stats(ctx: &Context, expr: &Expr) -> Option<Vec<f64>> {
+fn unit_stats(
+    ctx: &Context,
+    expr: &Expr,
+    function: Option<usize>,
+    at: TextRange,
+) -> Option<Vec<f64>> {
     let stats = match literal_stats(expr) {
         Some(stats) => stats,
         None => {
             let name = dotted(expr)?;
-            let mut found: Option<Vec<f64>> = None;
-            for b in ctx.index.bindings.iter().filter(|b| b.target == name) {
-                let stats = literal_stats(b.value)?;
-                if found.as_ref().is_some_and(|f| f != &stats) {
-                    return None;
+            let bindings = &ctx.index.bindings;
+            // A local name: its last binding before the use in the same function. Otherwise
+            // (a module constant, `self.mean`): every binding in the file, which must agree.
+            let local = bindings.iter().rev().find(|b| {
+                b.target == name
+                    && function.is_some()
+                    && b.function == function
+                    && b.range.end() <= at.start()
+            });
+            match local {
+                Some(b) => literal_stats(b.value)?,
+                None => {
+                    let mut found: Option<Vec<f64>> = None;
+                    for b in bindings.iter().filter(|b| {
+                        b.target == name && (b.function.is_none() || name.contains('.'))
+                    }) {
+                        let stats = literal_stats(b.value)?;
+                        if found.as_ref().is_some_and(|f| f != &stats) {
+                            return None;
+                        }
+                        found = Some(stats);
+                    }
+                    found?
                 }
-                found = Some(stats);
             }
-            found?
         }
     };
     (!stats.is_empty()
@@ -289,15 +310,6 @@ fn check(ctx: &mut Context) {
         let Expr::BinOp(sub) = division.left.as_ref() else {
             continue;
         };
-        let Some(std) = unit_stats(ctx, &division.right) else {
-            continue;
-        };
-        let Some(mean) = unit_stats(ctx, &sub.right) else {
-            continue;
-        };
-        let Some(image) = image_variable(&sub.left) else {
-            continue;
-        };
         let function = ctx
             .index
             .functions
@@ -306,6 +318,15 @@ fn check(ctx: &mut Context) {
             .filter(|(_, f)| f.def.range().contains_range(division.range()))
             .min_by_key(|(_, f)| f.def.range().len())
             .map(|(id, _)| id);
+        let Some(std) = unit_stats(ctx, &division.right, function, division.range()) else {
+            continue;
+        };
+        let Some(mean) = unit_stats(ctx, &sub.right, function, division.range()) else {
+            continue;
+        };
+        let Some(image) = image_variable(&sub.left) else {
+            continue;
+        };
         let Some(reader) = read_as_uint8(ctx, &image, function, division.range()) else {
             continue;
         };
