@@ -380,12 +380,16 @@ fn pil_resizes(ctx: &mut Context) {
             .map(|b| ctx.text(b.value.range()))
             .unwrap_or("");
         let built_text = format!("{built} {}", ctx.text(receiver.range()));
-        let pil = built.contains("Image.") || built.contains(".convert(");
+        let resample = call.arg_or_keyword(1, "resample");
+        // A PIL image: built with `Image.*` / `.convert(...)`, or resized with a PIL filter.
+        let pil_filter = resample
+            .and_then(|r| index.qualified_name(r))
+            .is_some_and(|q| q.starts_with("PIL.Image."));
+        let pil = built.contains("Image.") || built.contains(".convert(") || pil_filter;
         if !pil {
             continue;
         }
         let mode = known_pil_mode(&built_text);
-        let resample = call.arg_or_keyword(1, "resample");
         let how = match resample {
             None => {
                 if mode.is_none() {
