@@ -68,7 +68,8 @@ val_tf = T.Compose([
     T.Normalize(mean, std),
 ])
 ```
-and `datasets.CIFAR10("data", train=False, transform=test_tf)`.
+and `datasets.CIFAR10("data", train=False, transform=test_tf)`. Neither fix is applied
+automatically: the suggested pipeline (the closest `val_*`/`test_*` one) is shown for review.
 
 ## Known problems
 Deliberate test-time augmentation that is not named `tta` is reported; rename the pipeline or

@@ -52,6 +52,7 @@ val_full = datasets.ImageFolder(root, transform=val_tf)
 train_idx, val_idx = random_split(range(len(train_full)), [n_train, n_val])
 train_set, val_set = Subset(train_full, train_idx), Subset(val_full, val_idx)
 ```
+The fix is shown, not applied: it adds a dataset instance and changes how the split is built.
 
 ## References
 - PyTorch `torch.utils.data.Subset` / `random_split` return subsets of the same dataset: <https://pytorch.org/docs/stable/data.html#torch.utils.data.random_split>

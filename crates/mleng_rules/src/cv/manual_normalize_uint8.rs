@@ -48,7 +48,8 @@ img = cv2.cvtColor(cv2.imread(path), cv2.COLOR_BGR2RGB).astype(np.float32) / 255
 img = (img - np.array([0.485, 0.456, 0.406])) / np.array([0.229, 0.224, 0.225])
 ```
 or statistics on the 0-255 scale (`mean * 255`, `std * 255`), or `ToTensor()` followed by
-`Normalize(mean, std)`.
+`Normalize(mean, std)`. The fix is shown, not applied: where to divide (at the read, or with
+`astype(np.float32) / 255.0`) is the author's choice.
 
 ## References
 - torchvision models expect "images loaded in to a range of [0, 1] and then normalized using mean = [0.485, 0.456, 0.406] and std = [0.229, 0.224, 0.225]": <https://pytorch.org/vision/0.8/models.html>
