@@ -22,9 +22,10 @@ Finds flips of corner-format (`x1, y1, x2, y2`) boxes that reflect each coordina
   same for `y1`/`y3` with a vertical flip);
 - `boxes[:, 0::2] = w - boxes[:, 0::2]` or `boxes[:, [0, 2]] = w - boxes[:, [0, 2]]`;
 - `x1, x2 = w - x1, w - x2`, or `xmin = w - xmin` followed by `xmax = w - xmax`,
-with no swap of the two coordinates afterwards. Only variables named like boxes (`boxes`,
-`bbox`, `gt_boxes`, ...) are considered for the indexed forms, never polygons or keypoints, whose
-points are reflected one by one on purpose; and only pairs of corner names (`x1`/`x2`,
+with no swap of the two coordinates before or afterwards. Only variables named like boxes
+(`boxes`, `bbox`, `gt_boxes`, ...) are considered for the indexed forms, or annotation rows
+(`targets[:, 1]` and `targets[:, 3]` of `[class, x1, y1, x2, y2]`) with explicit column indices;
+never polygons, segments or keypoints, whose points are reflected one by one on purpose; and only pairs of corner names (`x1`/`x2`,
 `xmin`/`xmax`, `left`/`right`, ...) for the name forms. A single reflected column (`cx = w - cx`,
 `labels[:, 1] = 1 - labels[:, 1]` for center-format boxes) is correct and not reported.
 
@@ -163,6 +164,40 @@ fn is_box_name(name: &str) -> bool {
     })
 }
 
+/// Rows of annotations that may hold boxes (`targets[:, 1]` in `[class, x1, y1, x2, y2]`).
+fn is_annotation_name(name: &str) -> bool {
+    let last = name.rsplit('.').next().unwrap_or(name);
+    name_words(last).iter().any(|w| {
+        matches!(
+            w.as_str(),
+            "target"
+                | "targets"
+                | "label"
+                | "labels"
+                | "annot"
+                | "annots"
+                | "annotation"
+                | "annotations"
+                | "anns"
+                | "gt"
+                | "gts"
+                | "truths"
+        )
+    }) && is_box_name_free(last)
+}
+
+/// Not a name for polygons, points or keypoints.
+fn is_box_name_free(name: &str) -> bool {
+    !name_words(name).iter().any(|w| {
+        w.starts_with("poly")
+            || w.starts_with("seg")
+            || w.starts_with("point")
+            || w.starts_with("keypoint")
+            || w.starts_with("kp")
+            || w.starts_with("landmark")
+    })
+}
+
 /// `left - target` where the subtracted expression is the target itself.
 fn reflection(
     ctx: &Context,
@@ -194,8 +229,20 @@ fn reflection(
             if dotted(&v.value)? != base
                 || !matches!(t.value.as_ref(), Expr::Name(_) | Expr::Attribute(_))
                 || !matches!(v.value.as_ref(), Expr::Name(_) | Expr::Attribute(_))
-                || !is_box_name(&base)
             {
+                return None;
+            }
+            // `targets` / `labels` rows may hold polygons, whose open slices (`1::2`) reflect
+            // every point: for those names only explicit columns count.
+            let explicit_columns = !matches!(
+                match t.slice.as_ref() {
+                    Expr::Tuple(tuple) => tuple.elts.last(),
+                    other => Some(other),
+                },
+                Some(Expr::Slice(_))
+            );
+            let annotation = explicit_columns && is_annotation_name(&base);
+            if !(is_box_name(&base) || annotation) {
                 return None;
             }
             let squash = |e: &Expr| ctx.text(e.range()).replace(' ', "");
@@ -300,6 +347,56 @@ fn swapped_later(
     })
 }
 
+/// The axis a reflection is about, when its expression names it: `w`, `width`, `img.shape[1]`
+/// are horizontal; `h`, `height`, `img.shape[0]` vertical.
+fn about_axis(about: &str) -> Option<char> {
+    let squashed: String = about.chars().filter(|c| !c.is_whitespace()).collect();
+    if ["shape[1]", "shape[-1]", ".width", "size[0]"]
+        .iter()
+        .any(|p| squashed.contains(p))
+    {
+        return Some('x');
+    }
+    if ["shape[0]", "shape[-2]", ".height", "size[1]"]
+        .iter()
+        .any(|p| squashed.contains(p))
+    {
+        return Some('y');
+    }
+    let words: Vec<String> = about
+        .split(|c: char| !c.is_alphanumeric() && c != '_')
+        .map(|w| w.to_ascii_lowercase())
+        .collect();
+    let any = |names: &[&str]| words.iter().any(|w| names.contains(&w.as_str()));
+    let horizontal = any(&[
+        "w",
+        "width",
+        "img_w",
+        "im_w",
+        "image_width",
+        "net_w",
+        "cols",
+        "iw",
+        "ow",
+    ]);
+    let vertical = any(&[
+        "h",
+        "height",
+        "img_h",
+        "im_h",
+        "image_height",
+        "net_h",
+        "rows",
+        "ih",
+        "oh",
+    ]);
+    match (horizontal, vertical) {
+        (true, false) => Some('x'),
+        (false, true) => Some('y'),
+        _ => None,
+    }
+}
+
 /// `boxes = boxes[:, [2, 1, 0, 3]]` before the reflections: the columns were swapped first.
 fn reordered_before(
     ctx: &Context,
@@ -398,9 +495,12 @@ fn check(ctx: &mut Context) {
         {
             continue;
         }
-        let (lo, hi) = (format!("{axis}1"), format!("{axis}2"));
-        let extent = if axis == 'x' { "width" } else { "height" };
         let about = &first.about;
+        // `[cls, x1, y1, x2, y2]` rows reflect columns 1 and 3 about the width: name the
+        // coordinates by what they are reflected about when that says it.
+        let coordinate = about_axis(about).unwrap_or(axis);
+        let (lo, hi) = (format!("{coordinate}1"), format!("{coordinate}2"));
+        let extent = if coordinate == 'x' { "width" } else { "height" };
         let (what, example) = if first.columns.is_empty() {
             let (a, b) = if NAME_PAIRS
                 .iter()
