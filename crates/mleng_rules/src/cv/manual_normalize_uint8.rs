@@ -128,6 +128,10 @@ fn literal_stats(expr: &Expr) -> Option<Vec<f64>> {
                 literal_stats(call.arguments.args.first()?)
             }
         },
+        // `np.array([...])[:, None, None]`
+        Expr::Subscript(sub) if !matches!(sub.value.as_ref(), Expr::Name(_)) => {
+            literal_stats(&sub.value)
+        }
         Expr::List(_) | Expr::Tuple(_) | Expr::NumberLiteral(_) | Expr::BinOp(_) => numbers(expr),
         _ => None,
     }
@@ -282,8 +286,12 @@ fn read_as_uint8(
             Origin::Reader(reader) => {
                 // `img /= 255` (an augmented assignment) or any other 255 between the read
                 // and the normalization: the image may have been scaled.
+                // Comments do not count: `# img = img / 255.` left commented out is the bug.
                 let between = ctx.text(TextRange::new(binding.range.start(), at.start()));
-                if between.contains("255") {
+                if between
+                    .lines()
+                    .any(|line| line.split('#').next().unwrap_or("").contains("255"))
+                {
                     return None;
                 }
                 // `Image.open` gives 8-bit pixels only once turned into an array.
