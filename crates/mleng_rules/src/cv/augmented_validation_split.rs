@@ -220,6 +220,11 @@ fn check(ctx: &mut Context) {
             }
             _ => continue,
         };
+        // A dataset built for evaluation (`val_base = ImageFolder(..., transform=train_tf)`):
+        // the mistake is its transform, which CV004 reports at the dataset.
+        if eval_target(&dataset) {
+            continue;
+        }
         let Some((ctor, transform, random)) =
             augmented_dataset(ctx, &dataset, call.function, call.range())
         else {
