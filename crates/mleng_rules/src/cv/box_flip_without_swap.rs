@@ -19,14 +19,14 @@ pub(crate) static RULE: Rule = Rule {
 Finds flips of corner-format (`x1, y1, x2, y2`) boxes that reflect each coordinate in place:
 - `boxes[:, 0] = w - boxes[:, 0]` and `boxes[:, 2] = w - boxes[:, 2]` in the same function
   (also `W - 1 - boxes[:, 0]`, `img.shape[1] - ...`, `1 - ...` for normalized boxes, and the
-  same for `y1`/`y3` with a vertical flip);
+  same for `y1`/`y2`, columns 1 and 3, with a vertical flip);
 - `boxes[:, 0::2] = w - boxes[:, 0::2]` or `boxes[:, [0, 2]] = w - boxes[:, [0, 2]]`;
 - `x1, x2 = w - x1, w - x2`, or `xmin = w - xmin` followed by `xmax = w - xmax`,
 with no swap of the two coordinates before or afterwards. Only variables named like boxes
 (`boxes`, `bbox`, `gt_boxes`, ...) are considered for the indexed forms, or annotation rows
 (`targets[:, 1]` and `targets[:, 3]` of `[class, x1, y1, x2, y2]`) with explicit column indices;
-never polygons, segments or keypoints, whose points are reflected one by one on purpose; and only pairs of corner names (`x1`/`x2`,
-`xmin`/`xmax`, `left`/`right`, ...) for the name forms. A single reflected column (`cx = w - cx`,
+never polygons, segments or keypoints, whose points are reflected one by one on purpose; and
+only pairs of corner names (`x1`/`x2`, `xmin`/`xmax`, `left`/`right`, ...) for the name forms. A single reflected column (`cx = w - cx`,
 `labels[:, 1] = 1 - labels[:, 1]` for center-format boxes) is correct and not reported.
 
 ## Why is this bad?
