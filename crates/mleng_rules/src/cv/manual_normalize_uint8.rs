@@ -350,7 +350,7 @@ fn check(ctx: &mut Context) {
         let what = if text.len() <= 60 {
             format!("`{text}`")
         } else {
-            "This normalization".to_string()
+            format!("`({image} - mean) / std` here")
         };
         let message = format!(
             "{what} normalizes `{image}` with statistics on the 0-1 scale (mean={}, std={}), but `{image}` holds 0-255 pixels from `{reader_short}` and was never divided by 255: the input comes out about 255 times too large",
