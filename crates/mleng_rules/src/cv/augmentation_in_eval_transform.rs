@@ -1,10 +1,11 @@
 use mleng_diagnostics::{Area, Fix, Severity};
+use mleng_knowledge::vision::is_eval_name;
 use mleng_knowledge::vision::{ALBUMENTATIONS_RANDOM, TORCHVISION_RANDOM};
-use mleng_python::index::literals::number;
-use ruff_python_ast::ExprCall;
+use mleng_python::index::literals::{boolean, dotted, number};
+use ruff_python_ast::{Expr, ExprCall};
 use ruff_text_size::Ranged;
 
-use super::roles::eval_use;
+use super::roles::{eval_dataset, eval_use, is_train_name};
 use super::transforms::{library_of, Library};
 use crate::context::Context;
 use crate::rule::Rule;
@@ -25,6 +26,12 @@ it is assigned to a name such as `val_transform` / `test_tf`, when it is the `"v
 `{"train": ..., "val": ...}` dict, or when it is built in a function such as `get_val_transforms()`.
 Names with `tta` are test-time augmentation and are left alone.
 
+It also finds a training pipeline handed to an evaluation dataset: `transform=train_transform`
+(a name with `train`, bound to a pipeline with random steps) on a dataset built with
+`train=False`, `split="val"`/`"test"`, a `val`/`test` folder, or bound to a name such as
+`val_set`, while the same file defines an evaluation pipeline (`val_transform`, `test_tf`,
+`eval_transforms`, ...) that was meant there.
+
 ## Why is this bad?
 Validation and test metrics are supposed to be a deterministic function of the weights. With a
 random crop or flip in the evaluation pipeline, every evaluation sees different inputs: the
@@ -44,6 +51,14 @@ val_tf = T.Compose([
 val_set = datasets.ImageFolder("data/val", transform=val_tf)
 ```
 
+and
+
+```python
+train_tf = T.Compose([T.RandomCrop(32, padding=4), T.RandomHorizontalFlip(), T.ToTensor()])
+test_tf = T.Compose([T.ToTensor()])
+test_set = datasets.CIFAR10("data", train=False, transform=train_tf)
+```
+
 ## Use instead
 ```python
 val_tf = T.Compose([
@@ -53,6 +68,8 @@ val_tf = T.Compose([
     T.Normalize(mean, std),
 ])
 ```
+and `datasets.CIFAR10("data", train=False, transform=test_tf)`. Neither fix is applied
+automatically: the suggested pipeline (the closest `val_*`/`test_*` one) is shown for review.
 
 ## Known problems
 Deliberate test-time augmentation that is not named `tta` is reported; rename the pipeline or
@@ -61,12 +78,13 @@ suppress the finding with `# noqa: CV004`.
 ## References
 - torchvision, the reference evaluation transform (`Resize` + `CenterCrop`) of every classification weight: <https://pytorch.org/vision/stable/models.html#using-the-pre-trained-models>
 - PyTorch transfer-learning tutorial, separate `train` and `val` transforms: <https://pytorch.org/tutorials/beginner/transfer_learning_tutorial.html>
+- PyTorch CIFAR-10 training in kuangliu/pytorch-cifar: `transform_train` for the training set, `transform_test` for `train=False`: <https://github.com/kuangliu/pytorch-cifar/blob/master/main.py>
 - albumentations, "validation pipeline without random augmentations": <https://albumentations.ai/docs/examples/pytorch_classification/>
 "#,
     check,
 };
 
-fn is_random_step(ctx: &Context, step: &ExprCall) -> Option<String> {
+pub(crate) fn is_random_step(ctx: &Context, step: &ExprCall) -> Option<String> {
     let q = ctx.index.qualified_name(&step.func)?;
     let short = q.rsplit('.').next().unwrap_or(&q);
     let random = match library_of(&q)? {
@@ -180,5 +198,167 @@ fn check(ctx: &mut Context) {
                 .evidence
                 .push(format!("random steps: {}", steps.join(", ")));
         }
+    }
+    train_pipeline_in_eval_dataset(ctx);
+}
+
+/// The random steps of a pipeline expression: an inline `Compose([...])` or random transform,
+/// or a name bound to one.
+pub(crate) fn random_steps_of(ctx: &Context, expr: &Expr) -> Vec<String> {
+    let call = match expr {
+        Expr::Call(call) => Some(call),
+        Expr::Name(_) | Expr::Attribute(_) => dotted(expr).and_then(|name| {
+            // Only a name bound once: a name rebound to different pipelines is ambiguous.
+            let mut values = ctx.index.bindings.iter().filter(|b| b.target == name);
+            let first = values.next()?;
+            if values.next().is_some() {
+                return None;
+            }
+            match first.value {
+                Expr::Call(call) => Some(call),
+                _ => None,
+            }
+        }),
+        _ => None,
+    };
+    let Some(call) = call else {
+        return Vec::new();
+    };
+    if let Some(name) = is_random_step(ctx, call) {
+        return vec![name];
+    }
+    let is_compose = ctx
+        .index
+        .qualified_name(&call.func)
+        .is_some_and(|q| q.ends_with(".Compose") && library_of(&q).is_some());
+    if !is_compose {
+        return Vec::new();
+    }
+    let list = call.arguments.args.first().or_else(|| {
+        call.arguments
+            .keywords
+            .iter()
+            .find(|k| k.arg.as_ref().is_some_and(|a| a.as_str() == "transforms"))
+            .map(|k| &k.value)
+    });
+    let elts = match list {
+        Some(Expr::List(l)) => &l.elts,
+        Some(Expr::Tuple(t)) => &t.elts,
+        _ => return Vec::new(),
+    };
+    elts.iter()
+        .filter_map(|e| match e {
+            Expr::Call(c) => is_random_step(ctx, c),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A folder path argument naming a validation or test split (`"data/val"`, `os.path.join(root,
+/// "test")`).
+fn eval_folder(ctx: &Context, expr: &Expr) -> Option<String> {
+    let text = ctx.text(expr.range());
+    let mut parts = text.split(['"', '\'']);
+    parts.next();
+    let literals: Vec<&str> = parts.step_by(2).collect();
+    literals
+        .iter()
+        .flat_map(|l| l.split(['/', '\\']))
+        .find(|segment| {
+            matches!(
+                segment.to_ascii_lowercase().as_str(),
+                "val" | "valid" | "validation" | "test" | "eval" | "dev"
+            )
+        })
+        .map(|s| s.to_string())
+}
+
+/// `val_set = ImageFolder(valdir, transform=train_transform)` while `val_transform` exists.
+fn train_pipeline_in_eval_dataset(ctx: &mut Context) {
+    let index = ctx.index;
+    // The evaluation pipelines the file defines, with the function they are built in.
+    let eval_pipelines: Vec<(&str, Option<usize>)> = index
+        .bindings
+        .iter()
+        .filter(|b| {
+            let last = b.target.rsplit('.').next().unwrap_or(&b.target);
+            is_eval_name(last)
+                && !is_train_name(last)
+                && !last.to_ascii_lowercase().contains("tta")
+                && matches!(b.value, Expr::Call(c) if index
+                    .qualified_name(&c.func)
+                    .is_some_and(|q| q.ends_with(".Compose") && library_of(&q).is_some()))
+        })
+        .map(|b| (b.target.as_str(), b.function))
+        .collect();
+    if eval_pipelines.is_empty() {
+        return;
+    }
+    let mut reports = Vec::new();
+    for (id, call) in index.calls.iter().enumerate() {
+        let Some(transform) = call.keyword("transform") else {
+            continue;
+        };
+        let Some(name) = dotted(transform) else {
+            continue;
+        };
+        let last = name.rsplit('.').next().unwrap_or(&name);
+        if !is_train_name(last) || last.to_ascii_lowercase().contains("tta") {
+            continue;
+        }
+        // The evaluation pipeline closest to the call: same function, module level, anywhere.
+        let Some(eval_pipeline) = eval_pipelines
+            .iter()
+            .find(|(_, f)| *f == call.function)
+            .or_else(|| eval_pipelines.iter().find(|(_, f)| f.is_none()))
+            .or_else(|| eval_pipelines.first())
+            .map(|(name, _)| *name)
+        else {
+            continue;
+        };
+        let random = random_steps_of(ctx, transform);
+        if random.is_empty() {
+            continue;
+        }
+        if call.keyword("train").and_then(boolean) == Some(true) {
+            continue;
+        }
+        let why = match eval_dataset(index, id) {
+            Some(why) => why,
+            None => {
+                let Some(folder) = call.arg(0).and_then(|a| eval_folder(ctx, a)) else {
+                    continue;
+                };
+                // A folder named `val` for a dataset bound to a training name is a choice.
+                let bound = index
+                    .bindings
+                    .iter()
+                    .find(|b| b.value.range() == call.range());
+                if bound.is_some_and(|b| is_train_name(&b.target)) {
+                    continue;
+                }
+                format!("a dataset read from the `{folder}` folder")
+            }
+        };
+        let message = format!(
+            "`{name}` (random: {}) transforms {why}, although `{eval_pipeline}` is defined: the evaluation images are augmented, so metrics are noisy and measured on a different distribution",
+            random.join(", ")
+        );
+        let fix = Fix::new(format!(
+            "Pass the evaluation pipeline: transform={eval_pipeline}"
+        ))
+        .with_example(format!("transform={eval_pipeline}"));
+        let range = call
+            .expr
+            .arguments
+            .keywords
+            .iter()
+            .find(|k| k.arg.as_ref().is_some_and(|a| a.as_str() == "transform"))
+            .map(|k| k.range())
+            .unwrap_or(call.range());
+        reports.push((range, message, fix));
+    }
+    for (range, message, fix) in reports {
+        ctx.report(range, message, Some(fix));
     }
 }

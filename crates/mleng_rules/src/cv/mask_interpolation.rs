@@ -26,6 +26,11 @@ that trains with multi-class cross-entropy and never thresholds it after resizin
 - resized with `cv2.resize` without `interpolation=cv2.INTER_NEAREST` (OpenCV's default is
   bilinear);
 - resized with torchvision's v1 `TF.resize` without `interpolation=NEAREST` (default bilinear);
+- resized with PIL's `label.resize(size)` when the image is known not to be a palette image
+  (`.convert("L")`, `Image.fromarray(array)`): Pillow's default filter is then BICUBIC; or with an
+  explicit `Image.BILINEAR` / `Image.BICUBIC` / `Image.LANCZOS` filter. A palette ("P") PNG opened
+  as is (VOC's masks) is always resized with NEAREST by Pillow, so `label.resize(size)` on an
+  image whose mode we cannot see is not reported;
 - converted with `to_tensor` / `ToTensor()`, which divides by 255;
 - or transformed by a `target_transform` / `mask_transform` pipeline of a segmentation dataset
   that contains `Resize` without nearest interpolation, `ToTensor` or `Normalize`.
@@ -43,12 +48,14 @@ metrics score against. `ToTensor` turns class 1 into 0.0039 and `.long()` makes 
 ```python
 mask = cv2.resize(mask, (512, 512))
 mask = F.interpolate(mask[None, None].float(), size=(h, w), mode="bilinear")
+label = Image.open(label_path).convert("L").resize((512, 512))
 ```
 
 ## Use instead
 ```python
 mask = cv2.resize(mask, (512, 512), interpolation=cv2.INTER_NEAREST)
 mask = F.interpolate(mask[None, None].float(), size=(h, w), mode="nearest")
+label = Image.open(label_path).convert("L").resize((512, 512), resample=Image.NEAREST)
 ```
 or `torchvision.transforms.v2` with `tv_tensors.Mask`, which resizes masks with nearest
 interpolation automatically, or albumentations with `mask=` (nearest for masks by default).
@@ -56,6 +63,7 @@ interpolation automatically, or albumentations with `mask=` (nearest for masks b
 ## References
 - OpenCV `cv2.resize`, `interpolation` defaults to `INTER_LINEAR`: <https://docs.opencv.org/4.x/da/d54/group__imgproc__transform.html#ga47a974309e9102f5f08231edc7e7529d>
 - torchvision v2 transforms, `tv_tensors.Mask` resized with `InterpolationMode.NEAREST`: <https://pytorch.org/vision/stable/auto_examples/transforms/plot_transforms_getting_started.html>
+- Pillow `Image.resize`: "If the image has mode "1" or "P", it is always set to `Resampling.NEAREST`. [...] Otherwise, the default filter is `Resampling.BICUBIC`" (the default changed from NEAREST to BICUBIC in Pillow 7.0.0): <https://pillow.readthedocs.io/en/stable/reference/Image.html#PIL.Image.Image.resize>, <https://pillow.readthedocs.io/en/stable/releasenotes/7.0.0.html#default-resampling-filter>
 - `torch.nn.functional.interpolate` modes: <https://pytorch.org/docs/stable/generated/torch.nn.functional.interpolate.html>
 - torchvision reference segmentation training, targets resized with `InterpolationMode.NEAREST` and converted with `PILToTensor`: <https://github.com/pytorch/vision/blob/main/references/segmentation/transforms.py>
 "#,
@@ -68,8 +76,13 @@ const SMOOTH_MODES: &[&str] = &["bilinear", "bicubic", "trilinear", "linear", "a
 /// `label` or `seg_map`, or a `mask` read from an annotation file in the same function; and the
 /// result is not bound to a name such as `logits` or `probs`.
 fn label_map_arg(ctx: &Context, call: &Call) -> Option<String> {
+    label_map_expr(ctx, call, call.arg(0)?)
+}
+
+/// [`label_map_arg`] for any expression of the call (the receiver of `label.resize(...)`).
+fn label_map_expr(ctx: &Context, call: &Call, expr: &Expr) -> Option<String> {
     let index = ctx.index;
-    let name = base_variable(call.arg(0)?)?;
+    let name = base_variable(expr)?;
     let result = index
         .bindings
         .iter()
@@ -305,6 +318,131 @@ fn check(ctx: &mut Context) {
         }
     }
     target_pipelines(ctx);
+    pil_resizes(ctx);
+}
+
+/// The PIL mode of an image expression when its construction shows it: `.convert("L")`, or
+/// `Image.fromarray(array)` (mode "L", "I" or "F" for a 2-D array). `None` when unknown (a
+/// palette PNG opened as is is mode "P", which Pillow always resizes with NEAREST).
+fn known_pil_mode(text: &str) -> Option<&'static str> {
+    let text: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+    let text = text.replace('\'', "\"");
+    if [
+        "convert(\"P\")",
+        "convert(\"1\")",
+        "mode=\"P\"",
+        "putpalette",
+    ]
+    .iter()
+    .any(|p| text.contains(p))
+    {
+        return None;
+    }
+    for mode in ["L", "I", "F", "RGB"] {
+        if text.contains(&format!("convert(\"{mode}\")")) {
+            return Some(if mode == "RGB" { "RGB" } else { "L" });
+        }
+    }
+    text.contains("Image.fromarray(").then_some("L")
+}
+
+/// `label.resize(size)` on a PIL label map: Pillow's default filter is BICUBIC (since Pillow
+/// 7.0) for every mode but "1", "P" and the "I;16"-style bit modes.
+fn pil_resizes(ctx: &mut Context) {
+    let index = ctx.index;
+    let image_module = index
+        .imports
+        .iter()
+        .find(|(_, q)| q.as_str() == "PIL.Image")
+        .map(|(local, _)| local.clone());
+    if image_module.is_none() && !index.imports.values().any(|q| q.starts_with("PIL")) {
+        return;
+    }
+    for call in &index.calls {
+        if call.method != Some("resize") || call.qualified.is_some() {
+            continue;
+        }
+        let Expr::Attribute(attr) = call.expr.func.as_ref() else {
+            continue;
+        };
+        let receiver = attr.value.as_ref();
+        let Some(mask) = label_map_expr(ctx, call, receiver) else {
+            continue;
+        };
+        // How the image was built: its binding in the same function before the call.
+        let built = index
+            .bindings
+            .iter()
+            .rev()
+            .find(|b| {
+                b.target == mask && b.function == call.function && b.range.end() < call.start()
+            })
+            .map(|b| ctx.text(b.value.range()))
+            .unwrap_or("");
+        let built_text = format!("{built} {}", ctx.text(receiver.range()));
+        let resample = call.arg_or_keyword(1, "resample");
+        // A PIL image: built with `Image.*` / `.convert(...)`, or resized with a PIL filter.
+        let pil_filter = resample
+            .and_then(|r| index.qualified_name(r))
+            .is_some_and(|q| q.starts_with("PIL.Image."));
+        let pil = built.contains("Image.") || built.contains(".convert(") || pil_filter;
+        if !pil {
+            continue;
+        }
+        let mode = known_pil_mode(&built_text);
+        let how = match resample {
+            None => {
+                if mode.is_none() {
+                    continue;
+                }
+                "with Pillow's default BICUBIC filter".to_string()
+            }
+            Some(r) => match dotted(r) {
+                Some(d)
+                    if [
+                        "BILINEAR",
+                        "BICUBIC",
+                        "LANCZOS",
+                        "HAMMING",
+                        "BOX",
+                        "ANTIALIAS",
+                    ]
+                    .iter()
+                    .any(|f| d.ends_with(f)) =>
+                {
+                    if built_text.replace(' ', "").contains("convert(\"P\")") {
+                        continue;
+                    }
+                    format!("with `{}`", ctx.text(r.range()))
+                }
+                _ => continue,
+            },
+        };
+        let message = format!(
+            "`{mask}` looks like a label map but `.resize` interpolates it {how}: boundary pixels get ids of classes that are not there; pass resample=Image.NEAREST"
+        );
+        let mut fix = Fix::new("Resize label maps with nearest interpolation");
+        if let Some(image) = &image_module {
+            fix = fix.with_replacement(with_keyword(
+                ctx,
+                call.expr,
+                "resample",
+                &format!("resample={image}.NEAREST"),
+                &[],
+            ));
+            if resample.is_some() && call.keyword("resample").is_none() {
+                // A positional filter: replace the whole argument list.
+                let size = call.arg(0).map(|a| ctx.text(a.range())).unwrap_or("");
+                fix = Fix::new("Resize label maps with nearest interpolation").with_replacement(
+                    format!(
+                        "{}({size}, {image}.NEAREST)",
+                        ctx.text(call.expr.func.range())
+                    ),
+                );
+            }
+        }
+        ctx.report(call.range(), message, Some(fix));
+    }
 }
 
 /// `target_transform=` of a segmentation dataset, or a `Compose` assigned to `mask_transform`.

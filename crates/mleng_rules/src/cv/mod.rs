@@ -1,12 +1,15 @@
 //! Computer vision: input pipelines and pretrained weights.
 
 mod augmentation_in_eval_transform;
+mod augmented_validation_split;
 mod bgr_to_rgb_model;
+mod box_flip_without_swap;
 mod classification_plain_cross_entropy;
 mod detection_plain_cross_entropy;
 mod geometric_aug_ignores_targets;
 mod input_size_vs_weights;
 mod interpolate_align_corners;
+mod manual_normalize_uint8;
 mod mask_interpolation;
 mod normalize_before_to_tensor;
 mod normalize_value_range;
@@ -37,6 +40,9 @@ pub(crate) const RULES: &[&Rule] = &[
     &detection_plain_cross_entropy::RULE,
     &segmentation_cross_entropy_only::RULE,
     &classification_plain_cross_entropy::RULE,
+    &box_flip_without_swap::RULE,
+    &manual_normalize_uint8::RULE,
+    &augmented_validation_split::RULE,
 ];
 
 /// The task-advice rules: the comparison of `mleng recommend --project` as review findings.

@@ -13,7 +13,7 @@ pub(crate) struct EvalUse {
     pub reason: String,
 }
 
-fn is_train_name(name: &str) -> bool {
+pub(crate) fn is_train_name(name: &str) -> bool {
     name_words(name)
         .iter()
         .any(|w| matches!(w.as_str(), "train" | "training" | "tta" | "aug" | "augment"))
@@ -34,7 +34,7 @@ pub(crate) fn receiving_call(index: &SemanticIndex, range: TextRange) -> Option<
 
 /// Is this call a dataset constructed for evaluation (`train=False`, `split="val"`, or bound to
 /// `val_set`)? Returns the evidence.
-fn eval_dataset(index: &SemanticIndex, id: CallId) -> Option<String> {
+pub(crate) fn eval_dataset(index: &SemanticIndex, id: CallId) -> Option<String> {
     let call = &index.calls[id];
     if let Some(train) = call.keyword("train").and_then(boolean) {
         return (!train).then(|| "a dataset built with `train=False`".to_string());
