@@ -2,8 +2,8 @@
 //! derivations and references are in `docs/diagnose.md`; each detector's module has the code.
 
 use crate::detect::{
-    amp_scaled, divergence, exploding, loss_floor, lr_schedule, nonfinite, not_learning,
-    oscillation, overfitting, spikes, throughput, val_better, vanishing,
+    amp_scaled, divergence, exploding, grad_growth, loss_floor, lr_schedule, nonfinite,
+    not_learning, oscillation, overfitting, spikes, throughput, val_better, vanishing,
 };
 
 /// (code, name, what it finds).
@@ -21,6 +21,7 @@ pub const CHECKS: &[(&str, &str, &str)] = &[
     (amp_scaled::CODE, "amp-scaled-grad-norm", "Logged gradient norms look like AMP-scaled values (median >= 2^10 with inf skips or x2 level changes): unscale before logging or clipping."),
     (throughput::CODE, "throughput-stall", "Throughput falls below 20% of its median, or wall-clock gaps exceed 10x the median step time and 10 s."),
     (val_better::CODE, "val-better-than-train", "The validation metric beats the training metric by > 3 points from the first evaluation on (possible leakage or a metric bug)."),
+    (grad_growth::CODE, "gradients-accumulating", "The gradient norm climbs steadily (>= 20x from the first to the last tenth, rising in >= 7 of 9 tenths) while the loss does not settle: zero_grad() missing or misplaced."),
     (crate::diagnosis::INPUT_CODE, "damaged-log", "A log that could not be read whole: a bad CRC (with its offset), a truncated tail, unreadable lines, or no value at all."),
 ];
 

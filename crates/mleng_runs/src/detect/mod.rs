@@ -4,6 +4,7 @@
 pub mod amp_scaled;
 pub mod divergence;
 pub mod exploding;
+pub mod grad_growth;
 pub mod loss_floor;
 pub mod lr_schedule;
 pub mod nonfinite;
@@ -226,6 +227,7 @@ pub fn run_all(view: &RunView<'_>) -> Vec<Event> {
     events.extend(loss_floor::detect(&ctx));
     events.extend(lr_schedule::detect(&ctx, &events));
     events.extend(amp_scaled::detect(&ctx));
+    events.extend(grad_growth::detect(&ctx));
     events.extend(throughput::detect(&ctx));
     if !events.iter().any(|e| e.code == not_learning::CODE) {
         events.extend(val_better::detect(&ctx));
