@@ -2,7 +2,7 @@
 """Generates the `mleng diagnose` calibration corpus: real training runs of small PyTorch
 models on small real data that ships with packages, each written by a real logger.
 
-    python3 scripts/make-run-corpus.py --out corpus/runs            # everything
+    python3 scripts/make-run-corpus.py --out crates/mleng_runs/tests/corpus            # everything
     python3 scripts/make-run-corpus.py --out /tmp/c --only h_mlp_adam_s0  # one run
     python3 scripts/make-run-corpus.py --list                       # the plan, no training
 
@@ -10,7 +10,7 @@ The script creates its own virtual environment on first use (outside the reposit
 `$MLENG_RUNS_VENV`, default `~/.cache/mleng/venv-runs`), pip-installs what it needs there
 (torch from PyPI, scikit-learn, tensorboard, lightning, transformers, mlflow, wandb) and
 re-runs itself inside it. Neither CI nor the Rust tests need any of this: the generated runs
-are committed under `corpus/runs/`.
+are committed under `crates/mleng_runs/tests/corpus/`.
 
 Data (nothing is downloaded at run time):
   digits  scikit-learn's bundled `load_digits` (1,797 real 8x8 handwritten digits), as flat
@@ -576,7 +576,11 @@ class MlflowLogger(Logger):
         from mlflow.tracking import MlflowClient
 
         os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")  # mlflow 3 keeps the file store behind this switch
-        uri = f"sqlite:///{root / 'mlflow.db'}" if sqlite else (root / "mlruns").resolve().as_uri()
+        # SQLite: one store per part of the corpus, shared by its runs as a tracking server's
+        # is (the schema alone is ~0.9 MB: 218 tables and indexes); runs are told apart by name.
+        uri = f"sqlite:///{root.parent / 'mlflow_store' / 'mlflow.db'}" if sqlite else (root / "mlruns").resolve().as_uri()
+        if sqlite:
+            (root.parent / "mlflow_store").mkdir(exist_ok=True)
         self.c = MlflowClient(tracking_uri=uri)
         exp = self.c.get_experiment_by_name("corpus") or None
         eid = exp.experiment_id if exp else self.c.create_experiment("corpus")
@@ -667,7 +671,10 @@ def healthy_enough(cfg, o):
     if cfg["task"] == "friedman":
         return o["final_val_loss"] < 0.15  # MSE on standardized targets: R^2 > 0.85
     if cfg["task"] == "text":
-        return o["final_val_acc"] > 0.45  # next-character accuracy; uniform is 1/vocab
+        # 15,140 characters, 86 distinct: the most common one (space) alone scores 0.205 and
+        # the unigram entropy is 3.37 nats. Good for a model this small on text this short:
+        # 1.5x the majority score and 0.5 nats under the unigram entropy.
+        return o["final_val_acc"] > 0.30 and o["final_val_loss"] < 3.37 - 0.5
     if cfg["task"] == "parity":
         return o["final_val_acc"] > 0.95
     return o["final_val_acc"] > 0.95
@@ -701,7 +708,7 @@ def write_labels(runs, out):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--out", default="corpus/runs")
+    ap.add_argument("--out", default="crates/mleng_runs/tests/corpus")
     ap.add_argument("--only", nargs="*")
     ap.add_argument("--list", action="store_true")
     ap.add_argument("--shard", default="0/1", help="i/n: run every n-th run starting at i")

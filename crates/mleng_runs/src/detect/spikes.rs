@@ -12,7 +12,7 @@
 //!
 //! Severity: one costly spike that recovered is info; two or more, one that never recovered,
 //! or recurring growing blips are a warning. The 3 points and the 30% come from the corpus
-//! (`corpus/runs`, docs/diagnose.md): the healthy runs' largest blips recover within 2 logged
+//! (`tests/corpus`, docs/diagnose.md): the healthy runs' largest blips recover within 2 logged
 //! points or undo < 30% of the progress. Rule adapted from the "loss spike" discussion in the
 //! PaLM and OPT training logs (a spike that matters is one the run has to climb back from).
 
