@@ -148,12 +148,24 @@ pub fn detect(ctx: &Context<'_>) -> Option<Event> {
         Some(Signature::LabelSmoothing { .. }) => Severity::Info,
         _ => Severity::Warning,
     };
+    let why = match &sig {
+        Some(Signature::SoftmaxIntoCe { classes, floor }) => format!(
+            "softmax fed to CrossEntropyLoss cannot go below ln((e + {})/e) = {}",
+            classes - 1,
+            fmt(*floor)
+        ),
+        Some(Signature::SigmoidIntoBce { .. }) => "sigmoid fed to BCEWithLogitsLoss cannot go below ln(1 + e^-1) = 0.3133 on positives and ln 2 = 0.6931 on negatives".into(),
+        Some(Signature::LabelSmoothing { eps, floor, .. }) => {
+            format!("label smoothing {eps} floors at {}", fmt(*floor))
+        }
+        None => "it cannot reach 0".into(),
+    };
     let mut event = Event::new(
         CODE,
         "loss-floor-above-zero",
         severity,
         format!(
-            "The training loss ({name}) floors at {} while the training accuracy is {}: it cannot reach 0",
+            "The training loss ({name}) floors at {} while the training accuracy is {}: {why}",
             fmt(level),
             fmt(acc_end)
         ),

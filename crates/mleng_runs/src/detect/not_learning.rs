@@ -65,7 +65,13 @@ pub fn detect(ctx: &Context<'_>, earlier: &[Event], vanishing: Option<&Event>) -
         )
     };
     let lr_now = ctx.clean(Role::LearningRate).last().map(|p| p.1);
+    let lr_peak = values(&ctx.clean(Role::LearningRate))
+        .into_iter()
+        .fold(f64::NAN, f64::max);
     let title = match lr_now {
+        Some(_) if lr_peak >= HIGH_LR => {
+            format!("{title}, learning rate {} (far too high)", fmt(lr_peak))
+        }
         Some(l) => format!("{title}, learning rate {}", fmt(l)),
         None => title,
     };
@@ -147,7 +153,6 @@ pub fn detect(ctx: &Context<'_>, earlier: &[Event], vanishing: Option<&Event>) -
     // A learning rate this high throws the weights, in the first steps, where the ReLUs are
     // dead or the sigmoids saturated; the network then predicts the class prior. The corpus's
     // healthy runs peak at 0.1 (SGD) and 5e-3 (Adam); its broken ones at 2-8.
-    let lr_peak = values(&lr).into_iter().fold(f64::NAN, f64::max);
     if lr_peak >= HIGH_LR {
         let dead = ctx
             .clean(Role::GradNormFirstLayer)

@@ -11,7 +11,7 @@
 //! Info, or warning when the stalls cost more than 25% of the run's time (the time the slow
 //! points took beyond the median pace, over the whole run's time). From the corpus: healthy
 //! runs on a shared 2-core machine lost up to 13% to other jobs in stretches; its runs whose
-//! loader stalls lost over 40%.
+//! loader stalls lost 62-89%.
 
 use mleng_diagnostics::Severity;
 
