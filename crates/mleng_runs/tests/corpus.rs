@@ -98,10 +98,20 @@ fn sev(s: Severity) -> &'static str {
     }
 }
 
-/// The run x detector table, and the list of failures against the labels.
-fn judge(split: &str) -> (String, Vec<String>, usize) {
+struct Judgement {
+    table: String,
+    /// Runs missing, and healthy runs with a warning or error.
+    healthy_failures: Vec<String>,
+    /// Broken runs whose cause no warning or error names.
+    broken_failures: Vec<String>,
+    runs: usize,
+}
+
+/// The run x detector table, and the failures against the labels.
+fn judge(split: &str) -> Judgement {
     let (outcomes, known) = diagnose_part(split);
     let mut failures = Vec::new();
+    let mut broken_failures = Vec::new();
     let expected: BTreeSet<&String> = known
         .iter()
         .filter(|(_, (s, _))| s == split)
@@ -184,23 +194,33 @@ fn judge(split: &str) -> (String, Vec<String>, usize) {
                     && label.words.iter().any(|w| text.contains(&w.to_lowercase()))
             });
             if !named {
-                failures.push(format!(
+                broken_failures.push(format!(
                     "{} ({}, {}): expected one of {:?}, got {}",
                     o.id, label.cause, label.format, label.expect, d.verdict
                 ));
             }
         }
     }
-    (table, failures, outcomes.len())
+    Judgement {
+        table,
+        healthy_failures: failures,
+        broken_failures,
+        runs: outcomes.len(),
+    }
 }
 
-fn check(split: &str) {
-    let (table, failures, n) = judge(split);
+fn check(split: &str, broken_too: bool) {
+    let j = judge(split);
     if let Ok(file) = std::env::var("MLENG_CORPUS_TABLE") {
         let file = format!("{file}.{split}.md");
-        std::fs::write(&file, &table).expect("write the table");
+        std::fs::write(&file, &j.table).expect("write the table");
     }
+    let n = j.runs;
     assert!(n >= 30, "{split}: only {n} runs found");
+    let mut failures = j.healthy_failures;
+    if broken_too {
+        failures.extend(j.broken_failures);
+    }
     assert!(
         failures.is_empty(),
         "{split}: {} of {n} runs misjudged:\n{}",
@@ -211,13 +231,23 @@ fn check(split: &str) {
 
 #[test]
 fn tune_part_healthy_runs_quiet_and_broken_runs_named() {
-    check("tune");
+    check("tune", true);
 }
 
+/// The held-out part was diagnosed once, after the tuning: every healthy run is quiet.
 #[test]
-#[ignore = "held out: diagnosed once, after tuning (docs/diagnose.md)"]
-fn holdout_part_healthy_runs_quiet_and_broken_runs_named() {
-    check("holdout");
+fn holdout_part_healthy_runs_quiet() {
+    check("holdout", false);
+}
+
+/// Fails on one held-out run, reported in docs/diagnose.md and left unfixed so that the
+/// held-out part stays held out: `b_labels_shuffled_1` (shuffled labels, SGD) drifted to a
+/// val accuracy of 0.18-0.21 on 10 classes, which vetoes "barely moving" and is above the
+/// 1.5/K "at chance" bar. Run with `cargo test -p mleng_runs --test corpus -- --ignored`.
+#[test]
+#[ignore = "one held-out broken run is missed (b_labels_shuffled_1), see docs/diagnose.md"]
+fn holdout_part_broken_runs_named() {
+    check("holdout", true);
 }
 
 #[test]
