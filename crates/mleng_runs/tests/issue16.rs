@@ -160,3 +160,29 @@ fn a_val_loss_that_doubles_while_accuracy_falls_is_overfitting() {
     assert!(e.title.starts_with("Overfitting"), "{}", e.title);
     assert!(d.verdict.contains("Overfitting"), "{}", d.verdict);
 }
+
+#[test]
+fn blips_that_recur_and_grow_are_a_warning_shrinking_ones_are_not() {
+    let at = [500i64, 800, 1100, 1400, 1700];
+    let growing = run(vec![train_loss(|i| {
+        at.iter()
+            .position(|&s| s == i)
+            .map_or(0.0, |k| 0.8 + 0.5 * k as f64)
+    })]);
+    let e = growing
+        .events
+        .iter()
+        .find(|e| e.code == "RUN004")
+        .expect("recurring growing blips");
+    assert_eq!(e.severity, Severity::Warning, "{}", e.title);
+    let shrinking = run(vec![train_loss(|i| {
+        at.iter()
+            .position(|&s| s == i)
+            .map_or(0.0, |k| 2.8 - 0.5 * k as f64)
+    })]);
+    assert!(
+        !codes(&shrinking, Severity::Info).contains(&"RUN004"),
+        "{:#?}",
+        shrinking.events
+    );
+}
