@@ -255,3 +255,39 @@ fn explain_describes_diagnose_and_inspect_codes() {
     let out = mleng().args(["explain", "RUN999"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../mleng_runs/tests/corpus");
+
+#[test]
+fn wandb_offline_runs_are_found_and_diagnosed() {
+    // A W&B offline run folder as the `wandb` package left it, and a broken one next to it.
+    let healthy = PathBuf::from(CORPUS).join("tune/h_mlp_sgd_cos_s2");
+    let broken = PathBuf::from(CORPUS).join("tune/b_lr0_resume_3");
+    let out = mleng()
+        .args(["diagnose", "--compare"])
+        .arg(&healthy)
+        .arg(&broken)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let row = |name: &str| {
+        text.lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("no row for {name}: {text}"))
+            .to_string()
+    };
+    assert!(row("h_mlp_sgd_cos_s2").contains("HEALTHY"), "{text}");
+    assert!(row("b_lr0_resume_3").contains("RUN010"), "{text}");
+    // Named directly, the .wandb file is recognized by its content too.
+    let junk = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(junk.path(), b":W&B\x00\x00\x07 damaged").unwrap();
+    let out = mleng()
+        .args(["diagnose"])
+        .arg(junk.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("offset 4"), "{err}");
+}

@@ -105,7 +105,9 @@ pub fn diagnose(run: &Run, overrides: &[(Role, String)], classes: Option<u32>) -
 }
 
 /// Codes in the order a reader wants to hear them: the terminal symptom first.
-const PRIORITY: [&str; 6] = ["RUN001", "RUN006", "RUN003", "RUN002", "RUN007", "RUN009"];
+const PRIORITY: [&str; 7] = [
+    "RUN001", "RUN006", "RUN003", "RUN002", "RUN014", "RUN007", "RUN009",
+];
 
 fn verdict(status: Status, events: &[Event], summary: &Summary) -> String {
     let worst = events.iter().map(|e| e.severity).max();

@@ -138,7 +138,10 @@ pub fn load_runs(paths: &[PathBuf]) -> Result<Vec<Run>> {
             Ok(r) => r,
             Err(e) if item.explicit => return Err(e),
             Err(e) => {
-                if matches!(item.format, Format::TensorBoard | Format::HfTrainerState) {
+                if matches!(
+                    item.format,
+                    Format::TensorBoard | Format::HfTrainerState | Format::Wandb
+                ) {
                     // A named log format that fails is worth saying; a stray CSV is not.
                     let root = run_root(&item.path);
                     let run = runs
@@ -191,7 +194,7 @@ pub fn load_runs(paths: &[PathBuf]) -> Result<Vec<Run>> {
     if runs.is_empty() {
         return Err(RunsError::Usage(format!(
             "no training logs found under {} (looked for events.out.tfevents.*, *.jsonl, \
-             metrics.csv/results.csv/*.csv, trainer_state.json, MLflow mlruns/ and *.db)",
+             metrics.csv/results.csv/*.csv, trainer_state.json, W&B run-*.wandb, MLflow mlruns/ and *.db)",
             paths
                 .iter()
                 .map(|p| p.display().to_string())

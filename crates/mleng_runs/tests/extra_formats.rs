@@ -176,14 +176,10 @@ fn amp_scaled_gradient_norm() {
 fn spikes_resume_and_stall() {
     let d = one("spikes_resume_stall");
     let c = codes(&d);
-    assert_eq!(c, vec!["RUN004", "RUN010", "RUN012"], "{:#?}", d.events);
-    let spikes = &d.events[0];
-    assert_eq!(spikes.first_step, Some(300));
-    assert!(spikes
-        .evidence
-        .iter()
-        .all(|l| !l.contains("never recovered") || l.starts_with("...")));
-    let restart = &d.events[1];
+    // The two spikes are single batches back to normal at the next step: mini-batch noise,
+    // not findings (issue 16).
+    assert_eq!(c, vec!["RUN010", "RUN012"], "{:#?}", d.events);
+    let restart = &d.events[0];
     assert_eq!(
         restart.severity,
         Severity::Warning,
@@ -193,8 +189,12 @@ fn spikes_resume_and_stall() {
         .evidence
         .iter()
         .any(|l| l.contains("goes backwards")));
-    let stall = &d.events[2];
-    assert!(stall.title.contains("stalled 1 time"), "{}", stall.title);
+    let stall = &d.events[1];
+    assert!(
+        stall.title.contains("stalled at 1 logged point"),
+        "{}",
+        stall.title
+    );
 }
 
 #[test]

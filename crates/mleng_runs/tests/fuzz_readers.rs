@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use mleng_runs::diagnosis::diagnose;
 use mleng_runs::readers::{
-    csv_table, hf_state, json_nonfinite, jsonl, mlflow, tensorboard, tfrecord,
+    csv_table, hf_state, json_nonfinite, jsonl, mlflow, tensorboard, tfrecord, wandb,
 };
 use mleng_runs::series::{Run, Series};
 use proptest::prelude::*;
@@ -59,6 +59,23 @@ fn edits() -> impl Strategy<Value = Vec<(usize, u8, u8)>> {
     prop::collection::vec((any::<usize>(), any::<u8>(), any::<u8>()), 1..6)
 }
 
+/// A real offline W&B run written by the `wandb` package (the calibration corpus).
+fn wandb_fixture() -> Vec<u8> {
+    let root =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/tune/h_mlp_sgd_cos_s2/wandb");
+    let run = std::fs::read_dir(&root)
+        .unwrap()
+        .flatten()
+        .find(|e| e.path().is_dir())
+        .unwrap();
+    let file = std::fs::read_dir(run.path())
+        .unwrap()
+        .flatten()
+        .find(|e| e.file_name().to_string_lossy().ends_with(".wandb"))
+        .unwrap();
+    std::fs::read(file.path()).unwrap()
+}
+
 fn p() -> &'static Path {
     Path::new("fuzz")
 }
@@ -81,6 +98,33 @@ proptest! {
         let run = Run { name: "fuzz".into(), root: PathBuf::new(), sources: vec![], series: out.series, notes: out.notes };
         let d = diagnose(&run, &[], None);
         let _ = mleng_runs::report::text::render(std::slice::from_ref(&d));
+    }
+
+    #[test]
+    fn wandb_reader_accepts_any_bytes(bytes in prop::collection::vec(any::<u8>(), 0..2048), header in any::<bool>()) {
+        let mut data = if header { wandb::MAGIC.to_vec() } else { Vec::new() };
+        data.extend_from_slice(&bytes);
+        match wandb::parse(p(), &data) {
+            Ok(out) => prop_assert!(out.notes.iter().all(|n| n.offset.is_some())),
+            Err(e) => prop_assert!(e.to_string().contains("offset"), "{}", e),
+        }
+    }
+
+    /// A real W&B log, damaged: no panic; every note names its byte offset; what is read
+    /// before the first damage is what the intact log holds there.
+    #[test]
+    fn mutated_wandb_runs_read_without_panic(e in edits()) {
+        let intact = wandb_fixture();
+        let data = mutate(intact.clone(), &e);
+        match wandb::parse(p(), &data) {
+            Ok(out) => {
+                prop_assert!(out.notes.iter().all(|n| n.offset.is_some_and(|o| (o as usize) <= data.len())));
+                let run = Run { name: "fuzz".into(), root: PathBuf::new(), sources: vec![], series: out.series, notes: out.notes };
+                let d = diagnose(&run, &[], None);
+                let _ = mleng_runs::report::text::render(std::slice::from_ref(&d));
+            }
+            Err(err) => prop_assert!(err.to_string().contains("offset"), "{}", err),
+        }
     }
 
     #[test]

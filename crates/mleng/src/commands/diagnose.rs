@@ -22,7 +22,8 @@ pub enum Format {
 pub struct DiagnoseArgs {
     /// Log files or folders to search for runs (TensorBoard event files, Lightning
     /// metrics.csv, trainer_state.json, *.jsonl, Ultralytics results.csv, MLflow mlruns/ or
-    /// mlflow.db, CSV with a step column).
+    /// mlflow.db, W&B wandb/run-*/ and offline-run-*/ folders (run-*.wandb), CSV with a step
+    /// column).
     #[arg(required = true)]
     pub paths: Vec<PathBuf>,
 

@@ -4,6 +4,7 @@
 pub mod amp_scaled;
 pub mod divergence;
 pub mod exploding;
+pub mod grad_growth;
 pub mod loss_floor;
 pub mod lr_schedule;
 pub mod nonfinite;
@@ -98,6 +99,9 @@ pub struct Context<'a> {
     /// First step where the train loss (or the val loss) is NaN/inf; later points are noise.
     pub first_nonfinite: Option<i64>,
     pub classes: Option<u32>,
+    /// K read from the first logged losses when they sit at ln K for a common K (2, 10,
+    /// 100, 1000): an untrained classifier's cross-entropy.
+    pub initial_classes: Option<u32>,
 }
 
 impl<'a> Context<'a> {
@@ -112,11 +116,21 @@ impl<'a> Context<'a> {
                     .map(|p| p.step)
             })
             .min();
-        Context {
+        let mut ctx = Context {
             view,
             first_nonfinite,
             classes: view.classes,
-        }
+            initial_classes: None,
+        };
+        let (_, loss) = ctx.loss();
+        let first: Vec<f64> = loss.iter().take(3).map(|p| p.1).collect();
+        ctx.initial_classes = stats::median(&first).and_then(|l| {
+            [2u32, 10, 100, 1000].into_iter().find(|&k| {
+                let ln = f64::from(k).ln();
+                ((l - ln) / ln).abs() <= 0.12
+            })
+        });
+        ctx
     }
 
     pub fn get(&self, role: Role) -> Option<&'a Series> {
@@ -168,10 +182,12 @@ impl<'a> Context<'a> {
             .map(|p| p.value)
     }
 
-    /// Number of classes: `--classes`, else guessed from where an untrained or stuck
-    /// classifier's cross-entropy sits (ln K), preferring common K (2, 10, 100, 1000).
+    /// Number of classes: `--classes`, else where the untrained model's loss started (ln K
+    /// for a common K), else guessed from where a stuck classifier's cross-entropy sits (ln K),
+    /// preferring common K (2, 10, 100, 1000). The start is the better witness: a run that
+    /// blew up settles at the prior of the classes it still predicts, not at ln K.
     pub fn chance_classes(&self, loss_level: f64) -> Option<u32> {
-        if let Some(k) = self.classes {
+        if let Some(k) = self.classes.or(self.initial_classes) {
             return Some(k);
         }
         if !(0.5..=8.0).contains(&loss_level) {
@@ -226,6 +242,7 @@ pub fn run_all(view: &RunView<'_>) -> Vec<Event> {
     events.extend(loss_floor::detect(&ctx));
     events.extend(lr_schedule::detect(&ctx, &events));
     events.extend(amp_scaled::detect(&ctx));
+    events.extend(grad_growth::detect(&ctx));
     events.extend(throughput::detect(&ctx));
     if !events.iter().any(|e| e.code == not_learning::CODE) {
         events.extend(val_better::detect(&ctx));

@@ -13,6 +13,8 @@ use crate::roles::Role;
 use crate::stats::{self, fmt};
 
 pub const CODE: &str = "RUN006";
+/// A learning rate at or above this is far outside the usual range for any optimizer.
+pub const HIGH_LR: f64 = 0.5;
 /// Fine-tuning from a good checkpoint can improve the loss by only a few percent, so the
 /// bar is low: the stuck fixtures move 0.3-0.5%.
 pub const MIN_IMPROVEMENT: f64 = 0.02;
@@ -63,7 +65,13 @@ pub fn detect(ctx: &Context<'_>, earlier: &[Event], vanishing: Option<&Event>) -
         )
     };
     let lr_now = ctx.clean(Role::LearningRate).last().map(|p| p.1);
+    let lr_peak = values(&ctx.clean(Role::LearningRate))
+        .into_iter()
+        .fold(f64::NAN, f64::max);
     let title = match lr_now {
+        Some(_) if lr_peak >= HIGH_LR => {
+            format!("{title}, learning rate {} (far too high)", fmt(lr_peak))
+        }
         Some(l) => format!("{title}, learning rate {}", fmt(l)),
         None => title,
     };
@@ -142,6 +150,27 @@ pub fn detect(ctx: &Context<'_>, earlier: &[Event], vanishing: Option<&Event>) -
             "lower the learning rate 10-100x and add warmup, then retrain from scratch".into(),
         );
     }
+    // A learning rate this high throws the weights, in the first steps, where the ReLUs are
+    // dead or the sigmoids saturated; the network then predicts the class prior. The corpus's
+    // healthy runs peak at 0.1 (SGD) and 5e-3 (Adam); its broken ones at 2-8.
+    if lr_peak >= HIGH_LR {
+        let dead = ctx
+            .clean(Role::GradNormFirstLayer)
+            .last()
+            .is_some_and(|p| p.1 == 0.0);
+        event.causes.insert(
+            0,
+            format!(
+                "learning rate {} is far too high: the first steps threw the weights where the units are dead or saturated{}, and the network fell back to predicting the class prior",
+                fmt(lr_peak),
+                if dead { " (the first layer's gradient is exactly 0: dead ReLUs)" } else { "" }
+            ),
+        );
+        event.fixes.insert(
+            0,
+            "lower the learning rate 10-100x (SGD 0.01-0.1, Adam 1e-4-1e-3), add warmup and gradient clipping, and retrain from scratch".into(),
+        );
+    }
     if let Some(l) = lr_med {
         if l == 0.0 {
             event.causes.insert(0, "the learning rate is 0".into());
@@ -160,9 +189,12 @@ pub fn detect(ctx: &Context<'_>, earlier: &[Event], vanishing: Option<&Event>) -
     event.causes.push(
         "labels not aligned with inputs (shuffled separately) or a wrong target format".into(),
     );
+    event.causes.push("an activation before a loss that applies it again (softmax into CrossEntropyLoss, sigmoid into BCEWithLogitsLoss, TRN007/TRN008) flattens the gradients; saturated, the model stays at chance".into());
     event.fixes.push("overfit a single batch first: if the loss cannot reach ~0 on 1 batch, the bug is in the model or the loop, not the data".into());
     // Code-level causes of "nothing is updated" and LR-range problems.
-    event.related = vec!["TRN004", "TRN005", "TRN006", "TRN011", "TRN012", "TRN022"];
+    event.related = vec![
+        "TRN004", "TRN005", "TRN006", "TRN007", "TRN008", "TRN011", "TRN012", "TRN022",
+    ];
     if vanishing.is_some() {
         event.related.push("ARC014");
     }

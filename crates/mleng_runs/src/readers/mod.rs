@@ -10,6 +10,7 @@ pub mod tb_proto;
 pub mod tb_wire;
 pub mod tensorboard;
 pub mod tfrecord;
+pub mod wandb;
 
 use std::path::Path;
 
@@ -25,6 +26,7 @@ pub enum Format {
     Csv,
     MlflowFileRun,
     MlflowSqlite,
+    Wandb,
 }
 
 impl Format {
@@ -36,6 +38,7 @@ impl Format {
             Format::Csv => "CSV metrics",
             Format::MlflowFileRun => "MLflow file-store run",
             Format::MlflowSqlite => "MLflow SQLite store",
+            Format::Wandb => "W&B transaction log",
         }
     }
 }
@@ -48,6 +51,8 @@ pub fn format_by_name(path: &Path) -> Option<Format> {
         Some(Format::TensorBoard)
     } else if lower == "trainer_state.json" {
         Some(Format::HfTrainerState)
+    } else if lower.ends_with(".wandb") {
+        Some(Format::Wandb)
     } else if lower.ends_with(".jsonl") || lower.ends_with(".ndjson") {
         Some(Format::JsonLines)
     } else if lower.ends_with(".csv") {
@@ -66,6 +71,9 @@ pub fn format_by_content(path: &Path, head: &[u8]) -> Format {
     }
     if head.starts_with(mlflow::SQLITE_MAGIC) {
         return Format::MlflowSqlite;
+    }
+    if head.starts_with(b":W&B") {
+        return Format::Wandb;
     }
     if tensorboard::sniff(head) {
         return Format::TensorBoard;
@@ -109,6 +117,10 @@ pub fn read(path: &Path, format: Format) -> Result<Vec<(Option<String>, SourceDa
         Format::HfTrainerState => one(hf_state::parse(path, &read_text(path)?)?),
         Format::Csv => one(csv_table::parse(path, &read_text(path)?)?),
         Format::MlflowFileRun => one(mlflow::read_file_store_run(path)?),
+        Format::Wandb => {
+            let bytes = std::fs::read(path).map_err(|e| RunsError::io(path, e))?;
+            one(wandb::parse(path, &bytes)?)
+        }
         Format::MlflowSqlite => Ok(mlflow::read_sqlite(path)?
             .into_iter()
             .map(|(name, data)| (Some(name), data))
