@@ -297,6 +297,10 @@ fn evaluation_function_candidates(ctx: &mut Context, reported: &[ruff_text_size:
         if index
             .calls_in_function(eval.function)
             .any(|(id, _)| index.mode_switch(id) == Some(Mode::Eval))
+            || evaluation_functions::wrapped_by_name(
+                evaluation_functions::text_with_decorators(ctx, eval.function),
+                &["eval", "inference"],
+            )
         {
             continue;
         }

@@ -46,6 +46,39 @@ pub(crate) const GRAD_AWARE: &[&str] = &[
     ".backward(",
 ];
 
+/// Whether a decorator or a `with` line of `text` names something about gradients, inference
+/// or eval mode (`@nograd`, `with eval_mode(self.model):`, `@torch.inference_mode()`): a
+/// project's own helper may turn autograd off or switch modes, and the rules cannot see into
+/// every one of them.
+pub(crate) fn wrapped_by_name(text: &str, words: &[&str]) -> bool {
+    text.lines().any(|line| {
+        let t = line.trim_start();
+        (t.starts_with('@') || t.starts_with("with ") || t.starts_with("async with "))
+            && words.iter().any(|w| t.to_ascii_lowercase().contains(w))
+    })
+}
+
+/// A function's text with its decorators (`@nograd` above the `def`).
+pub(crate) fn text_with_decorators<'a>(ctx: &Context<'_, 'a>, function: usize) -> &'a str {
+    let def = ctx.index.functions[function].def;
+    let start = def
+        .decorator_list
+        .iter()
+        .map(|d| d.range.start())
+        .min()
+        .map_or(def.range.start(), |s| s.min(def.range.start()));
+    // From the start of the decorator's line, so that the `@` is part of the text.
+    let source = ctx.index.source;
+    let line_start = source
+        .lines
+        .line_start(source.lines.line_of(start))
+        .map_or(start, ruff_text_size::TextSize::from);
+    ctx.text(ruff_text_size::TextRange::new(
+        line_start.min(start),
+        def.range.end(),
+    ))
+}
+
 /// An evaluation pass: a function named for evaluation that loops over data and runs the
 /// model it is given, and never backpropagates or steps.
 pub(crate) struct EvaluationFunction<'i, 'a> {
@@ -72,9 +105,20 @@ pub(crate) fn find<'i, 'a>(ctx: &Context<'i, 'a>) -> Vec<EvaluationFunction<'i, 
             // `validation_step` & co. belong to frameworks that handle modes and autograd.
             continue;
         }
-        if let Some(class) = function.class {
-            let class = &index.classes[class];
+        if let Some(class_id) = function.class {
+            let class = &index.classes[class_id];
             if class.is_lightning || class.bases.iter().any(|b| is_framework_base(b)) {
+                continue;
+            }
+            // `self.model` is a trained model only in a class that trains it (a `Trainer`);
+            // elsewhere (an inference pipeline, a wrapper) it may be anything, already in
+            // eval mode and run under the framework's no_grad.
+            let trains = class.methods.iter().any(|&m| {
+                index
+                    .calls_in_function(m)
+                    .any(|(_, c)| c.kind == CallKind::Backward)
+            });
+            if !trains {
                 continue;
             }
         }

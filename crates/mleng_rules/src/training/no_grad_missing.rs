@@ -64,9 +64,19 @@ with torch.inference_mode():
 };
 
 fn check(ctx: &mut Context) {
-    let index = ctx.index;
-    if ctx.is_test_file() || index.training_loops.is_empty() {
+    if ctx.is_test_file() {
         return;
+    }
+    let reported = validation_in_epochs(ctx);
+    evaluation_functions(ctx, &reported);
+    inference_loops(ctx);
+}
+
+/// Validation passes in an epoch loop of this file; the loops reported.
+fn validation_in_epochs(ctx: &mut Context) -> Vec<usize> {
+    let index = ctx.index;
+    if index.training_loops.is_empty() {
+        return Vec::new();
     }
     let models = model_names(index);
     let mut reported = Vec::new();
@@ -145,7 +155,106 @@ fn check(ctx: &mut Context) {
             ctx.report(lp.header, message, Some(fix));
         }
     }
-    evaluation_functions(ctx, &reported);
+    reported
+}
+
+/// Calls that load a trained model for use (the model they return is run, not trained).
+const MODEL_LOADERS: &[&str] = &[
+    "torch.load",
+    "torch.jit.load",
+    "torch.hub.load",
+    "attempt_load",
+    "load_model",
+    "from_pretrained",
+];
+
+/// An inference script: a file that never trains, where a model put in eval mode or loaded
+/// from a checkpoint is run in a loop over inputs with autograd on (`for path, img in
+/// dataset: pred = model(img)` in `detect.py`). `Variable(x, volatile=True)` turns nothing
+/// off since PyTorch 0.4.
+fn inference_loops(ctx: &mut Context) {
+    let index = ctx.index;
+    if ctx.is_test_file() || index.calls.iter().any(|c| c.kind != CallKind::Other) {
+        return;
+    }
+    for lp in &index.loops {
+        let scope_text = match lp.function {
+            Some(f) => evaluation_functions::text_with_decorators(ctx, f),
+            None => index.source.text.as_str(),
+        };
+        if evaluation_functions::GRAD_AWARE
+            .iter()
+            .any(|m| scope_text.contains(m))
+            || evaluation_functions::wrapped_by_name(scope_text, &["grad", "inference", "eval"])
+        {
+            continue;
+        }
+        let Some((call, model)) = index.calls.iter().find_map(|c| {
+            if !lp.range.contains_range(c.range()) || index.evaluation.grad_free(c.range()) {
+                return None;
+            }
+            let callee = dotted(&c.expr.func)?;
+            (c.qualified.is_none()
+                && is_inference_model(ctx, lp.function, &callee, lp.range.start()))
+            .then_some((c, callee))
+        }) else {
+            continue;
+        };
+        // Only the outermost such loop.
+        if lp
+            .parent
+            .is_some_and(|p| index.loops[p].range.contains_range(call.range()))
+        {
+            continue;
+        }
+        let header = ctx.text(lp.header).to_string();
+        let call_text = ctx.text(call.range());
+        let call_text = if call_text.contains('\n') || call_text.len() > 60 {
+            format!("{model}(...)")
+        } else {
+            call_text.to_string()
+        };
+        let message = format!(
+            "`{header}` runs `{call_text}` for inference with autograd on (nothing here trains, and no torch.no_grad()/inference_mode()): every forward records its graph and keeps activations for a backward that never comes"
+        );
+        let fix = Fix::new("Run inference under torch.inference_mode() (or torch.no_grad())")
+            .with_example(format!(
+                "with torch.inference_mode():\n    {header}:\n        ..."
+            ));
+        ctx.report(lp.header, message, Some(fix));
+    }
+}
+
+/// Whether `name` holds a model ready for inference in this scope before `before`: it was put
+/// in eval mode (`model.eval()`), or bound from a checkpoint loader
+/// (`model = attempt_load(weights)`, `torch.load(path)`, `X.from_pretrained(...)`).
+fn is_inference_model(
+    ctx: &Context,
+    function: Option<usize>,
+    name: &str,
+    before: ruff_text_size::TextSize,
+) -> bool {
+    let index = ctx.index;
+    let evaluated = index.calls.iter().enumerate().any(|(id, c)| {
+        c.function == function
+            && c.start() < before
+            && c.receiver.as_deref() == Some(name)
+            && index.mode_switch(id) == Some(mleng_python::index::evaluation::Mode::Eval)
+    });
+    evaluated
+        || index.bindings.iter().any(|b| {
+            b.function == function
+                && b.target == name
+                && b.range.start() < before
+                && matches!(b.value, ruff_python_ast::Expr::Call(call) if {
+                    let call = mleng_python::index::literals::unchain(call);
+                    let q = index.qualified_name(&call.func).or_else(|| dotted(&call.func));
+                    q.is_some_and(|q| {
+                        let last = q.rsplit('.').next().unwrap_or(&q);
+                        MODEL_LOADERS.iter().any(|l| q == *l || last == *l)
+                    })
+                })
+        })
 }
 
 /// An evaluation function anywhere (`def evaluate(model, loader)`, a `validate` method): it
@@ -162,10 +271,11 @@ fn evaluation_functions(ctx: &mut Context, reported: &[usize]) {
         if lid.is_some_and(|lid| reported.contains(&lid)) {
             continue;
         }
-        let text = ctx.text(index.functions[eval.function].def.range);
+        let text = evaluation_functions::text_with_decorators(ctx, eval.function);
         if evaluation_functions::GRAD_AWARE
             .iter()
             .any(|m| text.contains(m))
+            || evaluation_functions::wrapped_by_name(text, &["grad", "inference", "eval"])
         {
             continue;
         }
