@@ -7,7 +7,7 @@ use mleng_python::SemanticIndex;
 use ruff_text_size::TextSize;
 
 use mleng_knowledge::schedulers::{epoch_scheduler, MAX_EPOCH_PERIOD, MAX_PER_EPOCH_GAMMA};
-use mleng_python::index::literals;
+use mleng_python::index::literals::{self, dotted};
 use ruff_python_ast::{Expr, ExprCall};
 use ruff_text_size::Ranged;
 
@@ -35,6 +35,13 @@ Looks at how a PyTorch learning-rate scheduler (`torch.optim.lr_scheduler.*`, or
 - `CosineAnnealingWarmRestarts` is stepped every batch without the fractional epoch that the
   PyTorch docs pass for per-batch stepping (`scheduler.step(epoch + i / iters)`);
 - `ReduceLROnPlateau.step()` is called without the metric it monitors (error).
+
+The scheduler's type comes from its constructor in the file, from a project class derived
+from a torch scheduler (`class WarmUpLR(_LRScheduler)` in `utils.py`), or from what every
+caller in the project passes; where none is visible (a factory's result) and the name says
+scheduler, only the ordering is checked. A step under a condition about the epoch
+(`if epoch <= args.warm:`) still counts; one under a `%` condition (accumulation, every k
+steps) is another schedule and is left alone.
 
 ## Why is this bad?
 Since PyTorch 1.1 the scheduler must be stepped *after* the optimizer: stepping it first skips the
@@ -99,6 +106,40 @@ fn per_batch(ty: &str) -> bool {
             && last.contains("schedule"))
 }
 
+/// The type of a scheduler whose constructor cannot be seen: only the ordering check runs.
+const UNSEEN: &str = "scheduler";
+
+/// A project class derived from a torch scheduler (`class WarmUpLR(_LRScheduler)` in
+/// `utils.py`), built here or passed in by every caller in the project.
+fn project_scheduler(ctx: &Context, call: CallId) -> Option<String> {
+    let index = ctx.index;
+    let c = &index.calls[call];
+    let receiver = c.receiver.as_deref()?;
+    let written = index
+        .constructor_call_of(receiver)
+        .and_then(|ctor| dotted(&ctor.func))
+        .map(|text| (ctx.module, text))
+        .or_else(|| {
+            let f = c.function?;
+            let line = index
+                .source
+                .lines
+                .line_of(index.functions[f].def.range.start());
+            let symbol = ctx.project.function_at(ctx.module, line)?;
+            let passed = ctx.project.argument_type(symbol, receiver)?;
+            Some((passed.module, passed.text))
+        })?;
+    let class = ctx.project.class_of(written.0, &written.1)?;
+    let derived = ctx.project.class_chain(class).iter().any(|&s| {
+        ctx.project.class(s).is_some_and(|k| {
+            k.bases
+                .iter()
+                .any(|b| b.starts_with("torch.optim.lr_scheduler."))
+        })
+    });
+    derived.then(|| "torch.optim.lr_scheduler._LRScheduler".to_string())
+}
+
 fn known_scheduler(ty: &str) -> bool {
     ty.starts_with("torch.optim.lr_scheduler.")
         || (ty.starts_with("transformers.") && ty.contains("schedule"))
@@ -115,7 +156,14 @@ fn check(ctx: &mut Context) {
         if call.method != Some("step") {
             continue;
         }
-        let Some(ty) = scheduler_type(index, id).filter(|t| known_scheduler(t)) else {
+        // The scheduler's type: a torch (or Hugging Face) scheduler built here, a project class
+        // derived from one, or, for the ordering check only, a scheduler whose constructor is
+        // out of sight (a parameter, a factory) but whose name says what it is.
+        let Some(ty) = scheduler_type(index, id)
+            .filter(|t| known_scheduler(t))
+            .or_else(|| project_scheduler(ctx, id))
+            .or_else(|| (call.kind == CallKind::SchedulerStep).then(|| UNSEEN.to_string()))
+        else {
             continue;
         };
         let ty = ty.as_str();
@@ -142,8 +190,24 @@ fn check(ctx: &mut Context) {
         let Some(&lid) = call.loops.last() else {
             continue;
         };
-        if !on_iteration_path(index, id, lid) || deliberate(index, id) {
+        if deliberate(index, id) {
             continue;
+        }
+        if !on_iteration_path(index, id, lid) {
+            // Under a condition about the epoch or step (`if epoch <= args.warm:`), the step
+            // still runs before the optimizer's in those iterations; a condition with `%`
+            // (accumulation, every k steps) is another schedule, left alone.
+            let guarded_only = !index
+                .flow
+                .off_normal_path(call.range(), index.loops[lid].range.end())
+                && index
+                    .flow
+                    .guards(call.range())
+                    .filter(|(block, _)| index.loops[lid].range.contains_range(block.range))
+                    .all(|(block, _)| !ctx.text(block.test.range()).contains('%'));
+            if !guarded_only {
+                continue;
+            }
         }
         let steps = step_positions(index, lid, &training_functions);
         if steps.is_empty() {
