@@ -36,7 +36,8 @@ subset calls the training dataset's `__getitem__`, with its random crops, flips 
 jitter. Validation metrics get noise of their own, are measured on a distribution the model is
 not deployed on, and early stopping and checkpoint selection follow that noise. Setting
 `val_part.dataset.transform = val_tf` without copying changes the transform of the training
-subset as well, since both share `dataset`.
+subset as well, since both share `dataset`: that assignment is reported too (at the
+assignment), unless `val_part = copy.deepcopy(val_part)` comes first.
 
 ## Example
 ```python
@@ -137,6 +138,77 @@ fn retransformed(ctx: &Context, subsets: &[String], dataset: &str) -> bool {
     assigned || wrapped
 }
 
+/// `valid_data.dataset.transform = test_transforms` right after
+/// `train_data, valid_data = random_split(full, ...)`, without `copy.deepcopy(valid_data)`
+/// first: both subsets share `full`, so the training subset loses its augmentation too
+/// (bentrevett/pytorch-image-classification's notebooks, fixed by adding the deepcopy).
+fn shared_dataset_retransformed(ctx: &Context, reports: &mut Vec<Report>) {
+    let index = ctx.index;
+    for assign in &index.bindings {
+        let Some(subset) = assign
+            .target
+            .strip_suffix(".dataset.transform")
+            .or_else(|| assign.target.strip_suffix(".dataset.transforms"))
+        else {
+            continue;
+        };
+        // The split that bound `subset`, before the assignment.
+        let Some(split) = index
+            .bindings
+            .iter()
+            .filter(|b| b.target == subset && b.range.end() <= assign.range.start())
+            .max_by_key(|b| b.range.start())
+        else {
+            continue;
+        };
+        let Expr::Call(call) = split.value else {
+            continue;
+        };
+        let is_split = index
+            .qualified_name(&call.func)
+            .is_some_and(|q| q.starts_with("torch.utils.data") && q.ends_with("random_split"));
+        if !is_split {
+            continue;
+        }
+        let others: Vec<&str> = index
+            .bindings
+            .iter()
+            .filter(|b| b.value.range() == call.range() && b.target != subset)
+            .map(|b| b.target.as_str())
+            .collect();
+        let Some(&train) = others.iter().find(|n| !eval_target(n)) else {
+            continue;
+        };
+        let copied = index.bindings.iter().any(|b| {
+            b.target == subset
+                && b.range.start() > split.range.end()
+                && b.range.end() <= assign.range.start()
+                && matches!(b.value, Expr::Call(c) if index
+                    .qualified_name(&c.func)
+                    .is_some_and(|q| q.ends_with("deepcopy") || q.ends_with("copy")))
+        });
+        if copied {
+            continue;
+        }
+        let assigned = ctx.text(assign.range);
+        let assigned = if assigned.len() > 60 {
+            format!("{}.dataset.transform = ...", subset)
+        } else {
+            assigned.to_string()
+        };
+        let message = format!(
+            "`{assigned}` changes the transform of `{train}` as well: both come from the same `random_split` and share one dataset object, so training loses its augmentation"
+        );
+        let example = format!("{subset} = copy.deepcopy({subset})\n{assigned}");
+        reports.push((
+            assign.range,
+            message,
+            "Copy the validation subset (and its dataset) before giving it its own transform",
+            example,
+        ));
+    }
+}
+
 fn eval_target(name: &str) -> bool {
     let last = name.rsplit('.').next().unwrap_or(name);
     is_eval_name(last) && !is_train_name(last)
@@ -152,12 +224,15 @@ fn bound_names(ctx: &Context, call: &Call) -> Vec<String> {
         .collect()
 }
 
+/// A finding to report: where, the message, the fix's help and its example.
+type Report = (TextRange, String, &'static str, String);
+
 fn check(ctx: &mut Context) {
     if ctx.is_test_file() {
         return;
     }
     let index = ctx.index;
-    let mut reports: Vec<(TextRange, String, String)> = Vec::new();
+    let mut reports: Vec<Report> = Vec::new();
     for call in &index.calls {
         let Some(q) = call.qualified.as_deref() else {
             continue;
@@ -257,13 +332,16 @@ fn check(ctx: &mut Context) {
                 "val_base = {ctor}(..., transform=val_transform)  # a second instance, deterministic\n{subset} = torch.utils.data.Subset(val_base, val_indices)  # the same indices as the split"
             )
         };
-        reports.push((call.range(), message, example));
-    }
-    for (range, message, example) in reports {
-        let fix = Fix::new(
+        reports.push((
+            call.range(),
+            message,
             "Build a second dataset instance with the evaluation transform over the validation indices",
-        )
-        .with_example(example);
+            example,
+        ));
+    }
+    shared_dataset_retransformed(ctx, &mut reports);
+    for (range, message, help, example) in reports {
+        let fix = Fix::new(help).with_example(example);
         ctx.report(range, message, Some(fix));
     }
 }
