@@ -221,7 +221,7 @@ fn inference_loops(ctx: &mut Context) {
             .with_example(format!(
                 "with torch.inference_mode():\n    {header}:\n        ..."
             ));
-        ctx.report(lp.header, message, Some(fix));
+        ctx.report(call.range(), message, Some(fix));
     }
 }
 
@@ -303,6 +303,6 @@ fn evaluation_functions(ctx: &mut Context, reported: &[usize]) {
             "@torch.inference_mode()\ndef {}(...):\n    ...",
             eval.name
         ));
-        ctx.report(eval.pass.header, message, Some(fix));
+        ctx.report(eval.model_call.range(), message, Some(fix));
     }
 }
