@@ -7,6 +7,7 @@ mod final_activation_vs_loss;
 mod flow;
 mod forward_called_directly;
 mod frozen_backbone_batchnorm;
+mod functional_dropout_always_on;
 mod head_in_features_mismatch;
 mod head_not_replaced;
 mod high_dropout;
@@ -33,4 +34,5 @@ pub(crate) const RULES: &[&Rule] = &[
     &head_not_replaced::RULE,
     &frozen_backbone_batchnorm::RULE,
     &deep_plain_stack::RULE,
+    &functional_dropout_always_on::RULE,
 ];
