@@ -197,6 +197,14 @@ fn through_helpers(ctx: &mut Context, reported: &[usize], reported_loops: &[usiz
         if !events.iter().any(|e| e.trains) || events.iter().any(|e| e.sets_train) {
             continue;
         }
+        // `transformer.to(device).train()`: a `.train()` on any receiver may restore the mode.
+        if index
+            .calls
+            .iter()
+            .any(|c| lp.range.contains_range(c.range()) && c.method == Some("train"))
+        {
+            continue;
+        }
         // A direct `model.eval()` in a loop with direct training is the pass above's.
         let Some(eval) = events
             .iter()
@@ -206,6 +214,11 @@ fn through_helpers(ctx: &mut Context, reported: &[usize], reported_loops: &[usiz
             continue;
         };
         if reported.contains(&eval.call) {
+            continue;
+        }
+        // One helper that both trains and evaluates (`run(args)` building, fitting and
+        // scoring a fresh model per configuration) orders its own modes.
+        if eval.trains {
             continue;
         }
         // The model the evaluation is about: the receiver of `model.eval()`, or what the
@@ -227,7 +240,9 @@ fn through_helpers(ctx: &mut Context, reported: &[usize], reported_loops: &[usiz
                     .chain(c.expr.arguments.keywords.iter().map(|k| &k.value))
                     .any(|a| dotted(a).as_deref() == Some(model.as_str()))
             }) || index.calls.iter().any(|c| {
+                // Run with autograd on: sampling from an EMA copy under no_grad is not training.
                 lp.range.contains_range(c.range())
+                    && !index.evaluation.grad_free(c.range())
                     && dotted(&c.expr.func).as_deref() == Some(model.as_str())
             });
             if !trained {
