@@ -68,8 +68,8 @@ fn check(ctx: &mut Context) {
         return;
     }
     let reported = validation_in_epochs(ctx);
-    evaluation_functions(ctx, &reported);
-    inference_loops(ctx);
+    let functions = evaluation_functions(ctx, &reported);
+    inference_loops(ctx, &functions);
 }
 
 /// Validation passes in an epoch loop of this file; the loops reported.
@@ -172,12 +172,18 @@ const MODEL_LOADERS: &[&str] = &[
 /// from a checkpoint is run in a loop over inputs with autograd on (`for path, img in
 /// dataset: pred = model(img)` in `detect.py`). `Variable(x, volatile=True)` turns nothing
 /// off since PyTorch 0.4.
-fn inference_loops(ctx: &mut Context) {
+fn inference_loops(ctx: &mut Context, reported: &[ruff_text_size::TextRange]) {
     let index = ctx.index;
     if ctx.is_test_file() || index.calls.iter().any(|c| c.kind != CallKind::Other) {
         return;
     }
     for lp in &index.loops {
+        if reported
+            .iter()
+            .any(|r| r.contains_range(lp.range) || lp.range.contains_range(*r))
+        {
+            continue;
+        }
         let scope_text = match lp.function {
             Some(f) => evaluation_functions::text_with_decorators(ctx, f),
             None => index.source.text.as_str(),
@@ -251,7 +257,12 @@ fn is_inference_model(
                     let q = index.qualified_name(&call.func).or_else(|| dotted(&call.func));
                     q.is_some_and(|q| {
                         let last = q.rsplit('.').next().unwrap_or(&q);
-                        MODEL_LOADERS.iter().any(|l| q == *l || last == *l)
+                        // `AutoProcessor.from_pretrained(...)`: a tokenizer or processor is
+                        // loaded the same way and is not a network.
+                        let not_a_model = ["Tokenizer", "Processor", "FeatureExtractor", "Config"]
+                            .iter()
+                            .any(|w| q.contains(w));
+                        !not_a_model && MODEL_LOADERS.iter().any(|l| q == *l || last == *l)
                     })
                 })
         })
@@ -261,8 +272,10 @@ fn is_inference_model(
 /// loops over data, runs the model, never steps or backpropagates, and nothing turns autograd
 /// off, neither in it nor at any of its callers in the project (`with torch.no_grad():
 /// evaluate(...)` in another file counts).
-fn evaluation_functions(ctx: &mut Context, reported: &[usize]) {
+/// Returns the passes it reported (their loop ranges).
+fn evaluation_functions(ctx: &mut Context, reported: &[usize]) -> Vec<ruff_text_size::TextRange> {
     let index = ctx.index;
+    let mut passes = Vec::new();
     for eval in evaluation_functions::find(ctx) {
         if eval.generates {
             continue; // `generate()` runs under no_grad itself
@@ -304,5 +317,7 @@ fn evaluation_functions(ctx: &mut Context, reported: &[usize]) {
             eval.name
         ));
         ctx.report(eval.model_call.range(), message, Some(fix));
+        passes.push(eval.pass.range);
     }
+    passes
 }
