@@ -78,17 +78,31 @@ fn check(ctx: &mut Context) {
             .unwrap_or_else(|| "loss.backward()".into());
         let step_text =
             call_text(ctx, &lp, CallKind::is_step).unwrap_or_else(|| format!("{optimizer}.step()"));
-        let step_range = index.calls[step.via.unwrap_or(step.call)].range();
+        // Reported at the backward pass, where the missing call goes (and where maintainers
+        // insert it); the step is named in the message.
+        let Some(first_backward) = lp.first(|k| k == CallKind::Backward) else {
+            continue;
+        };
+        let backward_range = index.calls[first_backward.via.unwrap_or(first_backward.call)].range();
+        let backward_site = ctx.text(backward_range).to_string();
         let message = format!(
             "`{step_text}` follows `{backward}` but nothing in this training loop clears the gradients: each step uses the sum of all gradients so far"
         );
-        let fix = Fix::new(format!(
+        let mut fix = Fix::new(format!(
             "Call `{optimizer}.zero_grad()` once per step, before the backward pass"
-        ))
-        .with_example(format!(
-            "{optimizer}.zero_grad(set_to_none=True)\n{backward}\n{step_text}"
         ));
-        ctx.report(step_range, message, Some(fix));
+        fix = if backward_site.contains('\n') {
+            fix.with_example(format!(
+                "{optimizer}.zero_grad(set_to_none=True)\n{backward}\n{step_text}"
+            ))
+        } else {
+            fix.with_replacement(ctx.lines_at(
+                backward_range,
+                &[&format!("{optimizer}.zero_grad()"), &backward_site],
+            ))
+        };
+        let _ = step;
+        ctx.report(backward_range, message, Some(fix));
     }
 }
 
