@@ -5,6 +5,7 @@ mod augmented_validation_split;
 mod bgr_to_rgb_model;
 mod box_flip_without_swap;
 mod classification_plain_cross_entropy;
+mod dataset_normalization_mismatch;
 mod detection_plain_cross_entropy;
 mod geometric_aug_ignores_targets;
 mod input_size_vs_weights;
@@ -43,6 +44,7 @@ pub(crate) const RULES: &[&Rule] = &[
     &box_flip_without_swap::RULE,
     &manual_normalize_uint8::RULE,
     &augmented_validation_split::RULE,
+    &dataset_normalization_mismatch::RULE,
 ];
 
 /// The task-advice rules: the comparison of `mleng recommend --project` as review findings.
