@@ -81,6 +81,10 @@ fn check(ctx: &mut Context) {
         let Some(&(eval_call, _)) = switches.iter().find(|(_, m)| *m == Mode::Eval) else {
             continue;
         };
+        // Two epoch loops calling the same `evaluate()` helper: one mistake, one finding.
+        if reported.contains(&eval_call) {
+            continue;
+        }
         let call = &index.calls[eval_call];
         let Some(model) = call.receiver.clone() else {
             continue;
@@ -117,6 +121,31 @@ fn check(ctx: &mut Context) {
         reported_loops.push(epoch.loop_id);
     }
     through_helpers(ctx, &reported, &reported_loops);
+}
+
+/// Whether the model bound to `name` in this file is visibly mode-free: an `nn.Sequential` of
+/// layers that behave the same in train and eval mode, or a module class of this file whose
+/// layers all do (no Dropout, BatchNorm, `self.training`, and no child class to look into).
+fn mode_free_here(ctx: &Context, name: &str) -> bool {
+    let index = ctx.index;
+    let Some(ctor) = index.constructor_call_of(name) else {
+        return false;
+    };
+    if index.is_sequential(ctor) {
+        let items = index.sequential_items(ctor);
+        return !items.is_empty()
+            && items.iter().all(|item| {
+                item.and_then(|c| index.qualified_name(&c.func))
+                    .is_some_and(|q| mleng_knowledge::layers::same_in_train_and_eval(&q))
+            });
+    }
+    let Some(class) = dotted(&ctor.func) else {
+        return false;
+    };
+    crate::project::module_modes::collect(index)
+        .iter()
+        .find(|c| c.name == class)
+        .is_some_and(|c| !c.depends_on_mode && c.children.is_empty())
 }
 
 /// What one call in an epoch loop does to the model's mode, as the project model sees it.
@@ -248,6 +277,11 @@ fn through_helpers(ctx: &mut Context, reported: &[usize], reported_loops: &[usiz
             if !trained {
                 continue;
             }
+        }
+        // A model of this file that computes the same in both modes (Linear and ReLU only):
+        // eval() changes nothing, so not restoring train() changes nothing either.
+        if model.as_deref().is_some_and(|m| mode_free_here(ctx, m)) {
+            continue;
         }
         // A helper that takes no model works on a global one (`test()` in a script).
         let known_model = model.is_some();
