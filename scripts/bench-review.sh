@@ -13,6 +13,7 @@ if [ ! -d "$corpus/timm" ]; then
   ../shared/corpus/fetch-corpus.sh "$corpus"
 fi
 cargo build --release -p mleng --quiet
+cargo build --release -p mleng_python --example parse_only --quiet
 if [ ! -x target/bench-venv/bin/ruff ]; then
   python3 -m venv target/bench-venv
   target/bench-venv/bin/pip install --quiet "ruff==0.17.6"
@@ -41,6 +42,7 @@ median() {
 }
 
 t_mleng=$(median mleng "$mleng" review "$corpus" --format concise)
+t_parse=$(median parse target/release/examples/parse_only "$corpus")
 t_ruff=$(median ruff "$ruff" check --no-cache --exit-zero "$corpus")
 t_ruff_all=$(median ruff-all "$ruff" check --no-cache --exit-zero --select ALL "$corpus")
 
@@ -49,6 +51,7 @@ internal=$(grep -c 'INP900' "$out/mleng-check.txt" || true)
 echo "mleng exit status on the corpus: $status; internal errors (INP900): $internal"
 tail -n 1 "$out/mleng-check.txt"
 printf '%-32s %8.2f s\n' "mleng review (all rules)" "$t_mleng"
+printf '%-32s %8.2f s   mleng/parse = %.2f\n' "parse only (same parser, same files)" "$t_parse" "$(echo "$t_mleng / $t_parse" | bc -l)"
 printf '%-32s %8.2f s   mleng/ruff = %.2f\n' "ruff check (default rules)" "$t_ruff" "$(echo "$t_mleng / $t_ruff" | bc -l)"
 printf '%-32s %8.2f s   mleng/ruff = %.2f\n' "ruff check --select ALL" "$t_ruff_all" "$(echo "$t_mleng / $t_ruff_all" | bc -l)"
 printf 'mleng throughput: %.0f lines/s\n' "$(echo "$lines / $t_mleng" | bc -l)"
