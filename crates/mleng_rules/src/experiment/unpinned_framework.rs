@@ -18,7 +18,10 @@ no version at all: `torch`, `torchvision`, `torchaudio`, `lightning`, `transform
 `accelerate`, `timm`, `tensorflow`, `jax`, `keras`. A pin (`==2.5.1`), a bound (`>=2.1,<2.6`),
 a compatible release (`~=2.5.0`) or a Poetry caret (`^2.5`) all count as versioned. Only
 requirement files that cover a training entry point (a script or notebook that trains, in the
-same folder or below) are checked, so a library's loose dependencies are not reported.
+same folder or below) are checked, so a library's loose dependencies are not reported; nor are
+the dependencies of a distributable package (a `pyproject.toml` with a `[build-system]`, even
+with example training scripts below it) or of a project with a lock file next to them
+(`uv.lock`, `poetry.lock`, `pdm.lock`, `Pipfile.lock`), where the pins live.
 
 ## Why is this bad?
 `pip install -r requirements.txt` installs whatever is newest on that day. PyTorch states
@@ -55,6 +58,11 @@ pub(crate) fn check_project(ctx: &mut ProjectContext) {
     let facts = ctx.facts;
     let entry_points = facts.training_entry_points();
     for file in &facts.requirements.files {
+        // A published package's `[project]` dependencies are ranges on purpose; a project
+        // with a lock file pins there.
+        if file.library_or_locked {
+            continue;
+        }
         let Some(root) = covered_root(file) else {
             continue;
         };

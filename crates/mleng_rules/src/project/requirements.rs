@@ -19,6 +19,10 @@ pub struct Requirements {
 pub struct RequirementFile {
     pub path: PathBuf,
     pub entries: Vec<Requirement>,
+    /// The dependencies of a distributable package (a `pyproject.toml` with a
+    /// `[build-system]`), or of a project whose versions live in a lock file next to it
+    /// (`uv.lock`, `poetry.lock`, `pdm.lock`, `Pipfile.lock`): ranges there are the point.
+    pub library_or_locked: bool,
 }
 
 /// One framework named in a requirement file.
@@ -183,9 +187,17 @@ pub fn parse(path: &Path, text: &str) -> RequirementFile {
             });
         }
     }
+    let is_toml = path.extension().is_some_and(|e| e == "toml");
+    let package = is_toml && text.lines().any(|l| l.trim() == "[build-system]");
+    let locked = path.parent().is_some_and(|dir| {
+        ["uv.lock", "poetry.lock", "pdm.lock", "Pipfile.lock"]
+            .iter()
+            .any(|lock| dir.join(lock).is_file())
+    });
     RequirementFile {
         path: path.to_path_buf(),
         entries,
+        library_or_locked: package || locked,
     }
 }
 
