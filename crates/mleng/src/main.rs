@@ -40,7 +40,22 @@ enum Command {
     Arch(commands::arch::ArchArgs),
 }
 
+/// `mi_option_purge_delay` in mimalloc's `mi_option_e` (the same index in its v2 and v3
+/// headers; `libmimalloc-sys` 0.1.49 exports no constant for it).
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
+/// A review holds a project's syntax trees until its rules have run, then frees them all. With
+/// mimalloc's default 10 ms purge delay the freed pages go back to the OS and the next project
+/// faults them in again, zeroed: measured on the corpus, 2.5 s of system time against 0.2 s
+/// without purging, for the same findings. The CLI is short-lived: keep freed memory for reuse.
+fn keep_freed_memory() {
+    // SAFETY: `mi_option_set` only stores an integer option; it is called before any thread
+    // is spawned, with a documented value (-1: never purge).
+    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) };
+}
+
 fn main() -> ExitCode {
+    keep_freed_memory();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Review(args) => commands::review::run(args),

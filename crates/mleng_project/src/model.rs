@@ -5,6 +5,8 @@
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
+use rayon::prelude::*;
+
 use crate::summary::{Behaviour, CallSite, ClassSummary, Ending, FunctionSummary, ModuleSummary};
 
 pub type ModuleId = usize;
@@ -56,16 +58,29 @@ impl ProjectModel {
             }
             model.by_module_path.insert(key, id);
         }
+        // Resolving every call site is the model's largest cost: done per module in parallel.
+        let resolved: Vec<(Symbol, (ModuleId, usize))> = model
+            .modules
+            .par_iter()
+            .enumerate()
+            .flat_map_iter(|(id, module)| {
+                let model = &model;
+                module
+                    .call_sites
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, call)| !call.callee.starts_with("self."))
+                    .filter_map(
+                        move |(site, call)| match model.resolve_in(id, &call.callee) {
+                            Some(symbol @ Symbol::Function(..)) => Some((symbol, (id, site))),
+                            _ => None,
+                        },
+                    )
+            })
+            .collect();
         let mut callers: HashMap<Symbol, Vec<(ModuleId, usize)>> = HashMap::new();
-        for (id, module) in model.modules.iter().enumerate() {
-            for (site, call) in module.call_sites.iter().enumerate() {
-                if call.callee.starts_with("self.") {
-                    continue;
-                }
-                if let Some(symbol @ Symbol::Function(..)) = model.resolve_in(id, &call.callee) {
-                    callers.entry(symbol).or_default().push((id, site));
-                }
-            }
+        for (symbol, site) in resolved {
+            callers.entry(symbol).or_default().push(site);
         }
         model.callers = callers;
         model

@@ -171,14 +171,33 @@ fn review_project_inner(paths: &[PathBuf], settings: &Settings, keep_facts: bool
             }),
         }
     }
-    let reviewed = review_sources(&sources, settings, &project_rules, with_facts);
+    // One project model per project: reviewing a folder of several projects (a corpus, a
+    // monorepo of independent packages) keeps one project's syntax trees in memory at a time.
+    let keys = project_keys(&sources);
+    let mut order_by_project: Vec<usize> = (0..sources.len()).collect();
+    order_by_project.sort_by(|&a, &b| keys[a].cmp(&keys[b]));
+    let mut grouped: Vec<Option<SourceFile>> = sources.into_iter().map(Some).collect();
+    let sources: Vec<SourceFile> = order_by_project
+        .iter()
+        .filter_map(|&i| grouped[i].take())
+        .collect();
+    let sorted_keys: Vec<&PathBuf> = order_by_project.iter().map(|&i| &keys[i]).collect();
     let mut facts = ProjectFacts::default();
-    for (source, (findings, file_facts)) in sources.iter().zip(reviewed) {
-        outcomes.push(FileOutcome {
-            path: source.path.clone(),
-            findings,
-        });
-        facts.files.extend(file_facts);
+    let mut start = 0;
+    while start < sources.len() {
+        let end = (start..sources.len())
+            .find(|&i| sorted_keys[i] != sorted_keys[start])
+            .unwrap_or(sources.len());
+        let project = &sources[start..end];
+        let reviewed = review_sources(project, settings, &project_rules, with_facts);
+        for (source, (findings, file_facts)) in project.iter().zip(reviewed) {
+            outcomes.push(FileOutcome {
+                path: source.path.clone(),
+                findings,
+            });
+            facts.files.extend(file_facts);
+        }
+        start = end;
     }
     // Keep the order of the input paths.
     let order: HashMap<&Path, usize> = code_paths
@@ -215,6 +234,59 @@ fn review_project_inner(paths: &[PathBuf], settings: &Settings, keep_facts: bool
         outcomes,
         facts: Some(facts),
     }
+}
+
+/// Files that mark a project's root.
+const PROJECT_MARKERS: &[&str] = &[".git", "pyproject.toml", "setup.py", "setup.cfg"];
+
+/// The project each file belongs to: the outermost folder, at or below the folder all files
+/// share, that holds a project marker (`.git`, `pyproject.toml`, `setup.py`, `setup.cfg`).
+/// Files outside any such folder share one project (the common folder), unless no file sits in
+/// the common folder itself: then each of its subfolders is one. Reviewing one repository gives
+/// one project; reviewing a folder of packages gives one per package.
+fn project_keys(sources: &[SourceFile]) -> Vec<PathBuf> {
+    let dirs: Vec<&Path> = sources
+        .iter()
+        .map(|s| s.path.parent().unwrap_or(Path::new("")))
+        .collect();
+    let Some(first) = dirs.first() else {
+        return Vec::new();
+    };
+    let common = dirs.iter().fold(first.to_path_buf(), |acc, d| {
+        acc.components()
+            .zip(d.components())
+            .take_while(|(a, b)| a == b)
+            .map(|(a, _)| a)
+            .collect()
+    });
+    let mut marked: HashMap<PathBuf, bool> = HashMap::new();
+    let mut is_marked = |dir: &Path| -> bool {
+        *marked
+            .entry(dir.to_path_buf())
+            .or_insert_with(|| PROJECT_MARKERS.iter().any(|m| dir.join(m).exists()))
+    };
+    // A folder of projects without markers (a corpus of unpacked packages): no file sits
+    // directly in the common folder, so each of its subfolders is a project.
+    let split_children = !is_marked(&common) && !dirs.iter().any(|d| *d == common.as_path());
+    dirs.iter()
+        .map(|dir| {
+            let below: Vec<&Path> = dir
+                .ancestors()
+                .take_while(|a| a.starts_with(&common))
+                .collect();
+            // Outermost first.
+            let marked = below.iter().rev().find(|a| is_marked(a));
+            match marked {
+                Some(a) => a.to_path_buf(),
+                None if split_children => below
+                    .iter()
+                    .rev()
+                    .nth(1)
+                    .map_or_else(|| common.clone(), |a| a.to_path_buf()),
+                None => common.clone(),
+            }
+        })
+        .collect()
 }
 
 /// Stack of each review thread. Walking a syntax tree recurses once per nesting level; real
@@ -263,6 +335,7 @@ pub fn review_sources(
     on_review_threads(|| review_sources_inner(sources, settings, project_rules, with_facts))
 }
 
+#[allow(clippy::type_complexity)]
 fn review_sources_inner(
     sources: &[SourceFile],
     settings: &Settings,
@@ -306,7 +379,7 @@ fn review_sources_inner(
         })
         .collect();
     let model = ProjectModel::new(summaries);
-    sources
+    let results = sources
         .par_iter()
         .zip(&parsed)
         .zip(&indexes)
@@ -334,7 +407,12 @@ fn review_sources_inner(
                 }
             }
         })
-        .collect()
+        .collect();
+    // Syntax trees are freed in parallel too: freeing a project's trees on one thread costs
+    // as much as a rule pass.
+    indexes.into_par_iter().for_each(drop);
+    parsed.into_par_iter().for_each(drop);
+    results
 }
 
 fn empty_summary(source: &SourceFile) -> ModuleSummary {

@@ -177,6 +177,10 @@ fn inference_loops(ctx: &mut Context, reported: &[ruff_text_size::TextRange]) {
     if ctx.is_test_file() || index.calls.iter().any(|c| c.kind != CallKind::Other) {
         return;
     }
+    let models = inference_models(ctx);
+    if models.is_empty() {
+        return;
+    }
     for lp in &index.loops {
         if reported
             .iter()
@@ -200,9 +204,10 @@ fn inference_loops(ctx: &mut Context, reported: &[ruff_text_size::TextRange]) {
                 return None;
             }
             let callee = dotted(&c.expr.func)?;
-            (c.qualified.is_none()
-                && is_inference_model(ctx, lp.function, &callee, lp.range.start()))
-            .then_some((c, callee))
+            let ready = models.iter().any(|(function, name, at)| {
+                *function == lp.function && *name == callee && *at < lp.range.start()
+            });
+            (c.qualified.is_none() && ready).then_some((c, callee))
         }) else {
             continue;
         };
@@ -231,41 +236,41 @@ fn inference_loops(ctx: &mut Context, reported: &[ruff_text_size::TextRange]) {
     }
 }
 
-/// Whether `name` holds a model ready for inference in this scope before `before`: it was put
-/// in eval mode (`model.eval()`), or bound from a checkpoint loader
-/// (`model = attempt_load(weights)`, `torch.load(path)`, `X.from_pretrained(...)`).
-fn is_inference_model(
-    ctx: &Context,
-    function: Option<usize>,
-    name: &str,
-    before: ruff_text_size::TextSize,
-) -> bool {
+/// Names that hold a model ready for inference, by scope and from where: put in eval mode
+/// (`model.eval()`), or bound from a checkpoint loader (`model = attempt_load(weights)`,
+/// `torch.load(path)`, `X.from_pretrained(...)`, not a tokenizer or processor).
+fn inference_models(ctx: &Context) -> Vec<(Option<usize>, String, ruff_text_size::TextSize)> {
     let index = ctx.index;
-    let evaluated = index.calls.iter().enumerate().any(|(id, c)| {
-        c.function == function
-            && c.start() < before
-            && c.receiver.as_deref() == Some(name)
+    let mut out = Vec::new();
+    for (id, c) in index.calls.iter().enumerate() {
+        if c.method == Some("eval")
             && index.mode_switch(id) == Some(mleng_python::index::evaluation::Mode::Eval)
-    });
-    evaluated
-        || index.bindings.iter().any(|b| {
-            b.function == function
-                && b.target == name
-                && b.range.start() < before
-                && matches!(b.value, ruff_python_ast::Expr::Call(call) if {
-                    let call = mleng_python::index::literals::unchain(call);
-                    let q = index.qualified_name(&call.func).or_else(|| dotted(&call.func));
-                    q.is_some_and(|q| {
-                        let last = q.rsplit('.').next().unwrap_or(&q);
-                        // `AutoProcessor.from_pretrained(...)`: a tokenizer or processor is
-                        // loaded the same way and is not a network.
-                        let not_a_model = ["Tokenizer", "Processor", "FeatureExtractor", "Config"]
-                            .iter()
-                            .any(|w| q.contains(w));
-                        !not_a_model && MODEL_LOADERS.iter().any(|l| q == *l || last == *l)
-                    })
-                })
-        })
+        {
+            if let Some(receiver) = &c.receiver {
+                out.push((c.function, receiver.clone(), c.start()));
+            }
+        }
+    }
+    for b in &index.bindings {
+        let ruff_python_ast::Expr::Call(call) = b.value else {
+            continue;
+        };
+        let call = mleng_python::index::literals::unchain(call);
+        let Some(q) = index
+            .qualified_name(&call.func)
+            .or_else(|| dotted(&call.func))
+        else {
+            continue;
+        };
+        let last = q.rsplit('.').next().unwrap_or(&q);
+        let not_a_model = ["Tokenizer", "Processor", "FeatureExtractor", "Config"]
+            .iter()
+            .any(|w| q.contains(w));
+        if !not_a_model && MODEL_LOADERS.iter().any(|l| q == *l || last == *l) {
+            out.push((b.function, b.target.clone(), b.range.start()));
+        }
+    }
+    out
 }
 
 /// An evaluation function anywhere (`def evaluate(model, loader)`, a `validate` method): it

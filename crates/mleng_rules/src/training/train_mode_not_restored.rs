@@ -165,6 +165,27 @@ struct Event {
 fn through_helpers(ctx: &mut Context, reported: &[usize], reported_loops: &[usize]) {
     let index = ctx.index;
     let mut reported = reported.to_vec();
+    // What each call resolves to, once per file: a project function and what it does.
+    let resolved: Vec<Option<mleng_project::Behaviour>> = index
+        .calls
+        .iter()
+        .map(|call| {
+            let callee = dotted(&call.expr.func)?;
+            match ctx.project.resolve_in(ctx.module, &callee)? {
+                symbol @ Symbol::Function(..) => Some(ctx.project.behaviour(symbol)),
+                _ => None,
+            }
+        })
+        .collect();
+    // Nothing trains in this file, directly or through a helper: nothing to judge.
+    let trains_here = index
+        .calls
+        .iter()
+        .any(|c| c.kind != mleng_python::index::CallKind::Other)
+        || resolved.iter().flatten().any(|b| b.trains());
+    if !trains_here {
+        return;
+    }
     for lp in &index.loops {
         // Loops the pass above judged (an epoch loop, or one inside or around it).
         if reported_loops.iter().any(|&l| {
@@ -199,12 +220,11 @@ fn through_helpers(ctx: &mut Context, reported: &[usize], reported_loops: &[usiz
                 });
                 continue;
             }
-            let Some(callee) = dotted(&call.expr.func) else {
+            if dotted(&call.expr.func).is_none() {
                 continue;
-            };
-            match ctx.project.resolve_in(ctx.module, &callee) {
-                Some(symbol @ Symbol::Function(..)) => {
-                    let b = ctx.project.behaviour(symbol);
+            }
+            match resolved[id] {
+                Some(b) => {
                     if b.sets_eval || b.sets_train || b.trains() {
                         events.push(Event {
                             call: id,
@@ -215,12 +235,18 @@ fn through_helpers(ctx: &mut Context, reported: &[usize], reported_loops: &[usiz
                         });
                     }
                 }
-                Some(_) => {}
                 None if call
                     .qualified
                     .as_deref()
                     .is_some_and(|q| q.starts_with("torch.")) => {}
-                None => unknown_callees.push(id),
+                None => {
+                    let callee = dotted(&call.expr.func).unwrap_or_default();
+                    match ctx.project.resolve_in(ctx.module, &callee) {
+                        // A class or module of the project: not an unknown function.
+                        Some(_) => {}
+                        None => unknown_callees.push(id),
+                    }
+                }
             }
         }
         if !events.iter().any(|e| e.trains) || events.iter().any(|e| e.sets_train) {
