@@ -267,7 +267,7 @@ fn project_keys(sources: &[SourceFile]) -> Vec<PathBuf> {
     };
     // A folder of projects without markers (a corpus of unpacked packages): no file sits
     // directly in the common folder, so each of its subfolders is a project.
-    let split_children = !is_marked(&common) && !dirs.iter().any(|d| *d == common.as_path());
+    let split_children = !is_marked(&common) && !dirs.contains(&common.as_path());
     dirs.iter()
         .map(|dir| {
             let below: Vec<&Path> = dir
