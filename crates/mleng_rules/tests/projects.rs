@@ -176,3 +176,35 @@ fn project_fixtures_produce_exactly_the_expected_findings() {
         failures.join("\n")
     );
 }
+
+#[test]
+fn a_folder_of_projects_gives_one_project_model_each() {
+    // `corpus/a` and `corpus/b` are two packages without markers, side by side: `b` imports a
+    // `model` module it does not have, so nothing of `a` may answer for it.
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("corpus");
+    let net = "import torch.nn as nn\nimport torch.nn.functional as F\n\nclass Net(nn.Module):\n    def __init__(self):\n        super().__init__()\n        self.fc = nn.Linear(4, 2)\n\n    def forward(self, x):\n        return F.softmax(self.fc(x), dim=1)\n";
+    let train = "import torch.nn as nn\nfrom model import Net\n\nmodel = Net()\ncriterion = nn.CrossEntropyLoss()\n\ndef step(x, y):\n    return criterion(model(x), y)\n";
+    for (path, text) in [
+        ("a/model.py", net),
+        ("a/train.py", train),
+        ("b/train.py", train),
+    ] {
+        let path = root.join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, text).unwrap();
+    }
+    let files = vec![
+        root.join("a/model.py"),
+        root.join("a/train.py"),
+        root.join("b/train.py"),
+    ];
+    let settings = Settings::from_selection(Some(&["ARC011".to_string()]), &[], &[]).unwrap();
+    let found: Vec<PathBuf> = review_files(&files, &settings)
+        .into_iter()
+        .flat_map(|o| o.findings)
+        .filter(|f| f.code == "ARC011")
+        .map(|f| f.location.path)
+        .collect();
+    assert_eq!(found, vec![root.join("a/train.py")], "{found:?}");
+}
