@@ -259,7 +259,7 @@ fn after_training(ctx: &mut Context, reported: &[ruff_text_size::TextRange]) {
                                     .is_some_and(|q| q.starts_with("torch."))
                         }))
             });
-            if switched_or_escapes {
+            if switched_or_escapes || super::loop_facts::mode_free_here(ctx, &model) {
                 continue;
             }
             done.push(lp.range);

@@ -160,3 +160,34 @@ pub(crate) fn model_names(index: &mleng_python::SemanticIndex) -> Vec<String> {
         .filter_map(|c| c.receiver.clone())
         .collect()
 }
+
+/// Whether the model bound to `name` in this file is visibly mode-free: a torch layer, an `nn.Sequential` of
+/// layers that behave the same in train and eval mode, or a module class of this file whose
+/// layers all do (no Dropout, BatchNorm, `self.training`, and no child class to look into).
+pub(crate) fn mode_free_here(ctx: &crate::context::Context, name: &str) -> bool {
+    let index = ctx.index;
+    let Some(ctor) = index.constructor_call_of(name) else {
+        return false;
+    };
+    if index.is_sequential(ctor) {
+        let items = index.sequential_items(ctor);
+        return !items.is_empty()
+            && items.iter().all(|item| {
+                item.and_then(|c| index.qualified_name(&c.func))
+                    .is_some_and(|q| mleng_knowledge::layers::same_in_train_and_eval(&q))
+            });
+    }
+    // A single torch layer (`model = nn.Linear(784, 10)`).
+    if index.qualified_name(&ctor.func).is_some_and(|q| {
+        q.starts_with("torch.nn.") && mleng_knowledge::layers::same_in_train_and_eval(&q)
+    }) {
+        return true;
+    }
+    let Some(class) = mleng_python::index::literals::dotted(&ctor.func) else {
+        return false;
+    };
+    crate::project::module_modes::collect(index)
+        .iter()
+        .find(|c| c.name == class)
+        .is_some_and(|c| !c.depends_on_mode && c.children.is_empty())
+}

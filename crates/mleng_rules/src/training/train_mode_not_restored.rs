@@ -123,31 +123,6 @@ fn check(ctx: &mut Context) {
     through_helpers(ctx, &reported, &reported_loops);
 }
 
-/// Whether the model bound to `name` in this file is visibly mode-free: an `nn.Sequential` of
-/// layers that behave the same in train and eval mode, or a module class of this file whose
-/// layers all do (no Dropout, BatchNorm, `self.training`, and no child class to look into).
-fn mode_free_here(ctx: &Context, name: &str) -> bool {
-    let index = ctx.index;
-    let Some(ctor) = index.constructor_call_of(name) else {
-        return false;
-    };
-    if index.is_sequential(ctor) {
-        let items = index.sequential_items(ctor);
-        return !items.is_empty()
-            && items.iter().all(|item| {
-                item.and_then(|c| index.qualified_name(&c.func))
-                    .is_some_and(|q| mleng_knowledge::layers::same_in_train_and_eval(&q))
-            });
-    }
-    let Some(class) = dotted(&ctor.func) else {
-        return false;
-    };
-    crate::project::module_modes::collect(index)
-        .iter()
-        .find(|c| c.name == class)
-        .is_some_and(|c| !c.depends_on_mode && c.children.is_empty())
-}
-
 /// What one call in an epoch loop does to the model's mode, as the project model sees it.
 struct Event {
     call: usize,
@@ -306,7 +281,10 @@ fn through_helpers(ctx: &mut Context, reported: &[usize], reported_loops: &[usiz
         }
         // A model of this file that computes the same in both modes (Linear and ReLU only):
         // eval() changes nothing, so not restoring train() changes nothing either.
-        if model.as_deref().is_some_and(|m| mode_free_here(ctx, m)) {
+        if model
+            .as_deref()
+            .is_some_and(|m| super::loop_facts::mode_free_here(ctx, m))
+        {
             continue;
         }
         // A helper that takes no model works on a global one (`test()` in a script).
