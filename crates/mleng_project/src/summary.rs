@@ -190,6 +190,18 @@ pub fn summarize(index: &SemanticIndex) -> ModuleSummary {
             // The big libraries' functions are never the project's.
             continue;
         }
+        // A bare name is a project function only if it is defined here or imported (not a
+        // builtin, not a variable holding a model: `print(...)`, `model(x)`); `self.name` only
+        // if a method of that name exists in this file.
+        let bare = callee.strip_prefix("self.").unwrap_or(&callee);
+        if local
+            && !bare.contains('.')
+            && index.functions_named(bare).next().is_none()
+            && (callee.starts_with("self.")
+                || (index.class_named(bare).is_none() && !index.imports.contains_key(bare)))
+        {
+            continue;
+        }
         let constructor = |expr: &Expr| -> Option<String> {
             match expr {
                 Expr::Call(c) => dotted(&unchain(c).func),
