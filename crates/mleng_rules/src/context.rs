@@ -86,6 +86,14 @@ impl<'i, 'a> Context<'i, 'a> {
         }
     }
 
+    /// The indexed function `function` of this file as a symbol of the project model (to ask
+    /// who calls it and what they pass).
+    pub fn project_function(&self, function: usize) -> Option<mleng_project::Symbol> {
+        let def = self.index.functions.get(function)?.def;
+        let line = self.index.source.lines.line_of(def.range.start());
+        self.project.function_at(self.module, line)
+    }
+
     /// The source text of a range (for messages and fixes).
     pub fn text(&self, range: TextRange) -> &'a str {
         self.index.text(range)
@@ -154,4 +162,23 @@ pub fn location_of(index: &SemanticIndex, range: TextRange) -> Location {
         }
     }
     location
+}
+
+/// A call's text with one more keyword argument before its closing parenthesis
+/// (`torch.load(p)` + `weights_only=True` -> `torch.load(p, weights_only=True)`).
+pub(crate) fn with_keyword(call: &str, keyword: &str) -> String {
+    match call.rfind(')') {
+        Some(pos) => {
+            let head = call[..pos].trim_end();
+            let sep = if head.ends_with('(') {
+                ""
+            } else if head.ends_with(',') {
+                " "
+            } else {
+                ", "
+            };
+            format!("{head}{sep}{keyword})")
+        }
+        None => call.to_string(),
+    }
 }

@@ -141,10 +141,7 @@ fn constructor(
 
 /// What the project's callers pass as parameter `param` of the indexed function `function`.
 fn passed_to(ctx: &Context, function: usize, param: &str) -> Option<mleng_project::Written> {
-    let index = ctx.index;
-    let def = index.functions[function].def;
-    let line = index.source.lines.line_of(def.range().start());
-    let symbol = ctx.project.function_at(ctx.module, line)?;
+    let symbol = ctx.project_function(function)?;
     ctx.project.argument_type(symbol, param)
 }
 

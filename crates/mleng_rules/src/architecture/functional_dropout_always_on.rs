@@ -130,20 +130,7 @@ fn is_module_form(qualified: &str) -> bool {
 
 /// The call with `training=self.training` added before its closing parenthesis.
 fn with_training(call: &str) -> String {
-    match call.rfind(')') {
-        Some(pos) => {
-            let head = call[..pos].trim_end();
-            let sep = if head.ends_with('(') {
-                ""
-            } else if head.ends_with(',') {
-                " "
-            } else {
-                ", "
-            };
-            format!("{head}{sep}training=self.training)")
-        }
-        None => call.to_string(),
-    }
+    crate::context::with_keyword(call, "training=self.training")
 }
 
 #[cfg(test)]

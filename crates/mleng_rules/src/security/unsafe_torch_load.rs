@@ -173,20 +173,7 @@ pub(crate) fn check_project(ctx: &mut ProjectContext) {
 }
 
 fn add_weights_only(call: &str) -> String {
-    match call.rfind(')') {
-        Some(pos) => {
-            let head = call[..pos].trim_end();
-            let sep = if head.ends_with('(') {
-                ""
-            } else if head.ends_with(',') {
-                " "
-            } else {
-                ", "
-            };
-            format!("{head}{sep}weights_only=True)")
-        }
-        None => call.to_string(),
-    }
+    crate::context::with_keyword(call, "weights_only=True")
 }
 
 /// `torch.load(path, ...)`: the callee and its first argument, for messages.

@@ -360,12 +360,7 @@ fn evaluation_function_candidates(ctx: &mut Context, reported: &[ruff_text_size:
 
 /// The class name of the model the project's callers pass as parameter `param`.
 fn passed_class(ctx: &Context, function: usize, param: &str) -> Option<String> {
-    let index = ctx.index;
-    let line = index
-        .source
-        .lines
-        .line_of(index.functions[function].def.range.start());
-    let symbol = ctx.project.function_at(ctx.module, line)?;
+    let symbol = ctx.project_function(function)?;
     let passed = ctx.project.argument_type(symbol, param)?;
     let class = ctx.project.class_of(passed.module, &passed.text)?;
     Some(ctx.project.class(class)?.name.clone())

@@ -191,9 +191,8 @@ pub(crate) fn callers<'c>(
 ) -> Vec<(usize, &'c mleng_project::summary::CallSite)> {
     let index = ctx.index;
     let function = &index.functions[fid];
-    let line = index.source.lines.line_of(function.def.range.start());
     let mut out: Vec<(usize, &mleng_project::summary::CallSite)> = Vec::new();
-    if let Some(symbol) = ctx.project.function_at(ctx.module, line) {
+    if let Some(symbol) = ctx.project_function(fid) {
         out.extend(ctx.project.callers_of(symbol));
     }
     if function.class.is_some() {

@@ -120,12 +120,7 @@ fn project_scheduler(ctx: &Context, call: CallId) -> Option<String> {
         .and_then(|ctor| dotted(&ctor.func))
         .map(|text| (ctx.module, text))
         .or_else(|| {
-            let f = c.function?;
-            let line = index
-                .source
-                .lines
-                .line_of(index.functions[f].def.range.start());
-            let symbol = ctx.project.function_at(ctx.module, line)?;
+            let symbol = ctx.project_function(c.function?)?;
             let passed = ctx.project.argument_type(symbol, receiver)?;
             Some((passed.module, passed.text))
         })?;
