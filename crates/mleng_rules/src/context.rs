@@ -1,6 +1,6 @@
 //! What a rule's check sees: the file's semantic index, and a way to report.
 
-use mleng_diagnostics::{Finding, Fix, Location, Severity, Span};
+use mleng_diagnostics::{Applicability, Edit, Finding, Fix, Location, Severity, Span};
 use mleng_project::{ModuleId, ProjectModel};
 use mleng_python::SemanticIndex;
 use ruff_text_size::TextRange;
@@ -66,7 +66,8 @@ impl<'i, 'a> Context<'i, 'a> {
             location,
             message,
         );
-        finding.fix = fix;
+        let dedented = self.in_dedented_cell(&finding.location);
+        finding.fix = fix.map(|fix| fix_with_edits(self.rule, fix, &finding.location, dedented));
         let source = self.index.source;
         self.text_lines.push((
             source.lines.line_of(range.start()),
@@ -76,6 +77,17 @@ impl<'i, 'a> Context<'i, 'a> {
         self.subjects.push(None);
         let last = self.findings.len() - 1;
         &mut self.findings[last]
+    }
+
+    /// A notebook cell indented as a whole (see [`fix_with_edits`]).
+    fn in_dedented_cell(&self, location: &Location) -> bool {
+        location.cell.is_some_and(|number| {
+            self.index.source.notebook.as_ref().is_some_and(|nb| {
+                nb.cells
+                    .iter()
+                    .any(|cell| cell.number == number && cell.dedented)
+            })
+        })
     }
 
     /// Names what the last finding is about, for a project check that confirms candidates
@@ -133,6 +145,31 @@ impl<'i, 'a> Context<'i, 'a> {
             _ => String::new(),
         }
     }
+}
+
+/// A rule's replacement for the finding's span becomes the edit `--fix` applies, with the
+/// rule's applicability. In a notebook cell indented as a whole (`dedented`), and for a project
+/// finding in a notebook (whose cell's indentation is not known here), columns may not be the
+/// notebook's, so the edit is shown but never applied.
+pub(crate) fn fix_with_edits(
+    rule: &Rule,
+    mut fix: Fix,
+    location: &Location,
+    dedented: bool,
+) -> Fix {
+    let (Some(applicability), Some(replacement), Some(span)) =
+        (rule.fix, fix.replacement.as_ref(), location.span)
+    else {
+        return fix;
+    };
+    if fix.edits.is_empty() {
+        fix.edits.push(Edit::replace(span, replacement.clone()));
+        fix.applicability = applicability;
+    }
+    if dedented {
+        fix.applicability = Applicability::Display;
+    }
+    fix
 }
 
 /// Converts a byte range into a location; for notebooks, into a cell and cell-relative lines.

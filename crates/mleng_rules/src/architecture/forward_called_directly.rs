@@ -1,4 +1,4 @@
-use mleng_diagnostics::{Area, Fix, Severity};
+use mleng_diagnostics::{Applicability, Area, Fix, Severity};
 use mleng_python::index::literals::dotted;
 use mleng_python::SemanticIndex;
 use ruff_python_ast::Expr;
@@ -12,7 +12,7 @@ pub(crate) static RULE: Rule = Rule {
     name: "forward-called-directly",
     area: Area::Architecture,
     severity: Severity::Warning,
-    fixable: true,
+    fix: Some(Applicability::Safe),
     summary: "`module.forward(x)` bypasses the module's hooks: call the module, `module(x)`.",
     docs: r#"## What it does
 Finds `.forward(...)` called on an object we know is an `nn.Module`: a layer the class created

@@ -1,4 +1,4 @@
-use mleng_diagnostics::{Area, Fix, Severity};
+use mleng_diagnostics::{Applicability, Area, Fix, Severity};
 use mleng_knowledge::layers::{kind, LayerKind};
 use ruff_text_size::Ranged;
 
@@ -10,7 +10,7 @@ pub(crate) static RULE: Rule = Rule {
     name: "functional-dropout-always-on",
     area: Area::Architecture,
     severity: Severity::Warning,
-    fixable: true,
+    fix: Some(Applicability::Safe),
     summary: "F.dropout in a module's forward without training=self.training, or an nn.Dropout built inside forward: dropout stays on in eval mode.",
     docs: r#"## What it does
 Finds dropout in an `nn.Module`'s methods that `model.eval()` cannot switch off:

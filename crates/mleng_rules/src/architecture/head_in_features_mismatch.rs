@@ -1,4 +1,4 @@
-use mleng_diagnostics::{Area, Fix, Severity};
+use mleng_diagnostics::{Applicability, Area, Fix, Severity};
 use mleng_knowledge::backbones::{self, Head};
 use mleng_python::index::literals::{number, string};
 use mleng_python::index::Binding;
@@ -14,7 +14,7 @@ pub(crate) static RULE: Rule = Rule {
     name: "head-in-features-mismatch",
     area: Area::Architecture,
     severity: Severity::Error,
-    fixable: true,
+    fix: Some(Applicability::Safe),
     summary:
         "A replacement classifier head's input width does not match the backbone's feature width.",
     docs: r#"## What it does

@@ -1,4 +1,4 @@
-use mleng_diagnostics::{Area, Fix, Severity};
+use mleng_diagnostics::{Applicability, Area, Fix, Severity};
 use ruff_text_size::{TextRange, TextSize};
 
 use crate::context::Context;
@@ -9,7 +9,7 @@ pub(crate) static RULE: Rule = Rule {
     name: "requires-grad-typo",
     area: Area::Architecture,
     severity: Severity::Error,
-    fixable: true,
+    fix: Some(Applicability::Safe),
     summary: "`p.require_grad = False` (or a similar misspelling) sets a new attribute and freezes nothing.",
     docs: r#"## What it does
 Finds assignments to a misspelled `requires_grad` attribute (`require_grad`, `requires_grads`,

@@ -1,4 +1,4 @@
-use mleng_diagnostics::{Area, Fix, Severity};
+use mleng_diagnostics::{Applicability, Area, Fix, Severity};
 use mleng_knowledge::layers::{kind, LayerKind};
 use mleng_python::index::literals::{boolean, dotted};
 use mleng_python::SemanticIndex;
@@ -13,7 +13,7 @@ pub(crate) static RULE: Rule = Rule {
     name: "unregistered-submodules",
     area: Area::Architecture,
     severity: Severity::Error,
-    fixable: true,
+    fix: Some(Applicability::Unsafe),
     summary: "Layers kept in a plain list/dict (or a tensor with requires_grad=True) on an nn.Module are not registered: no .parameters(), .to(), state_dict.",
     docs: r#"## What it does
 Finds, in an `nn.Module` subclass:

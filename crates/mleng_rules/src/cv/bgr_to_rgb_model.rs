@@ -1,4 +1,4 @@
-use mleng_diagnostics::{Area, Fix, Severity};
+use mleng_diagnostics::{Applicability, Area, Fix, Severity};
 use mleng_python::index::literals::{dotted, number};
 use ruff_text_size::Ranged;
 
@@ -11,7 +11,7 @@ pub(crate) static RULE: Rule = Rule {
     name: "bgr-to-rgb-model",
     area: Area::Cv,
     severity: Severity::Warning,
-    fixable: true,
+    fix: Some(Applicability::Unsafe),
     summary:
         "Images read with cv2.imread (BGR) fed to an RGB-pretrained model without a channel flip.",
     docs: r#"## What it does

@@ -1,4 +1,4 @@
-use mleng_diagnostics::{Area, Fix, Severity};
+use mleng_diagnostics::{Applicability, Area, Fix, Severity};
 use mleng_python::index::literals::string;
 use ruff_text_size::Ranged;
 
@@ -10,7 +10,7 @@ pub(crate) static RULE: Rule = Rule {
     name: "interpolate-align-corners",
     area: Area::Cv,
     severity: Severity::Info,
-    fixable: true,
+    fix: Some(Applicability::Safe),
     summary: "Bilinear/bicubic F.interpolate or nn.Upsample without an explicit align_corners.",
     docs: r#"## What it does
 Finds `F.interpolate(..., mode="bilinear"|"bicubic"|"trilinear"|"linear")` and

@@ -1,4 +1,4 @@
-use mleng_diagnostics::{Area, Fix, Severity};
+use mleng_diagnostics::{Applicability, Area, Fix, Severity};
 use mleng_knowledge::vision::{is_label_map_name, is_mask_name};
 use mleng_python::index::literals::{dotted, string};
 use mleng_python::index::Call;
@@ -14,7 +14,7 @@ pub(crate) static RULE: Rule = Rule {
     name: "mask-interpolation",
     area: Area::Cv,
     severity: Severity::Warning,
-    fixable: true,
+    fix: Some(Applicability::Safe),
     summary:
         "Segmentation label map resized with bilinear/bicubic interpolation, or scaled by ToTensor.",
     docs: r#"## What it does

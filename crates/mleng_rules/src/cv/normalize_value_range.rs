@@ -1,4 +1,4 @@
-use mleng_diagnostics::{Area, Fix, Severity};
+use mleng_diagnostics::{Applicability, Area, Fix, Severity};
 use mleng_python::index::literals::string;
 use ruff_text_size::Ranged;
 
@@ -11,7 +11,7 @@ pub(crate) static RULE: Rule = Rule {
     name: "normalize-value-range",
     area: Area::Cv,
     severity: Severity::Warning,
-    fixable: true,
+    fix: Some(Applicability::Unsafe),
     summary: "Normalize statistics are on the 0-255 scale but the images reaching it are on the 0-1 scale (or vice versa).",
     docs: r#"## What it does
 Finds `Normalize` statistics written on the wrong scale for the pipeline:

@@ -1,4 +1,4 @@
-use mleng_diagnostics::{Area, Fix, Severity};
+use mleng_diagnostics::{Applicability, Area, Fix, Severity};
 use mleng_knowledge::normalization::{matches, Expectation};
 use ruff_text_size::Ranged;
 
@@ -11,7 +11,7 @@ pub(crate) static RULE: Rule = Rule {
     name: "pretrained-normalization-mismatch",
     area: Area::Cv,
     severity: Severity::Warning,
-    fixable: true,
+    fix: Some(Applicability::Unsafe),
     summary:
         "Normalize statistics do not match what the loaded pretrained weights were trained with.",
     docs: r#"## What it does

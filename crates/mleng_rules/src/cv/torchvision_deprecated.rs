@@ -1,4 +1,4 @@
-use mleng_diagnostics::{Area, Fix, Severity};
+use mleng_diagnostics::{Applicability, Area, Fix, Severity};
 use mleng_knowledge::vision::{torchvision_weights_enum, TORCHVISION_REMOVED_TRANSFORMS};
 use mleng_python::index::literals::boolean;
 use ruff_python_ast::Expr;
@@ -12,7 +12,7 @@ pub(crate) static RULE: Rule = Rule {
     name: "torchvision-deprecated",
     area: Area::Cv,
     severity: Severity::Warning,
-    fixable: true,
+    fix: Some(Applicability::Safe),
     summary: "Deprecated or removed torchvision API: `pretrained=True`, `transforms.Scale`, v1 `ToTensor` in a v2 pipeline.",
     docs: r#"## What it does
 Finds torchvision APIs that are deprecated or gone, and gives the replacement:

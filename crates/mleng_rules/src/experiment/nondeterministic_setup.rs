@@ -1,4 +1,4 @@
-use mleng_diagnostics::{Area, Fix, Severity};
+use mleng_diagnostics::{Applicability, Area, Fix, Severity};
 use mleng_knowledge::experiment::Rng;
 use ruff_text_size::Ranged;
 
@@ -11,7 +11,7 @@ pub(crate) static RULE: Rule = Rule {
     name: "nondeterministic-setup",
     area: Area::Experiment,
     severity: Severity::Info,
-    fixable: true,
+    fix: Some(Applicability::Unsafe),
     summary: "Seeds are set for reproducibility but cuDNN benchmarking / nondeterministic kernels stay on, or `random_split` / shuffling samplers draw from the global generator.",
     docs: r#"## What it does
 Two things that make seeded runs differ anyway:

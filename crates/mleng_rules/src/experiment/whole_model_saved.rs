@@ -1,4 +1,4 @@
-use mleng_diagnostics::{Area, Fix, Severity};
+use mleng_diagnostics::{Applicability, Area, Fix, Severity};
 use mleng_python::index::literals;
 use mleng_python::SemanticIndex;
 use ruff_python_ast::Expr;
@@ -12,7 +12,7 @@ pub(crate) static RULE: Rule = Rule {
     name: "whole-model-saved",
     area: Area::Experiment,
     severity: Severity::Warning,
-    fixable: true,
+    fix: Some(Applicability::Unsafe),
     summary: "`torch.save(model, ...)` pickles the module object instead of its `state_dict()`.",
     docs: r#"## What it does
 Finds `torch.save(model, path)` where `model` is an `nn.Module`: an instance of a module

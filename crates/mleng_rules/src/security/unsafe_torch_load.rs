@@ -1,4 +1,4 @@
-use mleng_diagnostics::{Area, Fix, Severity};
+use mleng_diagnostics::{Applicability, Area, Fix, Severity};
 use mleng_python::index::literals;
 use mleng_python::SemanticIndex;
 use ruff_python_ast::ExprCall;
@@ -13,7 +13,7 @@ pub(crate) static RULE: Rule = Rule {
     name: "unsafe-torch-load",
     area: Area::Security,
     severity: Severity::Warning,
-    fixable: true,
+    fix: Some(Applicability::Unsafe),
     summary: "`torch.load` unpickles arbitrary objects (`weights_only=False`, or no `weights_only` where torch may be older than 2.6).",
     docs: r#"## What it does
 Finds `torch.load(...)` calls that run the full pickle machinery:

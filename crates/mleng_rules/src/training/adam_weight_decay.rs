@@ -1,4 +1,4 @@
-use mleng_diagnostics::{Area, Fix, Severity};
+use mleng_diagnostics::{Applicability, Area, Fix, Severity};
 use mleng_python::index::literals::number;
 use ruff_text_size::Ranged;
 
@@ -10,7 +10,7 @@ pub(crate) static RULE: Rule = Rule {
     name: "adam-weight-decay",
     area: Area::Training,
     severity: Severity::Info,
-    fixable: true,
+    fix: Some(Applicability::Unsafe),
     summary: "torch.optim.Adam with weight_decay > 0 applies L2 regularisation, not decoupled weight decay; AdamW was almost certainly meant.",
     docs: r#"## What it does
 Finds `torch.optim.Adam(..., weight_decay=w)` with a literal `w > 0`.

@@ -16,7 +16,7 @@ pub(crate) static RULE: Rule = Rule {
     name: "amp-without-grad-scaler",
     area: Area::Training,
     severity: Severity::Warning,
-    fixable: false,
+    fix: None,
     summary: "float16 autocast training without a GradScaler; GradScaler misuse (no update(), double step, unneeded with bfloat16).",
     docs: r#"## What it does
 Checks mixed-precision training loops (a training loop with a `torch.autocast` /

@@ -1,4 +1,4 @@
-use mleng_diagnostics::{Area, Fix, Severity};
+use mleng_diagnostics::{Applicability, Area, Fix, Severity};
 use mleng_python::index::{CallKind, ClipKind};
 
 use super::loop_facts::{exclusive, optimizer_name, scaler_name, uses_scaler};
@@ -10,7 +10,7 @@ pub(crate) static RULE: Rule = Rule {
     name: "clip-grad-without-unscale",
     area: Area::Training,
     severity: Severity::Error,
-    fixable: true,
+    fix: Some(Applicability::Safe),
     summary: "With an AMP GradScaler, gradients are clipped while still scaled (no scaler.unscale_ first).",
     docs: r#"## What it does
 Finds `torch.nn.utils.clip_grad_norm_` / `clip_grad_value_` in a training loop that uses a

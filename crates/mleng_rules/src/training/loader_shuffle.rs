@@ -1,4 +1,4 @@
-use mleng_diagnostics::{Area, Fix, Severity};
+use mleng_diagnostics::{Applicability, Area, Fix, Severity};
 use mleng_python::index::literals::boolean;
 use ruff_python_ast::Expr;
 use ruff_text_size::Ranged;
@@ -11,7 +11,7 @@ pub(crate) static RULE: Rule = Rule {
     name: "train-loader-not-shuffled",
     area: Area::Training,
     severity: Severity::Warning,
-    fixable: true,
+    fix: Some(Applicability::Unsafe),
     summary: "A training DataLoader without shuffle=True or a sampler (warning); an evaluation DataLoader with shuffle=True (info).",
     docs: r#"## What it does
 Finds `torch.utils.data.DataLoader(...)` assigned to a name that says it is for training

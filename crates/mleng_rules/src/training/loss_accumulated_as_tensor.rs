@@ -1,4 +1,4 @@
-use mleng_diagnostics::{Area, Fix, Severity};
+use mleng_diagnostics::{Applicability, Area, Fix, Severity};
 use mleng_python::index::training::TrainingLoop;
 use mleng_python::index::CallKind;
 use mleng_python::SemanticIndex;
@@ -13,7 +13,7 @@ pub(crate) static RULE: Rule = Rule {
     name: "loss-accumulated-as-tensor",
     area: Area::Training,
     severity: Severity::Warning,
-    fixable: true,
+    fix: Some(Applicability::Unsafe),
     summary: "The training loss tensor is summed (`total += loss`) or appended to a list across iterations, keeping every iteration's autograd graph alive.",
     docs: r#"## What it does
 Finds, in a training loop, the tensor that `backward()` differentiates being added to an

@@ -19,7 +19,7 @@ pub(crate) static RULE: Rule = Rule {
     name: "scheduler-before-optimizer",
     area: Area::Training,
     severity: Severity::Warning,
-    fixable: false,
+    fix: None,
     summary: "LR scheduler stepped before optimizer.step() in the iteration, a per-batch schedule (OneCycleLR, warmup) stepped per epoch or a per-epoch one (StepLR, CosineAnnealingLR over epochs) per batch, or ReduceLROnPlateau.step() without a metric.",
     docs: r#"## What it does
 Looks at how a PyTorch learning-rate scheduler (`torch.optim.lr_scheduler.*`, or a Hugging Face

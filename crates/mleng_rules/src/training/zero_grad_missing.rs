@@ -11,7 +11,7 @@ pub(crate) static RULE: Rule = Rule {
     name: "zero-grad-missing",
     area: Area::Training,
     severity: Severity::Error,
-    fixable: false,
+    fix: None,
     summary:
         "A training loop calls backward() and steps the optimizer but never clears the gradients.",
     docs: r#"## What it does
