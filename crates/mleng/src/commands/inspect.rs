@@ -1,13 +1,13 @@
 //! `mleng inspect`: review model graphs (`.onnx`) and checkpoints (`.safetensors`,
 //! `.pt`/`.pth`/`.bin`) without running Python or anything stored in the file.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 use mleng_diagnostics::{Finding, Format, RenderOptions, RuleInfo, Severity};
-use mleng_models::ckpt::{self, diff, review};
-use mleng_models::onnx::{self, GraphOptions};
+use mleng_models::inspect;
+use mleng_models::onnx::GraphOptions;
 use mleng_models::render::{self, Style};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -50,72 +50,8 @@ pub struct InspectArgs {
     pub fail_on: Option<String>,
 }
 
-const CHECKPOINT_EXT: &[&str] = &["safetensors", "pt", "pth", "bin", "ckpt"];
-
-fn ext(p: &Path) -> String {
-    p.extension()
-        .and_then(|e| e.to_str())
-        .unwrap_or("")
-        .to_ascii_lowercase()
-}
-
-fn is_model_file(p: &Path) -> bool {
-    let e = ext(p);
-    e == "onnx" || CHECKPOINT_EXT.contains(&e.as_str())
-}
-
-/// In a folder, a `.bin` that is not a zip is someone else's blob (ONNX external data,
-/// tokenizer files), not a PyTorch checkpoint: skip it rather than fail the whole run.
-fn is_foreign_bin(p: &Path) -> bool {
-    if ext(p) != "bin" {
-        return false;
-    }
-    let mut magic = [0u8; 4];
-    let read =
-        std::fs::File::open(p).and_then(|mut f| std::io::Read::read_exact(&mut f, &mut magic));
-    read.is_err() || &magic != b"PK\x03\x04"
-}
-
 fn parse_shape(text: &str) -> anyhow::Result<Vec<i64>> {
-    text.split(['x', 'X', ',', '*'])
-        .map(|d| {
-            let d = d.trim();
-            match d.parse::<i64>() {
-                Ok(v) if v > 0 => Ok(v),
-                _ => bail!(
-                    "--input-shape: `{d}` is not a positive integer (expected e.g. 1x3x224x224)"
-                ),
-            }
-        })
-        .collect()
-}
-
-fn expand(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
-    let mut out = Vec::new();
-    for p in paths {
-        if p.is_dir() {
-            let mut files: Vec<PathBuf> = std::fs::read_dir(p)
-                .with_context(|| format!("{}: cannot list folder", p.display()))?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|f| f.is_file() && is_model_file(f) && !is_foreign_bin(f))
-                .collect();
-            files.sort();
-            out.extend(files);
-        } else if p.exists() {
-            out.push(p.clone());
-        } else {
-            bail!("{}: no such file", p.display());
-        }
-    }
-    Ok(out)
-}
-
-#[derive(serde::Serialize)]
-struct JsonReport<'a> {
-    graphs: Vec<&'a onnx::GraphReport>,
-    checkpoints: Vec<&'a review::CheckpointReport>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    diff: Option<&'a diff::DiffReport>,
+    inspect::parse_shape(text).map_err(|e| anyhow::anyhow!("--input-shape: {e}"))
 }
 
 pub fn run(args: InspectArgs) -> anyhow::Result<ExitCode> {
@@ -133,43 +69,20 @@ pub fn run(args: InspectArgs) -> anyhow::Result<ExitCode> {
         OutputFormat::Markdown => Style::Markdown,
         _ => Style::Text,
     };
-    let files = expand(&args.paths)?;
-    if files.is_empty() {
-        bail!("no model files found in the given paths");
-    }
-    let mut graphs = Vec::new();
-    let mut checkpoints = Vec::new();
-    let mut diff_report = None;
-    if args.diff {
-        let [a, b] = files.as_slice() else {
-            bail!(
-                "--diff compares exactly two checkpoints, got {}",
-                files.len()
-            );
-        };
-        let ca = ckpt::load(a)?;
-        let cb = ckpt::load(b)?;
-        diff_report = Some(diff::diff(&ca, &cb)?);
+    let inspection = if args.diff {
+        inspect::diff_pair(&args.paths)?
     } else {
         let opts = GraphOptions {
             input_shape: args.input_shape.as_deref().map(parse_shape).transpose()?,
             batch: args.batch,
             top: args.top,
         };
-        for f in &files {
-            if ext(f) == "onnx" {
-                graphs.push(onnx::inspect_path(f, &opts)?);
-            } else {
-                checkpoints.push(review::inspect_path(f)?);
-            }
-        }
+        inspect::inspect(&args.paths, &opts)?
+    };
+    if inspection.files.is_empty() {
+        bail!("no model files found in the given paths");
     }
-    let all: Vec<Finding> = graphs
-        .iter()
-        .flat_map(|g| g.findings.iter())
-        .chain(checkpoints.iter().flat_map(|c| c.findings.iter()))
-        .cloned()
-        .collect();
+    let all: Vec<Finding> = inspection.findings().cloned().collect();
     let mut out = String::new();
     let findings_only = match args.format {
         OutputFormat::Concise => Some(Format::Concise),
@@ -183,33 +96,28 @@ pub fn run(args: InspectArgs) -> anyhow::Result<ExitCode> {
             rules: &rules,
             color: false,
             tool_version: env!("CARGO_PKG_VERSION"),
-            files_reviewed: files.len(),
+            files_reviewed: inspection.files.len(),
         };
         out = mleng_diagnostics::render(format, &all, &options);
     } else {
         match args.format {
             OutputFormat::Json => {
-                let report = JsonReport {
-                    graphs: graphs.iter().collect(),
-                    checkpoints: checkpoints.iter().collect(),
-                    diff: diff_report.as_ref(),
-                };
-                out = serde_json::to_string_pretty(&report)?;
+                out = serde_json::to_string_pretty(&inspection)?;
                 out.push('\n');
             }
             _ => {
                 if style == Style::Markdown {
                     out.push_str("# mleng inspect\n\n");
                 }
-                for g in &graphs {
+                for g in &inspection.graphs {
                     out.push_str(&render::graph(g, style, args.rows));
                     out.push('\n');
                 }
-                for c in &checkpoints {
+                for c in &inspection.checkpoints {
                     out.push_str(&render::checkpoint(c, style, args.rows));
                     out.push('\n');
                 }
-                if let Some(d) = &diff_report {
+                if let Some(d) = &inspection.diff {
                     out.push_str(&render::diff(d, style, args.rows));
                 }
             }
