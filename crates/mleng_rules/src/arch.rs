@@ -535,3 +535,66 @@ fn literal(expr: &Expr) -> Arg {
         _ => Arg::Unknown,
     }
 }
+
+/// The model maps of every Python file and notebook under `path` (walked as `mleng review`
+/// walks it), in file order; `only` keeps the model of that name. Files that cannot be read
+/// are returned with the reason instead of stopping the map.
+pub fn map_path(
+    path: &std::path::Path,
+    only: Option<&str>,
+) -> (Vec<ModelMap>, Vec<(std::path::PathBuf, String)>) {
+    let files = mleng_python::discover::discover(
+        std::slice::from_ref(&path.to_path_buf()),
+        &globset::GlobSet::empty(),
+    )
+    .files;
+    let mut maps = Vec::new();
+    let mut skipped = Vec::new();
+    for file in files {
+        match mleng_python::SourceFile::load(&file) {
+            Ok(source) => {
+                let parsed = mleng_python::ParsedFile::parse(&source);
+                let index = SemanticIndex::build(&source, parsed.module());
+                maps.extend(model_maps(&index, only));
+            }
+            Err(err) => skipped.push((file, err.to_string())),
+        }
+    }
+    (maps, skipped)
+}
+
+/// `mleng arch --format json`: `{"models": [...]}` with each layer's row.
+pub fn maps_json(maps: &[ModelMap]) -> serde_json::Value {
+    let models: Vec<_> = maps
+        .iter()
+        .map(|m| {
+            let layers: Vec<_> = m
+                .layers
+                .iter()
+                .map(|l| {
+                    serde_json::json!({
+                        "name": l.name,
+                        "type": l.layer_type,
+                        "args": l.args,
+                        "params": l.params,
+                        "unknown_reason": l.unknown_reason,
+                        "share": l.share,
+                        "used_in_forward": l.used_in_forward,
+                        "bottleneck": l.bottleneck,
+                    })
+                })
+                .collect();
+            serde_json::json!({
+                "name": m.name,
+                "kind": m.kind,
+                "location": m.location,
+                "total_params": m.total(),
+                "known_params": m.known_params,
+                "unknown_layers": m.unknown_layers,
+                "defaults": m.defaults,
+                "layers": layers,
+            })
+        })
+        .collect();
+    serde_json::json!({ "models": models })
+}

@@ -7,8 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{bail, Result};
-use mleng_python::{discover, ParsedFile, SemanticIndex, SourceFile};
-use mleng_rules::arch::{model_maps, ModelMap};
+use mleng_rules::arch::{map_path, maps_json, ModelMap};
 
 #[derive(clap::Args)]
 pub struct ArchArgs {
@@ -33,19 +32,9 @@ pub fn run(args: ArchArgs) -> Result<ExitCode> {
     if !path.exists() {
         bail!("{}: no such file or directory", path.display());
     }
-    let files = discover::discover(std::slice::from_ref(&path), &globset::GlobSet::empty()).files;
-    let mut all: Vec<ModelMap> = Vec::new();
-    for file in files {
-        let source = match SourceFile::load(&file) {
-            Ok(source) => source,
-            Err(err) => {
-                eprintln!("mleng: skipping {}: {err}", file.display());
-                continue;
-            }
-        };
-        let parsed = ParsedFile::parse(&source);
-        let index = SemanticIndex::build(&source, parsed.module());
-        all.extend(model_maps(&index, only.as_deref()));
+    let (all, skipped) = map_path(&path, only.as_deref());
+    for (file, err) in skipped {
+        eprintln!("mleng: skipping {}: {err}", file.display());
     }
     if let Some(name) = &only {
         if all.is_empty() {
@@ -56,46 +45,11 @@ pub fn run(args: ArchArgs) -> Result<ExitCode> {
         }
     }
     if args.format == "json" {
-        println!("{}", serde_json::to_string_pretty(&to_json(&all))?);
+        println!("{}", serde_json::to_string_pretty(&maps_json(&all))?);
     } else {
         print!("{}", render_text(&all));
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn to_json(maps: &[ModelMap]) -> serde_json::Value {
-    let models: Vec<_> = maps
-        .iter()
-        .map(|m| {
-            let layers: Vec<_> = m
-                .layers
-                .iter()
-                .map(|l| {
-                    serde_json::json!({
-                        "name": l.name,
-                        "type": l.layer_type,
-                        "args": l.args,
-                        "params": l.params,
-                        "unknown_reason": l.unknown_reason,
-                        "share": l.share,
-                        "used_in_forward": l.used_in_forward,
-                        "bottleneck": l.bottleneck,
-                    })
-                })
-                .collect();
-            serde_json::json!({
-                "name": m.name,
-                "kind": m.kind,
-                "location": m.location,
-                "total_params": m.total(),
-                "known_params": m.known_params,
-                "unknown_layers": m.unknown_layers,
-                "defaults": m.defaults,
-                "layers": layers,
-            })
-        })
-        .collect();
-    serde_json::json!({ "models": models })
 }
 
 fn thousands(n: u64) -> String {
