@@ -13,6 +13,7 @@ mod experiment;
 mod input;
 mod performance;
 pub mod project;
+pub mod recommend;
 pub mod registry;
 mod rule;
 mod security;

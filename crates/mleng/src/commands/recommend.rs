@@ -2,15 +2,14 @@
 //! recommendation data compiled into `mleng_knowledge`, and a comparison with what a project's
 //! code does now.
 
-use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{anyhow, bail, Result};
+use anyhow::{anyhow, Result};
 use mleng_knowledge::recommend::{self, Constraints, DataSize, Device, Item, Latency, Task};
-use mleng_python::discover;
-use mleng_rules::tasks::{self, Aspect, DetectedTask, Practice, ProjectScan, Site};
+use mleng_rules::recommend::{advice, evidence, project_json, rows, scan_path, task_json};
+use mleng_rules::tasks::ProjectScan;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum OutputFormat {
@@ -107,7 +106,7 @@ pub fn run(args: RecommendArgs) -> Result<ExitCode> {
         match args.format {
             OutputFormat::Text => task_text(&narrowed, &c),
             OutputFormat::Markdown => task_markdown(&narrowed, &c),
-            OutputFormat::Json => task_json(&narrowed, &c)?,
+            OutputFormat::Json => json_text(&task_json(&narrowed, &c))?,
         }
     } else {
         let mut s = String::from("Tasks (mleng recommend TASK):\n");
@@ -196,166 +195,19 @@ fn task_markdown(task: &Task, c: &Constraints) -> String {
     s
 }
 
-fn task_json(task: &Task, c: &Constraints) -> Result<String> {
-    let value = serde_json::json!({
-        "schema_version": recommend::SCHEMA_VERSION,
-        "constraints": {
-            "data_size": c.data_size,
-            "latency": c.latency,
-            "device": c.device,
-        },
-        "task": task,
-    });
-    Ok(serde_json::to_string_pretty(&value)? + "\n")
-}
-
 // ---------------------------------------------------------------- --project
 
-fn relative(site: &Site, root: &Path) -> String {
-    let path = site.path.strip_prefix(root).unwrap_or(&site.path);
-    format!("{}:{}", path.display(), site.line)
-}
-
-/// Distinct practices (first site of each name), at most `max`.
-fn distinct(practices: &[Practice], max: usize) -> (Vec<&Practice>, usize) {
-    let mut seen = BTreeSet::new();
-    let unique: Vec<&Practice> = practices
-        .iter()
-        .filter(|p| seen.insert(p.name.trim_end_matches(" (class)").to_string()))
-        .collect();
-    let total = unique.len();
-    (unique.into_iter().take(max).collect(), total)
-}
-
-struct Row {
-    aspect: Aspect,
-    now: Vec<String>,
-    recommended: Vec<(bool, String, String, String)>, // (in use, name, why or site, first reference)
-}
-
-fn rows(detected: &DetectedTask, task: &Task, c: &Constraints, root: &Path) -> Vec<Row> {
-    let sections = task.sections();
-    tasks::ASPECTS
-        .iter()
-        .map(|&(aspect, section)| {
-            let practices = detected.now.get(&aspect).map(Vec::as_slice).unwrap_or(&[]);
-            let (shown, total) = distinct(practices, 6);
-            let mut now: Vec<String> = shown
-                .iter()
-                .map(|p| format!("{} ({})", p.name, relative(&p.site, root)))
-                .collect();
-            if total > shown.len() {
-                now.push(format!("... and {} more", total - shown.len()));
-            }
-            let recommended = sections[section]
-                .1
-                .iter()
-                .enumerate()
-                .filter(|(_, item)| item.fits(c))
-                .map(|(i, item)| {
-                    let reference = item
-                        .references
-                        .first()
-                        .map(|r| format!("{} <{}>", r.title, r.url))
-                        .unwrap_or_default();
-                    match detected.followed.get(&(section, i)) {
-                        Some(site) => (
-                            true,
-                            item.name.clone(),
-                            format!("in use at {}", relative(site, root)),
-                            reference,
-                        ),
-                        None => (false, item.name.clone(), item.when.clone(), reference),
-                    }
-                })
-                .collect();
-            Row {
-                aspect,
-                now,
-                recommended,
-            }
-        })
-        .collect()
-}
-
-/// One info-level finding: a key recommendation the project does not follow.
-struct Advice {
-    site: String,
-    message: String,
-}
-
-fn advice(scan: &ProjectScan, c: &Constraints, root: &Path) -> Vec<Advice> {
-    let mut out = Vec::new();
-    for detected in &scan.tasks {
-        let Some(task) = recommend::find(&detected.task) else {
-            continue;
-        };
-        for gap in tasks::gaps(detected, task, c) {
-            let (aspect, item) = (gap.aspect, gap.item);
-            let (site, now_text) = match gap.trigger {
-                Some(p) => (
-                    relative(&p.site, root),
-                    format!("{} uses {}", aspect.title().to_lowercase(), p.name),
-                ),
-                None => match detected.signals.first() {
-                    Some(s) => (
-                        relative(&s.site, root),
-                        format!(
-                            "no {} found for it",
-                            item.name.split(' ').next().unwrap_or("").to_lowercase()
-                        ),
-                    ),
-                    None => continue,
-                },
-            };
-            let reference = item
-                .references
-                .first()
-                .map(|r| format!(" ({})", r.url))
-                .unwrap_or_default();
-            out.push(Advice {
-                site,
-                message: format!(
-                    "{} project: {now_text}; consider {}: {}{reference}",
-                    task.title.to_lowercase(),
-                    item.name,
-                    item.when
-                ),
-            });
-        }
-    }
-    out
-}
-
 fn run_project(root: &Path, c: &Constraints, format: OutputFormat) -> Result<String> {
-    if !root.exists() {
-        bail!("no such project folder `{}`", root.display());
-    }
-    let exclude = discover::build_globset(&[])?;
-    let discovery = discover::discover(&[root.to_path_buf()], &exclude);
-    let scan = tasks::scan_project(&discovery.files).map_err(|e| anyhow!("{e}"))?;
+    let scan = scan_path(root)?;
     Ok(match format {
-        OutputFormat::Json => project_json(&scan, c, root)?,
+        OutputFormat::Json => json_text(&project_json(&scan, c, root))?,
         OutputFormat::Markdown => project_markdown(&scan, c, root),
         OutputFormat::Text => project_text(&scan, c, root),
     })
 }
 
-fn evidence(detected: &DetectedTask, root: &Path) -> String {
-    let mut seen = BTreeSet::new();
-    let parts: Vec<String> = detected
-        .signals
-        .iter()
-        .filter(|h| seen.insert(h.site.code.clone()))
-        .take(3)
-        .map(|h| format!("`{}` ({})", h.site.code, relative(&h.site, root)))
-        .collect();
-    let more = detected.signals.len().saturating_sub(parts.len());
-    if more > 0 {
-        format!("{} and {more} more", parts.join(", "))
-    } else {
-        parts.join(", ")
-    }
+fn json_text(value: &serde_json::Value) -> Result<String> {
+    Ok(serde_json::to_string_pretty(value)? + "\n")
 }
 
 fn project_text(scan: &ProjectScan, c: &Constraints, root: &Path) -> String {
@@ -478,44 +330,4 @@ fn project_markdown(scan: &ProjectScan, c: &Constraints, root: &Path) -> String 
         }
     }
     s
-}
-
-fn project_json(scan: &ProjectScan, c: &Constraints, root: &Path) -> Result<String> {
-    let tasks: Vec<serde_json::Value> = scan
-        .tasks
-        .iter()
-        .filter_map(|detected| {
-            let task = recommend::find(&detected.task)?;
-            let aspects: Vec<serde_json::Value> = rows(detected, task, c, root)
-                .into_iter()
-                .map(|row| {
-                    serde_json::json!({
-                        "aspect": row.aspect,
-                        "now": row.now,
-                        "recommended": row.recommended.iter().map(|(used, name, why, reference)| serde_json::json!({
-                            "name": name, "in_use": used, "detail": why, "reference": reference,
-                        })).collect::<Vec<_>>(),
-                    })
-                })
-                .collect();
-            Some(serde_json::json!({
-                "task": detected.task,
-                "title": task.title,
-                "signals": detected.signals,
-                "aspects": aspects,
-            }))
-        })
-        .collect();
-    let advice: Vec<serde_json::Value> = advice(scan, c, root)
-        .into_iter()
-        .map(|a| serde_json::json!({"severity": "info", "location": a.site, "message": a.message}))
-        .collect();
-    let value = serde_json::json!({
-        "schema_version": recommend::SCHEMA_VERSION,
-        "project": root,
-        "advice": advice,
-        "files": scan.files,
-        "tasks": tasks,
-    });
-    Ok(serde_json::to_string_pretty(&value)? + "\n")
 }
