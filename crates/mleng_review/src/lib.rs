@@ -7,6 +7,7 @@
 //! touched ([`changed`]) and to findings not in a baseline ([`baseline`]).
 
 pub mod baseline;
+pub mod catalog;
 pub mod changed;
 pub mod config;
 pub mod fix;

@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 
 use anyhow::{bail, Result};
+use mleng_review::catalog::{self, fix_label};
 use mleng_rules::registry;
 
 #[derive(clap::Args)]
@@ -43,16 +44,7 @@ pub fn run_rules(args: RulesArgs) -> Result<ExitCode> {
         }
         "markdown" => print!("{}", markdown_table()),
         "json" => {
-            let infos: Vec<_> = rules
-                .iter()
-                .map(|r| {
-                    serde_json::json!({
-                        "code": r.code, "name": r.name, "area": r.area, "severity": r.severity,
-                        "fixable": r.fix.is_some(), "fix": r.fix, "default": registry::is_default_enabled(r),
-                        "summary": r.summary, "docs": r.docs,
-                    })
-                })
-                .collect();
+            let infos: Vec<_> = rules.iter().copied().map(catalog::rule_json).collect();
             println!("{}", serde_json::to_string_pretty(&infos)?);
         }
         other => {
@@ -81,46 +73,10 @@ pub fn markdown_table() -> String {
     out
 }
 
-/// `safe` / `unsafe` (what `--fix` / `--unsafe-fixes` apply), or `no` for advice only.
-fn fix_label(rule: &mleng_rules::Rule) -> &'static str {
-    rule.fix.map_or("no", |a| a.as_str())
-}
-
 pub fn run_explain(args: ExplainArgs) -> Result<ExitCode> {
-    let code = args.rule.trim();
-    let Some(rule) = registry::find(code) else {
-        // Codes of the other commands' checks: what they find, and where the details are.
-        let other = mleng_runs::catalog::find(code)
-            .map(|c| (c, "mleng diagnose", "docs/diagnose.md"))
-            .or_else(|| {
-                mleng_models::catalog::find(code).map(|c| (c, "mleng inspect", "docs/inspect.md"))
-            });
-        let Some(((code, name, what), command, docs)) = other else {
-            bail!("unknown rule `{}` (see `mleng rules`)", args.rule);
-        };
-        println!("# {code} {name}");
-        println!();
-        println!("A `{command}` check.");
-        println!();
-        println!("{what}");
-        println!();
-        println!("Thresholds, their sources and examples: {docs} in the mleng repository.");
-        return Ok(ExitCode::SUCCESS);
+    let Some(text) = catalog::explain(&args.rule) else {
+        bail!("unknown rule `{}` (see `mleng rules`)", args.rule);
     };
-    println!("# {} {}", rule.code, rule.name);
-    println!();
-    println!(
-        "Area: {}. Default severity: {}. Fix: {}. Enabled by default: {}.",
-        rule.area.as_str(),
-        rule.severity.as_str(),
-        fix_label(rule),
-        if registry::is_default_enabled(rule) {
-            "yes"
-        } else {
-            "no"
-        }
-    );
-    println!();
-    print!("{}", rule.docs);
+    print!("{text}");
     Ok(ExitCode::SUCCESS)
 }
