@@ -37,6 +37,8 @@ enum Command {
     Recommend(commands::recommend::RecommendArgs),
     /// Map a model's layers and parameter counts statically: `mleng arch model.py::Net`.
     Arch(commands::arch::ArchArgs),
+    /// Serve mleng's tools to coding agents over the Model Context Protocol (stdio).
+    Mcp(commands::mcp::McpArgs),
 }
 
 /// `mi_option_purge_delay` in mimalloc's `mi_option_e` (the same index in its v2 and v3
@@ -64,6 +66,7 @@ fn main() -> ExitCode {
         Command::Inspect(args) => commands::inspect::run(args),
         Command::Recommend(args) => commands::recommend::run(args),
         Command::Arch(args) => commands::arch::run(args),
+        Command::Mcp(args) => commands::mcp::run(args),
     };
     match result {
         Ok(code) => code,

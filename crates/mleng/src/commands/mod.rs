@@ -3,6 +3,7 @@
 pub mod arch;
 pub mod diagnose;
 pub mod inspect;
+pub mod mcp;
 pub mod recommend;
 pub mod review;
 pub mod rules;
