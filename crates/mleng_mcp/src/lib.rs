@@ -44,7 +44,8 @@ pub fn serve_stdio(roots: &[PathBuf]) -> Result<(), ServeError> {
         ServeError::Roots(names.join(", "))
     })?;
     let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_io()
+        // rmcp times requests out (timers) and reads stdin (I/O).
+        .enable_all()
         .build()?;
     runtime.block_on(async move {
         let service = MlengServer::new(fallback)

@@ -299,18 +299,18 @@ impl ServerHandler for MlengServer {
                 .collect();
             if let Some(first) = unknown.first() {
                 let expected: Vec<&String> = known.map(|p| p.keys().collect()).unwrap_or_default();
-                return Err(ErrorData::invalid_params(
-                    format!(
-                        "unknown argument `{first}` for `{}`; its arguments are: {}",
-                        request.name,
-                        expected
-                            .iter()
-                            .map(|k| k.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
-                    None,
-                ));
+                // An input error is a tool error (isError), as rmcp reports arguments that do
+                // not parse, so the agent reads it and corrects the call.
+                let message = format!(
+                    "unknown argument `{first}` for `{}`; its arguments are: {}",
+                    request.name,
+                    expected
+                        .iter()
+                        .map(|k| k.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+                return Ok(CallToolResult::error(vec![ContentBlock::text(message)]).into());
             }
         }
         let context = ToolCallContext::new(self, request, context);
