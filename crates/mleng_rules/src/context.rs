@@ -148,9 +148,9 @@ impl<'i, 'a> Context<'i, 'a> {
 }
 
 /// A rule's replacement for the finding's span becomes the edit `--fix` applies, with the
-/// rule's applicability. In a notebook cell indented as a whole (`dedented`), and for a project
-/// finding in a notebook (whose cell's indentation is not known here), columns may not be the
-/// notebook's, so the edit is shown but never applied.
+/// rule's applicability. In a notebook cell indented as a whole (`dedented`) columns are not the
+/// notebook's, so the edit is shown but never applied (`--fix` checks each cell again before
+/// editing it, which also covers project findings, whose cells are not known here).
 pub(crate) fn fix_with_edits(
     rule: &Rule,
     mut fix: Fix,
@@ -204,18 +204,29 @@ pub fn location_of(index: &SemanticIndex, range: TextRange) -> Location {
 /// A call's text with one more keyword argument before its closing parenthesis
 /// (`torch.load(p)` + `weights_only=True` -> `torch.load(p, weights_only=True)`).
 pub(crate) fn with_keyword(call: &str, keyword: &str) -> String {
-    match call.rfind(')') {
-        Some(pos) => {
-            let head = call[..pos].trim_end();
-            let sep = if head.ends_with('(') {
-                ""
-            } else if head.ends_with(',') {
-                " "
-            } else {
-                ", "
-            };
-            format!("{head}{sep}{keyword})")
-        }
-        None => call.to_string(),
+    let Some(pos) = call.rfind(')') else {
+        return call.to_string();
+    };
+    let before = &call[..pos];
+    let head = before.trim_end();
+    let closing = &before[head.len()..];
+    // One argument per line (`f(\n    a,\n    b,\n)`): the keyword gets its own line, with
+    // the indentation of the last argument, and the closing bracket stays where it was.
+    if closing.contains('\n') && !head.ends_with('(') {
+        let last_line = head.rsplit('\n').next().unwrap_or(head);
+        let indent: String = last_line
+            .chars()
+            .take_while(|c| c.is_whitespace())
+            .collect();
+        let comma = if head.ends_with(',') { "" } else { "," };
+        return format!("{head}{comma}\n{indent}{keyword},{closing}{}", &call[pos..]);
     }
+    let sep = if head.ends_with('(') {
+        ""
+    } else if head.ends_with(',') {
+        " "
+    } else {
+        ", "
+    };
+    format!("{head}{sep}{keyword})")
 }
