@@ -129,6 +129,19 @@ impl<'i, 'a> Context<'i, 'a> {
             .collect()
     }
 
+    /// Whether `range` starts its line (only indentation before it): a statement on its own
+    /// line, where [`Context::lines_at`] can add lines without moving code into or out of a
+    /// block (`if ok: clip(...)` is not one).
+    pub fn starts_line(&self, range: TextRange) -> bool {
+        let source = self.index.source;
+        let line = source.lines.line_of(range.start());
+        let start = source.lines.line_start(line).unwrap_or(0) as usize;
+        source
+            .text
+            .get(start..range.start().to_usize())
+            .is_some_and(|before| before.chars().all(char::is_whitespace))
+    }
+
     /// Joins code lines into a replacement for `range`: the first line goes where the span
     /// starts, the others get that line's indentation.
     pub fn lines_at(&self, range: TextRange, lines: &[&str]) -> String {

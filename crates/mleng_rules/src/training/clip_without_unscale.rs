@@ -32,7 +32,8 @@ reported.
 Safe: `--fix` inserts `scaler.unscale_(optimizer)` on its own line above the clip, with the
 clip's indentation; nothing else changes. When the loop already calls `unscale_` after the
 clip, the call has to move rather than be added (a second `unscale_` before `update()` raises),
-so the fix is shown, not applied.
+and when the clip shares its line with other code (`if ok: clip(...)`), a new line would
+leave the block; in both cases the fix is shown, not applied.
 
 ## Example
 ```python
@@ -91,7 +92,8 @@ fn check(ctx: &mut Context) {
             let lines = ctx.lines_at(clip_call.range(), &[&unscale, &clip_text]);
             // An `unscale_` after the clip must move, not be added: a second call before
             // `update()` raises. That edit spans two statements, so it is shown, not applied.
-            let unscaled_later = lp.events_of(|k| k == CallKind::Unscale).next().is_some();
+            let unscaled_later = lp.events_of(|k| k == CallKind::Unscale).next().is_some()
+                || !ctx.starts_line(clip_call.range());
             let fix = Fix::new(if unscaled_later {
                 format!("Move `{unscale}` before the clipping")
             } else {
