@@ -67,6 +67,16 @@ fn fix_applies_keeps_line_endings_and_a_second_run_has_nothing_to_do() {
 }
 
 #[test]
+fn the_summary_says_what_fix_would_apply() {
+    let dir = project();
+    let (_, out, _) = run(mleng(dir.path()).args(["review", "--format", "concise", "."]));
+    assert!(
+        out.contains("1 fixable with --fix (1 more with --unsafe-fixes)."),
+        "{out}"
+    );
+}
+
+#[test]
 fn unsafe_fixes_alone_is_a_usage_error() {
     let dir = project();
     let (code, _, err) = run(mleng(dir.path()).args(["review", "--unsafe-fixes", "."]));
