@@ -30,7 +30,7 @@ Finds `torch.load(...)` calls that run the full pickle machinery:
 Several such calls in one file are one finding, at the first, with the others listed.
 
 ## Fix
-Adding `weights_only=True` (an argument since PyTorch 1.13) keeps the behaviour where the
+Unsafe: `--unsafe-fixes` adds `weights_only=True` (an argument since PyTorch 1.13) keeps the behaviour where the
 checkpoint holds tensors and plain containers (a `state_dict`, a dict of them); a checkpoint
 that pickles other objects then fails to load with an `UnpicklingError` naming the type to
 allow, so the fix changes behaviour there and must be reviewed. Note that on PyTorch 2.5.1 and
@@ -205,7 +205,7 @@ mod tests {
         );
         assert_eq!(
             add_weights_only("torch.load(\n    p,\n)"),
-            "torch.load(\n    p, weights_only=True)"
+            "torch.load(\n    p,\n    weights_only=True,\n)"
         );
     }
 }
