@@ -256,6 +256,14 @@ impl Fix {
     }
 }
 
+/// How many of `findings` have a fix that `--fix` (Safe) or `--unsafe-fixes` (Unsafe) applies.
+pub fn count_fixable(findings: &[Finding], threshold: Applicability) -> usize {
+    findings
+        .iter()
+        .filter(|f| f.fix.as_ref().is_some_and(|x| x.applies_at(threshold)))
+        .count()
+}
+
 /// One thing mleng has to say, with everything a renderer needs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Finding {

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context as _, Result};
-use mleng_diagnostics::{render, Applicability, Finding, Format, RenderOptions};
+use mleng_diagnostics::{count_fixable, render, Applicability, Finding, Format, RenderOptions};
 use mleng_review::baseline::Baseline;
 use mleng_review::changed::ChangedLines;
 use mleng_review::{Buffer, ReviewOptions, Reviewer};
@@ -269,14 +269,7 @@ fn fix_summary(
         )
     };
     if !unsafe_applied {
-        let more = remaining
-            .iter()
-            .filter(|f| {
-                f.fix
-                    .as_ref()
-                    .is_some_and(|x| x.applies_at(Applicability::Unsafe))
-            })
-            .count();
+        let more = count_fixable(remaining, Applicability::Unsafe);
         if more > 0 {
             text.push_str(&format!(
                 "; {} with --unsafe-fixes (they change behaviour: review them)",

@@ -65,14 +65,8 @@ pub(super) fn line(findings: &[Finding], files_reviewed: usize) -> String {
 
 /// ` 2 fixable with --fix (1 more with --unsafe-fixes).`, or nothing.
 fn fixable_hint(findings: &[Finding]) -> String {
-    let applies = |threshold| {
-        findings
-            .iter()
-            .filter(|f| f.fix.as_ref().is_some_and(|x| x.applies_at(threshold)))
-            .count()
-    };
-    let safe = applies(Applicability::Safe);
-    let more = applies(Applicability::Unsafe) - safe;
+    let safe = crate::finding::count_fixable(findings, Applicability::Safe);
+    let more = crate::finding::count_fixable(findings, Applicability::Unsafe) - safe;
     match (safe, more) {
         (0, 0) => String::new(),
         (0, more) => format!(" {more} fixable with --fix --unsafe-fixes."),

@@ -1,7 +1,7 @@
 //! `review` and `fix`: code and notebooks, through the shared `mleng_review::Reviewer`, so the
 //! configuration (`mleng.toml`, `[tool.mleng]`), selection and findings are the CLI's.
 
-use mleng_diagnostics::{render, Applicability, Format, RenderOptions, Severity};
+use mleng_diagnostics::{count_fixable, render, Applicability, Format, RenderOptions, Severity};
 use mleng_review::{Buffer, ReviewOptions, Reviewer};
 use mleng_rules::registry;
 use schemars::JsonSchema;
@@ -132,16 +132,7 @@ pub fn fix(roots: &Roots, args: &FixArgs) -> Result<Value, ToolError> {
         ));
     }
     let run = reviewer.fix(&paths, &buffers, Applicability::Safe, false);
-    let unsafe_left = run
-        .review
-        .findings
-        .iter()
-        .filter(|f| {
-            f.fix
-                .as_ref()
-                .is_some_and(|x| x.applies_at(Applicability::Unsafe))
-        })
-        .count();
+    let unsafe_left = count_fixable(&run.review.findings, Applicability::Unsafe);
     let written: Vec<String> = if args.write {
         let errors = run.write(&[]);
         if let Some(first) = errors.first() {

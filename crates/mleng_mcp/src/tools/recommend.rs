@@ -10,28 +10,32 @@ use serde_json::{json, Value};
 use crate::error::ToolError;
 use crate::roots::Roots;
 
-#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
+// The arguments deserialize straight into `mleng_knowledge`'s own types (lowercase names);
+// these enums only describe them in the tools' JSON schemas.
+
+/// `small`: fewer than ~5k labelled images; `large`: more than ~100k.
+#[derive(JsonSchema)]
 #[serde(rename_all = "lowercase")]
-pub enum DataSizeArg {
-    /// fewer than ~5k labelled images
+#[allow(dead_code)]
+enum DataSizeSchema {
     Small,
     Medium,
-    /// more than ~100k labelled images
     Large,
 }
 
-#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
+/// `realtime`: video, interactive; `batch`: offline.
+#[derive(JsonSchema)]
 #[serde(rename_all = "lowercase")]
-pub enum LatencyArg {
-    /// video, interactive
+#[allow(dead_code)]
+enum LatencySchema {
     Realtime,
-    /// offline
     Batch,
 }
 
-#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
+#[derive(JsonSchema)]
 #[serde(rename_all = "lowercase")]
-pub enum DeviceArg {
+#[allow(dead_code)]
+enum DeviceSchema {
     Edge,
     Gpu,
 }
@@ -47,34 +51,23 @@ pub struct RecommendArgs {
     /// with the advice. Not together with `task`.
     pub project: Option<String>,
     /// How much labelled data there is.
-    pub data_size: Option<DataSizeArg>,
+    #[schemars(with = "Option<DataSizeSchema>")]
+    pub data_size: Option<DataSize>,
     /// The inference budget.
-    pub latency: Option<LatencyArg>,
+    #[schemars(with = "Option<LatencySchema>")]
+    pub latency: Option<Latency>,
     /// Where the model runs.
-    pub device: Option<DeviceArg>,
-}
-
-fn constraints(args: &RecommendArgs) -> Constraints {
-    Constraints {
-        data_size: args.data_size.map(|d| match d {
-            DataSizeArg::Small => DataSize::Small,
-            DataSizeArg::Medium => DataSize::Medium,
-            DataSizeArg::Large => DataSize::Large,
-        }),
-        latency: args.latency.map(|l| match l {
-            LatencyArg::Realtime => Latency::Realtime,
-            LatencyArg::Batch => Latency::Batch,
-        }),
-        device: args.device.map(|d| match d {
-            DeviceArg::Edge => Device::Edge,
-            DeviceArg::Gpu => Device::Gpu,
-        }),
-    }
+    #[schemars(with = "Option<DeviceSchema>")]
+    pub device: Option<Device>,
 }
 
 pub fn recommend(roots: &Roots, args: &RecommendArgs) -> Result<Value, ToolError> {
     let all = recommend::tasks().map_err(ToolError::failed)?;
-    let c = constraints(args);
+    let c = Constraints {
+        data_size: args.data_size,
+        latency: args.latency,
+        device: args.device,
+    };
     match (&args.task, &args.project) {
         (Some(_), Some(_)) => Err(ToolError::invalid(
             "give either `task` (advice for a task) or `project` (compare a project with the advice), not both",
