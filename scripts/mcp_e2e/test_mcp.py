@@ -241,6 +241,9 @@ async def test_paths_outside_the_roots_are_refused(tmp_path):
     project.mkdir()
     (project / "train.py").write_text("import torch\n")
     (project / "escape.py").symlink_to(outside)
+    (project / "models").mkdir()
+    (tmp_path / "private.onnx").write_bytes(b"not read")
+    (project / "models" / "leak.onnx").symlink_to(tmp_path / "private.onnx")
     async with connect(roots=[project], cwd=project) as session:
         for arguments in (
             {"paths": [str(outside)]},
@@ -257,6 +260,7 @@ async def test_paths_outside_the_roots_are_refused(tmp_path):
             ("model_map", {"path": str(outside)}),
             ("recommend", {"project": str(REPO)}),
             ("fix", {"paths": [str(outside)], "write": True}),
+            ("inspect_model", {"paths": ["models"]}),
         ):
             message = await call_error(session, name, arguments)
             assert "outside" in message, (name, message)

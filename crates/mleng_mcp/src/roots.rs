@@ -70,12 +70,21 @@ impl Roots {
     /// An existing file or folder inside the roots, canonical.
     pub fn existing(&self, raw: &str) -> Result<PathBuf, ToolError> {
         let path = self.absolute(raw)?;
+        self.confine(&path, raw)
+    }
+
+    /// `path` (absolute, e.g. found by walking a folder) canonical and inside the roots.
+    pub fn confine_path(&self, path: &Path) -> Result<PathBuf, ToolError> {
+        self.confine(path, &path.display().to_string())
+    }
+
+    fn confine(&self, path: &Path, raw: &str) -> Result<PathBuf, ToolError> {
         let canonical = match path.canonicalize() {
             Ok(c) => c,
             // Say "outside" rather than "missing" for a path that could not be inside anyway,
             // so the error does not probe for files elsewhere.
-            Err(_) if !self.inside(&lexically_normal(&path)) => return Err(self.outside(raw)),
-            Err(_) => return Err(ToolError::NotFound(path)),
+            Err(_) if !self.inside(&lexically_normal(path)) => return Err(self.outside(raw)),
+            Err(_) => return Err(ToolError::NotFound(path.to_path_buf())),
         };
         if self.inside(&canonical) {
             Ok(canonical)
@@ -211,6 +220,20 @@ mod tests {
         let folder = roots.dirs()[0].join("up");
         std::os::unix::fs::symlink(dir.path(), &folder).expect("symlink");
         assert!(roots.new_file("up/new.py").is_err());
+    }
+
+    #[test]
+    fn files_found_by_walking_are_confined_too() {
+        let (dir, roots) = setup();
+        let root = roots.dirs()[0].clone();
+        let found = root.join("src/train.py");
+        assert_eq!(roots.confine_path(&found).expect("inside"), found);
+        let link = root.join("src/model.onnx");
+        std::os::unix::fs::symlink(dir.path().join("secret.py"), &link).expect("symlink");
+        assert!(matches!(
+            roots.confine_path(&link),
+            Err(ToolError::OutsideRoots { .. })
+        ));
     }
 
     #[test]

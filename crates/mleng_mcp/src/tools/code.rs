@@ -89,7 +89,10 @@ fn prepare(
     Ok((reviewer, paths, buffers))
 }
 
-fn rendered_findings(findings: &[mleng_diagnostics::Finding], files: usize) -> Value {
+fn rendered_findings(
+    findings: &[mleng_diagnostics::Finding],
+    files: usize,
+) -> Result<Value, ToolError> {
     let rules: Vec<_> = registry::all().iter().map(|r| r.info()).collect();
     let options = RenderOptions {
         rules: &rules,
@@ -98,7 +101,7 @@ fn rendered_findings(findings: &[mleng_diagnostics::Finding], files: usize) -> V
         files_reviewed: files,
     };
     // The same JSON as `mleng review --format json`, so agents and CI read one format.
-    serde_json::from_str(&render(Format::Json, findings, &options)).unwrap_or(Value::Null)
+    serde_json::from_str(&render(Format::Json, findings, &options)).map_err(ToolError::failed)
 }
 
 fn counts(findings: &[mleng_diagnostics::Finding]) -> Value {
@@ -117,7 +120,7 @@ pub fn review(roots: &Roots, args: &ReviewArgs) -> Result<Value, ToolError> {
         "files_reviewed": review.files_reviewed,
         "counts": counts(&review.findings),
         "config": reviewer.config_path,
-        "findings": rendered_findings(&review.findings, review.files_reviewed),
+        "findings": rendered_findings(&review.findings, review.files_reviewed)?,
     });
     let page = Page::new(args.offset, args.limit, crate::paging::DEFAULT_LIMIT);
     page_array(&mut value, "findings", page, "findings", "offset");

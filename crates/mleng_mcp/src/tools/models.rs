@@ -56,6 +56,13 @@ pub fn inspect_model(roots: &Roots, args: &InspectArgs) -> Result<Value, ToolErr
         ));
     }
     let paths = existing_paths(roots, &args.paths)?;
+    // Folders are expanded here so that every model file in them is checked against the roots
+    // too: reading a folder's files follows symlinks.
+    let paths = inspect::expand(&paths)
+        .map_err(ToolError::failed)?
+        .iter()
+        .map(|file| roots.confine_path(file))
+        .collect::<Result<Vec<_>, _>>()?;
     let inspection = if args.diff {
         inspect::diff_pair(&paths).map_err(ToolError::failed)?
     } else {
