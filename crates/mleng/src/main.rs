@@ -39,6 +39,7 @@ enum Command {
     /// Map a model's layers and parameter counts statically: `mleng arch model.py::Net`.
     Arch(commands::arch::ArchArgs),
     /// Serve mleng's tools to coding agents over the Model Context Protocol (stdio).
+    #[cfg(feature = "mcp")]
     Mcp(commands::mcp::McpArgs),
 }
 
@@ -67,6 +68,7 @@ fn main() -> ExitCode {
         Command::Inspect(args) => commands::inspect::run(args),
         Command::Recommend(args) => commands::recommend::run(args),
         Command::Arch(args) => commands::arch::run(args),
+        #[cfg(feature = "mcp")]
         Command::Mcp(args) => commands::mcp::run(args),
     };
     match result {

@@ -3,6 +3,7 @@
 pub mod arch;
 pub mod diagnose;
 pub mod inspect;
+#[cfg(feature = "mcp")]
 pub mod mcp;
 pub mod recommend;
 pub mod review;
