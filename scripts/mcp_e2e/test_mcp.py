@@ -33,14 +33,15 @@ def anyio_backend():
 
 @asynccontextmanager
 async def connect(roots=None, cwd=REPO):
-    """A session with `mleng mcp`; `roots` are the folders the client declares (None: none)."""
+    """A session with `mleng mcp`; `roots` are the folders the client declares (None: none).
+    The list is read at each `roots/list`, so a test may change it and notify the server."""
     params = StdioServerParameters(command=str(BINARY), args=["mcp"], cwd=str(cwd))
     callback = None
     if roots is not None:
 
         async def callback(_context):
             return types.ListRootsResult(
-                roots=[types.Root(uri=Path(r).resolve().as_uri()) for r in roots]
+                roots=[types.Root(uri=Path(r).resolve().as_uri()) for r in list(roots)]
             )
 
     with open(os.devnull, "w") as errlog:
@@ -267,6 +268,24 @@ async def test_paths_outside_the_roots_are_refused(tmp_path):
         assert outside.read_text() == "import torch\n"
         ok = await call(session, "review", {"paths": ["train.py"]})
         assert ok["files_reviewed"] == 1
+
+
+async def test_roots_follow_the_client_list_changed_notification(tmp_path):
+    first, second = tmp_path / "first", tmp_path / "second"
+    for folder in (first, second):
+        folder.mkdir()
+        (folder / "train.py").write_text("import torch\n")
+    roots = [first]
+    async with connect(roots=roots, cwd=first) as session:
+        await call(session, "review", {"paths": [str(first / "train.py")]})
+        message = await call_error(session, "review", {"paths": [str(second / "train.py")]})
+        assert "outside" in message
+        roots[:] = [second]
+        await session.send_roots_list_changed()
+        ok = await call(session, "review", {"paths": [str(second / "train.py")]})
+        assert ok["files_reviewed"] == 1
+        message = await call_error(session, "review", {"paths": [str(first / "train.py")]})
+        assert "outside" in message
 
 
 async def test_without_client_roots_the_working_folder_is_the_boundary():
