@@ -312,6 +312,8 @@ async def test_bad_arguments_are_tool_errors():
         assert "not both" in message
         message = await call_error(session, "review", {"paths": ["no/such/file.py"]})
         assert "does not exist" in message
+        message = await call_error(session, "review", {"paths": ["examples"], "select": ["NOPE999"]})
+        assert "NOPE999" in message
         message = await call_error(session, "diagnose_run", {"paths": []})
         assert "at least one" in message
         message = await call_error(session, "inspect_model", {"paths": ["README.md"], "input_shape": "1xA"})
