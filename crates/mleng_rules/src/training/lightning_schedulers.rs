@@ -112,9 +112,7 @@ fn resolve<'a>(index: &SemanticIndex<'a>, fid: FunctionId, expr: &'a Expr) -> &'
         .bindings
         .iter()
         .rfind(|b| {
-            b.function == Some(fid)
-                && b.target == name.id.as_str()
-                && b.range.end() <= expr.start()
+            b.function == Some(fid) && b.target == name.id.as_str() && b.range.end() <= expr.start()
         })
         .map_or(expr, |b| b.value)
 }
