@@ -36,7 +36,8 @@ fail() {
   exit 1
 }
 
-step() { echo "== $*"; }
+START=$SECONDS
+step() { echo "== [$((SECONDS - START)) s] $*"; }
 
 step "venv ($("$PYTHON" --version 2>&1)) in $TMP/venv"
 "$PYTHON" -m venv "$TMP/venv"
@@ -64,7 +65,8 @@ MLENG="$TMP/venv/bin/mleng"
 # On PATH, as an activated venv (or a user's pip install) puts it:
 export PATH="$TMP/venv/bin:$PATH"
 [ "$(command -v mleng)" = "$MLENG" ] || fail "mleng on PATH is $(command -v mleng), not the venv's"
-"$VPY" -m pip show --files mleng | grep -Eq '(^|/)bin/mleng$' || fail "pip does not list bin/mleng as the package's file"
+SHOW="$("$VPY" -m pip show --files mleng)"
+grep -Eq '(^|/)bin/mleng$' <<<"$SHOW" || fail "pip does not list bin/mleng as the package's file"
 
 VERSION="$(sed -n 's/^version = "\(.*\)"/\1/p' "$CHECKOUT/Cargo.toml" | head -n 1)"
 step "mleng --version"
@@ -74,7 +76,7 @@ case "$OUT" in
   "mleng $VERSION" | "mleng $VERSION ("*")") ;;
   *) fail "--version printed '$OUT', expected 'mleng $VERSION' (and the commit)" ;;
 esac
-"$VPY" -m pip show mleng | grep -qx "Version: $VERSION" || fail "the wheel's version is not $VERSION"
+grep -qx "Version: $VERSION" <<<"$SHOW" || fail "the wheel's version is not $VERSION"
 
 step "mleng rules"
 OUT="$(mleng rules)" || fail "mleng rules exited $?"
