@@ -17,6 +17,7 @@
 # Exits non-zero at the first check that fails; the temporary folder is always removed.
 #
 # Usage: scripts/test-pre-commit.sh [--head]
+#   MATURIN_PEP517_ARGS="--profile dev" scripts/test-pre-commit.sh   # quicker: a dev-profile hook
 # The hook environment's build reuses this checkout's compiled dependencies through
 # CARGO_TARGET_DIR (default: ./target); only the workspace's own crates compile again.
 set -euo pipefail

@@ -135,13 +135,9 @@ fn main() {
         .map(|c| short_hash(c.trim()))
         .filter(|c| !c.is_empty())
         .or_else(|| commit_from_git(&workspace));
-    let long = match &commit {
+    let long = match commit {
         Some(c) => format!("{version} ({c})"),
         None => version,
     };
     println!("cargo:rustc-env=MLENG_VERSION={long}");
-    println!(
-        "cargo:rustc-env=MLENG_GIT_COMMIT={}",
-        commit.unwrap_or_default()
-    );
 }
