@@ -170,18 +170,20 @@ pub(crate) fn fix_with_edits(
     location: &Location,
     dedented: bool,
 ) -> Fix {
-    let (Some(applicability), Some(replacement), Some(span)) =
-        (rule.fix, fix.replacement.as_ref(), location.span)
-    else {
+    let Some(applicability) = rule.fix else {
         return fix;
     };
     if fix.edits.is_empty() {
+        let (Some(replacement), Some(span)) = (fix.replacement.as_ref(), location.span) else {
+            return fix;
+        };
         fix.edits.push(Edit::replace(span, replacement.clone()));
-        fix.applicability = applicability;
     }
-    if dedented {
-        fix.applicability = Applicability::Display;
-    }
+    fix.applicability = if dedented {
+        Applicability::Display
+    } else {
+        applicability
+    };
     fix
 }
 

@@ -1,4 +1,4 @@
-use mleng_diagnostics::{Applicability, Area, Fix, Severity};
+use mleng_diagnostics::{Applicability, Area, Edit, Fix, Severity};
 use mleng_python::index::literals;
 use mleng_python::SemanticIndex;
 use ruff_python_ast::ExprCall;
@@ -156,6 +156,16 @@ pub(crate) fn check_project(ctx: &mut ProjectContext) {
             "Pass `weights_only=True` explicitly to each (or load safetensors)"
         })
         .with_replacement(add_weights_only(&first.text));
+        // One fix for the file's calls: every call in the first one's cell (all of a `.py`).
+        let mut fix = fix;
+        for site in sites
+            .iter()
+            .filter(|s| s.location.cell == first.location.cell)
+        {
+            if let Some(span) = site.location.span {
+                fix = fix.with_edit(Edit::replace(span, add_weights_only(&site.text)));
+            }
+        }
         let finding = ctx.report_with_severity(first, severity, message, Some(fix));
         for site in rest {
             finding.evidence.push(format!(
