@@ -32,39 +32,31 @@ pub struct Check {
 
 /// The checks of `mleng diagnose` then `mleng inspect`.
 pub fn checks() -> impl Iterator<Item = Check> {
-    let runs = mleng_runs::catalog::CHECKS
-        .iter()
-        .map(|&(code, name, summary)| Check {
+    let of = |checks: &'static [(&'static str, &'static str, &'static str)],
+              command: &'static str,
+              docs: &'static str| {
+        checks.iter().map(move |&(code, name, summary)| Check {
             code,
             name,
             summary,
-            command: "mleng diagnose",
-            docs: "docs/diagnose.md",
-        });
-    let models = mleng_models::catalog::CHECKS
-        .iter()
-        .map(|&(code, name, summary)| Check {
-            code,
-            name,
-            summary,
-            command: "mleng inspect",
-            docs: "docs/inspect.md",
-        });
-    runs.chain(models)
+            command,
+            docs,
+        })
+    };
+    of(
+        mleng_runs::catalog::CHECKS,
+        "mleng diagnose",
+        "docs/diagnose.md",
+    )
+    .chain(of(
+        mleng_models::catalog::CHECKS,
+        "mleng inspect",
+        "docs/inspect.md",
+    ))
 }
 
 fn find_check(code: &str) -> Option<Check> {
-    let runs = mleng_runs::catalog::find(code).map(|c| (c, "mleng diagnose", "docs/diagnose.md"));
-    let other = runs.or_else(|| {
-        mleng_models::catalog::find(code).map(|c| (c, "mleng inspect", "docs/inspect.md"))
-    });
-    other.map(|((code, name, summary), command, docs)| Check {
-        code,
-        name,
-        summary,
-        command,
-        docs,
-    })
+    checks().find(|c| c.code.eq_ignore_ascii_case(code))
 }
 
 /// A rule's or check's full documentation (Markdown), for a code (`TRN001`, `RUN003`) or a
