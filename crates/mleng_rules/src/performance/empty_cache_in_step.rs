@@ -1,7 +1,7 @@
 use mleng_diagnostics::{Area, Fix, Severity};
 use mleng_knowledge::performance::EMPTY_CACHE;
 
-use super::hot_path::{every_step_calls, training_steps};
+use super::hot_path::{every_step_calls, manages_streams, training_steps};
 use crate::context::Context;
 use crate::rule::Rule;
 
@@ -24,7 +24,10 @@ driver: the next forward and backward pass must `cudaMalloc` them again, which i
 synchronizes the device. The CUDA semantics notes say it plainly: it "does not increase the
 amount of GPU memory available for PyTorch" (it only lets *other* processes see the memory in
 `nvidia-smi`). It does not fix a leak either: memory held by live tensors (a loss kept with
-its graph) stays held.
+its graph) stays held. Where it is there against out-of-memory errors caused by fragmentation
+(inputs whose size changes every step, such as point clouds or variable-length sequences),
+the allocator's `expandable_segments:True` setting addresses fragmentation without emptying
+the cache every step.
 
 The effect is documented (the CUDA semantics notes and the PyTorch performance tuning guide
 on synchronizations); it was not measured here.
@@ -59,11 +62,14 @@ for images, labels in loader:
 
 fn check(ctx: &mut Context) {
     let index = ctx.index;
+    if manages_streams(ctx) {
+        return;
+    }
     for step in training_steps(ctx) {
         for id in every_step_calls(ctx, &step, EMPTY_CACHE) {
-            let message = "`torch.cuda.empty_cache()` runs on every training step: it gives the cached GPU memory back to the driver, so the next step must allocate it again (slow, and a device synchronization), and it does not make more memory available to PyTorch";
+            let message = "`torch.cuda.empty_cache()` runs on every training step: it gives the cached GPU memory back to the driver, so the next step must allocate it again (slow, and a device synchronization); memory held by live tensors is not freed by it";
             let fix = Fix::new(
-                "Remove it from the loop; PyTorch reuses its cached memory (empty the cache once after training if another process needs the memory)",
+                "Remove it from the loop; PyTorch reuses its cached memory. If it is there against out-of-memory errors from fragmentation (inputs of varying size), `PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True` addresses that without a cost per step",
             );
             ctx.report(index.calls[id].range(), message, Some(fix));
         }

@@ -2,6 +2,7 @@
 //! report only there (a sync once per epoch, or under `if step % 100 == 0:`, costs nothing
 //! worth a finding).
 
+use mleng_python::index::training::helper_targets;
 use mleng_python::index::{CallId, TrainingLoop, TrainingScope};
 use ruff_text_size::{Ranged, TextRange};
 
@@ -15,14 +16,29 @@ pub(crate) struct Step {
     pub range: TextRange,
 }
 
-/// The training steps of the file (none in test or benchmark code).
+/// The training steps of the file (none in test or benchmark code): batch loops, and step
+/// functions that run once per step (named for a step, like Lightning's `training_step`, or
+/// called from a loop of the file); a function that trains once (a demo) is not a step.
 pub(crate) fn training_steps(ctx: &Context) -> Vec<Step> {
     if ctx.is_test_file() {
         return Vec::new();
     }
+    let index = ctx.index;
     ctx.index
         .training_loops
         .iter()
+        .filter(|lp| match lp.scope {
+            TrainingScope::Loop(_) => true,
+            TrainingScope::Function(f) => {
+                let name = index.functions[f].name.to_ascii_lowercase();
+                name.contains("step")
+                    || name.contains("batch")
+                    || name.contains("iter")
+                    || index.calls.iter().enumerate().any(|(id, c)| {
+                        !c.loops.is_empty() && helper_targets(index, id, c.class).contains(&f)
+                    })
+            }
+        })
         .map(|lp| Step {
             lp: lp.clone(),
             range: lp.range,
@@ -92,4 +108,13 @@ pub(crate) fn every_step_calls(ctx: &Context, step: &Step, callees: &[&str]) -> 
         })
         .map(|(id, _)| id)
         .collect()
+}
+
+/// Code that manages CUDA streams or graphs itself (capture, warmup on a side stream) may need
+/// explicit synchronization and cache control.
+pub(crate) fn manages_streams(ctx: &Context) -> bool {
+    let text = &ctx.index.source.text;
+    ["cuda.Stream", "cuda.stream(", "CUDAGraph", "cuda.graph"]
+        .iter()
+        .any(|w| text.contains(w))
 }

@@ -4,6 +4,7 @@ mod conv_performance;
 mod empty_cache_in_step;
 mod hot_path;
 mod loader_without_workers;
+mod manual_attention;
 mod optimizer_in_step;
 mod synchronize_in_step;
 
@@ -15,4 +16,5 @@ pub(crate) const RULES: &[&Rule] = &[
     &synchronize_in_step::RULE,
     &loader_without_workers::RULE,
     &optimizer_in_step::RULE,
+    &manual_attention::RULE,
 ];

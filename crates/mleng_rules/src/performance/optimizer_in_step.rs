@@ -1,5 +1,5 @@
 use mleng_diagnostics::{Area, Fix, Severity};
-use mleng_python::index::CallKind;
+use mleng_python::index::{CallKind, TrainingScope};
 use ruff_python_ast::Expr;
 use ruff_text_size::Ranged;
 
@@ -15,8 +15,8 @@ pub(crate) static RULE: Rule = Rule {
     fixable: false,
     summary: "The optimizer is constructed inside the training loop and stepped in the same iteration: its state (momentum, Adam moments) restarts every step.",
     docs: r#"## What it does
-Finds a `torch.optim` optimizer constructed on every step of a training loop (in the loop
-body, not under a condition) and stepped in that same iteration.
+Finds a `torch.optim` optimizer over a model's parameters constructed on every step of a
+training loop (in the loop body, not under a condition) and stepped in that same iteration.
 
 ## Why is this bad?
 An optimizer keeps state across steps: SGD's momentum buffer, Adam's first and second moment
@@ -71,6 +71,9 @@ fn is_optimizer_class(qualified: &str) -> bool {
 fn check(ctx: &mut Context) {
     let index = ctx.index;
     for step in training_steps(ctx) {
+        if !matches!(step.lp.scope, TrainingScope::Loop(_)) {
+            continue;
+        }
         let stepped: Vec<String> = step
             .lp
             .events_of(|k| k == CallKind::OptimizerStep)
@@ -81,7 +84,22 @@ fn check(ctx: &mut Context) {
             let Expr::Call(call) = binding.value else {
                 continue;
             };
-            if !stepped.contains(&binding.target)
+            // Over a model's parameters (an optimizer over a tensor rebuilt every iteration,
+            // as in input optimization, has nothing to keep).
+            let over_parameters = call
+                .arguments
+                .args
+                .first()
+                .or_else(|| {
+                    call.arguments
+                        .keywords
+                        .iter()
+                        .find(|k| k.arg.as_ref().is_some_and(|a| a.as_str() == "params"))
+                        .map(|k| &k.value)
+                })
+                .is_some_and(|a| ctx.text(a.range()).contains("parameters"));
+            if !over_parameters
+                || !stepped.contains(&binding.target)
                 || !index
                     .qualified_name(&call.func)
                     .is_some_and(|q| is_optimizer_class(&q))

@@ -1,7 +1,8 @@
 use mleng_diagnostics::{Area, Fix, Severity};
-use mleng_knowledge::performance::{CLOCKS, DEVICE_SYNCHRONIZE};
+use mleng_knowledge::performance::{CLOCKS, DEVICE_SYNCHRONIZE, HOST_COPY_METHODS};
+use mleng_python::index::TrainingScope;
 
-use super::hot_path::{every_step_calls, training_steps, Step};
+use super::hot_path::{every_step, every_step_calls, manages_streams, training_steps, Step};
 use crate::context::Context;
 use crate::rule::Rule;
 
@@ -16,8 +17,10 @@ pub(crate) static RULE: Rule = Rule {
 Finds `torch.cuda.synchronize()` called on every step of a training loop (or of a step
 function the loop calls), not under a condition such as `if step % log_every == 0:`, in a step
 that does not read a clock (a synchronize next to `time.time()` / `time.perf_counter()` or
-CUDA events is there to time the step, on purpose), in a file that does not manage CUDA
-streams or graphs itself.
+CUDA events, or in a loop over a logger that times iterations, is there to time the step, on
+purpose), and that does not wait for the GPU anyway (a `loss.item()`, `.cpu()` or `.numpy()`
+every step already synchronizes: the explicit call then costs little more), in a file that
+does not manage CUDA streams or graphs itself.
 
 ## Why is this bad?
 CUDA work is asynchronous: while the GPU runs this step's kernels, the CPU can already fetch
@@ -60,21 +63,29 @@ for step, (images, labels) in enumerate(loader):
     check,
 };
 
-/// The step reads a clock or records CUDA events: a synchronize there times the step.
+/// The step reads a clock or records CUDA events, or iterates a logger that times each
+/// iteration (`metric_logger.log_every(loader, ...)`): a synchronize there times the step.
 fn times_the_step(ctx: &Context, step: &Step) -> bool {
-    ctx.index.calls.iter().any(|c| {
-        step.range.contains_range(c.range())
-            && (c.qualified.as_deref().is_some_and(|q| CLOCKS.contains(&q))
-                || matches!(c.method, Some("elapsed_time" | "record")))
-    })
+    let header = match step.lp.scope {
+        TrainingScope::Loop(lid) => ctx.text(ctx.index.loops[lid].header).to_ascii_lowercase(),
+        TrainingScope::Function(_) => String::new(),
+    };
+    header.contains("log_every")
+        || header.contains("time")
+        || ctx.index.calls.iter().any(|c| {
+            step.range.contains_range(c.range())
+                && (c.qualified.as_deref().is_some_and(|q| CLOCKS.contains(&q))
+                    || matches!(c.method, Some("elapsed_time" | "record")))
+        })
 }
 
-/// Code that manages CUDA streams or graphs itself may need explicit synchronization.
-fn manages_streams(ctx: &Context) -> bool {
-    let text = &ctx.index.source.text;
-    ["cuda.Stream", "cuda.stream(", "CUDAGraph", "cuda.graph"]
-        .iter()
-        .any(|w| text.contains(w))
+/// The step already waits for the GPU every step (`loss.item()`, `.cpu()`, `.numpy()`,
+/// `.tolist()`): an explicit synchronize next to it costs little more.
+fn syncs_anyway(ctx: &Context, step: &Step) -> bool {
+    ctx.index.calls.iter().enumerate().any(|(id, c)| {
+        matches!(c.method, Some(m) if HOST_COPY_METHODS.contains(&m) || m == "item")
+            && every_step(ctx, step, id)
+    })
 }
 
 fn check(ctx: &mut Context) {
@@ -83,7 +94,7 @@ fn check(ctx: &mut Context) {
         return;
     }
     for step in training_steps(ctx) {
-        if times_the_step(ctx, &step) {
+        if times_the_step(ctx, &step) || syncs_anyway(ctx, &step) {
             continue;
         }
         for id in every_step_calls(ctx, &step, DEVICE_SYNCHRONIZE) {
