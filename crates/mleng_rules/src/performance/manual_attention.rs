@@ -1,5 +1,5 @@
 use mleng_diagnostics::{Area, Fix, Severity};
-use mleng_python::index::literals::{dotted, number};
+use mleng_python::index::literals::{dotted, number, string};
 use mleng_python::index::{CallId, FunctionId};
 use ruff_python_ast::visitor::{walk_expr, walk_stmt, Visitor};
 use ruff_python_ast::{Expr, ExprContext, Operator, Stmt};
@@ -17,7 +17,8 @@ pub(crate) static RULE: Rule = Rule {
     summary: "Attention written by hand (`softmax(q @ k.transpose(-2, -1) * scale) @ v`) where `F.scaled_dot_product_attention` computes the same with fused kernels.",
     docs: r#"## What it does
 Finds scaled dot-product attention written out in a module: a softmax over the last dimension
-of `q @ k.transpose(-2, -1)` (or `torch.matmul(q, k.transpose(...))`, `k.mT`, with scaling,
+of `q @ k.transpose(-2, -1)` (or `torch.matmul(q, k.transpose(...))`, `k.mT`,
+`torch.einsum("b h i d, b h j d -> b h i j", q, k)`, with scaling,
 masking by `masked_fill` or an added bias on the way), whose result (possibly through dropout)
 multiplies the values: `attn @ v`. It is not reported where the attention weights are used for
 anything else (returned, stored, logged: `scaled_dot_product_attention` does not return them),
@@ -167,6 +168,45 @@ fn bound_value<'a>(
         .map(|b| (b.value, b.range.start()))
 }
 
+/// An einsum that contracts the last dimension of two operands into their second-to-last ones:
+/// `"b h i d, b h j d -> b h i j"` (`q @ k^T` per head).
+fn query_key_product(spec: &str) -> bool {
+    let output = spec.split("->").nth(1).unwrap_or("");
+    last_two(spec).is_some_and(|[[i, d], [j, d2], [oi, oj]]| {
+        d == d2 && i != j && oi == i && oj == j && !output.contains(d)
+    })
+}
+
+/// The last two letters of each operand and of the output of a two-operand einsum.
+fn last_two(spec: &str) -> Option<[[char; 2]; 3]> {
+    let spec: String = spec.chars().filter(|c| !c.is_whitespace()).collect();
+    let (inputs, output) = spec.split_once("->")?;
+    let (a, b) = inputs.split_once(',')?;
+    let two = |s: &str| -> Option<[char; 2]> {
+        let v: Vec<char> = s.chars().collect();
+        match v.as_slice() {
+            [.., x, y] => Some([*x, *y]),
+            _ => None,
+        }
+    };
+    Some([two(a)?, two(b)?, two(output)?])
+}
+
+/// A matrix product of the weights with the values: `attn @ v`, `torch.matmul(attn, v)`, or an
+/// einsum that contracts the weights' last dimension (`"b h i j, b h j d -> b h i d"`).
+fn value_product(call: &ruff_python_ast::ExprCall) -> bool {
+    match call.arguments.args.first().and_then(string) {
+        None => true,
+        Some(spec) => last_two(spec).is_some_and(|[[i, j], [j2, d], [oi, od]]| {
+            j == j2
+                && oi == i
+                && od == d
+                && i != j
+                && !spec.split("->").nth(1).is_some_and(|o| o.contains(j))
+        }),
+    }
+}
+
 /// Attention scores: `q @ k^T` (with a transposed operand), scaled, masked or biased.
 fn scores(
     ctx: &Context,
@@ -197,6 +237,12 @@ fn scores(
                         .args
                         .get(1)
                         .is_some_and(|k| transposed(ctx, function, k, at, 0)),
+                    "torch.einsum" => c
+                        .arguments
+                        .args
+                        .first()
+                        .and_then(string)
+                        .is_some_and(query_key_product),
                     _ => false,
                 };
             }
@@ -251,7 +297,7 @@ impl<'a> Visitor<'a> for Walker<'_, '_, 'a> {
             Expr::BinOp(b) if b.op == Operator::MatMult => {
                 self.uses.matmul_lefts.push(b.left.range())
             }
-            Expr::Call(c) if is_matmul_call(self.ctx, expr) => {
+            Expr::Call(c) if is_matmul_call(self.ctx, expr) && value_product(c) => {
                 if let Some(first) = c
                     .arguments
                     .args
