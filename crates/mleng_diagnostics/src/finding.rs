@@ -147,8 +147,59 @@ impl Location {
     }
 }
 
+/// How safe it is to apply a fix without reading it (ruff's model).
+///
+/// Ordered `Display < Unsafe < Safe`, so "apply everything at least as safe as X" is a comparison.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Applicability {
+    /// Shown to the user, never applied: the edit needs context only a person has.
+    Display,
+    /// Changes behaviour beyond the bug (a checkpoint that no longer loads, different
+    /// pretrained weights): applied only with `--unsafe-fixes`.
+    Unsafe,
+    /// Keeps the program's meaning except for the bug it fixes: applied by `--fix`.
+    Safe,
+}
+
+impl Applicability {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Applicability::Display => "display",
+            Applicability::Unsafe => "unsafe",
+            Applicability::Safe => "safe",
+        }
+    }
+}
+
+impl fmt::Display for Applicability {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One text edit: replace what `span` covers with `content` (an insertion when the span is
+/// empty, a deletion when the content is). The span uses the finding's coordinates: 1-based
+/// lines and character columns, cell-relative in a notebook (the cell is the finding's).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Edit {
+    pub span: Span,
+    pub content: String,
+}
+
+impl Edit {
+    pub fn replace(span: Span, content: impl Into<String>) -> Edit {
+        Edit {
+            span,
+            content: content.into(),
+        }
+    }
+}
+
 /// A suggested change. `replacement` is the corrected code for the finding's span when the
-/// fix is mechanical; `example` shows the corrected code in context when it is not.
+/// fix is mechanical; `example` shows the corrected code in context when it is not. `edits`
+/// are what `--fix` and editors apply, all together or not at all; a rule that gives a
+/// `replacement` gets the matching edit from the review engine.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Fix {
     pub message: String,
@@ -156,6 +207,10 @@ pub struct Fix {
     pub replacement: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub example: Option<String>,
+    #[serde(default = "Fix::default_applicability")]
+    pub applicability: Applicability,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub edits: Vec<Edit>,
 }
 
 impl Fix {
@@ -164,7 +219,13 @@ impl Fix {
             message: message.into(),
             replacement: None,
             example: None,
+            applicability: Applicability::Display,
+            edits: Vec::new(),
         }
+    }
+
+    fn default_applicability() -> Applicability {
+        Applicability::Display
     }
 
     pub fn with_replacement(mut self, code: impl Into<String>) -> Fix {
@@ -175,6 +236,23 @@ impl Fix {
     pub fn with_example(mut self, code: impl Into<String>) -> Fix {
         self.example = Some(code.into());
         self
+    }
+
+    pub fn with_edit(mut self, edit: Edit) -> Fix {
+        self.edits.push(edit);
+        self
+    }
+
+    pub fn with_applicability(mut self, applicability: Applicability) -> Fix {
+        self.applicability = applicability;
+        self
+    }
+
+    /// Whether `--fix` (`threshold` Safe) or `--unsafe-fixes` (`threshold` Unsafe) applies it.
+    pub fn applies_at(&self, threshold: Applicability) -> bool {
+        !self.edits.is_empty()
+            && self.applicability != Applicability::Display
+            && self.applicability >= threshold
     }
 }
 
@@ -219,6 +297,8 @@ pub struct RuleInfo {
     pub summary: String,
     /// The full documentation in markdown (What / Why / Example / Use instead / References).
     pub docs_markdown: String,
+    /// How safe the rule's mechanical fix is (`None`: the rule only advises).
+    pub fix: Option<Applicability>,
 }
 
 impl Finding {

@@ -7,5 +7,7 @@
 mod finding;
 pub mod render;
 
-pub use finding::{Area, Finding, Fix, Location, RuleInfo, Severity, Snippet, Span};
+pub use finding::{
+    Applicability, Area, Edit, Finding, Fix, Location, RuleInfo, Severity, Snippet, Span,
+};
 pub use render::{render, Format, RenderOptions};

@@ -125,6 +125,7 @@ fn rules() -> Vec<RuleInfo> {
         default_severity: severity,
         summary: summary.into(),
         docs_markdown: format!("## {name}\n\n{summary}\n"),
+        fix: None,
     };
     // E000 is left out on purpose: results for unknown rules must carry no ruleIndex.
     vec![

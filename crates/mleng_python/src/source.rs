@@ -53,6 +53,9 @@ pub struct CodeCell {
     pub execution_count: Option<i64>,
     /// First line of the cell in the concatenated source (1-based).
     pub first_line: u32,
+    /// The cell was indented as a whole and its text here is dedented (see `dedent_cell`):
+    /// columns differ from the notebook's, so edits cannot be mapped back.
+    pub dedented: bool,
 }
 
 pub struct SourceFile {
@@ -118,9 +121,10 @@ impl SourceFile {
         }
         let mut text = notebook.source_code().to_string();
         let offsets: Vec<TextSize> = notebook.cell_offsets().iter().copied().collect();
-        for window in offsets.windows(2) {
-            dedent_cell(&mut text, TextRange::new(window[0], window[1]));
-        }
+        let dedented: Vec<bool> = offsets
+            .windows(2)
+            .map(|window| dedent_cell(&mut text, TextRange::new(window[0], window[1])))
+            .collect();
         let lines = LineMap::new(&text);
         let raw_cells = notebook.cells();
         // Code cells that ruff kept (cell magics such as %%bash are skipped by ruff), in order.
@@ -147,6 +151,7 @@ impl SourceFile {
                 number,
                 execution_count,
                 first_line: lines.line_of(start),
+                dedented: dedented.get(i).copied().unwrap_or(false),
             });
         }
         Ok(SourceFile {
@@ -311,13 +316,13 @@ pub mod mleng_span {
 /// backslash or `\r`), so the cell parses as IPython runs it while every line keeps its length
 /// and every offset after the cell stays where it was. Columns in such a cell are counted as
 /// IPython sees the code, without the common indentation.
-fn dedent_cell(text: &mut String, range: TextRange) {
+fn dedent_cell(text: &mut String, range: TextRange) -> bool {
     let (start, end) = (range.start().to_usize(), range.end().to_usize());
     let Some(cell) = text.get(start..end) else {
-        return;
+        return false;
     };
     let Some(first) = cell.lines().find(|l| !l.trim().is_empty()) else {
-        return;
+        return false;
     };
     let indent = &first[..first.len() - first.trim_start_matches([' ', '\t']).len()];
     if indent.is_empty()
@@ -325,7 +330,7 @@ fn dedent_cell(text: &mut String, range: TextRange) {
             .lines()
             .all(|l| l.trim().is_empty() || l.starts_with(indent))
     {
-        return;
+        return false;
     }
     let k = indent.len();
     let mut out = String::with_capacity(cell.len());
@@ -356,6 +361,7 @@ fn dedent_cell(text: &mut String, range: TextRange) {
         out.push_str(newline);
     }
     text.replace_range(start..end, &out);
+    true
 }
 
 #[cfg(test)]

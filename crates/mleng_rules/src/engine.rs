@@ -6,6 +6,8 @@
 use mleng_python::contained::contain;
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use globset::GlobSet;
 use mleng_diagnostics::{Finding, Location, Severity, Snippet};
@@ -34,6 +36,15 @@ pub struct Settings {
     pub severity_overrides: HashMap<&'static str, Severity>,
     /// Glob -> codes ignored in matching files.
     pub per_file_ignores: Vec<(GlobSet, HashSet<&'static str>)>,
+    /// Counts files as their rules finish, for a progress line (`None`: nobody is watching).
+    pub progress: Option<Arc<Progress>>,
+}
+
+/// How far a review is: files whose rules have run, of how many. Shared with whoever shows it.
+#[derive(Debug, Default)]
+pub struct Progress {
+    pub done: AtomicUsize,
+    pub total: AtomicUsize,
 }
 
 impl Default for Settings {
@@ -42,6 +53,7 @@ impl Default for Settings {
             enabled: registry::default_enabled().map(|r| r.code).collect(),
             severity_overrides: HashMap::new(),
             per_file_ignores: Vec::new(),
+            progress: None,
         }
     }
 }
@@ -136,10 +148,44 @@ pub struct ProjectReview {
 /// its index (in parallel); then the project rules over the collected facts. All of it runs on
 /// threads with a large stack (see [`STACK_SIZE`]), so deep but ordinary code never overflows.
 pub fn review_project(paths: &[PathBuf], settings: &Settings, keep_facts: bool) -> ProjectReview {
-    on_review_threads(|| review_project_inner(paths, settings, keep_facts))
+    review_project_with(paths, &Overlay::default(), settings, keep_facts)
 }
 
-fn review_project_inner(paths: &[PathBuf], settings: &Settings, keep_facts: bool) -> ProjectReview {
+/// In-memory contents that replace files on disk: an editor's unsaved buffer, a file piped on
+/// stdin. Keyed by the path as it appears in the reviewed paths.
+pub type Overlay = HashMap<PathBuf, String>;
+
+/// [`review_project`] with some files' contents taken from `overlay` instead of the disk.
+pub fn review_project_with(
+    paths: &[PathBuf],
+    overlay: &Overlay,
+    settings: &Settings,
+    keep_facts: bool,
+) -> ProjectReview {
+    on_review_threads(|| review_project_inner(paths, overlay, settings, keep_facts))
+}
+
+/// A file's source: the overlay's text when it has one, else the file on disk.
+fn load_source(path: &Path, overlay: &Overlay) -> Result<SourceFile, mleng_python::LoadError> {
+    let Some(text) = overlay.get(path) else {
+        return SourceFile::load(path);
+    };
+    let is_notebook = path
+        .extension()
+        .is_some_and(|ext| ext.eq_ignore_ascii_case("ipynb"));
+    if is_notebook {
+        SourceFile::from_notebook_bytes(path, text.as_bytes())
+    } else {
+        SourceFile::from_python_bytes(path, text.clone().into_bytes())
+    }
+}
+
+fn review_project_inner(
+    paths: &[PathBuf],
+    overlay: &Overlay,
+    settings: &Settings,
+    keep_facts: bool,
+) -> ProjectReview {
     let project_rules: Vec<&ProjectRule> = registry::project_rules()
         .iter()
         .copied()
@@ -152,7 +198,7 @@ fn review_project_inner(paths: &[PathBuf], settings: &Settings, keep_facts: bool
         .partition(|p| project::is_requirements_file(p));
     let loaded: Vec<Result<SourceFile, Vec<Finding>>> = code_paths
         .par_iter()
-        .map(|path| match contain(|| SourceFile::load(path)) {
+        .map(|path| match contain(|| load_source(path, overlay)) {
             Ok(Ok(source)) => Ok(source),
             // An R or Julia notebook next to the Python code is not a problem to report.
             Ok(Err(mleng_python::LoadError::NotPython)) => Err(Vec::new()),
@@ -400,7 +446,12 @@ fn review_sources_inner(
                         project: &model,
                         module,
                     };
-                    match contain(|| review_indexed(&file, settings, project_rules, with_facts)) {
+                    let result =
+                        contain(|| review_indexed(&file, settings, project_rules, with_facts));
+                    if let Some(progress) = &settings.progress {
+                        progress.done.fetch_add(1, Ordering::Relaxed);
+                    }
+                    match result {
                         Ok(result) => result,
                         Err(detail) => (vec![input::internal_error(path, &detail)], None),
                     }

@@ -22,7 +22,7 @@ mod training;
 pub use context::Context;
 pub use cv::tasks;
 pub use engine::{
-    review_files, review_project, review_source, review_source_with_facts, FileOutcome,
-    ProjectReview, Settings,
+    review_files, review_project, review_project_with, review_source, review_source_with_facts,
+    FileOutcome, Overlay, ProjectReview, Settings,
 };
 pub use rule::Rule;

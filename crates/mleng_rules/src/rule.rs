@@ -1,4 +1,4 @@
-use mleng_diagnostics::{Area, RuleInfo, Severity};
+use mleng_diagnostics::{Applicability, Area, RuleInfo, Severity};
 
 use crate::context::Context;
 
@@ -10,8 +10,10 @@ pub struct Rule {
     pub name: &'static str,
     pub area: Area,
     pub severity: Severity,
-    /// Whether findings carry a mechanical replacement for their span.
-    pub fixable: bool,
+    /// How safe the rule's mechanical fix is to apply (`None`: advice only). Findings whose
+    /// fix carries a replacement get edits with this applicability; the docs' `## Fix`
+    /// section says why.
+    pub fix: Option<Applicability>,
     /// One sentence for tables.
     pub summary: &'static str,
     pub docs: &'static str,
@@ -27,6 +29,7 @@ impl Rule {
             default_severity: self.severity,
             summary: self.summary.to_string(),
             docs_markdown: self.docs.to_string(),
+            fix: self.fix,
         }
     }
 }

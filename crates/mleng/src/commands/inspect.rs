@@ -240,6 +240,7 @@ fn rule_infos(findings: &[Finding]) -> Vec<RuleInfo> {
             default_severity: f.severity,
             docs_markdown: format!("{summary}\n\nSee docs/inspect.md in the mleng repository."),
             summary,
+            fix: None,
         });
     }
     infos

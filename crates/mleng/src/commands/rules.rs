@@ -23,7 +23,7 @@ pub fn run_rules(args: RulesArgs) -> Result<ExitCode> {
     match args.format.as_str() {
         "text" => {
             println!(
-                "CODE    NAME                               AREA          SEVERITY FIXABLE DEFAULT"
+                "CODE    NAME                               AREA          SEVERITY FIX     DEFAULT"
             );
             for r in rules {
                 println!(
@@ -32,7 +32,7 @@ pub fn run_rules(args: RulesArgs) -> Result<ExitCode> {
                     r.name,
                     r.area.as_str(),
                     r.severity.as_str(),
-                    if r.fixable { "yes" } else { "no" },
+                    fix_label(r),
                     if registry::is_default_enabled(r) {
                         "on"
                     } else {
@@ -48,7 +48,7 @@ pub fn run_rules(args: RulesArgs) -> Result<ExitCode> {
                 .map(|r| {
                     serde_json::json!({
                         "code": r.code, "name": r.name, "area": r.area, "severity": r.severity,
-                        "fixable": r.fixable, "default": registry::is_default_enabled(r),
+                        "fixable": r.fix.is_some(), "fix": r.fix, "default": registry::is_default_enabled(r),
                         "summary": r.summary, "docs": r.docs,
                     })
                 })
@@ -65,7 +65,7 @@ pub fn run_rules(args: RulesArgs) -> Result<ExitCode> {
 /// The README's rule table, generated from the registry (a test keeps the README in sync).
 pub fn markdown_table() -> String {
     let mut out = String::from(
-        "| Code | Name | Area | Severity | Fixable | What it finds |\n|---|---|---|---|---|---|\n",
+        "| Code | Name | Area | Severity | Fix | What it finds |\n|---|---|---|---|---|---|\n",
     );
     for r in registry::all() {
         out.push_str(&format!(
@@ -74,11 +74,16 @@ pub fn markdown_table() -> String {
             r.name,
             r.area.as_str(),
             r.severity.as_str(),
-            if r.fixable { "yes" } else { "no" },
+            fix_label(r),
             r.summary.replace('|', "\\|")
         ));
     }
     out
+}
+
+/// `safe` / `unsafe` (what `--fix` / `--unsafe-fixes` apply), or `no` for advice only.
+fn fix_label(rule: &mleng_rules::Rule) -> &'static str {
+    rule.fix.map_or("no", |a| a.as_str())
 }
 
 pub fn run_explain(args: ExplainArgs) -> Result<ExitCode> {
@@ -105,10 +110,10 @@ pub fn run_explain(args: ExplainArgs) -> Result<ExitCode> {
     println!("# {} {}", rule.code, rule.name);
     println!();
     println!(
-        "Area: {}. Default severity: {}. Fixable: {}. Enabled by default: {}.",
+        "Area: {}. Default severity: {}. Fix: {}. Enabled by default: {}.",
         rule.area.as_str(),
         rule.severity.as_str(),
-        if rule.fixable { "yes" } else { "no" },
+        fix_label(rule),
         if registry::is_default_enabled(rule) {
             "yes"
         } else {

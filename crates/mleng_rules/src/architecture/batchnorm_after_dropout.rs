@@ -1,6 +1,6 @@
 use std::collections::HashSet;
 
-use mleng_diagnostics::{Area, Fix, Severity};
+use mleng_diagnostics::{Applicability, Area, Fix, Severity};
 use mleng_knowledge::layers::{is_elementwise, kind, LayerKind};
 use ruff_python_ast::ExprCall;
 use ruff_text_size::{Ranged, TextRange};
@@ -13,7 +13,7 @@ pub(crate) static RULE: Rule = Rule {
     name: "batchnorm-after-dropout",
     area: Area::Architecture,
     severity: Severity::Warning,
-    fixable: true,
+    fix: Some(Applicability::Unsafe),
     summary: "BatchNorm normalizes the output of Dropout: its running statistics will not match eval mode.",
     docs: r#"## What it does
 Finds a BatchNorm layer that receives the output of a Dropout layer, directly or through
@@ -47,6 +47,10 @@ head = nn.Sequential(
     nn.Dropout(0.5),
 )
 ```
+
+## Fix
+Unsafe: Dropout is moved after BatchNorm. The layer indices of the `nn.Sequential` change, so
+old checkpoints no longer load into it by key.
 
 ## References
 - Li, Chen, Hu, Yang. *Understanding the Disharmony between Dropout and Batch Normalization by

@@ -1,6 +1,6 @@
 use std::collections::HashSet;
 
-use mleng_diagnostics::{Area, Fix, Severity};
+use mleng_diagnostics::{Applicability, Area, Fix, Severity};
 use mleng_knowledge::layers::{kind, LayerKind};
 use mleng_python::index::literals::{boolean, dotted};
 use mleng_python::SemanticIndex;
@@ -16,7 +16,7 @@ pub(crate) static RULE: Rule = Rule {
     name: "bias-before-batchnorm",
     area: Area::Architecture,
     severity: Severity::Info,
-    fixable: true,
+    fix: Some(Applicability::Unsafe),
     summary: "A Conv/Linear bias directly followed by BatchNorm is cancelled by BN's mean subtraction: wasted parameters.",
     docs: r#"## What it does
 Finds a `Conv1d/2d/3d`, `ConvTranspose*d` or `Linear` layer with a bias (`bias=True`, the
@@ -55,6 +55,10 @@ block = nn.Sequential(
     nn.ReLU(inplace=True),
 )
 ```
+
+## Fix
+Unsafe: `bias=False` is added. The model computes the same function family, but the bias
+parameter disappears from the state dict, so old checkpoints no longer load strictly.
 
 ## References
 - Ioffe & Szegedy, *Batch Normalization: Accelerating Deep Network Training by Reducing Internal Covariate Shift*, ICML 2015, section 3.2: <https://arxiv.org/abs/1502.03167>

@@ -11,7 +11,7 @@ pub(crate) static RULE: Rule = Rule {
     name: "deep-plain-stack",
     area: Area::Architecture,
     severity: Severity::Info,
-    fixable: false,
+    fix: None,
     summary: "A deep nn.Sequential of weight layers with no normalization (or with only sigmoid/tanh activations): gradients vanish.",
     docs: r#"## What it does
 Finds an `nn.Sequential(...)` (nested ones flattened) that stacks

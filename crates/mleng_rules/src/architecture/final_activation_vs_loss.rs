@@ -14,7 +14,7 @@ pub(crate) static RULE: Rule = Rule {
     name: "final-activation-vs-loss",
     area: Area::Architecture,
     severity: Severity::Error,
-    fixable: false,
+    fix: None,
     summary: "The model ends in softmax/sigmoid/ReLU but its output feeds a loss that expects raw logits.",
     docs: r#"## What it does
 Finds a model whose output goes through a final `Softmax`, `Sigmoid` or `ReLU` (the last item of

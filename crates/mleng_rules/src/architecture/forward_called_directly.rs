@@ -1,4 +1,4 @@
-use mleng_diagnostics::{Area, Fix, Severity};
+use mleng_diagnostics::{Applicability, Area, Fix, Severity};
 use mleng_python::index::literals::dotted;
 use mleng_python::SemanticIndex;
 use ruff_python_ast::Expr;
@@ -12,7 +12,7 @@ pub(crate) static RULE: Rule = Rule {
     name: "forward-called-directly",
     area: Area::Architecture,
     severity: Severity::Warning,
-    fixable: true,
+    fix: Some(Applicability::Safe),
     summary: "`module.forward(x)` bypasses the module's hooks: call the module, `module(x)`.",
     docs: r#"## What it does
 Finds `.forward(...)` called on an object we know is an `nn.Module`: a layer the class created
@@ -45,6 +45,10 @@ def forward(self, x):
     x = self.backbone(x)
     return self.head(x)
 ```
+
+## Fix
+Safe: `module.forward(x)` becomes `module(x)`, which runs the same forward plus the registered
+hooks.
 
 ## References
 - `torch.nn.Module.forward`: "one should call the Module instance afterwards instead of this since the former takes care of running the registered hooks while the latter silently ignores them." <https://pytorch.org/docs/stable/generated/torch.nn.Module.html#torch.nn.Module.forward>

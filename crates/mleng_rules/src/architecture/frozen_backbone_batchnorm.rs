@@ -14,7 +14,7 @@ pub(crate) static RULE: Rule = Rule {
     name: "frozen-backbone-batchnorm",
     area: Area::Architecture,
     severity: Severity::Info,
-    fixable: false,
+    fix: None,
     summary: "A frozen (requires_grad=False) BatchNorm backbone is trained in train() mode: its running statistics still change.",
     docs: r#"## What it does
 Finds a pretrained torchvision/timm backbone that contains BatchNorm (ResNet, EfficientNet,

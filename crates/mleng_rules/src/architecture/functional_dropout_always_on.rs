@@ -1,4 +1,4 @@
-use mleng_diagnostics::{Area, Fix, Severity};
+use mleng_diagnostics::{Applicability, Area, Fix, Severity};
 use mleng_knowledge::layers::{kind, LayerKind};
 use ruff_text_size::Ranged;
 
@@ -10,7 +10,7 @@ pub(crate) static RULE: Rule = Rule {
     name: "functional-dropout-always-on",
     area: Area::Architecture,
     severity: Severity::Warning,
-    fixable: true,
+    fix: Some(Applicability::Safe),
     summary: "F.dropout in a module's forward without training=self.training, or an nn.Dropout built inside forward: dropout stays on in eval mode.",
     docs: r#"## What it does
 Finds dropout in an `nn.Module`'s methods that `model.eval()` cannot switch off:
@@ -47,7 +47,7 @@ def forward(self, x):
 ```
 
 ## Fix
-Adding `training=self.training` is safe: it changes nothing in training mode and turns the
+Safe: `--fix` adds `training=self.training`. It changes nothing in training mode and turns the
 dropout off in eval mode, which is what `model.eval()` promises.
 
 ## References
@@ -145,7 +145,7 @@ mod tests {
         );
         assert_eq!(
             with_training("F.dropout(\n    x,\n)"),
-            "F.dropout(\n    x, training=self.training)"
+            "F.dropout(\n    x,\n    training=self.training,\n)"
         );
     }
 }

@@ -1,4 +1,4 @@
-use mleng_diagnostics::{Area, Fix, Severity};
+use mleng_diagnostics::{Applicability, Area, Fix, Severity};
 use mleng_knowledge::backbones::{self, Head};
 use mleng_python::index::literals::{number, string};
 use mleng_python::index::Binding;
@@ -14,7 +14,7 @@ pub(crate) static RULE: Rule = Rule {
     name: "head-in-features-mismatch",
     area: Area::Architecture,
     severity: Severity::Error,
-    fixable: true,
+    fix: Some(Applicability::Safe),
     summary:
         "A replacement classifier head's input width does not match the backbone's feature width.",
     docs: r#"## What it does
@@ -42,6 +42,10 @@ model.fc = nn.Linear(512, num_classes)
 model = torchvision.models.resnet50(weights="IMAGENET1K_V2")
 model.fc = nn.Linear(model.fc.in_features, num_classes)
 ```
+
+## Fix
+Safe: the head's `in_features` becomes the backbone's output width; the code as written fails
+with a shape error at the first forward pass.
 
 ## References
 - torchvision, "Models and pre-trained weights" and the model sources (head widths): <https://pytorch.org/vision/stable/models.html>

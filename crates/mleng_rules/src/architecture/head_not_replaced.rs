@@ -14,7 +14,7 @@ pub(crate) static RULE: Rule = Rule {
     name: "head-not-replaced",
     area: Area::Architecture,
     severity: Severity::Warning,
-    fixable: false,
+    fix: None,
     summary: "A pretrained 1000-class ImageNet model is trained on a dataset with another number of classes without replacing its head.",
     docs: r#"## What it does
 Finds a torchvision or timm backbone created with pretrained ImageNet weights

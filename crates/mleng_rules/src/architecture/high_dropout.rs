@@ -11,7 +11,7 @@ pub(crate) static RULE: Rule = Rule {
     name: "high-dropout",
     area: Area::Architecture,
     severity: Severity::Info,
-    fixable: false,
+    fix: None,
     summary:
         "A Dropout probability above 0.5 drops most units: the layer after it sees little signal.",
     docs: r#"## What it does

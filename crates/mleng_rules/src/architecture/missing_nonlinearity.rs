@@ -16,7 +16,7 @@ pub(crate) static RULE: Rule = Rule {
     name: "missing-nonlinearity",
     area: Area::Architecture,
     severity: Severity::Warning,
-    fixable: false,
+    fix: None,
     summary: "Two Linear/Conv layers in a row with no activation between them compose into a single linear map.",
     docs: r#"## What it does
 Finds two affine layers (`Linear`, or `Conv1d/2d/3d` with a 1x1 kernel) applied one after the

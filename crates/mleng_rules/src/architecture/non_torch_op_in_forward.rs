@@ -14,7 +14,7 @@ pub(crate) static RULE: Rule = Rule {
     name: "non-torch-op-in-forward",
     area: Area::Architecture,
     severity: Severity::Warning,
-    fixable: false,
+    fix: None,
     summary: "NumPy, `.item()`, `.tolist()`, `.cpu()` or Python `float()`/`int()` on a layer output inside `forward`: cuts the autograd graph and/or forces a GPU->CPU sync.",
     docs: r#"## What it does
 Finds, inside the `forward` method of an `nn.Module`, the output of one of the module's own

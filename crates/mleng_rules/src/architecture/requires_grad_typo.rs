@@ -1,4 +1,4 @@
-use mleng_diagnostics::{Area, Fix, Severity};
+use mleng_diagnostics::{Applicability, Area, Fix, Severity};
 use ruff_text_size::{TextRange, TextSize};
 
 use crate::context::Context;
@@ -9,7 +9,7 @@ pub(crate) static RULE: Rule = Rule {
     name: "requires-grad-typo",
     area: Area::Architecture,
     severity: Severity::Error,
-    fixable: true,
+    fix: Some(Applicability::Safe),
     summary: "`p.require_grad = False` (or a similar misspelling) sets a new attribute and freezes nothing.",
     docs: r#"## What it does
 Finds assignments to a misspelled `requires_grad` attribute (`require_grad`, `requires_grads`,
@@ -36,6 +36,10 @@ for p in model.backbone.parameters():
     p.requires_grad = False
 # or: model.backbone.requires_grad_(False)
 ```
+
+## Fix
+Safe: the misspelled attribute becomes `requires_grad`, which is what the assignment meant; the
+typo only created an unused attribute.
 
 ## References
 - PyTorch autograd mechanics, "Locally disabling gradient computation / Setting requires_grad": <https://pytorch.org/docs/stable/notes/autograd.html#setting-requires-grad>

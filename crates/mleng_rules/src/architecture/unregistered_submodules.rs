@@ -1,4 +1,4 @@
-use mleng_diagnostics::{Area, Fix, Severity};
+use mleng_diagnostics::{Applicability, Area, Fix, Severity};
 use mleng_knowledge::layers::{kind, LayerKind};
 use mleng_python::index::literals::{boolean, dotted};
 use mleng_python::SemanticIndex;
@@ -13,7 +13,7 @@ pub(crate) static RULE: Rule = Rule {
     name: "unregistered-submodules",
     area: Area::Architecture,
     severity: Severity::Error,
-    fixable: true,
+    fix: Some(Applicability::Unsafe),
     summary: "Layers kept in a plain list/dict (or a tensor with requires_grad=True) on an nn.Module are not registered: no .parameters(), .to(), state_dict.",
     docs: r#"## What it does
 Finds, in an `nn.Module` subclass:
@@ -53,6 +53,11 @@ class Net(nn.Module):
         self.blocks = nn.ModuleList([nn.Linear(64, 64) for _ in range(4)])
         self.scale = nn.Parameter(torch.ones(64))
 ```
+
+## Fix
+Unsafe: the list or dict is wrapped in `nn.ModuleList`/`nn.ModuleDict` (a tensor in
+`nn.Parameter`). The parameters then train, move with `.to()` and appear in the state dict:
+intended, but old checkpoints lack them.
 
 ## References
 - `torch.nn.ModuleList` / `torch.nn.ModuleDict`: "holds submodules in a list ... properly registered, and will be visible by all Module methods": <https://pytorch.org/docs/stable/generated/torch.nn.ModuleList.html>

@@ -11,7 +11,7 @@ pub(crate) static RULE: Rule = Rule {
     name: "unused-layer",
     area: Area::Architecture,
     severity: Severity::Warning,
-    fixable: false,
+    fix: None,
     summary:
         "A layer with parameters is created in the module but never used anywhere in the file.",
     docs: r#"## What it does

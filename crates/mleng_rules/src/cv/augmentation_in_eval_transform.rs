@@ -15,7 +15,7 @@ pub(crate) static RULE: Rule = Rule {
     name: "augmentation-in-eval-transform",
     area: Area::Cv,
     severity: Severity::Warning,
-    fixable: false,
+    fix: None,
     summary: "Random augmentation in a transform used for validation or test data.",
     docs: r#"## What it does
 Finds random transforms (`RandomResizedCrop`, `RandomCrop`, `RandomHorizontalFlip`, `ColorJitter`,

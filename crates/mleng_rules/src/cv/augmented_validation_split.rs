@@ -15,7 +15,7 @@ pub(crate) static RULE: Rule = Rule {
     name: "augmented-validation-split",
     area: Area::Cv,
     severity: Severity::Warning,
-    fixable: false,
+    fix: None,
     summary: "A validation (or test) split carved out of a Dataset built with random training augmentation: the validation images are augmented too.",
     docs: r#"## What it does
 Finds validation or test data taken from a dataset object whose `transform` has random steps

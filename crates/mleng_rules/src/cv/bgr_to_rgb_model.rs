@@ -1,4 +1,4 @@
-use mleng_diagnostics::{Area, Fix, Severity};
+use mleng_diagnostics::{Applicability, Area, Fix, Severity};
 use mleng_python::index::literals::{dotted, number};
 use ruff_text_size::Ranged;
 
@@ -11,7 +11,7 @@ pub(crate) static RULE: Rule = Rule {
     name: "bgr-to-rgb-model",
     area: Area::Cv,
     severity: Severity::Warning,
-    fixable: true,
+    fix: Some(Applicability::Unsafe),
     summary:
         "Images read with cv2.imread (BGR) fed to an RGB-pretrained model without a channel flip.",
     docs: r#"## What it does
@@ -38,6 +38,10 @@ x = preprocess(image)
 ```python
 image = cv2.cvtColor(cv2.imread(path), cv2.COLOR_BGR2RGB)
 ```
+
+## Fix
+Unsafe: `cv2.cvtColor(..., cv2.COLOR_BGR2RGB)` wraps the read. Right for models trained on RGB
+(torchvision, timm); wrong for one trained on BGR input.
 
 ## References
 - OpenCV `imread`, "In the case of color images, the decoded images will have the channels stored in B G R order": <https://docs.opencv.org/4.x/d4/da8/group__imgcodecs.html#ga288b8b3da0892bd651fce07b3bbd3a56>

@@ -13,7 +13,7 @@ pub(crate) static RULE: Rule = Rule {
     name: "box-flip-without-swap",
     area: Area::Cv,
     severity: Severity::Warning,
-    fixable: false,
+    fix: None,
     summary: "A horizontal (or vertical) flip reflects x1 and x2 of corner-format boxes in place without swapping them: every flipped box has x1 > x2.",
     docs: r#"## What it does
 Finds flips of corner-format (`x1, y1, x2, y2`) boxes that reflect each coordinate in place:

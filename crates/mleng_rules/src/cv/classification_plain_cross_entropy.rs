@@ -9,7 +9,7 @@ pub(crate) static RULE: Rule = Rule {
     name: "classification-plain-cross-entropy",
     area: Area::Cv,
     severity: Severity::Info,
-    fixable: false,
+    fix: None,
     summary: "An image-classification project trains with plain cross-entropy: no label smoothing and no MixUp/CutMix.",
     docs: r#"## What it does
 In an image-classification project that trains (a script with a main guard, a notebook or module-level

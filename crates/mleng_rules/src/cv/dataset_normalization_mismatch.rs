@@ -11,7 +11,7 @@ pub(crate) static RULE: Rule = Rule {
     name: "dataset-normalization-mismatch",
     area: Area::Cv,
     severity: Severity::Warning,
-    fixable: false,
+    fix: None,
     summary: "Normalize uses the published statistics of another dataset than the one the file loads (CIFAR-100's with CIFAR10, MNIST's with FashionMNIST).",
     docs: r#"## What it does
 Finds a `Normalize(mean, std)` whose mean is, to three decimals, the published mean of one

@@ -9,7 +9,7 @@ pub(crate) static RULE: Rule = Rule {
     name: "detection-plain-cross-entropy",
     area: Area::Cv,
     severity: Severity::Info,
-    fixable: false,
+    fix: None,
     summary: "A detection project trains its classification head with plain cross-entropy and no focal loss.",
     docs: r#"## What it does
 In an object-detection project that trains (a script with a main guard, a notebook or module-level

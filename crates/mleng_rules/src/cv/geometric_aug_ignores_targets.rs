@@ -15,7 +15,7 @@ pub(crate) static RULE: Rule = Rule {
     name: "geometric-aug-ignores-targets",
     area: Area::Cv,
     severity: Severity::Warning,
-    fixable: false,
+    fix: None,
     summary: "Random geometric transform applied to the image only, while the sample has boxes, masks or keypoints.",
     docs: r#"## What it does
 Finds torchvision v1 random geometric transforms (`RandomHorizontalFlip`, `RandomRotation`,

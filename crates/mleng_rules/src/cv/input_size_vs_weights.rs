@@ -13,7 +13,7 @@ pub(crate) static RULE: Rule = Rule {
     name: "input-size-vs-weights",
     area: Area::Cv,
     severity: Severity::Info,
-    fixable: false,
+    fix: None,
     summary: "Input resolution far (2x or more) from the resolution the pretrained weights were trained at.",
     docs: r#"## What it does
 Compares the final size of the file's transform pipelines (the last `Resize`, `CenterCrop`,

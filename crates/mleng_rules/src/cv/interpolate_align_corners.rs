@@ -1,4 +1,4 @@
-use mleng_diagnostics::{Area, Fix, Severity};
+use mleng_diagnostics::{Applicability, Area, Fix, Severity};
 use mleng_python::index::literals::string;
 use ruff_text_size::Ranged;
 
@@ -10,7 +10,7 @@ pub(crate) static RULE: Rule = Rule {
     name: "interpolate-align-corners",
     area: Area::Cv,
     severity: Severity::Info,
-    fixable: true,
+    fix: Some(Applicability::Safe),
     summary: "Bilinear/bicubic F.interpolate or nn.Upsample without an explicit align_corners.",
     docs: r#"## What it does
 Finds `F.interpolate(..., mode="bilinear"|"bicubic"|"trilinear"|"linear")` and
@@ -33,6 +33,10 @@ logits = F.interpolate(logits, size=image.shape[-2:], mode="bilinear")
 ```python
 logits = F.interpolate(logits, size=image.shape[-2:], mode="bilinear", align_corners=False)
 ```
+
+## Fix
+Safe: `align_corners=False` is written out, which is the default since PyTorch 0.4: behaviour
+does not change, it becomes explicit.
 
 ## References
 - `torch.nn.functional.interpolate`, `align_corners` (default `True` up to 0.3.1, `False` since; the warning box explains the two samplings): <https://pytorch.org/docs/stable/generated/torch.nn.functional.interpolate.html>

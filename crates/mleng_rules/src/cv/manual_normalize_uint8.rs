@@ -13,7 +13,7 @@ pub(crate) static RULE: Rule = Rule {
     name: "manual-normalize-uint8",
     area: Area::Cv,
     severity: Severity::Warning,
-    fixable: false,
+    fix: None,
     summary: "Hand-written `(img - mean) / std` with 0-1 statistics (ImageNet's 0.485, ...) on a uint8 image that was never divided by 255.",
     docs: r#"## What it does
 Finds hand-written normalization `(img - mean) / std` where

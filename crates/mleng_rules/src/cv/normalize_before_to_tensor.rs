@@ -10,7 +10,7 @@ pub(crate) static RULE: Rule = Rule {
     name: "normalize-before-to-tensor",
     area: Area::Cv,
     severity: Severity::Warning,
-    fixable: true,
+    fix: None,
     summary: "Normalize placed before ToTensor/ToImage in a torchvision Compose.",
     docs: r#"## What it does
 Finds a torchvision `Compose` in which `Normalize` comes before `ToTensor()` (v1) or before

@@ -1,4 +1,4 @@
-use mleng_diagnostics::{Area, Fix, Severity};
+use mleng_diagnostics::{Applicability, Area, Fix, Severity};
 use mleng_python::index::literals::string;
 use ruff_text_size::Ranged;
 
@@ -11,7 +11,7 @@ pub(crate) static RULE: Rule = Rule {
     name: "normalize-value-range",
     area: Area::Cv,
     severity: Severity::Warning,
-    fixable: true,
+    fix: Some(Applicability::Unsafe),
     summary: "Normalize statistics are on the 0-255 scale but the images reaching it are on the 0-1 scale (or vice versa).",
     docs: r#"## What it does
 Finds `Normalize` statistics written on the wrong scale for the pipeline:
@@ -40,6 +40,10 @@ The opposite mistake, 0-1 statistics on uint8 (0-255) input, fails loudly in tor
 (`Normalize` raises a `TypeError` on non-float tensors in v1 and v2), so it is not reported. With
 albumentations and `max_pixel_value=1.0` it depends on whether the dataset already divided the
 image by 255, which the transform alone does not show; we stay silent rather than guess.
+
+## Fix
+Unsafe: the statistics are rescaled to match the pipeline's value range. Intended, but a model
+trained with the old, wrong statistics sees different inputs.
 
 ## References
 - `torchvision.transforms.ToTensor` ("converts ... in the range [0, 255] to a torch.FloatTensor ... in the range [0.0, 1.0]"): <https://pytorch.org/vision/stable/generated/torchvision.transforms.ToTensor.html>

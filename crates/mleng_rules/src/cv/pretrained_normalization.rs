@@ -1,4 +1,4 @@
-use mleng_diagnostics::{Area, Fix, Severity};
+use mleng_diagnostics::{Applicability, Area, Fix, Severity};
 use mleng_knowledge::normalization::{matches, Expectation};
 use ruff_text_size::Ranged;
 
@@ -11,7 +11,7 @@ pub(crate) static RULE: Rule = Rule {
     name: "pretrained-normalization-mismatch",
     area: Area::Cv,
     severity: Severity::Warning,
-    fixable: true,
+    fix: Some(Applicability::Unsafe),
     summary:
         "Normalize statistics do not match what the loaded pretrained weights were trained with.",
     docs: r#"## What it does
@@ -50,6 +50,11 @@ config = timm.data.resolve_data_config({}, model=model)
 tf = timm.data.create_transform(**config)  # mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5)
 ```
 For torchvision, `weights = ResNet50_Weights.DEFAULT; tf = weights.transforms()`.
+
+## Fix
+Unsafe: the normalization statistics are replaced by the weights' own. The input distribution
+changes, as intended; a model already fine-tuned with the old statistics must be retrained or
+keep them.
 
 ## References
 - torchvision models, "all pre-trained models expect input images normalized in the same way": <https://pytorch.org/vision/stable/models.html>

@@ -9,7 +9,7 @@ pub(crate) static RULE: Rule = Rule {
     name: "segmentation-cross-entropy-only",
     area: Area::Cv,
     severity: Severity::Info,
-    fixable: false,
+    fix: None,
     summary: "A semantic-segmentation project trains with cross-entropy alone, without a Dice (overlap) term.",
     docs: r#"## What it does
 In a semantic-segmentation project that trains (a script with a main guard, a notebook or module-level

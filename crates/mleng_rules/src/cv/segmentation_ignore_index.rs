@@ -1,4 +1,4 @@
-use mleng_diagnostics::{Area, Fix, Severity};
+use mleng_diagnostics::{Applicability, Area, Fix, Severity};
 use mleng_knowledge::vision::{is_label_map_name, is_mask_name, name_words};
 use mleng_python::index::literals::number;
 use ruff_python_ast::Expr;
@@ -12,7 +12,7 @@ pub(crate) static RULE: Rule = Rule {
     name: "segmentation-ignore-index",
     area: Area::Cv,
     severity: Severity::Warning,
-    fixable: true,
+    fix: Some(Applicability::Unsafe),
     summary:
         "Label maps with a 255 void label trained with cross-entropy that has no ignore_index.",
     docs: r#"## What it does
@@ -41,6 +41,10 @@ criterion = nn.CrossEntropyLoss()
 ```python
 criterion = nn.CrossEntropyLoss(ignore_index=255)
 ```
+
+## Fix
+Unsafe: `ignore_index=255` is added to the loss. The loss values change, as intended, only if
+255 really is the void label of your data.
 
 ## References
 - `torch.nn.CrossEntropyLoss`, `ignore_index` (default -100): <https://pytorch.org/docs/stable/generated/torch.nn.CrossEntropyLoss.html>

@@ -9,7 +9,7 @@ pub(crate) static RULE: Rule = Rule {
     name: "checkpoint-not-resumable",
     area: Area::Experiment,
     severity: Severity::Info,
-    fixable: false,
+    fix: None,
     summary: "A training script that says it resumes saves checkpoints without the optimizer, scheduler or GradScaler state or the epoch.",
     docs: r#"## What it does
 For each training entry point that *says* it can resume (a `--resume`-style command-line

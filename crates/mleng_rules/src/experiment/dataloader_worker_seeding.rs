@@ -13,7 +13,7 @@ pub(crate) static RULE: Rule = Rule {
     name: "dataloader-worker-seeding",
     area: Area::Experiment,
     severity: Severity::Warning,
-    fixable: false,
+    fix: None,
     summary: "A Dataset draws augmentation randomness from a generator object it created in `__init__` (or from NumPy's global generator under PyTorch < 1.9): DataLoader workers replay the same numbers.",
     docs: r#"## What it does
 Finds `Dataset` classes that create a random generator object in `__init__`

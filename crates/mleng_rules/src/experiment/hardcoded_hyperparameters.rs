@@ -9,7 +9,7 @@ pub(crate) static RULE: Rule = Rule {
     name: "hardcoded-hyperparameters",
     area: Area::Experiment,
     severity: Severity::Info,
-    fixable: false,
+    fix: None,
     summary: "A training entry point writes its learning rate, batch size, epochs or weight decay as literals, with no argparse/Hydra/config file.",
     docs: r#"## What it does
 For each training entry point, collects the hyperparameters written as number literals where

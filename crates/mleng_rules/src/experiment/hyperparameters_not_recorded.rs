@@ -9,7 +9,7 @@ pub(crate) static RULE: Rule = Rule {
     name: "hyperparameters-not-recorded",
     area: Area::Experiment,
     severity: Severity::Info,
-    fixable: false,
+    fix: None,
     summary: "A training entry point tracks metrics with an experiment tracker but never records the configuration that produced them.",
     docs: r#"## What it does
 For each training entry point that sends metrics to an experiment tracker (TensorBoard,

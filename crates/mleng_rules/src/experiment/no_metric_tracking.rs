@@ -9,7 +9,7 @@ pub(crate) static RULE: Rule = Rule {
     name: "no-metric-tracking",
     area: Area::Experiment,
     severity: Severity::Info,
-    fixable: false,
+    fix: None,
     summary: "A training entry point logs no metric anywhere (no TensorBoard, W&B, MLflow, logger, or even a print of the loss).",
     docs: r#"## What it does
 Looks at each training entry point (a script or notebook that trains, itself or through a

@@ -9,7 +9,7 @@ pub(crate) static RULE: Rule = Rule {
     name: "no-validation",
     area: Area::Experiment,
     severity: Severity::Info,
-    fixable: false,
+    fix: None,
     summary: "A training entry point never evaluates the model on held-out data.",
     docs: r#"## What it does
 For each training entry point, reports once when neither it nor the files it calls into show

@@ -10,7 +10,7 @@ pub(crate) static RULE: Rule = Rule {
     name: "notebook-out-of-order",
     area: Area::Experiment,
     severity: Severity::Info,
-    fixable: false,
+    fix: None,
     summary: "A notebook that trains was saved with cells run out of order, or with code cells never run.",
     docs: r#"## What it does
 In a notebook that trains a model, reads the saved execution count of each code cell and

@@ -15,7 +15,7 @@ pub(crate) static RULE: Rule = Rule {
     name: "preprocessing-before-split",
     area: Area::Experiment,
     severity: Severity::Warning,
-    fixable: false,
+    fix: None,
     summary: "A scikit-learn scaler, encoder, imputer or feature selector is fit on all the data before `train_test_split`, K-fold splitting or `cross_val_score` (held-out rows leak into training).",
     docs: r#"## What it does
 Finds data that is passed to `train_test_split` after a scikit-learn transformer that learns

@@ -11,7 +11,7 @@ pub(crate) static RULE: Rule = Rule {
     name: "test-set-used-for-selection",
     area: Area::Experiment,
     severity: Severity::Warning,
-    fixable: false,
+    fix: None,
     summary: "The best model or epoch is chosen with a metric computed on the test split (`best_acc = test_acc` from `test_loader`).",
     docs: r#"## What it does
 Finds a "best so far" variable (`best_acc`, `best_loss`, `self.best_metric`) updated from a

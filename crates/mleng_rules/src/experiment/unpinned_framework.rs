@@ -9,7 +9,7 @@ pub(crate) static RULE: Rule = Rule {
     name: "unpinned-framework",
     area: Area::Experiment,
     severity: Severity::Info,
-    fixable: false,
+    fix: None,
     summary: "A requirement file of a training project names torch or another ML framework without any version.",
     docs: r#"## What it does
 Reads the requirement files next to the reviewed code (`requirements*.txt`, `pyproject.toml`

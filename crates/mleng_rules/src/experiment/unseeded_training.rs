@@ -9,7 +9,7 @@ pub(crate) static RULE: Rule = Rule {
     name: "unseeded-training",
     area: Area::Experiment,
     severity: Severity::Warning,
-    fixable: false,
+    fix: None,
     summary: "A training entry point seeds none of torch, random and NumPy (or seeds torch but draws from an unseeded NumPy/random).",
     docs: r#"## What it does
 Looks at each *training entry point*: a script run as `python train.py` (it has

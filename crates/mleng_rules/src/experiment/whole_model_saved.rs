@@ -1,4 +1,4 @@
-use mleng_diagnostics::{Area, Fix, Severity};
+use mleng_diagnostics::{Applicability, Area, Fix, Severity};
 use mleng_python::index::literals;
 use mleng_python::SemanticIndex;
 use ruff_python_ast::Expr;
@@ -12,7 +12,7 @@ pub(crate) static RULE: Rule = Rule {
     name: "whole-model-saved",
     area: Area::Experiment,
     severity: Severity::Warning,
-    fixable: true,
+    fix: Some(Applicability::Unsafe),
     summary: "`torch.save(model, ...)` pickles the module object instead of its `state_dict()`.",
     docs: r#"## What it does
 Finds `torch.save(model, path)` where `model` is an `nn.Module`: an instance of a module
@@ -51,6 +51,10 @@ model.load_state_dict(torch.load("model.pt", weights_only=True))
 Checkpoint dicts that embed the module (`torch.save({"model": model, ...})`, as YOLOv5 does on
 purpose) are not reported. Saving a `torch.jit`/`torch.export` program is a different API and is
 not reported.
+
+## Fix
+Unsafe: `torch.save(model, ...)` becomes `torch.save(model.state_dict(), ...)`. The code that
+loads the file must build the model and call `load_state_dict`: change it with the fix.
 
 ## References
 - PyTorch tutorial, "Saving and Loading Models": <https://pytorch.org/tutorials/beginner/saving_loading_models.html#save-load-entire-model>

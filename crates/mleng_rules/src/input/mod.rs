@@ -25,7 +25,7 @@ pub(crate) static UNREADABLE_FILE: Rule = Rule {
     name: "unreadable-file",
     area: Area::Input,
     severity: Severity::Error,
-    fixable: false,
+    fix: None,
     summary: "A file could not be read as Python source (I/O error, binary, not UTF-8, too large).",
     docs: r#"## What it does
 Reports a file that mleng was asked to review but could not read as Python text: an I/O error,
@@ -52,7 +52,7 @@ pub(crate) static SYNTAX_ERROR: Rule = Rule {
     name: "syntax-error",
     area: Area::Input,
     severity: Severity::Error,
-    fixable: false,
+    fix: None,
     summary: "A file (or notebook cell) does not parse as Python; its rules are skipped.",
     docs: r#"## What it does
 Reports Python syntax errors found by ruff's parser, with their position (cell and line for
@@ -87,7 +87,7 @@ pub(crate) static INVALID_NOTEBOOK: Rule = Rule {
     name: "invalid-notebook",
     area: Area::Input,
     severity: Severity::Error,
-    fixable: false,
+    fix: None,
     summary: "An .ipynb file is not a valid Jupyter (nbformat 4) notebook.",
     docs: r#"## What it does
 Reports an `.ipynb` file that is not valid JSON or does not follow the nbformat 4 schema. A
@@ -115,7 +115,7 @@ pub(crate) static TOO_DEEP: Rule = Rule {
     name: "nesting-too-deep",
     area: Area::Input,
     severity: Severity::Warning,
-    fixable: false,
+    fix: None,
     summary:
         "A file nests expressions or brackets too deeply to review (generated code); it is skipped.",
     docs: r#"## What it does
@@ -157,7 +157,7 @@ pub(crate) static INTERNAL_ERROR: Rule = Rule {
     name: "internal-error",
     area: Area::Input,
     severity: Severity::Error,
-    fixable: false,
+    fix: None,
     summary: "mleng hit a bug while reviewing this file; other files were still reviewed.",
     docs: r#"## What it does
 Reports that mleng itself failed on this file. The failure is contained to the file.

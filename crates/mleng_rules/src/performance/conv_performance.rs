@@ -11,7 +11,7 @@ pub(crate) static RULE: Rule = Rule {
     name: "conv-performance",
     area: Area::Performance,
     severity: Severity::Info,
-    fixable: false,
+    fix: None,
     summary: "A conv net trained on GPU without AMP, channels_last or cudnn.benchmark (once per training script).",
     docs: r#"## What it does
 Once per training script (a file with a training loop that moves data to CUDA and trains a

@@ -10,7 +10,7 @@ pub(crate) static RULE: Rule = Rule {
     name: "empty-cache-in-training-step",
     area: Area::Performance,
     severity: Severity::Warning,
-    fixable: false,
+    fix: None,
     summary: "`torch.cuda.empty_cache()` on every training step: it frees nothing PyTorch can use and makes the next step allocate from the driver again.",
     docs: r#"## What it does
 Finds `torch.cuda.empty_cache()` called on every step of a training loop (or of a step

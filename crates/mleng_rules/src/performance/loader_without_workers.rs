@@ -1,4 +1,4 @@
-use mleng_diagnostics::{Area, Fix, Severity};
+use mleng_diagnostics::{Applicability, Area, Fix, Severity};
 use mleng_knowledge::experiment::DATA_LOADERS;
 use mleng_knowledge::performance::decoding_dataset;
 use mleng_project::Symbol;
@@ -16,7 +16,7 @@ pub(crate) static RULE: Rule = Rule {
     name: "loader-without-workers",
     area: Area::Performance,
     severity: Severity::Info,
-    fixable: true,
+    fix: Some(Applicability::Unsafe),
     summary: "The training DataLoader decodes image/audio files in the main process (no `num_workers`, or 0): the GPU waits for every batch.",
     docs: r#"## What it does
 Finds the `DataLoader` a training loop iterates (in the same file, or passed to a function of
@@ -59,6 +59,12 @@ train_loader = DataLoader(train_set, batch_size=64, shuffle=True,
 ## Known problems
 In a Jupyter notebook on Windows or macOS (the `spawn` start method), workers cannot load a
 dataset class defined in the notebook itself: move the class to a `.py` module first.
+
+## Fix
+Unsafe: `num_workers=4, pin_memory=True` is added to a one-line `DataLoader(...)` call that has
+no `num_workers`. Worker processes need a dataset that can be pickled (and, with the `spawn`
+start method of Windows and macOS, a dataset class importable from a module), each worker holds
+a copy of the dataset object, and the right count depends on the CPU cores per GPU.
 
 ## References
 - PyTorch Performance Tuning Guide, "Enable async data loading and augmentation": <https://pytorch.org/tutorials/recipes/recipes/tuning_guide.html>

@@ -13,7 +13,7 @@ pub(crate) static RULE: Rule = Rule {
     name: "manual-attention",
     area: Area::Performance,
     severity: Severity::Info,
-    fixable: false,
+    fix: None,
     summary: "Attention written by hand (`softmax(q @ k.transpose(-2, -1) * scale) @ v`) where `F.scaled_dot_product_attention` computes the same with fused kernels.",
     docs: r#"## What it does
 Finds scaled dot-product attention written out in a module: a softmax over the last dimension

@@ -12,7 +12,7 @@ pub(crate) static RULE: Rule = Rule {
     name: "optimizer-built-every-step",
     area: Area::Performance,
     severity: Severity::Warning,
-    fixable: false,
+    fix: None,
     summary: "The optimizer is constructed inside the training loop and stepped in the same iteration: its state (momentum, Adam moments) restarts every step.",
     docs: r#"## What it does
 Finds a `torch.optim` optimizer over a model's parameters constructed on every step of a

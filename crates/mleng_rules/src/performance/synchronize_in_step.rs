@@ -11,7 +11,7 @@ pub(crate) static RULE: Rule = Rule {
     name: "synchronize-in-training-step",
     area: Area::Performance,
     severity: Severity::Info,
-    fixable: false,
+    fix: None,
     summary: "`torch.cuda.synchronize()` on every training step, not for timing: the CPU waits for the GPU instead of queuing the next step.",
     docs: r#"## What it does
 Finds `torch.cuda.synchronize()` called on every step of a training loop (or of a step

@@ -288,7 +288,8 @@ impl<'p> ProjectContext<'p> {
             site.location.clone(),
             message,
         );
-        finding.fix = fix;
+        finding.fix =
+            fix.map(|fix| crate::context::fix_with_edits(self.rule, fix, &finding.location, false));
         finding.snippet = site.snippet.clone();
         self.findings.push((
             finding,

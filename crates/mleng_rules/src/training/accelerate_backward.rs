@@ -1,4 +1,4 @@
-use mleng_diagnostics::{Area, Fix, Severity};
+use mleng_diagnostics::{Applicability, Area, Fix, Severity};
 use mleng_python::index::CallKind;
 use ruff_python_ast::Expr;
 use ruff_text_size::Ranged;
@@ -11,7 +11,7 @@ pub(crate) static RULE: Rule = Rule {
     name: "accelerate-backward-bypassed",
     area: Area::Training,
     severity: Severity::Error,
-    fixable: true,
+    fix: Some(Applicability::Safe),
     summary: "Objects prepared with accelerate, but the loop calls loss.backward() instead of accelerator.backward(loss).",
     docs: r#"## What it does
 Finds training loops that use an `accelerate.Accelerator` (the loop's function calls
@@ -46,6 +46,10 @@ for batch in loader:
     optimizer.step()
     optimizer.zero_grad()
 ```
+
+## Fix
+Safe: `loss.backward()` becomes `accelerator.backward(loss)` (the same expression is passed),
+which is what the prepared model and optimizer expect.
 
 ## References
 - Accelerate quick tour, "replace `loss.backward()` by `accelerator.backward(loss)`": <https://huggingface.co/docs/accelerate/quicktour>

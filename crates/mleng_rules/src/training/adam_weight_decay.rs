@@ -1,4 +1,4 @@
-use mleng_diagnostics::{Area, Fix, Severity};
+use mleng_diagnostics::{Applicability, Area, Fix, Severity};
 use mleng_python::index::literals::number;
 use ruff_text_size::Ranged;
 
@@ -10,7 +10,7 @@ pub(crate) static RULE: Rule = Rule {
     name: "adam-weight-decay",
     area: Area::Training,
     severity: Severity::Info,
-    fixable: true,
+    fix: Some(Applicability::Unsafe),
     summary: "torch.optim.Adam with weight_decay > 0 applies L2 regularisation, not decoupled weight decay; AdamW was almost certainly meant.",
     docs: r#"## What it does
 Finds `torch.optim.Adam(..., weight_decay=w)` with a literal `w > 0`.
@@ -36,6 +36,11 @@ optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=1e-2)
 ## Known problems
 Reproducing a paper that used Adam with L2 on purpose is a legitimate reason to keep it; suppress
 the finding there.
+
+## Fix
+Unsafe: `Adam` becomes `AdamW` with the same arguments. Decoupled weight decay is what the code
+most likely means, but it changes the optimisation, and the best `weight_decay` for AdamW is
+usually larger: retune it.
 
 ## References
 - Loshchilov & Hutter, *Decoupled Weight Decay Regularization*, ICLR 2019: <https://arxiv.org/abs/1711.05101>

@@ -10,7 +10,7 @@ pub(crate) static RULE: Rule = Rule {
     name: "grad-clip-misplaced",
     area: Area::Training,
     severity: Severity::Warning,
-    fixable: false,
+    fix: None,
     summary: "Gradient clipping runs before backward() or after the optimizer step, where it has no effect.",
     docs: r#"## What it does
 Finds gradient clipping in a training loop that runs before every `backward()` of the

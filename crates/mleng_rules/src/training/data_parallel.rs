@@ -8,7 +8,7 @@ pub(crate) static RULE: Rule = Rule {
     name: "data-parallel",
     area: Area::Training,
     severity: Severity::Info,
-    fixable: false,
+    fix: None,
     summary: "nn.DataParallel is used; DistributedDataParallel is faster and is what PyTorch recommends, even on one machine.",
     docs: r#"## What it does
 Finds `nn.DataParallel(model)` in a file that does not also offer `DistributedDataParallel`:

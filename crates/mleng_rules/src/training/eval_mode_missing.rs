@@ -14,7 +14,7 @@ pub(crate) static RULE: Rule = Rule {
     name: "eval-mode-missing",
     area: Area::Training,
     severity: Severity::Warning,
-    fixable: false,
+    fix: None,
     summary: "A validation pass inside the epoch loop runs the model without model.eval().",
     docs: r#"## What it does
 Finds validation passes inside an epoch loop (a loop that is not a training loop, under

@@ -14,7 +14,7 @@ pub(crate) static RULE: Rule = Rule {
     name: "grad-accumulation-broken",
     area: Area::Training,
     severity: Severity::Error,
-    fixable: false,
+    fix: None,
     summary: "Gradient accumulation that accumulates nothing (zero_grad every micro-batch) or sums N losses without dividing by N.",
     docs: r#"## What it does
 Finds gradient accumulation, an optimizer step guarded by a modulo test

@@ -9,7 +9,7 @@ pub(crate) static RULE: Rule = Rule {
     name: "lightning-training-step-returns-nothing",
     area: Area::Training,
     severity: Severity::Error,
-    fixable: false,
+    fix: None,
     summary: "A LightningModule.training_step computes a loss but returns nothing: automatic optimization skips every step.",
     docs: r#"## What it does
 Finds `training_step` methods of `LightningModule`s with automatic optimization (the class does

@@ -1,4 +1,4 @@
-use mleng_diagnostics::{Area, Fix, Severity};
+use mleng_diagnostics::{Applicability, Area, Fix, Severity};
 use mleng_python::index::literals::boolean;
 use ruff_python_ast::Expr;
 use ruff_text_size::Ranged;
@@ -11,7 +11,7 @@ pub(crate) static RULE: Rule = Rule {
     name: "train-loader-not-shuffled",
     area: Area::Training,
     severity: Severity::Warning,
-    fixable: true,
+    fix: Some(Applicability::Unsafe),
     summary: "A training DataLoader without shuffle=True or a sampler (warning); an evaluation DataLoader with shuffle=True (info).",
     docs: r#"## What it does
 Finds `torch.utils.data.DataLoader(...)` assigned to a name that says it is for training
@@ -41,6 +41,11 @@ train_loader = DataLoader(train_set, batch_size=64, shuffle=True, num_workers=4)
 An explicit `shuffle=False` is taken as deliberate and not reported. Files that use an
 `IterableDataset`, streaming datasets or WebDataset (which the loader cannot shuffle) are
 skipped; an iterable dataset defined in another module is not recognised.
+
+## Fix
+Unsafe: `shuffle=True` is added to (or replaces `shuffle=False` in) the training loader. The
+data order changes, and an `IterableDataset` or a custom sampler cannot be combined with
+`shuffle=True`.
 
 ## References
 - PyTorch `DataLoader` (`shuffle` default False): <https://pytorch.org/docs/stable/data.html#torch.utils.data.DataLoader>

@@ -1,4 +1,4 @@
-use mleng_diagnostics::{Area, Fix, Severity};
+use mleng_diagnostics::{Applicability, Area, Fix, Severity};
 use mleng_python::index::training::TrainingLoop;
 use mleng_python::index::CallKind;
 use mleng_python::SemanticIndex;
@@ -13,7 +13,7 @@ pub(crate) static RULE: Rule = Rule {
     name: "loss-accumulated-as-tensor",
     area: Area::Training,
     severity: Severity::Warning,
-    fixable: true,
+    fix: Some(Applicability::Unsafe),
     summary: "The training loss tensor is summed (`total += loss`) or appended to a list across iterations, keeping every iteration's autograd graph alive.",
     docs: r#"## What it does
 Finds, in a training loop, the tensor that `backward()` differentiates being added to an
@@ -46,6 +46,11 @@ for x, y in loader:
     optimizer.step()
     total_loss += loss.item()  # or loss.detach() to avoid a GPU sync per step
 ```
+
+## Fix
+Unsafe: `total += loss` becomes `total += loss.item()` and `losses.append(loss)` becomes
+`losses.append(loss.detach())`. Code after the loop that treats the total as a tensor
+(`.item()`, `.backward()`, `torch.stack`) must change with it, so review the fix.
 
 ## References
 - PyTorch FAQ, "Don't accumulate history across your training loop": <https://pytorch.org/docs/stable/notes/faq.html#my-model-reports-cuda-runtime-error-2-out-of-memory>

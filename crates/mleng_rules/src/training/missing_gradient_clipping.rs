@@ -12,7 +12,7 @@ pub(crate) static RULE: Rule = Rule {
     name: "missing-gradient-clipping",
     area: Area::Training,
     severity: Severity::Info,
-    fixable: false,
+    fix: None,
     summary: "A training loop steps the optimizer without clipping gradients (warning for RNN/Transformer, AMP or high LR).",
     docs: r#"## What it does
 Finds training loops (a loop or step function with `backward()` and an optimizer or

@@ -14,7 +14,7 @@ pub(crate) static RULE: Rule = Rule {
     name: "no-grad-missing",
     area: Area::Training,
     severity: Severity::Warning,
-    fixable: false,
+    fix: None,
     summary: "A validation pass (in the epoch loop, or an evaluate()/validate()/predict() function anywhere) runs the model with autograd on.",
     docs: r#"## What it does
 Finds validation passes inside an epoch loop, a loop over a `val`/`valid`/`test`/`eval` loader

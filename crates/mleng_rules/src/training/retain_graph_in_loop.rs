@@ -12,7 +12,7 @@ pub(crate) static RULE: Rule = Rule {
     name: "retain-graph-in-loop",
     area: Area::Training,
     severity: Severity::Info,
-    fixable: false,
+    fix: None,
     summary: "backward(retain_graph=True) with a single backward per iteration, or two backward passes through one graph where summing the losses would do: memory and time spent for nothing.",
     docs: r#"## What it does
 Finds `loss.backward(retain_graph=True)` in a training loop whose iteration has only that one

@@ -13,7 +13,7 @@ pub(crate) static RULE: Rule = Rule {
     name: "distributed-sampler-without-set-epoch",
     area: Area::Training,
     severity: Severity::Warning,
-    fixable: false,
+    fix: None,
     summary: "A DistributedSampler is used across epochs but sampler.set_epoch(epoch) is never called: every epoch sees the same order.",
     docs: r#"## What it does
 Finds files that build a `torch.utils.data.distributed.DistributedSampler` and train over several

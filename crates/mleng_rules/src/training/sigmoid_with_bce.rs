@@ -10,7 +10,7 @@ pub(crate) static RULE: Rule = Rule {
     name: "sigmoid-with-bce",
     area: Area::Training,
     severity: Severity::Error,
-    fixable: false,
+    fix: None,
     summary: "sigmoid output fed to BCEWithLogitsLoss (double sigmoid, error) or to BCELoss (use BCEWithLogitsLoss, warning).",
     docs: r#"## What it does
 Finds binary cross-entropy whose input is the output of a sigmoid (`torch.sigmoid`,

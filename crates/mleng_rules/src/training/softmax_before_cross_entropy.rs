@@ -10,7 +10,7 @@ pub(crate) static RULE: Rule = Rule {
     name: "softmax-before-cross-entropy",
     area: Area::Training,
     severity: Severity::Error,
-    fixable: false,
+    fix: None,
     summary: "Softmax probabilities fed to CrossEntropyLoss (which applies log-softmax itself) or to NLLLoss (which expects log-probabilities).",
     docs: r#"## What it does
 Finds `nn.CrossEntropyLoss` / `F.cross_entropy` and `nn.NLLLoss` / `F.nll_loss` whose input is

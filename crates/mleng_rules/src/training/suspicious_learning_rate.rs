@@ -11,7 +11,7 @@ pub(crate) static RULE: Rule = Rule {
     name: "suspicious-learning-rate",
     area: Area::Training,
     severity: Severity::Info,
-    fixable: false,
+    fix: None,
     summary: "A literal learning rate far outside the usual range for its optimizer (Adam >= 0.1, or >= 0.01 for transformers; SGD > 1; anything below 1e-7).",
     docs: r#"## What it does
 Reports literal learning rates passed to `torch.optim` optimizers that are far outside the range

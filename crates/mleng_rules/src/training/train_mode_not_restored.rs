@@ -13,7 +13,7 @@ pub(crate) static RULE: Rule = Rule {
     name: "train-mode-not-restored",
     area: Area::Training,
     severity: Severity::Error,
-    fixable: false,
+    fix: None,
     summary:
         "model.eval() inside the epoch loop with no model.train() before the next epoch's training.",
     docs: r#"## What it does

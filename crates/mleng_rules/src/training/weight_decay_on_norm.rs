@@ -12,7 +12,7 @@ pub(crate) static RULE: Rule = Rule {
     name: "weight-decay-on-norm-and-bias",
     area: Area::Training,
     severity: Severity::Info,
-    fixable: false,
+    fix: None,
     summary: "Weight decay applied to all parameters, including normalization weights and biases; use parameter groups.",
     docs: r#"## What it does
 Finds optimizers built over `model.parameters()` as a single group with weight decay (a literal

@@ -12,7 +12,7 @@ pub(crate) static RULE: Rule = Rule {
     name: "zero-grad-between-backward-and-step",
     area: Area::Training,
     severity: Severity::Error,
-    fixable: false,
+    fix: None,
     summary: "optimizer.zero_grad() runs after backward() and before optimizer.step(): the step applies zero gradients.",
     docs: r#"## What it does
 Finds `optimizer.zero_grad()` that runs after the iteration's `backward()` and before
