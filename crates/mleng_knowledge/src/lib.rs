@@ -9,6 +9,7 @@ pub mod losses;
 pub mod normalization;
 pub mod optimizers;
 pub mod params;
+pub mod performance;
 pub mod recommend;
 pub mod schedulers;
 pub mod vision;
