@@ -16,7 +16,8 @@ type ConfigStamp = Option<(PathBuf, Option<SystemTime>)>;
 
 struct Entry {
     reviewer: Arc<Reviewer>,
-    stamp: ConfigStamp,
+    /// `None`: to be checked again (a watched configuration file changed).
+    stamp: Option<ConfigStamp>,
 }
 
 #[derive(Default)]
@@ -36,7 +37,7 @@ impl Reviewers {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         if let Some(entry) = entries.get(root) {
-            if entry.stamp == stamp {
+            if entry.stamp.as_ref() == Some(&stamp) {
                 return (entry.reviewer.clone(), None);
             }
         }
@@ -58,18 +59,22 @@ impl Reviewers {
             root.to_path_buf(),
             Entry {
                 reviewer: reviewer.clone(),
-                stamp,
+                stamp: Some(stamp),
             },
         );
         (reviewer, error)
     }
 
-    /// Forgets every reviewer: the next review of each root loads its configuration again.
-    pub fn clear(&self) {
-        self.entries
+    /// The next review of each root loads its configuration again (a watched configuration
+    /// file changed). The reviewers stay as fallbacks should the new configuration be invalid.
+    pub fn invalidate(&self) {
+        let mut entries = self
+            .entries
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .clear();
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        for entry in entries.values_mut() {
+            entry.stamp = None;
+        }
     }
 }
 
@@ -114,9 +119,10 @@ mod tests {
         )
         .unwrap();
         // A coarse file system clock may not move within the test: force a reload.
-        reviewers.clear();
+        reviewers.invalidate();
         let (kept, error) = reviewers.get(dir.path());
         assert!(error.unwrap().contains("NOPE999"));
-        assert!(kept.settings.enabled.contains("TRN002"));
+        // The last good settings stay in use.
+        assert!(Arc::ptr_eq(&kept, &second));
     }
 }

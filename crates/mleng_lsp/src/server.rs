@@ -305,7 +305,7 @@ impl Server {
                     })
                 });
                 if config_changed {
-                    self.reviewers.clear();
+                    self.reviewers.invalidate();
                 }
                 // Files changed on disk (a checkout, a formatter): review every open scope.
                 for scope in self.state.open_scopes() {
