@@ -61,12 +61,15 @@ def helper_{i}(values, scale={i}):
 
 
 def make_file(lines: int) -> str:
+    """A training script of exactly `lines` lines that parses: helpers, then comment lines."""
     text = TRAIN_HEAD
     i = 0
-    while text.count("\n") < lines:
+    while text.count("\n") + HELPER.count("\n") <= lines:
         text += HELPER.format(i=i)
         i += 1
-    return "".join(text.splitlines(keepends=True)[:lines])
+    while text.count("\n") < lines:
+        text += "# padding\n"
+    return text
 
 
 class Client:
@@ -74,7 +77,7 @@ class Client:
 
     def __init__(self, argv, cwd):
         self.proc = subprocess.Popen(
-            argv, cwd=cwd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+            argv, cwd=cwd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=None if os.environ.get("BENCH_DEBUG") else subprocess.DEVNULL
         )
         self.next_id = 0
         self.lock = threading.Condition()
@@ -129,6 +132,17 @@ class Client:
         with self.lock:
             return len(self.messages)
 
+    def cpu_ms(self):
+        """CPU time the server has run, all threads, from the scheduler's nanosecond counters
+        (independent of how busy the machine is)."""
+        total = 0
+        for task in Path(f"/proc/{self.proc.pid}/task").iterdir():
+            try:
+                total += int((task / "schedstat").read_text().split()[0])
+            except (OSError, ValueError):
+                pass  # a thread that just ended
+        return total / 1e6
+
     def rss_kb(self):
         for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
             if line.startswith("VmRSS:"):
@@ -160,6 +174,7 @@ def latency(mleng, folder, uri, text, debounce_ms, rounds):
     client.notify("textDocument/didOpen", {"textDocument": {"uri": uri, "languageId": "python", "version": 1, "text": text}})
     client.wait(is_publish(uri))
     times = []
+    cpu = []
     lines = text.count("\n")
     for version in range(2, rounds + 2):
         mark = client.mark()
@@ -170,6 +185,7 @@ def latency(mleng, folder, uri, text, debounce_ms, rounds):
         old_line = text.split("\n")[line]
         start_col = old_line.index("max_norm=")
         sent = time.perf_counter()
+        cpu_before = client.cpu_ms()
         client.notify(
             "textDocument/didChange",
             {
@@ -181,11 +197,13 @@ def latency(mleng, folder, uri, text, debounce_ms, rounds):
         )
         got, _ = client.wait(is_publish(uri), start=mark)
         times.append((got - sent) * 1000)
+        cpu.append(client.cpu_ms() - cpu_before)
+        if os.environ.get("BENCH_DEBUG"): print(version, times[-1], file=sys.stderr)
     client.request("shutdown", None)
     client.notify("exit", None)
     client.proc.wait(timeout=10)
     assert lines == 2000
-    return times
+    return times, cpu
 
 
 def memory(mleng, folder, uri, text, edits):
@@ -215,7 +233,10 @@ def memory(mleng, folder, uri, text, edits):
 def summary(times):
     times = sorted(times)
     p = lambda q: times[min(len(times) - 1, int(q * len(times)))]
-    return f"median {statistics.median(times):.1f} ms, p90 {p(0.9):.1f} ms, max {times[-1]:.1f} ms over {len(times)} edits"
+    return (
+        f"min {times[0]:.1f} ms, median {statistics.median(times):.1f} ms, p90 {p(0.9):.1f} ms, "
+        f"max {times[-1]:.1f} ms over {len(times)} edits"
+    )
 
 
 def main():
@@ -231,10 +252,13 @@ def main():
         path.write_text(text)
         (Path(folder) / "data.py").write_text("import torch\n\n\ndef load():\n    return torch.randn(8, 10)\n")
         uri = path.as_uri()
-        print(f"file: {text.count(chr(10))} lines, {len(text)} bytes", flush=True)
-        print("latency, debounce off (review + protocol):", summary(latency(mleng, folder, uri, text, 0, args.rounds)), flush=True)
-        print("latency, default debounce (200 ms):       ", summary(latency(mleng, folder, uri, text, 200, args.rounds // 2)), flush=True)
+        print(f"file: {text.count(chr(10))} lines, {len(text)} bytes; load average {os.getloadavg()[0]:.1f}", flush=True)
+        for label, debounce, rounds in [("debounce off (review + protocol)", 0, args.rounds), ("default debounce (200 ms)", 200, args.rounds // 2)]:
+            times, cpu = latency(mleng, folder, uri, text, debounce, rounds)
+            print(f"latency, {label}: {summary(times)}", flush=True)
+            print(f"  server CPU time per edit: {summary(cpu)}", flush=True)
         samples = memory(mleng, folder, uri, text, args.edits)
+        print(f"load average {os.getloadavg()[0]:.1f}", flush=True)
         print("RSS (KB) after N edits:", ", ".join(f"{n}: {kb}" for n, kb in samples), flush=True)
 
 
