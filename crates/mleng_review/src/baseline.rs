@@ -126,13 +126,37 @@ fn entry(finding: &Finding, root: &Path) -> Entry {
         .location
         .cell
         .map_or(String::new(), |c| c.to_string());
-    let fingerprint = fnv1a(&[finding.code.as_str(), &squeezed, &cell]);
+    let message = without_line_numbers(&finding.message);
+    let fingerprint = fnv1a(&[finding.code.as_str(), &squeezed, &cell, &message]);
     Entry {
         code: finding.code.clone(),
         path: path.join("/"),
         fingerprint: format!("{fingerprint:016x}"),
         message: finding.message.clone(),
     }
+}
+
+/// The message without the line numbers it cites ("created at line 12"), which move with the
+/// code; the rest of it (a count of grouped calls, a value) still tells findings apart.
+fn without_line_numbers(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut words = message.split(' ').peekable();
+    while let Some(word) = words.next() {
+        out.push_str(word);
+        out.push(' ');
+        if matches!(word, "line" | "lines" | "cell") {
+            if let Some(next) = words.peek() {
+                if next.starts_with(|c: char| c.is_ascii_digit()) {
+                    let rest = next.trim_start_matches(|c: char| c.is_ascii_digit() || c == '-');
+                    out.push('N');
+                    out.push_str(rest);
+                    out.push(' ');
+                    words.next();
+                }
+            }
+        }
+    }
+    out
 }
 
 /// The source line the finding starts on, from its snippet.
@@ -200,6 +224,18 @@ mod tests {
             .map(|f| f.location.span.unwrap().start_line)
             .collect();
         assert_eq!(lines, vec![20, 30]);
+    }
+
+    #[test]
+    fn cited_line_numbers_do_not_count() {
+        assert_eq!(
+            without_line_numbers("created at line 12, used at lines 3-4: 2 calls"),
+            without_line_numbers("created at line 40, used at lines 31-32: 2 calls"),
+        );
+        assert_ne!(
+            without_line_numbers("2 calls at line 3"),
+            without_line_numbers("3 calls at line 3")
+        );
     }
 
     #[test]

@@ -163,6 +163,12 @@ impl Reviewer {
             }
         }
         let files_reviewed = inputs.len();
+        if let Some(progress) = &self.settings.progress {
+            progress
+                .total
+                .store(files_reviewed, std::sync::atomic::Ordering::Relaxed);
+            progress.done.store(0, std::sync::atomic::Ordering::Relaxed);
+        }
         inputs.extend(discovery.project_files.iter().cloned());
         let overlay: Overlay = buffers
             .iter()

@@ -129,6 +129,19 @@ impl<'i, 'a> Context<'i, 'a> {
             .collect()
     }
 
+    /// Whether `range` starts its line (only indentation before it): a statement on its own
+    /// line, where [`Context::lines_at`] can add lines without moving code into or out of a
+    /// block (`if ok: clip(...)` is not one).
+    pub fn starts_line(&self, range: TextRange) -> bool {
+        let source = self.index.source;
+        let line = source.lines.line_of(range.start());
+        let start = source.lines.line_start(line).unwrap_or(0) as usize;
+        source
+            .text
+            .get(start..range.start().to_usize())
+            .is_some_and(|before| before.chars().all(char::is_whitespace))
+    }
+
     /// Joins code lines into a replacement for `range`: the first line goes where the span
     /// starts, the others get that line's indentation.
     pub fn lines_at(&self, range: TextRange, lines: &[&str]) -> String {
@@ -148,27 +161,29 @@ impl<'i, 'a> Context<'i, 'a> {
 }
 
 /// A rule's replacement for the finding's span becomes the edit `--fix` applies, with the
-/// rule's applicability. In a notebook cell indented as a whole (`dedented`), and for a project
-/// finding in a notebook (whose cell's indentation is not known here), columns may not be the
-/// notebook's, so the edit is shown but never applied.
+/// rule's applicability. In a notebook cell indented as a whole (`dedented`) columns are not the
+/// notebook's, so the edit is shown but never applied (`--fix` checks each cell again before
+/// editing it, which also covers project findings, whose cells are not known here).
 pub(crate) fn fix_with_edits(
     rule: &Rule,
     mut fix: Fix,
     location: &Location,
     dedented: bool,
 ) -> Fix {
-    let (Some(applicability), Some(replacement), Some(span)) =
-        (rule.fix, fix.replacement.as_ref(), location.span)
-    else {
+    let Some(applicability) = rule.fix else {
         return fix;
     };
     if fix.edits.is_empty() {
+        let (Some(replacement), Some(span)) = (fix.replacement.as_ref(), location.span) else {
+            return fix;
+        };
         fix.edits.push(Edit::replace(span, replacement.clone()));
-        fix.applicability = applicability;
     }
-    if dedented {
-        fix.applicability = Applicability::Display;
-    }
+    fix.applicability = if dedented {
+        Applicability::Display
+    } else {
+        applicability
+    };
     fix
 }
 
@@ -204,18 +219,29 @@ pub fn location_of(index: &SemanticIndex, range: TextRange) -> Location {
 /// A call's text with one more keyword argument before its closing parenthesis
 /// (`torch.load(p)` + `weights_only=True` -> `torch.load(p, weights_only=True)`).
 pub(crate) fn with_keyword(call: &str, keyword: &str) -> String {
-    match call.rfind(')') {
-        Some(pos) => {
-            let head = call[..pos].trim_end();
-            let sep = if head.ends_with('(') {
-                ""
-            } else if head.ends_with(',') {
-                " "
-            } else {
-                ", "
-            };
-            format!("{head}{sep}{keyword})")
-        }
-        None => call.to_string(),
+    let Some(pos) = call.rfind(')') else {
+        return call.to_string();
+    };
+    let before = &call[..pos];
+    let head = before.trim_end();
+    let closing = &before[head.len()..];
+    // One argument per line (`f(\n    a,\n    b,\n)`): the keyword gets its own line, with
+    // the indentation of the last argument, and the closing bracket stays where it was.
+    if closing.contains('\n') && !head.ends_with('(') {
+        let last_line = head.rsplit('\n').next().unwrap_or(head);
+        let indent: String = last_line
+            .chars()
+            .take_while(|c| c.is_whitespace())
+            .collect();
+        let comma = if head.ends_with(',') { "" } else { "," };
+        return format!("{head}{comma}\n{indent}{keyword},{closing}{}", &call[pos..]);
     }
+    let sep = if head.ends_with('(') {
+        ""
+    } else if head.ends_with(',') {
+        " "
+    } else {
+        ", "
+    };
+    format!("{head}{sep}{keyword})")
 }

@@ -6,6 +6,8 @@
 use mleng_python::contained::contain;
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use globset::GlobSet;
 use mleng_diagnostics::{Finding, Location, Severity, Snippet};
@@ -34,6 +36,15 @@ pub struct Settings {
     pub severity_overrides: HashMap<&'static str, Severity>,
     /// Glob -> codes ignored in matching files.
     pub per_file_ignores: Vec<(GlobSet, HashSet<&'static str>)>,
+    /// Counts files as their rules finish, for a progress line (`None`: nobody is watching).
+    pub progress: Option<Arc<Progress>>,
+}
+
+/// How far a review is: files whose rules have run, of how many. Shared with whoever shows it.
+#[derive(Debug, Default)]
+pub struct Progress {
+    pub done: AtomicUsize,
+    pub total: AtomicUsize,
 }
 
 impl Default for Settings {
@@ -42,6 +53,7 @@ impl Default for Settings {
             enabled: registry::default_enabled().map(|r| r.code).collect(),
             severity_overrides: HashMap::new(),
             per_file_ignores: Vec::new(),
+            progress: None,
         }
     }
 }
@@ -434,7 +446,12 @@ fn review_sources_inner(
                         project: &model,
                         module,
                     };
-                    match contain(|| review_indexed(&file, settings, project_rules, with_facts)) {
+                    let result =
+                        contain(|| review_indexed(&file, settings, project_rules, with_facts));
+                    if let Some(progress) = &settings.progress {
+                        progress.done.fetch_add(1, Ordering::Relaxed);
+                    }
+                    match result {
                         Ok(result) => result,
                         Err(detail) => (vec![input::internal_error(path, &detail)], None),
                     }

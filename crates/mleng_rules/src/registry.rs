@@ -114,4 +114,25 @@ mod tests {
             }
         }
     }
+
+    /// A rule with a mechanical fix says in its docs how safe it is and why; `--fix` trusts
+    /// the declared applicability, so the words and the metadata must agree.
+    #[test]
+    fn fixable_rules_document_their_applicability() {
+        for rule in all() {
+            let section = rule.docs.split("## Fix\n").nth(1);
+            if let Some(applicability) = rule.fix {
+                let word = match applicability {
+                    mleng_diagnostics::Applicability::Safe => "Safe:",
+                    mleng_diagnostics::Applicability::Unsafe => "Unsafe:",
+                    mleng_diagnostics::Applicability::Display => "Shown",
+                };
+                assert!(
+                    section.is_some_and(|s| s.starts_with(word)),
+                    "{}: docs need a `## Fix` section starting with `{word}`",
+                    rule.code
+                );
+            }
+        }
+    }
 }

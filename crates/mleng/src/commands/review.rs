@@ -109,13 +109,18 @@ pub fn run(args: ReviewArgs) -> Result<ExitCode> {
         exclude: args.exclude.clone(),
         fail_on: args.fail_on.clone(),
     };
-    let reviewer = Reviewer::new(&paths[0], &options)?;
+    let mut reviewer = Reviewer::new(&paths[0], &options)?;
     // Resolve the changed lines before reviewing: a bad reference is a usage error.
     let changed = match &args.diff_base {
         Some(base) => Some(ChangedLines::from_git(&paths[0], base)?),
         None => None,
     };
 
+    let progress = std::io::stderr().is_terminal().then(|| {
+        let counter = std::sync::Arc::new(mleng_rules::engine::Progress::default());
+        reviewer.settings.progress = Some(counter.clone());
+        crate::progress::ProgressLine::start(counter)
+    });
     let fixing = args.fix || args.diff;
     let (review, fixed) = if fixing {
         let threshold = if args.unsafe_fixes {
@@ -128,6 +133,9 @@ pub fn run(args: ReviewArgs) -> Result<ExitCode> {
     } else {
         (reviewer.review(&paths, &buffers, args.summary), None)
     };
+    if let Some(line) = progress {
+        line.finish();
+    }
 
     if let Some(run) = &fixed {
         for problem in &run.problems {

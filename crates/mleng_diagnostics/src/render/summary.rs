@@ -1,6 +1,6 @@
 //! Counting findings by severity, and the closing summary line of `text` and `concise`.
 
-use crate::{Finding, Severity};
+use crate::{Applicability, Finding, Severity};
 
 /// Findings per severity.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -55,9 +55,28 @@ pub(super) fn line(findings: &[Finding], files_reviewed: usize) -> String {
         format!("No findings in {files}.")
     } else {
         format!(
-            "Found {} ({}) in {files}.",
+            "Found {} ({}) in {files}.{}",
             plural(counts.total(), "finding", "findings"),
-            counts.breakdown()
+            counts.breakdown(),
+            fixable_hint(findings)
         )
+    }
+}
+
+/// ` 2 fixable with --fix (1 more with --unsafe-fixes).`, or nothing.
+fn fixable_hint(findings: &[Finding]) -> String {
+    let applies = |threshold| {
+        findings
+            .iter()
+            .filter(|f| f.fix.as_ref().is_some_and(|x| x.applies_at(threshold)))
+            .count()
+    };
+    let safe = applies(Applicability::Safe);
+    let more = applies(Applicability::Unsafe) - safe;
+    match (safe, more) {
+        (0, 0) => String::new(),
+        (0, more) => format!(" {more} fixable with --fix --unsafe-fixes."),
+        (safe, 0) => format!(" {safe} fixable with --fix."),
+        (safe, more) => format!(" {safe} fixable with --fix ({more} more with --unsafe-fixes)."),
     }
 }

@@ -48,6 +48,10 @@ head = nn.Sequential(
 )
 ```
 
+## Fix
+Unsafe: Dropout is moved after BatchNorm. The layer indices of the `nn.Sequential` change, so
+old checkpoints no longer load into it by key.
+
 ## References
 - Li, Chen, Hu, Yang. *Understanding the Disharmony between Dropout and Batch Normalization by
   Variance Shift*, CVPR 2019. <https://arxiv.org/abs/1801.05134>

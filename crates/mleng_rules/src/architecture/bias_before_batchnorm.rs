@@ -56,6 +56,10 @@ block = nn.Sequential(
 )
 ```
 
+## Fix
+Unsafe: `bias=False` is added. The model computes the same function family, but the bias
+parameter disappears from the state dict, so old checkpoints no longer load strictly.
+
 ## References
 - Ioffe & Szegedy, *Batch Normalization: Accelerating Deep Network Training by Reducing Internal Covariate Shift*, ICML 2015, section 3.2: <https://arxiv.org/abs/1502.03167>
 - PyTorch performance tuning guide, "Disable bias for convolutions directly followed by a batch norm": <https://pytorch.org/tutorials/recipes/recipes/tuning_guide.html#disable-bias-for-convolutions-directly-followed-by-a-batch-norm>

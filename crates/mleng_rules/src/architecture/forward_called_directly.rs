@@ -46,6 +46,10 @@ def forward(self, x):
     return self.head(x)
 ```
 
+## Fix
+Safe: `module.forward(x)` becomes `module(x)`, which runs the same forward plus the registered
+hooks.
+
 ## References
 - `torch.nn.Module.forward`: "one should call the Module instance afterwards instead of this since the former takes care of running the registered hooks while the latter silently ignores them." <https://pytorch.org/docs/stable/generated/torch.nn.Module.html#torch.nn.Module.forward>
 - `torch.nn.Module.register_forward_hook`: <https://pytorch.org/docs/stable/generated/torch.nn.Module.html#torch.nn.Module.register_forward_hook>

@@ -47,7 +47,7 @@ def forward(self, x):
 ```
 
 ## Fix
-Adding `training=self.training` is safe: it changes nothing in training mode and turns the
+Safe: `--fix` adds `training=self.training`. It changes nothing in training mode and turns the
 dropout off in eval mode, which is what `model.eval()` promises.
 
 ## References
@@ -145,7 +145,7 @@ mod tests {
         );
         assert_eq!(
             with_training("F.dropout(\n    x,\n)"),
-            "F.dropout(\n    x, training=self.training)"
+            "F.dropout(\n    x,\n    training=self.training,\n)"
         );
     }
 }

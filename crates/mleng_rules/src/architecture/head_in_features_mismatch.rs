@@ -43,6 +43,10 @@ model = torchvision.models.resnet50(weights="IMAGENET1K_V2")
 model.fc = nn.Linear(model.fc.in_features, num_classes)
 ```
 
+## Fix
+Safe: the head's `in_features` becomes the backbone's output width; the code as written fails
+with a shape error at the first forward pass.
+
 ## References
 - torchvision, "Models and pre-trained weights" and the model sources (head widths): <https://pytorch.org/vision/stable/models.html>
 - PyTorch tutorial, "Finetuning Torchvision Models" (`model.fc.in_features`): <https://pytorch.org/tutorials/beginner/finetuning_torchvision_models_tutorial.html>

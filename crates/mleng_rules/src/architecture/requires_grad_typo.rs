@@ -37,6 +37,10 @@ for p in model.backbone.parameters():
 # or: model.backbone.requires_grad_(False)
 ```
 
+## Fix
+Safe: the misspelled attribute becomes `requires_grad`, which is what the assignment meant; the
+typo only created an unused attribute.
+
 ## References
 - PyTorch autograd mechanics, "Locally disabling gradient computation / Setting requires_grad": <https://pytorch.org/docs/stable/notes/autograd.html#setting-requires-grad>
 - `torch.Tensor.requires_grad` and `torch.nn.Module.requires_grad_`: <https://pytorch.org/docs/stable/generated/torch.nn.Module.html#torch.nn.Module.requires_grad_>

@@ -54,6 +54,11 @@ class Net(nn.Module):
         self.scale = nn.Parameter(torch.ones(64))
 ```
 
+## Fix
+Unsafe: the list or dict is wrapped in `nn.ModuleList`/`nn.ModuleDict` (a tensor in
+`nn.Parameter`). The parameters then train, move with `.to()` and appear in the state dict:
+intended, but old checkpoints lack them.
+
 ## References
 - `torch.nn.ModuleList` / `torch.nn.ModuleDict`: "holds submodules in a list ... properly registered, and will be visible by all Module methods": <https://pytorch.org/docs/stable/generated/torch.nn.ModuleList.html>
 - `torch.nn.Parameter`: "Parameters are Tensor subclasses that ... are automatically added to the list of its parameters": <https://pytorch.org/docs/stable/generated/torch.nn.parameter.Parameter.html>

@@ -39,6 +39,10 @@ x = preprocess(image)
 image = cv2.cvtColor(cv2.imread(path), cv2.COLOR_BGR2RGB)
 ```
 
+## Fix
+Unsafe: `cv2.cvtColor(..., cv2.COLOR_BGR2RGB)` wraps the read. Right for models trained on RGB
+(torchvision, timm); wrong for one trained on BGR input.
+
 ## References
 - OpenCV `imread`, "In the case of color images, the decoded images will have the channels stored in B G R order": <https://docs.opencv.org/4.x/d4/da8/group__imgcodecs.html#ga288b8b3da0892bd651fce07b3bbd3a56>
 - torchvision models, inputs are RGB images: <https://pytorch.org/vision/stable/models.html>

@@ -34,6 +34,10 @@ logits = F.interpolate(logits, size=image.shape[-2:], mode="bilinear")
 logits = F.interpolate(logits, size=image.shape[-2:], mode="bilinear", align_corners=False)
 ```
 
+## Fix
+Safe: `align_corners=False` is written out, which is the default since PyTorch 0.4: behaviour
+does not change, it becomes explicit.
+
 ## References
 - `torch.nn.functional.interpolate`, `align_corners` (default `True` up to 0.3.1, `False` since; the warning box explains the two samplings): <https://pytorch.org/docs/stable/generated/torch.nn.functional.interpolate.html>
 - `torch.nn.Upsample` (illustration of the two samplings): <https://pytorch.org/docs/stable/generated/torch.nn.Upsample.html>

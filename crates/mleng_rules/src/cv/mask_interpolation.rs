@@ -14,7 +14,7 @@ pub(crate) static RULE: Rule = Rule {
     name: "mask-interpolation",
     area: Area::Cv,
     severity: Severity::Warning,
-    fix: Some(Applicability::Safe),
+    fix: Some(Applicability::Unsafe),
     summary:
         "Segmentation label map resized with bilinear/bicubic interpolation, or scaled by ToTensor.",
     docs: r#"## What it does
@@ -59,6 +59,11 @@ label = Image.open(label_path).convert("L").resize((512, 512), resample=Image.NE
 ```
 or `torchvision.transforms.v2` with `tv_tensors.Mask`, which resizes masks with nearest
 interpolation automatically, or albumentations with `mask=` (nearest for masks by default).
+
+## Fix
+Unsafe: the label map is resized with nearest-neighbour interpolation (or converted with
+`PILToTensor`/`torch.as_tensor` instead of `to_tensor`). The replacement may use `np`/`torch`
+names the file must import; the training targets change, as intended.
 
 ## References
 - OpenCV `cv2.resize`, `interpolation` defaults to `INTER_LINEAR`: <https://docs.opencv.org/4.x/da/d54/group__imgproc__transform.html#ga47a974309e9102f5f08231edc7e7529d>

@@ -41,6 +41,10 @@ The opposite mistake, 0-1 statistics on uint8 (0-255) input, fails loudly in tor
 albumentations and `max_pixel_value=1.0` it depends on whether the dataset already divided the
 image by 255, which the transform alone does not show; we stay silent rather than guess.
 
+## Fix
+Unsafe: the statistics are rescaled to match the pipeline's value range. Intended, but a model
+trained with the old, wrong statistics sees different inputs.
+
 ## References
 - `torchvision.transforms.ToTensor` ("converts ... in the range [0, 255] to a torch.FloatTensor ... in the range [0.0, 1.0]"): <https://pytorch.org/vision/stable/generated/torchvision.transforms.ToTensor.html>
 - `albumentations.Normalize` (`img = (img - mean * max_pixel_value) / (std * max_pixel_value)`): <https://albumentations.ai/docs/api-reference/augmentations/transforms/#Normalize>

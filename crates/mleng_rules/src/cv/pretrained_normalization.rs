@@ -51,6 +51,11 @@ tf = timm.data.create_transform(**config)  # mean=(0.5, 0.5, 0.5), std=(0.5, 0.5
 ```
 For torchvision, `weights = ResNet50_Weights.DEFAULT; tf = weights.transforms()`.
 
+## Fix
+Unsafe: the normalization statistics are replaced by the weights' own. The input distribution
+changes, as intended; a model already fine-tuned with the old statistics must be retrained or
+keep them.
+
 ## References
 - torchvision models, "all pre-trained models expect input images normalized in the same way": <https://pytorch.org/vision/stable/models.html>
 - timm `resolve_data_config` and each model's `pretrained_cfg` (`mean`, `std`): <https://huggingface.co/docs/timm/quickstart#image-augmentation>; table in `crates/mleng_knowledge/data/timm_normalization.tsv` (timm 1.0.15).

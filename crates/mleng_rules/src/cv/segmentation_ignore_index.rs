@@ -42,6 +42,10 @@ criterion = nn.CrossEntropyLoss()
 criterion = nn.CrossEntropyLoss(ignore_index=255)
 ```
 
+## Fix
+Unsafe: `ignore_index=255` is added to the loss. The loss values change, as intended, only if
+255 really is the void label of your data.
+
 ## References
 - `torch.nn.CrossEntropyLoss`, `ignore_index` (default -100): <https://pytorch.org/docs/stable/generated/torch.nn.CrossEntropyLoss.html>
 - torchvision reference segmentation training, `criterion(..., ignore_index=255)`: <https://github.com/pytorch/vision/blob/main/references/segmentation/train.py>

@@ -12,7 +12,7 @@ pub(crate) static RULE: Rule = Rule {
     name: "torchvision-deprecated",
     area: Area::Cv,
     severity: Severity::Warning,
-    fix: Some(Applicability::Safe),
+    fix: Some(Applicability::Unsafe),
     summary: "Deprecated or removed torchvision API: `pretrained=True`, `transforms.Scale`, v1 `ToTensor` in a v2 pipeline.",
     docs: r#"## What it does
 Finds torchvision APIs that are deprecated or gone, and gives the replacement:
@@ -46,6 +46,12 @@ tf = transforms.Compose([transforms.Resize(256), transforms.RandomResizedCrop(22
 `DEFAULT` is the best available weights, which for a few models (ResNet-50, ResNet-101,
 MobileNetV3...) is the newer `IMAGENET1K_V2` recipe, not the `IMAGENET1K_V1` weights that
 `pretrained=True` loaded. Use `.IMAGENET1K_V1` to reproduce an old result exactly.
+
+## Fix
+Unsafe: deprecated arguments and functions are replaced (`pretrained=True` becomes
+`weights=...DEFAULT`, `ToTensor()` becomes `ToImage(), ToDtype(torch.float32, scale=True)`).
+`DEFAULT` can be newer weights than the legacy `pretrained=True` gave, and the replacement may
+use a `torch` name the file must import.
 
 ## References
 - torchvision, "Multi-weight support API" and the deprecation of `pretrained`: <https://pytorch.org/vision/stable/models.html>

@@ -73,6 +73,11 @@ loader = DataLoader(
 Deterministic algorithms are slower, and some operations raise an error in deterministic mode;
 the rule only asks for them where the code says reproducibility is the goal.
 
+## Fix
+Unsafe: a seeded `generator=torch.Generator().manual_seed(42)` is added (or `cudnn.benchmark`
+turned off). The split or order changes once, and `torch` must be imported under that name; pick
+your own seed.
+
 ## References
 - PyTorch, "Reproducibility" (cuDNN benchmarking, `use_deterministic_algorithms`): <https://pytorch.org/docs/stable/notes/randomness.html>
 - `torch.use_deterministic_algorithms` (list of nondeterministic operations): <https://pytorch.org/docs/stable/generated/torch.use_deterministic_algorithms.html>
@@ -101,29 +106,11 @@ fn check(ctx: &mut Context) {
             "`{func}(...)` has no `generator=`: the split depends on how many random numbers were drawn before it (model init, augmentations), so compared runs can validate on different samples"
         );
         let fix = Fix::new("Give the split its own seeded generator").with_replacement(
-            add_keyword(&text, "generator=torch.Generator().manual_seed(42)"),
+            crate::context::with_keyword(&text, "generator=torch.Generator().manual_seed(42)"),
         );
         ctx.report(call.range(), message, Some(fix));
     }
 }
-
-fn add_keyword(call: &str, keyword: &str) -> String {
-    match call.rfind(')') {
-        Some(pos) => {
-            let head = call[..pos].trim_end();
-            let sep = if head.ends_with('(') {
-                ""
-            } else if head.ends_with(',') {
-                " "
-            } else {
-                ", "
-            };
-            format!("{head}{sep}{keyword})")
-        }
-        None => call.to_string(),
-    }
-}
-
 /// The project half: reproducibility stated, seeds set, determinism not; and shuffling that
 /// does not have its own seeded generator where reproducibility is stated.
 pub(crate) fn check_project(ctx: &mut ProjectContext) {
@@ -195,7 +182,7 @@ fn unseeded_shuffles(ctx: &mut ProjectContext, entry: &EntryPoint) {
         one_line(&statement.text)
     );
     let fix = Fix::new("Give the shuffling its own seeded generator").with_replacement(
-        add_keyword(&first.text, "generator=torch.Generator().manual_seed(42)"),
+        crate::context::with_keyword(&first.text, "generator=torch.Generator().manual_seed(42)"),
     );
     let first = first.clone();
     let finding = ctx.report(entry.file, &first, message, Some(fix));

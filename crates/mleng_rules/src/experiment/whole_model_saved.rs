@@ -52,6 +52,10 @@ Checkpoint dicts that embed the module (`torch.save({"model": model, ...})`, as 
 purpose) are not reported. Saving a `torch.jit`/`torch.export` program is a different API and is
 not reported.
 
+## Fix
+Unsafe: `torch.save(model, ...)` becomes `torch.save(model.state_dict(), ...)`. The code that
+loads the file must build the model and call `load_state_dict`: change it with the fix.
+
 ## References
 - PyTorch tutorial, "Saving and Loading Models": <https://pytorch.org/tutorials/beginner/saving_loading_models.html#save-load-entire-model>
 - PyTorch serialization notes, "Saving and loading torch.nn.Modules": <https://pytorch.org/docs/stable/notes/serialization.html#saving-and-loading-torch-nn-modules>

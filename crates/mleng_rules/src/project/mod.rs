@@ -288,14 +288,8 @@ impl<'p> ProjectContext<'p> {
             site.location.clone(),
             message,
         );
-        finding.fix = fix.map(|fix| {
-            crate::context::fix_with_edits(
-                self.rule,
-                fix,
-                &finding.location,
-                finding.location.cell.is_some(),
-            )
-        });
+        finding.fix =
+            fix.map(|fix| crate::context::fix_with_edits(self.rule, fix, &finding.location, false));
         finding.snippet = site.snippet.clone();
         self.findings.push((
             finding,

@@ -1,4 +1,4 @@
-use mleng_diagnostics::{Applicability, Area, Fix, Severity};
+use mleng_diagnostics::{Applicability, Area, Edit, Fix, Severity};
 use mleng_python::index::literals;
 use mleng_python::SemanticIndex;
 use ruff_python_ast::ExprCall;
@@ -30,7 +30,7 @@ Finds `torch.load(...)` calls that run the full pickle machinery:
 Several such calls in one file are one finding, at the first, with the others listed.
 
 ## Fix
-Adding `weights_only=True` (an argument since PyTorch 1.13) keeps the behaviour where the
+Unsafe: `--unsafe-fixes` adds `weights_only=True` (an argument since PyTorch 1.13) keeps the behaviour where the
 checkpoint holds tensors and plain containers (a `state_dict`, a dict of them); a checkpoint
 that pickles other objects then fails to load with an `UnpicklingError` naming the type to
 allow, so the fix changes behaviour there and must be reviewed. Note that on PyTorch 2.5.1 and
@@ -156,6 +156,16 @@ pub(crate) fn check_project(ctx: &mut ProjectContext) {
             "Pass `weights_only=True` explicitly to each (or load safetensors)"
         })
         .with_replacement(add_weights_only(&first.text));
+        // One fix for the file's calls: every call in the first one's cell (all of a `.py`).
+        let mut fix = fix;
+        for site in sites
+            .iter()
+            .filter(|s| s.location.cell == first.location.cell)
+        {
+            if let Some(span) = site.location.span {
+                fix = fix.with_edit(Edit::replace(span, add_weights_only(&site.text)));
+            }
+        }
         let finding = ctx.report_with_severity(first, severity, message, Some(fix));
         for site in rest {
             finding.evidence.push(format!(
@@ -205,7 +215,7 @@ mod tests {
         );
         assert_eq!(
             add_weights_only("torch.load(\n    p,\n)"),
-            "torch.load(\n    p, weights_only=True)"
+            "torch.load(\n    p,\n    weights_only=True,\n)"
         );
     }
 }

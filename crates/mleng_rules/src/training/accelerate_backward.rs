@@ -47,6 +47,10 @@ for batch in loader:
     optimizer.zero_grad()
 ```
 
+## Fix
+Safe: `loss.backward()` becomes `accelerator.backward(loss)` (the same expression is passed),
+which is what the prepared model and optimizer expect.
+
 ## References
 - Accelerate quick tour, "replace `loss.backward()` by `accelerator.backward(loss)`": <https://huggingface.co/docs/accelerate/quicktour>
 - `Accelerator.backward` (scales for mixed precision, divides for gradient accumulation): <https://huggingface.co/docs/accelerate/package_reference/accelerator#accelerate.Accelerator.backward>

@@ -37,6 +37,11 @@ optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=1e-2)
 Reproducing a paper that used Adam with L2 on purpose is a legitimate reason to keep it; suppress
 the finding there.
 
+## Fix
+Unsafe: `Adam` becomes `AdamW` with the same arguments. Decoupled weight decay is what the code
+most likely means, but it changes the optimisation, and the best `weight_decay` for AdamW is
+usually larger: retune it.
+
 ## References
 - Loshchilov & Hutter, *Decoupled Weight Decay Regularization*, ICLR 2019: <https://arxiv.org/abs/1711.05101>
 - PyTorch `AdamW`: <https://pytorch.org/docs/stable/generated/torch.optim.AdamW.html>

@@ -1,4 +1,4 @@
-use mleng_diagnostics::{Area, Fix, Severity};
+use mleng_diagnostics::{Applicability, Area, Fix, Severity};
 use mleng_python::index::literals::{boolean, dotted, string};
 use mleng_python::index::training::TrainingLoop;
 use mleng_python::index::CallKind;
@@ -16,7 +16,7 @@ pub(crate) static RULE: Rule = Rule {
     name: "amp-without-grad-scaler",
     area: Area::Training,
     severity: Severity::Warning,
-    fix: None,
+    fix: Some(Applicability::Unsafe),
     summary: "float16 autocast training without a GradScaler; GradScaler misuse (no update(), double step, unneeded with bfloat16).",
     docs: r#"## What it does
 Checks mixed-precision training loops (a training loop with a `torch.autocast` /
@@ -64,6 +64,12 @@ for x, y in loader:
 Autocast whose dtype or device is not a literal (`**amp_kwargs`, `device_type=device.type`) is
 not judged. Backward through a framework (`accelerator.backward`, `fabric.backward`, DeepSpeed)
 handles scaling and is not reported.
+
+## Fix
+Unsafe: for a missing `scaler.update()`, `--unsafe-fixes` adds it on its own line after
+`scaler.step(optimizer)`. Review it where the loop updates the scale elsewhere on purpose (a
+different cadence). Other findings of this rule (a second optimizer step, a missing scale)
+are shown, not applied.
 
 ## References
 - PyTorch AMP examples, "Typical Mixed Precision Training": <https://pytorch.org/docs/stable/notes/amp_examples.html>
@@ -247,10 +253,14 @@ fn check_scaler_use(ctx: &mut Context, lp: &TrainingLoop, amp: &[(TextRange, Amp
             let message = format!(
                 "`{step_text}` without `{scaler}.update()` in the iteration: the loss scale never adapts (it stays too high after an overflow, so steps keep being skipped)"
             );
-            let fix = Fix::new(format!("Call `{scaler}.update()` after `{step_text}`"))
-                .with_replacement(
-                    ctx.lines_at(range, &[&step_text, &format!("{scaler}.update()")]),
-                );
+            let lines = ctx.lines_at(range, &[&step_text, &format!("{scaler}.update()")]);
+            let fix = Fix::new(format!("Call `{scaler}.update()` after `{step_text}`"));
+            // On its own line only: after `return scaler.step(opt)` the call would never run.
+            let fix = if ctx.starts_line(range) && range == index.calls[step.call].range() {
+                fix.with_replacement(lines)
+            } else {
+                fix.with_example(lines)
+            };
             ctx.report_with_severity(range, Severity::Error, message, Some(fix));
         }
     }

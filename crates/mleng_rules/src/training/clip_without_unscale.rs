@@ -28,6 +28,13 @@ this reason. Measured on our GPU: the same run reached 0.997 validation accuracy
 `accelerator.clip_grad_norm_`, `fabric.clip_gradients` and Lightning unscale for you and are not
 reported.
 
+## Fix
+Safe: `--fix` inserts `scaler.unscale_(optimizer)` on its own line above the clip, with the
+clip's indentation; nothing else changes. When the loop already calls `unscale_` after the
+clip, the call has to move rather than be added (a second `unscale_` before `update()` raises),
+and when the clip shares its line with other code (`if ok: clip(...)`), a new line would
+leave the block; in both cases the fix is shown, not applied.
+
 ## Example
 ```python
 scaler.scale(loss).backward()
@@ -81,13 +88,22 @@ fn check(ctx: &mut Context) {
             let message = format!(
                 "`{clip_text}` clips gradients that `{scaler}` has scaled (no `{scaler}.unscale_({optimizer})` before it): once unscaled, the real gradients are clipped to the threshold divided by the loss scale (65536 at the start)"
             );
-            let fix = Fix::new(format!(
-                "Call `{scaler}.unscale_({optimizer})` right before clipping"
-            ))
-            .with_replacement(ctx.lines_at(
-                clip_call.range(),
-                &[&format!("{scaler}.unscale_({optimizer})"), &clip_text],
-            ));
+            let unscale = format!("{scaler}.unscale_({optimizer})");
+            let lines = ctx.lines_at(clip_call.range(), &[&unscale, &clip_text]);
+            // An `unscale_` after the clip must move, not be added: a second call before
+            // `update()` raises. That edit spans two statements, so it is shown, not applied.
+            let unscaled_later = lp.events_of(|k| k == CallKind::Unscale).next().is_some()
+                || !ctx.starts_line(clip_call.range());
+            let fix = Fix::new(if unscaled_later {
+                format!("Move `{unscale}` before the clipping")
+            } else {
+                format!("Call `{unscale}` right before clipping")
+            });
+            let fix = if unscaled_later {
+                fix.with_example(lines)
+            } else {
+                fix.with_replacement(lines)
+            };
             ctx.report(clip_call.range(), message, Some(fix));
         }
     }

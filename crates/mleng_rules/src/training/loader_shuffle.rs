@@ -42,6 +42,11 @@ An explicit `shuffle=False` is taken as deliberate and not reported. Files that 
 `IterableDataset`, streaming datasets or WebDataset (which the loader cannot shuffle) are
 skipped; an iterable dataset defined in another module is not recognised.
 
+## Fix
+Unsafe: `shuffle=True` is added to (or replaces `shuffle=False` in) the training loader. The
+data order changes, and an `IterableDataset` or a custom sampler cannot be combined with
+`shuffle=True`.
+
 ## References
 - PyTorch `DataLoader` (`shuffle` default False): <https://pytorch.org/docs/stable/data.html#torch.utils.data.DataLoader>
 - Bottou, *Stochastic Gradient Descent Tricks* (shuffle the examples), 2012: <https://leon.bottou.org/publications/pdf/tricks-2012.pdf>

@@ -47,6 +47,11 @@ for x, y in loader:
     total_loss += loss.item()  # or loss.detach() to avoid a GPU sync per step
 ```
 
+## Fix
+Unsafe: `total += loss` becomes `total += loss.item()` and `losses.append(loss)` becomes
+`losses.append(loss.detach())`. Code after the loop that treats the total as a tensor
+(`.item()`, `.backward()`, `torch.stack`) must change with it, so review the fix.
+
 ## References
 - PyTorch FAQ, "Don't accumulate history across your training loop": <https://pytorch.org/docs/stable/notes/faq.html#my-model-reports-cuda-runtime-error-2-out-of-memory>
 "#,

@@ -1,4 +1,4 @@
-use mleng_diagnostics::{Area, Fix, Severity};
+use mleng_diagnostics::{Applicability, Area, Fix, Severity};
 use mleng_python::index::training::{TrainingLoop, TrainingScope};
 use mleng_python::index::CallKind;
 
@@ -11,7 +11,7 @@ pub(crate) static RULE: Rule = Rule {
     name: "zero-grad-missing",
     area: Area::Training,
     severity: Severity::Error,
-    fix: None,
+    fix: Some(Applicability::Unsafe),
     summary:
         "A training loop calls backward() and steps the optimizer but never clears the gradients.",
     docs: r#"## What it does
@@ -50,6 +50,12 @@ Step functions without a loop of their own (`def train_step`) are not reported: 
 may clear the gradients. Optimizers that clear gradients themselves inside a custom `step`
 are not recognised; closures passed to `optimizer.step(closure)` (L-BFGS) are assumed to clear.
 Test files are skipped.
+
+## Fix
+Unsafe: `--unsafe-fixes` inserts `optimizer.zero_grad()` on its own line before the backward
+pass. Right for a loop that never meant to accumulate; a loop that accumulates on purpose
+needs the call where its accumulation window ends instead, so review the fix. A backward that
+shares its line with other code gets the fix shown, not applied.
 
 ## References
 - PyTorch tutorial, "Zeroing out gradients in PyTorch": <https://pytorch.org/tutorials/recipes/recipes/zeroing_out_gradients.html>
@@ -91,7 +97,7 @@ fn check(ctx: &mut Context) {
         let mut fix = Fix::new(format!(
             "Call `{optimizer}.zero_grad()` once per step, before the backward pass"
         ));
-        fix = if backward_site.contains('\n') {
+        fix = if backward_site.contains('\n') || !ctx.starts_line(backward_range) {
             fix.with_example(format!(
                 "{optimizer}.zero_grad(set_to_none=True)\n{backward}\n{step_text}"
             ))
