@@ -10,6 +10,7 @@
 mod actions;
 mod convert;
 mod documents;
+mod fixall;
 mod hover;
 mod lookup;
 mod position;

@@ -2,7 +2,6 @@
 //! jobs to the worker and publishes the diagnostics the worker's findings give.
 
 use std::path::PathBuf;
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,20 +10,20 @@ use lsp_server::{ErrorCode, Message, Notification, Request, RequestId, Response}
 use lsp_types::notification::{self as notif, Notification as _};
 use lsp_types::request::{self as req, Request as _};
 use lsp_types::{
-    CodeAction, CodeActionKind, CodeActionOptions, CodeActionParams, CodeActionProviderCapability,
-    DidChangeWatchedFilesRegistrationOptions, FileSystemWatcher, GlobPattern,
-    HoverProviderCapability, InitializeParams, InitializeResult, NotebookCellSelector,
+    CodeAction, CodeActionKind, CodeActionOptions, CodeActionOrCommand, CodeActionParams,
+    CodeActionProviderCapability, DidChangeWatchedFilesRegistrationOptions, FileSystemWatcher,
+    GlobPattern, HoverProviderCapability, InitializeParams, InitializeResult, NotebookCellSelector,
     NotebookDocumentSyncOptions, NotebookSelector, OneOf, PositionEncodingKind,
     PublishDiagnosticsParams, Registration, RegistrationParams, SaveOptions, ServerCapabilities,
     ServerInfo, TextDocumentSyncCapability, TextDocumentSyncKind, TextDocumentSyncOptions,
     TextDocumentSyncSaveOptions, Uri, WorkDoneProgressOptions,
 };
-use mleng_review::Buffer;
 use mleng_rules::registry;
 use serde_json::Value;
 
 use crate::actions;
 use crate::convert::DEFAULT_DOCS_URL;
+use crate::fixall::{self, FixAllJob};
 use crate::lookup::document_findings;
 use crate::publish;
 use crate::reviewers::Reviewers;
@@ -59,6 +58,22 @@ pub struct Server {
     /// The last configuration error shown, so that it is not shown on every keystroke.
     shown_error: Option<String>,
     next_request: i32,
+    /// Requests answered on another thread (fix all), until answered or cancelled.
+    pending: std::collections::HashSet<RequestId>,
+    deferred_tx: Sender<(RequestId, Value)>,
+    deferred_rx: Receiver<(RequestId, Value)>,
+}
+
+/// How a request is answered.
+enum Reply {
+    Now(Value),
+    /// On another thread; see [`Server::defer`].
+    Later,
+    Error(ErrorCode, String),
+}
+
+fn json_value(value: impl serde::Serialize) -> Value {
+    serde_json::to_value(value).unwrap_or(Value::Null)
 }
 
 impl Server {
@@ -66,6 +81,7 @@ impl Server {
         let reviewers = Arc::new(Reviewers::default());
         let (outcome_tx, outcomes) = crossbeam_channel::unbounded();
         let jobs = worker::spawn(reviewers.clone(), outcome_tx)?;
+        let (deferred_tx, deferred_rx) = crossbeam_channel::unbounded();
         Ok(Server {
             out,
             state: State::default(),
@@ -80,6 +96,9 @@ impl Server {
             watch_registration: false,
             shown_error: None,
             next_request: 0,
+            pending: std::collections::HashSet::new(),
+            deferred_tx,
+            deferred_rx,
         })
     }
 
@@ -103,6 +122,11 @@ impl Server {
                         self.apply(outcome);
                     }
                 }
+                recv(self.deferred_rx) -> answer => {
+                    if let Ok((id, value)) = answer {
+                        self.answer(id, value);
+                    }
+                }
             }
         }
     }
@@ -112,8 +136,11 @@ impl Server {
             Message::Request(request) => {
                 let id = request.id.clone();
                 let response = match self.request(request) {
-                    Ok(value) => Response::new_ok(id, value),
-                    Err((code, text)) => Response::new_err(id, code as i32, text),
+                    Ok(Reply::Now(value)) => Response::new_ok(id, value),
+                    Ok(Reply::Later) => return,
+                    Ok(Reply::Error(code, text)) | Err((code, text)) => {
+                        Response::new_err(id, code as i32, text)
+                    }
                 };
                 self.send(Message::Response(response));
             }
@@ -127,14 +154,14 @@ impl Server {
         }
     }
 
-    fn request(&mut self, request: Request) -> Result<Value, (ErrorCode, String)> {
+    fn request(&mut self, request: Request) -> Result<Reply, (ErrorCode, String)> {
         let method = request.method.as_str();
         if method == req::Initialize::METHOD {
             if self.initialized {
                 return Err((ErrorCode::InvalidRequest, "already initialized".into()));
             }
             let params: InitializeParams = parse(request.params)?;
-            return self.initialize(params);
+            return self.initialize(params).map(Reply::Now);
         }
         if !self.initialized {
             return Err((ErrorCode::ServerNotInitialized, "initialize first".into()));
@@ -148,22 +175,22 @@ impl Server {
         match method {
             req::Shutdown::METHOD => {
                 self.shutdown = true;
-                Ok(Value::Null)
+                Ok(Reply::Now(Value::Null))
             }
             req::CodeActionRequest::METHOD => {
                 let params: CodeActionParams = parse(request.params)?;
-                Ok(serde_json::to_value(self.code_actions(params)).unwrap_or(Value::Null))
+                Ok(self.code_actions(request.id, params))
             }
             req::CodeActionResolveRequest::METHOD => {
                 let action: CodeAction = parse(request.params)?;
-                Ok(serde_json::to_value(self.resolve(action)).unwrap_or(Value::Null))
+                Ok(self.resolve(request.id, action))
             }
             req::HoverRequest::METHOD => {
                 let params: lsp_types::HoverParams = parse(request.params)?;
                 let doc = params.text_document_position_params;
                 let hover = document_findings(&self.state, &doc.text_document.uri)
                     .and_then(|found| crate::hover::hover(&found, doc.position));
-                Ok(serde_json::to_value(hover).unwrap_or(Value::Null))
+                Ok(Reply::Now(json_value(hover)))
             }
             _ => Err((
                 ErrorCode::MethodNotFound,
@@ -335,11 +362,13 @@ impl Server {
                     self.schedule(scope, Vec::new(), Duration::ZERO, true);
                 }
             }
-            // Requests are answered in order before the next message is read, so by the time
-            // a cancellation arrives its request has been answered: nothing left to cancel.
-            notif::Cancel::METHOD
-            | notif::SetTrace::METHOD
-            | notif::DidChangeConfiguration::METHOD => {}
+            notif::Cancel::METHOD => {
+                let p: lsp_types::CancelParams = parse(n.params.clone()).map_err(bad)?;
+                self.cancel(p.id);
+            }
+            // Other requests are answered in order before the next message is read: by the
+            // time their cancellation arrives there is nothing left to cancel.
+            notif::SetTrace::METHOD | notif::DidChangeConfiguration::METHOD => {}
             other if other.starts_with("$/") => {}
             other => log(&format!("ignored notification `{other}`")),
         }
@@ -496,10 +525,12 @@ impl Server {
         }
     }
 
-    fn code_actions(&self, params: CodeActionParams) -> Vec<lsp_types::CodeActionOrCommand> {
+    /// Quick fixes at once; "fix all" unresolved, or (asked for by kind, as on save, or for a
+    /// client that cannot resolve) computed on a thread, with the answer sent when it is done.
+    fn code_actions(&mut self, id: RequestId, params: CodeActionParams) -> Reply {
         let uri = &params.text_document.uri;
         let Some(found) = document_findings(&self.state, uri) else {
-            return Vec::new();
+            return Reply::Now(json_value(Vec::<CodeAction>::new()));
         };
         let only = params.context.only.as_deref();
         let wants = |kind: &str| {
@@ -513,101 +544,84 @@ impl Server {
         if wants(CodeActionKind::QUICKFIX.as_str()) {
             actions.extend(actions::quick_fixes(uri, &found, params.range));
         }
-        if wants(actions::FIX_ALL_KIND) && actions::has_safe_fix(&found) && !found.stale {
-            let unresolved = actions::fix_all_unresolved(uri);
-            // Asked for by kind (fix on save), or a client that cannot resolve: compute it now.
-            let action = if only.is_some() || !self.resolve_support {
-                self.resolve(unresolved)
-            } else {
-                unresolved
-            };
-            if action.edit.is_some() || action.data.is_some() {
-                actions.push(lsp_types::CodeActionOrCommand::CodeAction(action));
-            }
+        if !(wants(actions::FIX_ALL_KIND) && actions::has_safe_fix(&found) && !found.stale) {
+            return Reply::Now(json_value(actions));
         }
-        actions
+        let unresolved = actions::fix_all_unresolved(uri);
+        if only.is_none() && self.resolve_support {
+            actions.push(CodeActionOrCommand::CodeAction(unresolved));
+            return Reply::Now(json_value(actions));
+        }
+        let Some(job) = FixAllJob::new(&self.state, &self.reviewers, uri) else {
+            return Reply::Now(json_value(actions));
+        };
+        self.defer(id, move || {
+            if let Some(edit) = job.run() {
+                actions.push(CodeActionOrCommand::CodeAction(CodeAction {
+                    edit: Some(edit),
+                    data: None,
+                    ..unresolved
+                }));
+            }
+            json_value(actions)
+        })
     }
 
-    /// Computes "fix all safe fixes in file": the CLI's `--fix` over the file's project, in
-    /// memory, with the open buffers; the edit covers this document (each changed cell of a
-    /// notebook).
-    fn resolve(&self, mut action: CodeAction) -> CodeAction {
-        let Some(uri) = action
-            .data
-            .as_ref()
-            .and_then(|d| d.get("uri"))
-            .and_then(Value::as_str)
-            .and_then(|s| Uri::from_str(s).ok())
-        else {
-            return action;
-        };
+    /// `codeAction/resolve` for "fix all": computed on a thread.
+    fn resolve(&mut self, id: RequestId, mut action: CodeAction) -> Reply {
+        let job = fixall::action_uri(&action)
+            .and_then(|uri| FixAllJob::new(&self.state, &self.reviewers, &uri));
         action.data = None;
-        let Some(path) = self.state.docs.review_path(&uri).map(|p| normalize(&p)) else {
-            return action;
+        let Some(job) = job else {
+            return Reply::Now(json_value(action));
         };
-        let scope = self.state.scope_of(&path);
-        let buffers = self.state.buffers(&scope);
-        let (reviewer, _) = self.reviewers.get(scope.root());
-        let run = reviewer.fix(
-            std::slice::from_ref(scope.root()),
-            &buffers,
-            mleng_diagnostics::Applicability::Safe,
-            false,
-        );
-        let Some(fixed) = run.files.iter().find(|f| normalize(&f.path) == path) else {
-            return action;
-        };
-        action.edit = Some(match self.state.docs.cell_of(&uri) {
-            Some((notebook, _)) => self.notebook_fix_edit(notebook, &fixed.fixed),
-            None => {
-                let current = buffers
-                    .iter()
-                    .find(|b| b.path == path)
-                    .map(|b: &Buffer| b.text.as_str())
-                    .unwrap_or("");
-                actions::one_file(
-                    &uri,
-                    actions::minimal_edit(current, &fixed.fixed)
-                        .into_iter()
-                        .collect(),
-                )
-            }
-        });
-        action
+        self.defer(id, move || {
+            action.edit = job.run();
+            json_value(action)
+        })
     }
 
-    /// The edits that turn each cell of an open notebook into the fixed notebook's cell.
-    // `Uri` caches parsed parts in a cell, but hashes and compares its text only.
-    #[allow(clippy::mutable_key_type)]
-    fn notebook_fix_edit(&self, notebook_uri: &Uri, fixed_json: &str) -> lsp_types::WorkspaceEdit {
-        let mut changes = std::collections::HashMap::new();
-        let fixed: Value = serde_json::from_str(fixed_json).unwrap_or(Value::Null);
-        let cells = fixed
-            .get("cells")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        if let Some(notebook) = self.state.docs.notebooks.get(notebook_uri) {
-            for (cell, fixed_cell) in notebook.cells.iter().zip(&cells) {
-                let source = match fixed_cell.get("source") {
-                    Some(Value::String(s)) => s.clone(),
-                    Some(Value::Array(lines)) => lines.iter().filter_map(Value::as_str).collect(),
-                    _ => continue,
-                };
-                let current = self
-                    .state
-                    .docs
-                    .texts
-                    .get(&cell.uri)
-                    .map_or("", |d| d.text.as_str());
-                if let Some(edit) = actions::minimal_edit(current, &source) {
-                    changes.insert(cell.uri.clone(), vec![edit]);
-                }
+    /// Answers request `id` with `compute`'s result, computed on a thread of its own, unless
+    /// the client cancels it first.
+    fn defer(&mut self, id: RequestId, compute: impl FnOnce() -> Value + Send + 'static) -> Reply {
+        let results = self.deferred_tx.clone();
+        let key = id.clone();
+        let spawned = std::thread::Builder::new()
+            .name("mleng-lsp-fix".into())
+            .spawn(move || {
+                let _ = results.send((key, compute()));
+            });
+        match spawned {
+            Ok(_) => {
+                self.pending.insert(id);
+                Reply::Later
             }
+            Err(err) => Reply::Error(
+                ErrorCode::InternalError,
+                format!("cannot start a thread: {err}"),
+            ),
         }
-        lsp_types::WorkspaceEdit {
-            changes: Some(changes),
-            ..lsp_types::WorkspaceEdit::default()
+    }
+
+    /// A deferred answer is ready: sent unless the request was cancelled meanwhile.
+    fn answer(&mut self, id: RequestId, value: Value) {
+        if self.pending.remove(&id) {
+            self.send(Message::Response(Response::new_ok(id, value)));
+        }
+    }
+
+    /// `$/cancelRequest`: a request still being computed is answered "cancelled" now.
+    fn cancel(&mut self, id: lsp_types::NumberOrString) {
+        let id = match id {
+            lsp_types::NumberOrString::Number(n) => RequestId::from(n),
+            lsp_types::NumberOrString::String(s) => RequestId::from(s),
+        };
+        if self.pending.remove(&id) {
+            self.send(Message::Response(Response::new_err(
+                id,
+                ErrorCode::RequestCanceled as i32,
+                "cancelled".into(),
+            )));
         }
     }
 

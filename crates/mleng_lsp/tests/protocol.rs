@@ -134,3 +134,30 @@ fn a_loose_file_is_reviewed_and_published_with_utf16_columns() {
     // `torch.load` is the line's 10th character (9 before it), 10 UTF-16 units in.
     assert_eq!(sec["range"]["start"], json!({"line": 1, "character": 10}));
 }
+
+#[test]
+fn a_fix_all_being_computed_can_be_cancelled() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("train.py");
+    let text = "import torch\n\n\ndef train(model, loader, optimizer, scaler):\n    for x, y in loader:\n        optimizer.zero_grad()\n        with torch.autocast(\"cuda\"):\n            loss = model(x).sum()\n        scaler.scale(loss).backward()\n        torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm=1.0)\n        scaler.step(optimizer)\n        scaler.update()\n";
+    std::fs::write(&path, text).expect("write");
+    let uri = format!("file://{}", path.display());
+    let action = json!({"title": "fix all", "kind": "source.fixAll.mleng", "data": {"uri": uri}});
+    let frames = [
+        request(1, "initialize", json!({"capabilities": {}})),
+        notification(
+            "textDocument/didOpen",
+            json!({"textDocument": {"uri": uri, "languageId": "python", "version": 1, "text": text}}),
+        ),
+        request(2, "codeAction/resolve", action),
+        notification("$/cancelRequest", json!({"id": 2})),
+        notification("$/cancelRequest", json!({"id": 99})), // unknown: nothing to answer
+        request(3, "shutdown", Value::Null),
+        notification("exit", Value::Null),
+    ];
+    let (exit, sent) = converse(&frames);
+    assert_eq!(exit, Exit::Clean);
+    assert_eq!(error_code(&sent, json!(2)), Some(-32800)); // request cancelled
+    assert_eq!(sent.iter().filter(|m| m["id"] == 2).count(), 1);
+    assert!(!sent.iter().any(|m| m["id"] == 99));
+}
