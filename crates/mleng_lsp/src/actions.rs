@@ -51,10 +51,14 @@ fn fix_action(uri: &Uri, finding: &Finding, index: &LineIndex) -> Option<CodeAct
     let safe = fix.applicability == Applicability::Safe;
     Some(CodeAction {
         title: format!(
-            "{}: {} ({} fix)",
+            "{}: {} ({})",
             finding.code,
             fix.message,
-            if safe { "safe" } else { "unsafe: review it" }
+            if safe {
+                "safe fix"
+            } else {
+                "unsafe fix: review it"
+            }
         ),
         kind: Some(CodeActionKind::QUICKFIX),
         edit: Some(one_file(uri, edits)),
