@@ -3,12 +3,15 @@
 //! server must answer such a payload with an error and go on, so the framing is ours and the
 //! message types are `lsp-server`'s.
 
-use std::io::{self, BufRead, Write};
+use std::io::{self, BufRead, Read, Write};
 use std::thread;
 
 use crossbeam_channel::{Receiver, Sender};
 use lsp_server::Message;
 use serde_json::Value;
+
+/// The largest payload read (a notebook with its outputs can be large, but not this large).
+const MAX_PAYLOAD: usize = 1 << 30;
 
 /// What the reader thread hands the main loop.
 #[derive(Debug)]
@@ -119,6 +122,14 @@ fn read_frame(input: &mut impl BufRead) -> io::Result<Option<Vec<u8>>> {
             eprintln!("mleng server: skipped a frame without a valid Content-Length header");
             continue;
         };
+        if length > MAX_PAYLOAD {
+            // Skipped without holding it in memory: a payload this large is a client's bug.
+            let skipped = io::copy(&mut input.take(length as u64), &mut io::sink())?;
+            eprintln!(
+                "mleng server: skipped a {skipped}-byte payload (the limit is {MAX_PAYLOAD})"
+            );
+            return Ok(Some(b"{\"payload\": \"too large\"}".to_vec()));
+        }
         let mut payload = vec![0; length];
         input.read_exact(&mut payload)?;
         return Ok(Some(payload));
@@ -185,6 +196,15 @@ mod tests {
         assert!(
             matches!(&got[2], Incoming::Message(Message::Notification(n)) if n.method == "exit")
         );
+    }
+
+    #[test]
+    fn a_huge_length_is_not_allocated() {
+        let input = "Content-Length: 99999999999999\r\n\r\n{}".to_string();
+        let (tx, rx) = crossbeam_channel::unbounded();
+        read_loop(io::Cursor::new(input), tx).unwrap();
+        let got: Vec<Incoming> = rx.iter().collect();
+        assert!(matches!(&got[..], [Incoming::Invalid { code: -32600, .. }]));
     }
 
     #[test]
