@@ -39,6 +39,8 @@ enum Command {
     Recommend(commands::recommend::RecommendArgs),
     /// Map a model's layers and parameter counts statically: `mleng arch model.py::Net`.
     Arch(commands::arch::ArchArgs),
+    /// Language server (LSP over stdio): diagnostics, quick fixes and rule docs in the editor.
+    Server(commands::server::ServerArgs),
 }
 
 /// `mi_option_purge_delay` in mimalloc's `mi_option_e` (the same index in its v2 and v3
@@ -56,8 +58,11 @@ fn keep_freed_memory() {
 }
 
 fn main() -> ExitCode {
-    keep_freed_memory();
     let cli = Cli::parse();
+    // A server lives for hours: memory it frees after a review goes back to the system.
+    if !matches!(cli.command, Command::Server(_)) {
+        keep_freed_memory();
+    }
     let result = match cli.command {
         Command::Review(args) => commands::review::run(args),
         Command::Rules(args) => commands::rules::run_rules(args),
@@ -66,6 +71,7 @@ fn main() -> ExitCode {
         Command::Inspect(args) => commands::inspect::run(args),
         Command::Recommend(args) => commands::recommend::run(args),
         Command::Arch(args) => commands::arch::run(args),
+        Command::Server(args) => commands::server::run(args),
     };
     match result {
         Ok(code) => code,

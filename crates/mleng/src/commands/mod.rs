@@ -6,3 +6,4 @@ pub mod inspect;
 pub mod recommend;
 pub mod review;
 pub mod rules;
+pub mod server;
