@@ -11,4 +11,5 @@ pub mod optimizers;
 pub mod params;
 pub mod recommend;
 pub mod schedulers;
+pub mod training_memory;
 pub mod vision;

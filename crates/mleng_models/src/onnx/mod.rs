@@ -7,6 +7,7 @@ pub mod module;
 pub mod proto;
 pub mod review;
 pub mod shape;
+pub mod train;
 
 use std::collections::BTreeMap;
 use std::path::Path;
