@@ -71,7 +71,13 @@ pub const OPTIMIZERS: &[Optimizer] = &[
     },
     Optimizer {
         name: "adamw8bit",
-        aliases: &["adam8bit", "8bit-adam", "adamw-8bit", "adam-8bit", "paged-adamw8bit"],
+        aliases: &[
+            "adam8bit",
+            "8bit-adam",
+            "adamw-8bit",
+            "adam-8bit",
+            "paged-adamw8bit",
+        ],
         describe: "bitsandbytes 8-bit Adam/AdamW (two block-wise quantized states)",
         states: 2,
         // 1 byte per value plus one fp32 absmax per block of 2048.
@@ -198,15 +204,11 @@ fn matches(name: &str, primary: &str, aliases: &[&str]) -> bool {
 }
 
 pub fn optimizer(name: &str) -> Option<&'static Optimizer> {
-    OPTIMIZERS
-        .iter()
-        .find(|o| matches(name, o.name, o.aliases))
+    OPTIMIZERS.iter().find(|o| matches(name, o.name, o.aliases))
 }
 
 pub fn precision(name: &str) -> Option<&'static Precision> {
-    PRECISIONS
-        .iter()
-        .find(|p| matches(name, p.name, p.aliases))
+    PRECISIONS.iter().find(|p| matches(name, p.name, p.aliases))
 }
 
 impl Optimizer {
@@ -224,11 +226,7 @@ mod tests {
     fn bytes(opt: &str, prec: &str) -> f64 {
         let p = precision(prec).unwrap();
         let o = optimizer(opt).unwrap();
-        p.weight_bytes
-            + p.cast_copy_bytes
-            + p.grad_bytes
-            + p.master_bytes
-            + o.bytes_per_param(p)
+        p.weight_bytes + p.cast_copy_bytes + p.grad_bytes + p.master_bytes + o.bytes_per_param(p)
     }
 
     #[test]

@@ -42,16 +42,14 @@ impl TrainingSetup {
         optimizer: &str,
         precision: &str,
     ) -> Result<TrainingSetup, SetupError> {
-        let optimizer =
-            tm::optimizer(optimizer).ok_or_else(|| SetupError::UnknownOptimizer {
-                name: optimizer.to_string(),
-                valid: names(tm::OPTIMIZERS.iter().map(|o| o.name)),
-            })?;
-        let precision =
-            tm::precision(precision).ok_or_else(|| SetupError::UnknownPrecision {
-                name: precision.to_string(),
-                valid: names(tm::PRECISIONS.iter().map(|p| p.name)),
-            })?;
+        let optimizer = tm::optimizer(optimizer).ok_or_else(|| SetupError::UnknownOptimizer {
+            name: optimizer.to_string(),
+            valid: names(tm::OPTIMIZERS.iter().map(|o| o.name)),
+        })?;
+        let precision = tm::precision(precision).ok_or_else(|| SetupError::UnknownPrecision {
+            name: precision.to_string(),
+            valid: names(tm::PRECISIONS.iter().map(|p| p.name)),
+        })?;
         let batch = match batch {
             None => return Err(SetupError::MissingBatch),
             Some(b) if b > 0 => b as u64,
@@ -322,7 +320,10 @@ mod tests {
             (4 * n, 2 * n, 4 * n, 8 * n)
         );
         let m = estimate(n, &NONE, &setup(1, "adamw", "pure-bf16"));
-        assert_eq!((m.weights, m.gradients, m.optimizer_state), (2 * n, 2 * n, 4 * n));
+        assert_eq!(
+            (m.weights, m.gradients, m.optimizer_state),
+            (2 * n, 2 * n, 4 * n)
+        );
         let m = estimate(n, &NONE, &setup(1, "adam", "master-fp16"));
         assert_eq!(m.weights + m.gradients + m.optimizer_state, 16 * n);
         let m = estimate(n, &NONE, &setup(1, "sgd-momentum", "fp32"));
@@ -374,14 +375,20 @@ mod tests {
         let all = m.advice.join("\n");
         assert!(all.contains("autocast"), "{all}");
         assert!(all.contains("checkpointing"), "{all}");
-        assert!(all.contains("batch 32 with 2 gradient-accumulation steps"), "{all}");
+        assert!(
+            all.contains("batch 32 with 2 gradient-accumulation steps"),
+            "{all}"
+        );
     }
 
     #[test]
     fn errors_name_the_valid_choices() {
         let e = TrainingSetup::parse(Some(8), "lion", "fp32").unwrap_err();
         let text = e.to_string();
-        assert!(text.contains("`lion`") && text.contains("adamw8bit"), "{text}");
+        assert!(
+            text.contains("`lion`") && text.contains("adamw8bit"),
+            "{text}"
+        );
         let e = TrainingSetup::parse(Some(8), "adamw", "fp8").unwrap_err();
         assert!(e.to_string().contains("pure-bf16"), "{e}");
         assert_eq!(

@@ -110,13 +110,24 @@ pub fn kept_activations(model: &OnnxModel, shapes: &Shapes) -> Activations {
                 weights.contains(i.as_str()) && shapes.get(i).and_then(|v| v.numel()) == Some(1)
             });
             if !scalar {
-                keep.extend(activation_inputs().map(|i| root.get(i.as_str()).copied().unwrap_or(i)));
+                keep.extend(
+                    activation_inputs().map(|i| root.get(i.as_str()).copied().unwrap_or(i)),
+                );
             }
         } else if KEEP_OUTPUT.contains(&o) {
-            keep.extend(n.output.first().map(|x| root.get(x.as_str()).copied().unwrap_or(x)));
+            keep.extend(
+                n.output
+                    .first()
+                    .map(|x| root.get(x.as_str()).copied().unwrap_or(x)),
+            );
         } else if o == "Dropout" {
             // The output is a new tensor (kept by whoever needs it); the mask is one byte.
-            match n.output.first().and_then(|x| shapes.get(x)).and_then(|v| v.numel()) {
+            match n
+                .output
+                .first()
+                .and_then(|x| shapes.get(x))
+                .and_then(|v| v.numel())
+            {
                 Some(e) => mask_elements = mask_elements.saturating_add(e),
                 None => complete = false,
             }
