@@ -68,10 +68,17 @@ impl TrainingSetup {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Activations {
     Known {
-        /// Elements saved for backward, stored at the precision's activation width.
+        /// Elements saved for backward, stored at the precision's activation width (without
+        /// autocast).
         elements: u64,
         /// Elements kept in fp32 whatever the precision (the loss's log-probabilities).
         fp32_elements: u64,
+        /// The same activations under autocast: the elements kept in 16 bits (including the
+        /// 16-bit copies autocast makes of fp32 tensors for a matmul) ...
+        autocast_elements: u64,
+        /// ... and those autocast keeps in fp32 (softmax and layer-norm outputs and what is
+        /// computed from them).
+        autocast_fp32_elements: u64,
         /// One-byte elements (dropout masks).
         byte_elements: u64,
         /// False when some shapes were unknown: the count is then a lower bound.
@@ -121,10 +128,18 @@ pub fn estimate(params: u64, activations: &Activations, setup: &TrainingSetup) -
         Activations::Known {
             elements,
             fp32_elements,
+            autocast_elements,
+            autocast_fp32_elements,
             byte_elements,
             complete,
         } => {
-            let b = (*elements as f64 * p.activation_bytes) as u64;
+            let (narrow, wide) = if p.cast_copy_bytes > 0.0 {
+                (*autocast_elements, *autocast_fp32_elements)
+            } else {
+                (*elements, 0)
+            };
+            let b = (narrow as f64 * p.activation_bytes) as u64;
+            let b = b.saturating_add(wide.saturating_mul(4));
             (
                 Some(
                     b.saturating_add(fp32_elements.saturating_mul(4))
@@ -302,6 +317,8 @@ mod tests {
     const NONE: Activations = Activations::Known {
         elements: 0,
         fp32_elements: 0,
+        autocast_elements: 0,
+        autocast_fp32_elements: 0,
         byte_elements: 0,
         complete: true,
     };
@@ -339,6 +356,8 @@ mod tests {
         let acts = Activations::Known {
             elements: 1000,
             fp32_elements: 10,
+            autocast_elements: 1000,
+            autocast_fp32_elements: 0,
             byte_elements: 0,
             complete: true,
         };
@@ -348,6 +367,24 @@ mod tests {
         assert_eq!(m.activations, Some(2040));
         assert_eq!(m.total, 2040 + tm::CUDA_CONTEXT_BYTES);
         assert!(!m.total_is_lower_bound);
+    }
+
+    #[test]
+    fn autocast_keeps_softmax_and_norm_outputs_in_fp32_plus_16_bit_copies() {
+        let acts = Activations::Known {
+            elements: 110,
+            fp32_elements: 0,
+            autocast_elements: 110,
+            autocast_fp32_elements: 10,
+            byte_elements: 5,
+            complete: true,
+        };
+        let m = estimate(0, &acts, &setup(1, "sgd", "fp32"));
+        assert_eq!(m.activations, Some(110 * 4 + 5));
+        let m = estimate(0, &acts, &setup(1, "sgd", "bf16"));
+        assert_eq!(m.activations, Some(110 * 2 + 10 * 4 + 5));
+        let m = estimate(0, &acts, &setup(1, "sgd", "pure-bf16"));
+        assert_eq!(m.activations, Some(110 * 2 + 5));
     }
 
     #[test]
@@ -367,6 +404,8 @@ mod tests {
         let acts = Activations::Known {
             elements: 4_000_000_000,
             fp32_elements: 0,
+            autocast_elements: 4_000_000_000,
+            autocast_fp32_elements: 0,
             byte_elements: 0,
             complete: true,
         };

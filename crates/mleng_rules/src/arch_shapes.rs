@@ -9,9 +9,9 @@
 //! linear layers and normalisations keep their input, activations their output, dropout a
 //! one-byte mask, max pooling its input and int64 indices).
 
-use mleng_knowledge::params;
+use mleng_knowledge::params::{self, Arg};
 
-use crate::arch::ModelMap;
+use crate::arch::{LayerRow, ModelMap};
 
 /// Elements one sample keeps for backward.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -24,69 +24,43 @@ pub struct Kept {
     pub output_elements: u64,
 }
 
-/// Literal arguments of a layer, from its argument text `(3, 64, kernel_size=3)`.
+/// A layer's argument values, looked up by keyword or by position.
 struct Args<'a> {
-    positional: Vec<&'a str>,
-    keywords: Vec<(&'a str, &'a str)>,
+    values: &'a [(String, Arg)],
+    text: &'a str,
     names: &'static [&'static str],
 }
 
 impl<'a> Args<'a> {
-    fn parse(text: &'a str, layer_type: &str) -> Args<'a> {
-        let inner = text.trim().trim_start_matches('(').trim_end_matches(')');
-        let mut positional = Vec::new();
-        let mut keywords = Vec::new();
-        let mut depth = 0i32;
-        let mut start = 0;
-        let mut parts = Vec::new();
-        for (i, c) in inner.char_indices() {
-            match c {
-                '(' | '[' | '{' => depth += 1,
-                ')' | ']' | '}' => depth -= 1,
-                ',' if depth == 0 => {
-                    parts.push(&inner[start..i]);
-                    start = i + 1;
-                }
-                _ => {}
-            }
-        }
-        parts.push(&inner[start..]);
-        for part in parts.into_iter().map(str::trim).filter(|p| !p.is_empty()) {
-            match part.split_once('=') {
-                Some((k, v)) if !k.contains(['(', '[']) => keywords.push((k.trim(), v.trim())),
-                _ => positional.push(part),
-            }
-        }
+    fn new(layer: &'a LayerRow) -> Args<'a> {
         Args {
-            positional,
-            keywords,
-            names: params::layer(layer_type).map_or(&[], |s| s.positional),
+            values: &layer.values,
+            text: &layer.args,
+            names: params::layer(&layer.layer_type).map_or(&[], |s| s.positional),
         }
     }
 
-    fn raw(&self, name: &str, position: Option<usize>) -> Option<&'a str> {
-        if let Some((_, v)) = self.keywords.iter().find(|(k, _)| *k == name) {
-            return Some(v);
-        }
-        let i = position.or_else(|| self.names.iter().position(|n| *n == name))?;
-        self.positional.get(i).copied()
+    fn get(&self, name: &str, position: Option<usize>) -> Option<&'a Arg> {
+        let find = |key: &str| self.values.iter().find(|(k, _)| k == key).map(|(_, v)| v);
+        find(name).or_else(|| {
+            let i = position.or_else(|| self.names.iter().position(|n| *n == name))?;
+            find(&format!("#{i}"))
+        })
     }
 
     /// A literal integer or tuple of integers; `Ok(None)` when not passed.
     fn ints(&self, name: &str, position: Option<usize>) -> Result<Option<Vec<u64>>, String> {
-        let Some(raw) = self.raw(name, position) else {
-            return Ok(None);
+        let whole = |v: &f64| {
+            (v.fract() == 0.0 && *v >= 0.0)
+                .then_some(*v as u64)
+                .ok_or_else(|| format!("{name}={v} is not a whole number"))
         };
-        let list = raw.trim_matches(|c| matches!(c, '(' | ')' | '[' | ']'));
-        list.split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(|s| {
-                s.parse::<u64>()
-                    .map_err(|_| format!("{name}={raw} is not a literal"))
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .map(Some)
+        match self.get(name, position) {
+            None | Some(Arg::Missing) | Some(Arg::None) => Ok(None),
+            Some(Arg::Number(v)) => Ok(Some(vec![whole(v)?])),
+            Some(Arg::Numbers(vs)) => vs.iter().map(whole).collect::<Result<_, _>>().map(Some),
+            Some(_) => Err(format!("{name} is not a literal")),
+        }
     }
 
     fn int(&self, name: &str, position: Option<usize>) -> Result<Option<u64>, String> {
@@ -119,7 +93,7 @@ pub fn kept_per_sample(map: &ModelMap, input: &[u64]) -> Result<Kept, String> {
     let mut counted = false;
     for layer in map.layers.iter().filter(|l| l.used_in_forward) {
         let t = layer.layer_type.as_str();
-        let a = Args::parse(&layer.args, t);
+        let a = Args::new(layer);
         let why = |e: String| format!("`{}` ({t}): {e}", layer.name);
         let keep_input = |kept: &mut Kept, counted: bool, s: &[u64]| {
             if !counted {
@@ -141,9 +115,10 @@ pub fn kept_per_sample(map: &ModelMap, input: &[u64]) -> Result<Kept, String> {
                     .map_err(why)?
                     .unwrap_or_default();
                 let s = a.ints("stride", None).map_err(why)?.unwrap_or(vec![1]);
-                let p = match a.raw("padding", None) {
-                    Some(r) if r.contains("same") => k.iter().map(|k| k / 2).collect(),
-                    _ => a.ints("padding", None).map_err(why)?.unwrap_or(vec![0]),
+                let p = if a.text.contains("\"same\"") || a.text.contains("'same'") {
+                    k.iter().map(|k| k / 2).collect()
+                } else {
+                    a.ints("padding", None).map_err(why)?.unwrap_or(vec![0])
                 };
                 let d = a.ints("dilation", None).map_err(why)?.unwrap_or(vec![1]);
                 keep_input(&mut kept, counted, &shape);

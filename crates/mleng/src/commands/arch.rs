@@ -79,6 +79,8 @@ fn training_memory(
             Ok(k) => memory::Activations::Known {
                 elements: k.elements.saturating_mul(setup.batch),
                 fp32_elements: k.output_elements.saturating_mul(setup.batch),
+                autocast_elements: k.elements.saturating_mul(setup.batch),
+                autocast_fp32_elements: 0,
                 byte_elements: k.byte_elements.saturating_mul(setup.batch),
                 complete: true,
             },

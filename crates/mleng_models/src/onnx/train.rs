@@ -77,12 +77,34 @@ const KEEP_OUTPUT: &[&str] = &[
     "Reciprocal",
 ];
 
+/// Ops autocast runs in fp32 (PyTorch AMP's "ops that autocast to float32" list): their
+/// outputs, and what elementwise ops compute from them, stay fp32 under autocast.
+const AUTOCAST_FP32: &[&str] = &[
+    "Softmax",
+    "LogSoftmax",
+    "LayerNormalization",
+    "GroupNormalization",
+    "InstanceNormalization",
+    "Exp",
+    "Log",
+    "Pow",
+    "ReduceSum",
+    "ReduceMean",
+    "ReduceLogSumExp",
+];
+
+/// Ops autocast runs in 16 bits, casting fp32 inputs to a 16-bit copy that backward keeps.
+const AUTOCAST_LOW: &[&str] = &["Conv", "ConvTranspose", "MatMul", "Gemm"];
+
 /// Count the activations kept for backward at the batch size `shapes` were inferred with.
 pub fn kept_activations(model: &OnnxModel, shapes: &Shapes) -> Activations {
     let weights = weight_derived(model);
     // A view's output shares its input's storage: map it to the tensor that owns it.
     let mut root: HashMap<&str, &str> = HashMap::new();
     let mut keep: Vec<&str> = Vec::new();
+    // Under autocast: tensors that are fp32, and 16-bit copies matmuls keep of them.
+    let mut wide: HashSet<&str> = HashSet::new();
+    let mut copies: Vec<&str> = Vec::new();
     let mut mask_elements = 0u64;
     let mut complete = true;
     for n in &model.graph.node {
@@ -101,7 +123,20 @@ pub fn kept_activations(model: &OnnxModel, shapes: &Shapes) -> Activations {
                 .iter()
                 .filter(|i| !i.is_empty() && !weights.contains(i.as_str()))
         };
-        if KEEP_INPUTS.contains(&o) {
+        let is_wide = |i: &str| wide.contains(root.get(i).copied().unwrap_or(i));
+        let widens = AUTOCAST_FP32.contains(&o)
+            || (!AUTOCAST_LOW.contains(&o) && activation_inputs().any(|i| is_wide(i)));
+        if AUTOCAST_LOW.contains(&o) {
+            // Backward keeps the 16-bit copy of an fp32 input, not the fp32 tensor.
+            for i in activation_inputs() {
+                let r = root.get(i.as_str()).copied().unwrap_or(i);
+                if wide.contains(r) {
+                    copies.push(r);
+                } else {
+                    keep.push(r);
+                }
+            }
+        } else if KEEP_INPUTS.contains(&o) {
             keep.extend(activation_inputs().map(|i| root.get(i.as_str()).copied().unwrap_or(i)));
         } else if matches!(o, "Mul" | "Div") {
             // Scaling by a constant keeps nothing; a product of a tensor with anything
@@ -132,26 +167,49 @@ pub fn kept_activations(model: &OnnxModel, shapes: &Shapes) -> Activations {
                 None => complete = false,
             }
         }
+        if widens {
+            wide.extend(n.output.iter().map(String::as_str));
+        }
     }
+    // Without autocast every kept tensor counts once, at the activation width.
+    let mut all: Vec<&str> = keep.iter().chain(&copies).copied().collect();
+    all.sort_unstable();
+    all.dedup();
     let mut elements = 0u64;
     let mut kept: HashSet<&str> = HashSet::new();
+    let size = |name: &str, complete: &mut bool| -> u64 {
+        match shapes.get(name) {
+            Some(v) if !dtype::is_float(v.elem) && v.elem != 0 => 0,
+            Some(v) => v.numel().unwrap_or_else(|| {
+                *complete = false;
+                0
+            }),
+            None => {
+                *complete = false;
+                0
+            }
+        }
+    };
+    for &name in &all {
+        kept.insert(name);
+        elements = elements.saturating_add(size(name, &mut complete));
+    }
+    // Under autocast: fp32 tensors kept as such, and 16-bit copies of those matmuls use.
     keep.sort_unstable();
     keep.dedup();
-    for name in keep {
-        let Some(v) = shapes.get(name) else {
-            complete = false;
-            continue;
-        };
-        if !dtype::is_float(v.elem) && v.elem != 0 {
-            continue;
+    copies.sort_unstable();
+    copies.dedup();
+    let (mut narrow, mut wide_elements) = (0u64, 0u64);
+    for &name in &keep {
+        let e = size(name, &mut complete);
+        if wide.contains(name) {
+            wide_elements = wide_elements.saturating_add(e);
+        } else {
+            narrow = narrow.saturating_add(e);
         }
-        if !kept.insert(name) {
-            continue;
-        }
-        match v.numel() {
-            Some(e) => elements = elements.saturating_add(e),
-            None => complete = false,
-        }
+    }
+    for &name in &copies {
+        narrow = narrow.saturating_add(size(name, &mut complete));
     }
     // The loop holds the outputs until backward; the loss keeps fp32 log-probabilities.
     let mut output_elements = 0u64;
@@ -168,6 +226,8 @@ pub fn kept_activations(model: &OnnxModel, shapes: &Shapes) -> Activations {
     Activations::Known {
         elements: elements.saturating_add(output_elements),
         fp32_elements: output_elements,
+        autocast_elements: narrow.saturating_add(output_elements),
+        autocast_fp32_elements: wide_elements,
         byte_elements: mask_elements,
         complete,
     }
