@@ -299,6 +299,10 @@ pub fn render_text(m: &TrainingMemory) -> String {
         format!("~{}", human(m.total))
     };
     line("total", total);
+    // Said every time: the sum leaves out the allocator's reserve and library workspaces.
+    out.push_str(
+        "  (a sum of parts: nvidia-smi ran 10-25% above it in docs/inspect.md's comparison)\n",
+    );
     out.push_str(&format!("  dominant: {}\n", m.dominant));
     for a in &m.advice {
         out.push_str(&format!("  - {a}\n"));
