@@ -14,7 +14,8 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[derive(Parser)]
 #[command(
     name = "mleng",
-    version,
+    // The crate version and the commit it was built from (build.rs): `0.1.0 (cc013ad)`.
+    version = env!("MLENG_VERSION"),
     about = "An advisory ML engineer for PyTorch code, training logs and model files"
 )]
 struct Cli {

@@ -523,6 +523,9 @@ pub fn run_project_rules(
             if let Some(&severity) = settings.severity_overrides.get(rule.code) {
                 finding.severity = severity;
             }
+            // A finding several entry points reported got their evidence several times.
+            let mut seen = HashSet::new();
+            finding.evidence.retain(|line| seen.insert(line.clone()));
             findings.push(finding);
         }
     }

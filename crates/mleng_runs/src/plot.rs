@@ -100,9 +100,8 @@ pub fn write_plots(
                 std::fs::write(&target, svg).map_err(|e| RunsError::io(&target, e))?;
             }
             Kind::Png => {
-                let root = BitMapBackend::new(&target, SIZE).into_drawing_area();
-                draw(&root, &view, diag).map_err(err)?;
-                root.present().map_err(|e| err(e.to_string()))?;
+                let png = render_png(&view, diag).map_err(err)?;
+                std::fs::write(&target, png).map_err(|e| RunsError::io(&target, e))?;
             }
             Kind::Html => {
                 let svg = render_svg(&view, diag).map_err(err)?;
@@ -122,6 +121,29 @@ fn render_svg(view: &RunView<'_>, diag: &Diagnosis) -> std::result::Result<Strin
         root.present().map_err(|e| e.to_string())?;
     }
     Ok(svg)
+}
+
+/// Draws into an RGB buffer with plotters' bitmap backend and encodes it with the `png` crate.
+/// Plotters' own file encoder (`bitmap_encoder`) would build the whole `image` crate with its
+/// JPEG and BMP codecs, about 20 s of a first build, for the one format written here.
+fn render_png(view: &RunView<'_>, diag: &Diagnosis) -> std::result::Result<Vec<u8>, String> {
+    let (width, height) = SIZE;
+    let mut pixels = vec![0u8; width as usize * height as usize * 3];
+    {
+        let root = BitMapBackend::with_buffer(&mut pixels, SIZE).into_drawing_area();
+        draw(&root, view, diag)?;
+        root.present().map_err(|e| e.to_string())?;
+    }
+    let mut out = Vec::new();
+    let mut encoder = png::Encoder::new(&mut out, width, height);
+    encoder.set_color(png::ColorType::Rgb);
+    encoder.set_depth(png::BitDepth::Eight);
+    let mut writer = encoder.write_header().map_err(|e| e.to_string())?;
+    writer
+        .write_image_data(&pixels)
+        .map_err(|e| e.to_string())?;
+    writer.finish().map_err(|e| e.to_string())?;
+    Ok(out)
 }
 
 fn escape(text: &str) -> String {

@@ -262,15 +262,37 @@ impl<'p> ProjectContext<'p> {
         })
     }
 
-    /// Reports a finding of the current rule at a site of `file`.
+    /// Reports a finding of the current rule at a site, for the training entry point (or file)
+    /// `file`. A site in a module that several entry points reach (a shared `data.py`) is one
+    /// finding that names them all, not one unnamed copy per entry point.
     pub fn report(
         &mut self,
-        _file: &FileFacts,
+        file: &FileFacts,
         site: &Site,
         message: impl Into<String>,
         fix: Option<Fix>,
     ) -> &mut Finding {
-        self.report_with_severity(site, self.rule.severity, message, fix)
+        let message = message.into();
+        let elsewhere = file.path != site.location.path;
+        let existing = self
+            .findings
+            .iter()
+            .position(|(f, _, _)| f.location == site.location && f.message == message);
+        let index = match existing {
+            Some(index) => index,
+            None => {
+                self.report_with_severity(site, self.rule.severity, message, fix);
+                self.findings.len() - 1
+            }
+        };
+        if elsewhere {
+            let name = file.path.file_name().map_or_else(
+                || file.path.display().to_string(),
+                |n| n.to_string_lossy().into_owned(),
+            );
+            add_entry_point(&mut self.findings[index].0, &name);
+        }
+        &mut self.findings[index].0
     }
 
     pub fn report_with_severity(
@@ -298,6 +320,27 @@ impl<'p> ProjectContext<'p> {
         ));
         let last = self.findings.len() - 1;
         &mut self.findings[last].0
+    }
+}
+
+const REACHED_FROM: &str = "reached from the training entry point";
+
+/// Names one more entry point in the finding's "reached from" evidence line.
+fn add_entry_point(finding: &mut Finding, name: &str) {
+    let quoted = format!("`{name}`");
+    match finding
+        .evidence
+        .iter_mut()
+        .find(|e| e.starts_with(REACHED_FROM))
+    {
+        Some(line) if line.contains(&quoted) => {}
+        Some(line) => {
+            let names = line
+                .split_once(": ")
+                .map_or(String::new(), |(_, names)| names.to_string());
+            *line = format!("{REACHED_FROM}s: {names}, {quoted}");
+        }
+        None => finding.evidence.push(format!("{REACHED_FROM}: {quoted}")),
     }
 }
 

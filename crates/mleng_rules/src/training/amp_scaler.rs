@@ -277,7 +277,11 @@ fn check_scaler_use(ctx: &mut Context, lp: &TrainingLoop, amp: &[(TextRange, Amp
                 continue;
             }
             let p_range = index.calls[plain.via.unwrap_or(plain.call)].range();
-            if exclusive(ctx, s_range, p_range)
+            // Both inside one helper (`if scaler is not None: scaler.step(opt) else:
+            // opt.step()` in `optimizer_step(...)`): the helper's own branches decide.
+            let same_helper = scaler_step.via.is_some() && scaler_step.via == plain.via;
+            if (same_helper && exclusive(ctx, call.range(), p_call.range()))
+                || exclusive(ctx, s_range, p_range)
                 || index.flow.off_normal_path(p_range, s_range.start())
                 || index.flow.off_normal_path(s_range, p_range.start())
             {

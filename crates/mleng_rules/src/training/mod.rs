@@ -10,6 +10,7 @@ mod epoch_facts;
 mod eval_mode_missing;
 mod evaluation_functions;
 mod grad_accumulation_broken;
+mod lightning_schedulers;
 mod lightning_step_returns_nothing;
 mod loader_shuffle;
 mod loop_facts;

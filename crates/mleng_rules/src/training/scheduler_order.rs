@@ -34,7 +34,10 @@ Looks at how a PyTorch learning-rate scheduler (`torch.optim.lr_scheduler.*`, or
   (`T_max=args.epochs`, `milestones=[30, 60, 90]`, `gamma=0.95`);
 - `CosineAnnealingWarmRestarts` is stepped every batch without the fractional epoch that the
   PyTorch docs pass for per-batch stepping (`scheduler.step(epoch + i / iters)`);
-- `ReduceLROnPlateau.step()` is called without the metric it monitors (error).
+- `ReduceLROnPlateau.step()` is called without the metric it monitors (error);
+- a per-batch schedule is returned from a Lightning `configure_optimizers` without
+  `"interval": "step"` (in `[opt], [sched]`, `{"optimizer": ..., "lr_scheduler": ...}` or a
+  scheduler config dict): Lightning's default interval is `"epoch"`.
 
 The scheduler's type comes from its constructor in the file, from a project class derived
 from a torch scheduler (`class WarmUpLR(_LRScheduler)` in `utils.py`), or from what every
@@ -250,6 +253,28 @@ fn check(ctx: &mut Context) {
                 .with_example(format!("{first_text}\n{text}"));
             ctx.report(call.range(), message, Some(fix));
         }
+    }
+    lightning_epoch_stepped(ctx);
+}
+
+/// A per-batch schedule handed to Lightning from `configure_optimizers` without
+/// `"interval": "step"`: Lightning steps it once per epoch.
+fn lightning_epoch_stepped(ctx: &mut Context) {
+    for found in super::lightning_schedulers::epoch_stepped(ctx.index, per_batch) {
+        let short = found.ty.rsplit('.').next().unwrap_or(&found.ty).to_string();
+        let how = if found.explicit_epoch {
+            "with `\"interval\": \"epoch\"`"
+        } else {
+            "without `\"interval\": \"step\"`"
+        };
+        let message = format!(
+            "`{short}` is returned from `configure_optimizers` {how}: Lightning steps it once per epoch, but it is a per-batch schedule, so its warm-up or cycle lasts as many epochs as it has steps"
+        );
+        let fix = Fix::new("Return the scheduler in a config dict with `\"interval\": \"step\"`")
+            .with_example(
+                "return {\n    \"optimizer\": optimizer,\n    \"lr_scheduler\": {\"scheduler\": scheduler, \"interval\": \"step\"},\n}",
+            );
+        ctx.report(found.range, message, Some(fix));
     }
 }
 
