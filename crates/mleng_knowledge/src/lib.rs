@@ -12,4 +12,5 @@ pub mod params;
 pub mod performance;
 pub mod recommend;
 pub mod schedulers;
+pub mod training_memory;
 pub mod vision;

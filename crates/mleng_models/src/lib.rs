@@ -4,6 +4,7 @@
 pub mod catalog;
 pub mod ckpt;
 pub mod error;
+pub mod memory;
 pub mod onnx;
 pub mod render;
 
