@@ -42,6 +42,8 @@ enum Command {
     /// Serve mleng's tools to coding agents over the Model Context Protocol (stdio).
     #[cfg(feature = "mcp")]
     Mcp(commands::mcp::McpArgs),
+    /// Language server (LSP over stdio): diagnostics, quick fixes and rule docs in the editor.
+    Server(commands::server::ServerArgs),
 }
 
 /// `mi_option_purge_delay` in mimalloc's `mi_option_e` (the same index in its v2 and v3
@@ -59,8 +61,18 @@ fn keep_freed_memory() {
 }
 
 fn main() -> ExitCode {
-    keep_freed_memory();
     let cli = Cli::parse();
+    // A server (LSP or MCP) lives for hours: memory it frees after a review goes back to the
+    // system.
+    let long_lived = match &cli.command {
+        Command::Server(_) => true,
+        #[cfg(feature = "mcp")]
+        Command::Mcp(_) => true,
+        _ => false,
+    };
+    if !long_lived {
+        keep_freed_memory();
+    }
     let result = match cli.command {
         Command::Review(args) => commands::review::run(args),
         Command::Rules(args) => commands::rules::run_rules(args),
@@ -71,6 +83,7 @@ fn main() -> ExitCode {
         Command::Arch(args) => commands::arch::run(args),
         #[cfg(feature = "mcp")]
         Command::Mcp(args) => commands::mcp::run(args),
+        Command::Server(args) => commands::server::run(args),
     };
     match result {
         Ok(code) => code,

@@ -171,3 +171,74 @@ fn folder_skips_foreign_bin_files() {
     assert_eq!(v["graphs"].as_array().unwrap().len(), 1);
     assert_eq!(v["checkpoints"].as_array().unwrap().len(), 1);
 }
+
+#[test]
+fn train_estimates_training_memory_of_a_graph() {
+    let f = fixtures().join("onnx/smallcnn_ok.legacy.onnx");
+    let f = f.to_str().unwrap();
+    let (code, out, err) = stdout(&[
+        "inspect",
+        f,
+        "--train",
+        "--batch",
+        "16",
+        "--optimizer",
+        "sgd-momentum",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("training memory (batch 16, sgd-momentum, fp32;"),
+        "{out}"
+    );
+    assert!(out.contains("dominant: CUDA context"), "{out}");
+    let (code, out, _) = stdout(&["inspect", f, "--train", "--batch", "16", "--format", "json"]);
+    assert_eq!(code, 0);
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let t = &json["graphs"][0]["training"];
+    let params = t["params"].as_u64().unwrap();
+    assert_eq!(t["optimizer_state"].as_u64().unwrap(), params * 8);
+    let acts = t["activations"].as_u64().unwrap();
+    // Sixteen 1x8x8 digits keep more than their inputs and less than 1 MiB each.
+    assert!(acts > 16 * 64 * 4 && acts < 16 << 20, "{acts}");
+    // Without --train there is no estimate.
+    let (_, out, _) = stdout(&["inspect", f, "--batch", "16", "--format", "json"]);
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(json["graphs"][0].get("training").is_none());
+}
+
+#[test]
+fn train_errors_are_clear() {
+    let f = fixtures().join("onnx/smallcnn_ok.legacy.onnx");
+    let f = f.to_str().unwrap();
+    let (code, _, err) = stdout(&["inspect", f, "--train"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("add --batch N"), "{err}");
+    let (code, _, err) = stdout(&[
+        "inspect",
+        f,
+        "--train",
+        "--batch",
+        "4",
+        "--optimizer",
+        "lamb",
+    ]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("valid: sgd, sgd-momentum, adamw, adam-amsgrad, adamw8bit"),
+        "{err}"
+    );
+    let (code, _, err) = stdout(&[
+        "inspect",
+        f,
+        "--train",
+        "--batch",
+        "4",
+        "--precision",
+        "int8",
+    ]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("valid: fp32, bf16, fp16, pure-bf16, pure-fp16, master-fp16"),
+        "{err}"
+    );
+}

@@ -9,6 +9,8 @@ pub mod losses;
 pub mod normalization;
 pub mod optimizers;
 pub mod params;
+pub mod performance;
 pub mod recommend;
 pub mod schedulers;
+pub mod training_memory;
 pub mod vision;

@@ -5,6 +5,7 @@ pub mod catalog;
 pub mod ckpt;
 pub mod error;
 pub mod inspect;
+pub mod memory;
 pub mod onnx;
 pub mod render;
 

@@ -297,6 +297,17 @@ pub fn graph(r: &GraphReport, style: Style, rows: usize) -> String {
             bytes(m.total_bytes)
         ),
     );
+    if let Some(t) = &r.training {
+        if style == Style::Markdown {
+            out.push_str("\n```\n");
+            out.push_str(&crate::memory::render_text(t));
+            out.push_str("```\n\n");
+        } else {
+            for line in crate::memory::render_text(t).lines() {
+                out.push_str(&format!("  {line}\n"));
+            }
+        }
+    }
     if !r.bottlenecks.is_empty() {
         heading(&mut out, style, 3, "Bottlenecks");
         let rows_b: Vec<Vec<String>> = r

@@ -111,6 +111,8 @@ fn onnx_check(dir: &Path) -> impl Fn(&[u8]) + '_ {
                     input_shape: Some(vec![2, 3, 64, 64]),
                     batch: Some(3),
                     top: 5,
+                    training: mleng_models::memory::TrainingSetup::parse(Some(3), "adamw", "bf16")
+                        .ok(),
                 },
             );
         }

@@ -43,6 +43,10 @@ pub struct ClassSummary {
     pub has_forward: bool,
     /// `self.<attr> = <constructor>(...)` in the class's methods, as written.
     pub layers: Vec<(String, String)>,
+    /// For a dataset: the call that reads and decodes a file per sample in `__getitem__` (or
+    /// the helpers it calls), or the torchvision base class that does (`PIL.Image.open`,
+    /// `torchvision.datasets.ImageFolder`).
+    pub decodes: Option<String>,
 }
 
 /// A model's final activation: what, and where (for evidence that points across files).
@@ -168,6 +172,7 @@ pub fn summarize(index: &SemanticIndex) -> ModuleSummary {
                 .iter()
                 .filter_map(|l| Some((l.attr.clone(), dotted(&l.call.func)?)))
                 .collect(),
+            decodes: sample_decoder(index, class_id),
         });
     }
     for (function_id, function) in index.functions.iter().enumerate() {
@@ -458,4 +463,39 @@ pub fn sequential_ending(
     let last = (*index.sequential_items(call).last()?)?;
     let q = index.qualified_name(&last.func)?;
     final_activation(&q).map(|a| (a, last.range()))
+}
+
+/// What a dataset class decodes per sample: a file decoder called by `__getitem__` or the
+/// helpers it calls (methods of the class and functions of the file, two calls deep), or a
+/// torchvision base class that decodes files (`class Faces(ImageFolder)`).
+fn sample_decoder(index: &SemanticIndex, class_id: ClassId) -> Option<String> {
+    use mleng_knowledge::performance::{decoding_dataset, FILE_DECODERS};
+    let class = &index.classes[class_id];
+    if let Some(base) = class.bases.iter().find(|b| decoding_dataset(b)) {
+        return Some(base.clone());
+    }
+    let mut functions = vec![index.method(class_id, "__getitem__")?];
+    let mut seen = 0;
+    for _depth in 0..3 {
+        let end = functions.len();
+        for at in seen..end {
+            let function = functions[at];
+            for (call_id, call) in index.calls_in_function(function) {
+                if let Some(q) = call.qualified.as_deref() {
+                    if FILE_DECODERS.contains(&q) {
+                        return Some(q.to_string());
+                    }
+                }
+                for target in
+                    mleng_python::index::training::helper_targets(index, call_id, Some(class_id))
+                {
+                    if !functions.contains(&target) {
+                        functions.push(target);
+                    }
+                }
+            }
+        }
+        seen = end;
+    }
+    None
 }

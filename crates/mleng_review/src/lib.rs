@@ -121,8 +121,9 @@ impl Reviewer {
                 settings.severity_overrides.insert(code, severity);
             }
         }
+        let base = loaded.path.as_deref().and_then(Path::parent);
         for (pattern, codes) in &cfg.per_file_ignores {
-            let glob = globset(std::slice::from_ref(pattern), &origin)?;
+            let glob = globset(&anchored(std::slice::from_ref(pattern), base), &origin)?;
             let mut set = HashSet::new();
             for code in codes {
                 set.extend(expand_selector(code).map_err(setting(format!(
@@ -135,7 +136,7 @@ impl Reviewer {
             Some(text) => Some(config::parse_severity(text, "fail-on")?),
             None => None,
         };
-        let mut excludes = cfg.exclude.clone();
+        let mut excludes = anchored(&cfg.exclude, base);
         excludes.extend(options.exclude.iter().cloned());
         Ok(Reviewer {
             settings,
@@ -158,7 +159,7 @@ impl Reviewer {
         let discovery = discover::discover(&on_disk, &self.exclude);
         let mut inputs = discovery.files.clone();
         for buffer in buffers {
-            if !inputs.contains(&buffer.path) {
+            if !inputs.contains(&buffer.path) && !self.excludes(&buffer.path) {
                 inputs.push(buffer.path.clone());
             }
         }
@@ -203,6 +204,35 @@ impl Reviewer {
     }
 }
 
+impl Reviewer {
+    /// Whether the configured excludes skip `path` (an editor's buffer is not reviewed then,
+    /// like a file on disk).
+    pub fn excludes(&self, path: &Path) -> bool {
+        let relative = path.strip_prefix("./").unwrap_or(path);
+        self.exclude.is_match(relative)
+            || path
+                .file_name()
+                .is_some_and(|name| self.exclude.is_match(Path::new(name)))
+    }
+}
+
+/// The configuration's path patterns, plus each relative one anchored at the configuration
+/// file's folder: `exclude = ["scratch"]` in `/repo/mleng.toml` then also matches
+/// `/repo/scratch/a.py`, as a review of `/repo` (absolute paths, as editors give) walks it.
+fn anchored(patterns: &[String], base: Option<&Path>) -> Vec<String> {
+    let mut out = patterns.to_vec();
+    if let Some(base) = base.and_then(Path::to_str) {
+        let base = globset::escape(base.trim_end_matches('/'));
+        for pattern in patterns {
+            let relative = pattern.trim_start_matches("./");
+            if !relative.starts_with('/') && !relative.starts_with("**") {
+                out.push(format!("{base}/{relative}"));
+            }
+        }
+    }
+    out
+}
+
 /// Reviews `paths` and `buffers` with the configuration found from the first path (or the
 /// current folder): the whole pipeline in one call.
 pub fn review(
@@ -223,4 +253,43 @@ fn globset(patterns: &[String], origin: &str) -> Result<GlobSet, ReviewError> {
         what: format!("exclude patterns ({origin})"),
         message: err.to_string(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn excludes_and_per_file_ignores_apply_to_absolute_paths_and_buffers() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = std::fs::canonicalize(dir.path()).unwrap();
+        std::fs::write(
+            root.join("mleng.toml"),
+            "exclude = [\"scratch\"]\nper-file-ignores = { \"legacy/*.py\" = [\"SEC001\"] }\n",
+        )
+        .unwrap();
+        let code = "import torch\nw = torch.load(\"x.pt\")\n";
+        for folder in ["scratch", "legacy", "src"] {
+            std::fs::create_dir(root.join(folder)).unwrap();
+            std::fs::write(root.join(folder).join("a.py"), code).unwrap();
+        }
+        let reviewer = Reviewer::new(&root, &ReviewOptions::default()).unwrap();
+        let buffer = Buffer {
+            path: root.join("scratch").join("open.py"),
+            text: code.to_string(),
+        };
+        let review = reviewer.review(std::slice::from_ref(&root), &[buffer], false);
+        let files: HashSet<&Path> = review
+            .findings
+            .iter()
+            .filter(|f| f.code == "SEC001")
+            .map(|f| f.location.path.as_path())
+            .collect();
+        assert_eq!(
+            files,
+            HashSet::from([root.join("src").join("a.py").as_path()])
+        );
+        assert!(reviewer.excludes(&root.join("scratch").join("b.py")));
+        assert!(!reviewer.excludes(&root.join("src").join("b.py")));
+    }
 }

@@ -51,6 +51,9 @@ pub struct LayerRow {
     pub layer_type: String,
     /// The constructor's arguments as written.
     pub args: String,
+    /// Their values where literal (or computed from literal `__init__` arguments): keywords
+    /// by name, positional arguments as `#0`, `#1`, ...
+    pub values: Vec<(String, Arg)>,
     pub params: Option<u64>,
     /// Why the count is unknown (`in_features is not a literal`).
     pub unknown_reason: Option<String>,
@@ -205,6 +208,7 @@ fn sequential_rows(
                 name: format!("{name}.{i}"),
                 layer_type: "?".into(),
                 args: index.text(other.range()).to_string(),
+                values: Vec::new(),
                 params: None,
                 unknown_reason: Some("not a constructor call".into()),
                 used_in_forward: true,
@@ -250,6 +254,19 @@ fn row_for(
         .map(|d| d.rsplit('.').next().unwrap_or(&d).to_string())
         .unwrap_or_else(|| "?".into());
     let args = index.text(call.arguments.range()).to_string();
+    let positional = call.arguments.args.iter().enumerate().map(|(i, a)| {
+        let value = match a {
+            Expr::Starred(_) => Arg::Unknown,
+            a => evaluate(a, env),
+        };
+        (format!("#{i}"), value)
+    });
+    let keywords = call.arguments.keywords.iter().filter_map(|k| {
+        k.arg
+            .as_ref()
+            .map(|name| (name.to_string(), evaluate(&k.value, env)))
+    });
+    let values = positional.chain(keywords).collect();
     let (params, unknown_reason) = match count_call(index, call, env, depth) {
         Ok(p) => (Some(p), None),
         Err(reason) => (None, Some(reason)),
@@ -258,6 +275,7 @@ fn row_for(
         name,
         layer_type,
         args,
+        values,
         params,
         unknown_reason,
         used_in_forward: true,

@@ -5,6 +5,7 @@
 //! them; `mleng rules`, `mleng explain`, SARIF metadata and the README table all read it.
 
 pub mod arch;
+pub mod arch_shapes;
 mod architecture;
 mod context;
 mod cv;

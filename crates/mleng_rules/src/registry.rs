@@ -71,6 +71,11 @@ const OFF_BY_DEFAULT: &[&str] = &[
     // unused-layer: 3 of 5 corpus findings correct; the others are layers a different file
     // uses (`self.sam_mask_decoder.conv_s0` in ultralytics), which a per-file check cannot see.
     "ARC008",
+    // synchronize-in-training-step and optimizer-built-every-step: no finding left on the 139
+    // repositories and the corpus after their first versions were wrong on every real hit
+    // (timing syncs, syncs next to `loss.item()`, one-shot demo functions, optimizers over a
+    // rebuilt input tensor); their precision on real code is not measured yet.
+    "PRF003", "PRF005",
 ];
 
 pub fn find(code_or_name: &str) -> Option<&'static Rule> {

@@ -7,7 +7,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{bail, Result};
+use mleng_models::memory::{self, TrainingSetup};
 use mleng_rules::arch::{map_path, maps_json, ModelMap};
+use mleng_rules::arch_shapes;
 
 #[derive(clap::Args)]
 pub struct ArchArgs {
@@ -16,6 +18,75 @@ pub struct ArchArgs {
     /// Output format: text or json.
     #[arg(long, default_value = "text")]
     pub format: String,
+    /// Per-GPU batch size: adds a training-memory estimate to each model.
+    #[arg(long)]
+    pub batch: Option<i64>,
+    /// Optimizer for the estimate: sgd, sgd-momentum, adamw (default), adam-amsgrad,
+    /// adamw8bit, rmsprop, adagrad.
+    #[arg(long, value_name = "NAME")]
+    pub optimizer: Option<String>,
+    /// Precision for the estimate: fp32 (default), bf16/fp16 (autocast), pure-bf16,
+    /// pure-fp16, master-fp16.
+    #[arg(long, value_name = "NAME")]
+    pub precision: Option<String>,
+    /// One sample's input shape without the batch dim (3,224,224), to count activations.
+    #[arg(long, value_name = "DIMS")]
+    pub input_shape: Option<String>,
+}
+
+fn training_setup(args: &ArchArgs) -> Result<Option<TrainingSetup>> {
+    let asked = args.batch.is_some()
+        || args.optimizer.is_some()
+        || args.precision.is_some()
+        || args.input_shape.is_some();
+    if !asked {
+        return Ok(None);
+    }
+    Ok(Some(TrainingSetup::parse(
+        args.batch,
+        args.optimizer.as_deref().unwrap_or("adamw"),
+        args.precision.as_deref().unwrap_or("fp32"),
+    )?))
+}
+
+fn parse_sample_shape(text: &str) -> Result<Vec<u64>> {
+    text.split(['x', 'X', ',', '*'])
+        .map(|d| match d.trim().parse::<u64>() {
+            Ok(v) if v > 0 => Ok(v),
+            _ => bail!(
+                "--input-shape: `{}` is not a positive integer (expected one sample's shape, e.g. 3,224,224)",
+                d.trim()
+            ),
+        })
+        .collect()
+}
+
+/// The training-memory estimate of one model map.
+fn training_memory(
+    map: &ModelMap,
+    setup: &TrainingSetup,
+    input: Option<&[u64]>,
+) -> memory::TrainingMemory {
+    let activations = match (map.total(), input) {
+        (None, _) => memory::Activations::Unknown(
+            "the parameter count is not known, so neither are the shapes".into(),
+        ),
+        (_, None) => memory::Activations::Unknown(
+            "no input shape: pass --input-shape, e.g. 3,224,224".into(),
+        ),
+        (Some(_), Some(input)) => match arch_shapes::kept_per_sample(map, input) {
+            Ok(k) => memory::Activations::Known {
+                elements: k.elements.saturating_mul(setup.batch),
+                fp32_elements: k.output_elements.saturating_mul(setup.batch),
+                autocast_elements: k.elements.saturating_mul(setup.batch),
+                autocast_fp32_elements: 0,
+                byte_elements: k.byte_elements.saturating_mul(setup.batch),
+                complete: true,
+            },
+            Err(why) => memory::Activations::Unknown(why),
+        },
+    };
+    memory::estimate(map.known_params, &activations, setup)
 }
 
 pub fn run(args: ArchArgs) -> Result<ExitCode> {
@@ -25,6 +96,12 @@ pub fn run(args: ArchArgs) -> Result<ExitCode> {
             args.format
         );
     }
+    let setup = training_setup(&args)?;
+    let input = args
+        .input_shape
+        .as_deref()
+        .map(parse_sample_shape)
+        .transpose()?;
     let (path, only) = match args.path.rsplit_once("::") {
         Some((path, class)) if !class.is_empty() => (PathBuf::from(path), Some(class.to_string())),
         _ => (PathBuf::from(&args.path), None),
@@ -44,10 +121,26 @@ pub fn run(args: ArchArgs) -> Result<ExitCode> {
             );
         }
     }
+    let training: Vec<Option<memory::TrainingMemory>> = all
+        .iter()
+        .map(|m| {
+            setup
+                .as_ref()
+                .map(|s| training_memory(m, s, input.as_deref()))
+        })
+        .collect();
     if args.format == "json" {
-        println!("{}", serde_json::to_string_pretty(&maps_json(&all))?);
+        let mut json = maps_json(&all);
+        if let Some(models) = json["models"].as_array_mut() {
+            for (model, t) in models.iter_mut().zip(&training) {
+                if let Some(t) = t {
+                    model["training_memory"] = serde_json::to_value(t)?;
+                }
+            }
+        }
+        println!("{}", serde_json::to_string_pretty(&json)?);
     } else {
-        print!("{}", render_text(&all));
+        print!("{}", render_text(&all, &training));
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -64,12 +157,12 @@ fn thousands(n: u64) -> String {
     out
 }
 
-fn render_text(maps: &[ModelMap]) -> String {
+fn render_text(maps: &[ModelMap], training: &[Option<memory::TrainingMemory>]) -> String {
     if maps.is_empty() {
         return "No nn.Module classes or nn.Sequential models found.\n".to_string();
     }
     let mut out = String::new();
-    for m in maps {
+    for (i, m) in maps.iter().enumerate() {
         let total = match m.total() {
             Some(t) => format!("{} parameters", thousands(t)),
             None => format!(
@@ -139,6 +232,11 @@ fn render_text(maps: &[ModelMap]) -> String {
                 .trim_end(),
             );
             out.push('\n');
+        }
+        if let Some(Some(t)) = training.get(i) {
+            for line in memory::render_text(t).lines() {
+                out.push_str(&format!("  {line}\n"));
+            }
         }
         out.push('\n');
     }

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context};
 use mleng_diagnostics::{Finding, Format, RenderOptions, RuleInfo, Severity};
 use mleng_models::inspect;
+use mleng_models::memory::TrainingSetup;
 use mleng_models::onnx::GraphOptions;
 use mleng_models::render::{self, Style};
 
@@ -39,6 +40,16 @@ pub struct InspectArgs {
     /// Batch size for the memory estimate (replaces the input's first dim).
     #[arg(long)]
     pub batch: Option<i64>,
+    /// Estimate training memory (weights, gradients, optimizer state, activations kept for
+    /// backward, CUDA context) for ONNX graphs; needs --batch.
+    #[arg(long)]
+    pub train: bool,
+    /// Optimizer for --train: sgd, sgd-momentum, adamw, adam-amsgrad, adamw8bit, rmsprop, adagrad.
+    #[arg(long, value_name = "NAME", default_value = "adamw")]
+    pub optimizer: String,
+    /// Precision for --train: fp32, bf16/fp16 (autocast), pure-bf16, pure-fp16, master-fp16.
+    #[arg(long, value_name = "NAME", default_value = "fp32")]
+    pub precision: String,
     /// Number of bottleneck layers to list.
     #[arg(long, default_value_t = 10)]
     pub top: usize,
@@ -72,10 +83,20 @@ pub fn run(args: InspectArgs) -> anyhow::Result<ExitCode> {
     let inspection = if args.diff {
         inspect::diff_pair(&args.paths)?
     } else {
+        let training = if args.train {
+            Some(TrainingSetup::parse(
+                args.batch,
+                &args.optimizer,
+                &args.precision,
+            )?)
+        } else {
+            None
+        };
         let opts = GraphOptions {
             input_shape: args.input_shape.as_deref().map(parse_shape).transpose()?,
             batch: args.batch,
             top: args.top,
+            training,
         };
         inspect::inspect(&args.paths, &opts)?
     };

@@ -8,3 +8,4 @@ pub mod mcp;
 pub mod recommend;
 pub mod review;
 pub mod rules;
+pub mod server;

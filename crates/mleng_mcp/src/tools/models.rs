@@ -77,6 +77,8 @@ pub fn inspect_model(roots: &Roots, args: &InspectArgs) -> Result<Value, ToolErr
             input_shape,
             batch: args.batch,
             top: args.top.unwrap_or(10),
+            // The training-memory estimate (`mleng inspect --train`) is not offered here yet.
+            training: None,
         };
         inspect::inspect(&paths, &opts).map_err(ToolError::failed)?
     };

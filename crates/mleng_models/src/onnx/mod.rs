@@ -7,6 +7,7 @@ pub mod module;
 pub mod proto;
 pub mod review;
 pub mod shape;
+pub mod train;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -26,6 +27,8 @@ pub struct GraphOptions {
     pub batch: Option<i64>,
     /// How many layers to list as bottlenecks.
     pub top: usize,
+    /// Estimate training memory for this setup (`inspect --train`); its batch is `batch`.
+    pub training: Option<crate::memory::TrainingSetup>,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -98,6 +101,9 @@ pub struct GraphReport {
     pub unresolved_ops: BTreeMap<String, usize>,
     pub folded_norm: FoldedNorm,
     pub memory: Memory,
+    /// The training-memory estimate, with `--train`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub training: Option<crate::memory::TrainingMemory>,
     pub bottlenecks: Vec<Bottleneck>,
     /// All nodes except Identity/Constant, sorted by FLOPs then parameters.
     pub layers: Vec<NodeCost>,
@@ -206,6 +212,13 @@ pub fn analyze(model: &OnnxModel, opts: &GraphOptions) -> GraphReport {
         .map(|n| (n.to_string(), shapes.shape(n).cloned()))
         .collect();
     let folded_norm = review::folded_norm(model);
+    let training = opts.training.as_ref().map(|setup| {
+        crate::memory::estimate(
+            total_params,
+            &train::kept_activations(model, &shapes),
+            setup,
+        )
+    });
     let mut report = GraphReport {
         path: model.path.display().to_string(),
         producer: model.producer.clone(),
@@ -226,6 +239,7 @@ pub fn analyze(model: &OnnxModel, opts: &GraphOptions) -> GraphReport {
         unresolved_ops,
         folded_norm,
         memory,
+        training,
         bottlenecks,
         layers,
         findings: Vec::new(),
