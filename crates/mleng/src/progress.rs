@@ -16,6 +16,15 @@ pub struct ProgressLine {
 }
 
 const DELAY: Duration = Duration::from_secs(1);
+
+/// The delay before the line appears: one second, or `MLENG_PROGRESS_DELAY_MS` (for tests,
+/// which need the line on a review shorter than a second).
+fn delay() -> Duration {
+    std::env::var("MLENG_PROGRESS_DELAY_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map_or(DELAY, Duration::from_millis)
+}
 const TICK: Duration = Duration::from_millis(100);
 
 impl ProgressLine {
@@ -27,18 +36,18 @@ impl ProgressLine {
             .name("mleng-progress".into())
             .spawn(move || {
                 let started = Instant::now();
+                let delay = delay();
                 let mut shown = false;
                 while !flag.load(Ordering::Relaxed) {
-                    std::thread::sleep(TICK);
-                    if started.elapsed() < DELAY || flag.load(Ordering::Relaxed) {
-                        continue;
+                    if started.elapsed() >= delay {
+                        let done = progress.done.load(Ordering::Relaxed);
+                        let total = progress.total.load(Ordering::Relaxed);
+                        let mut err = std::io::stderr().lock();
+                        let _ = write!(err, "\r\x1b[2Kmleng: reviewed {done}/{total} files");
+                        let _ = err.flush();
+                        shown = true;
                     }
-                    let done = progress.done.load(Ordering::Relaxed);
-                    let total = progress.total.load(Ordering::Relaxed);
-                    let mut err = std::io::stderr().lock();
-                    let _ = write!(err, "\r\x1b[2Kmleng: reviewed {done}/{total} files");
-                    let _ = err.flush();
-                    shown = true;
+                    std::thread::sleep(TICK);
                 }
                 shown
             })

@@ -235,3 +235,34 @@ fn a_baseline_hides_recorded_findings_even_after_lines_move() {
     assert_eq!(code, 2);
     assert!(err.contains("missing.json"), "{err}");
 }
+
+/// The progress line appears only on a terminal: run under `script` (util-linux), which gives
+/// the review a pseudo-terminal, with the delay shortened so that a short review shows it.
+#[test]
+fn a_progress_line_on_a_terminal_only() {
+    let script = std::process::Command::new("script")
+        .arg("--version")
+        .output();
+    assert!(
+        script.is_ok_and(|o| o.status.success()),
+        "this test needs `script` (util-linux) on PATH"
+    );
+    let dir = project();
+    let bin = assert_cmd::cargo::cargo_bin("mleng");
+    let command = format!("{} review --format concise .", bin.display());
+    let out = std::process::Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .env("MLENG_PROGRESS_DELAY_MS", "0")
+        .env("NO_COLOR", "1")
+        .current_dir(dir.path())
+        .output()
+        .expect("script runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("mleng: reviewed "), "{text}");
+    assert!(text.contains("\r\x1b[2K"), "the line is erased: {text:?}");
+    // Not a terminal: no progress line, whatever the delay.
+    let (_, _, err) = run(mleng(dir.path())
+        .env("MLENG_PROGRESS_DELAY_MS", "0")
+        .args(["review", "."]));
+    assert!(!err.contains("reviewed"), "{err}");
+}
