@@ -54,11 +54,6 @@ data order changes, and an `IterableDataset` or a custom sampler cannot be combi
     check,
 };
 
-const LOADERS: &[&str] = &[
-    "torch.utils.data.DataLoader",
-    "torch.utils.data.dataloader.DataLoader",
-];
-
 fn words(target: &str) -> Vec<String> {
     let last = target
         .rsplit('.')
@@ -109,7 +104,7 @@ fn check(ctx: &mut Context) {
         };
         if !index
             .qualified_name(&call.func)
-            .is_some_and(|q| LOADERS.contains(&q.as_str()))
+            .is_some_and(|q| mleng_knowledge::experiment::DATA_LOADERS.contains(&q.as_str()))
         {
             continue;
         }
