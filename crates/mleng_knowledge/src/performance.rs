@@ -94,3 +94,91 @@ pub fn decoding_dataset(qualified: &str) -> bool {
             .next()
             .is_some_and(|name| DECODING_DATASETS.contains(&name))
 }
+
+/// Frameworks that move each batch to the device themselves (and decide how to pin and copy
+/// it): code written for them has no `.to(device)` of its own to judge, and their own settings
+/// own the transfer. Matched against the file's imports (a module, or a class under it).
+/// - Accelerate: `Accelerator.prepare(loader)` returns a loader that places batches on the
+///   device (`DataLoaderConfiguration(non_blocking=...)`):
+///   <https://huggingface.co/docs/accelerate/package_reference/accelerator>
+/// - Lightning: the Trainer moves batches (`transfer_batch_to_device`), Fabric's
+///   `setup_dataloaders` too: <https://lightning.ai/docs/pytorch/stable/accelerators/accelerator_prepare.html>
+/// - Hugging Face `Trainer`: `dataloader_pin_memory=True` by default and moves inputs itself:
+///   <https://huggingface.co/docs/transformers/main_classes/trainer#transformers.TrainingArguments.dataloader_pin_memory>
+/// - PyTorch-Ignite: `create_supervised_trainer(..., non_blocking=...)` moves batches in its
+///   `prepare_batch`: <https://pytorch.org/ignite/generated/ignite.engine.create_supervised_trainer.html>
+pub const FRAMEWORKS_MOVING_BATCHES: &[&str] = &[
+    "accelerate",
+    "lightning",
+    "pytorch_lightning",
+    "transformers.Trainer",
+    "transformers.Seq2SeqTrainer",
+    "ignite",
+];
+
+/// Does a qualified import belong to a framework that moves batches itself?
+pub fn moves_batches_itself(qualified: &str) -> bool {
+    FRAMEWORKS_MOVING_BATCHES.iter().any(|f| {
+        qualified == *f
+            || qualified
+                .strip_prefix(f)
+                .is_some_and(|rest| rest.starts_with('.'))
+    })
+}
+
+/// Map-style datasets of `torch.utils.data` (indexable, with a length), beside torchvision's
+/// datasets, which are all map-style: `torch.utils.data` docs, "Dataset Types":
+/// <https://pytorch.org/docs/stable/data.html#dataset-types>.
+pub const MAP_STYLE_DATASETS: &[&str] = &[
+    "torch.utils.data.TensorDataset",
+    "torch.utils.data.Subset",
+    "torch.utils.data.ConcatDataset",
+    "torch.utils.data.random_split",
+    "torch.utils.data.dataset.TensorDataset",
+    "torch.utils.data.dataset.Subset",
+    "torch.utils.data.dataset.ConcatDataset",
+    "torch.utils.data.dataset.random_split",
+];
+
+/// A qualified dataset constructor known to build a map-style dataset.
+pub fn map_style_dataset(qualified: &str) -> bool {
+    MAP_STYLE_DATASETS.contains(&qualified) || qualified.starts_with("torchvision.datasets.")
+}
+
+/// `torch` functions that return a new tensor (on the CPU unless given a `device`): a value
+/// bound from one of them is known to be a tensor. Sources: "Tensor Creation Ops" and
+/// "Indexing, Slicing, Joining, Mutating Ops" of the `torch` reference:
+/// <https://pytorch.org/docs/stable/torch.html#creation-ops>.
+pub const TENSOR_FACTORIES: &[&str] = &[
+    "torch.tensor",
+    "torch.as_tensor",
+    "torch.from_numpy",
+    "torch.zeros",
+    "torch.ones",
+    "torch.empty",
+    "torch.full",
+    "torch.rand",
+    "torch.randn",
+    "torch.randint",
+    "torch.randperm",
+    "torch.arange",
+    "torch.linspace",
+    "torch.logspace",
+    "torch.eye",
+    "torch.stack",
+    "torch.cat",
+    "torch.Tensor",
+    "torch.FloatTensor",
+    "torch.LongTensor",
+    "torch.IntTensor",
+    "torch.BoolTensor",
+    "torch.DoubleTensor",
+];
+
+/// Zeroing gradients: since PyTorch 2.0 `Optimizer.zero_grad()` and `Module.zero_grad()` set
+/// `.grad` to `None` by default (`set_to_none=True`), which saves the memset of every gradient
+/// and lets the next backward write rather than accumulate: `torch.optim.Optimizer.zero_grad`
+/// (<https://pytorch.org/docs/stable/generated/torch.optim.Optimizer.zero_grad.html>) and the
+/// PyTorch Performance Tuning Guide, "Use parameter.grad = None instead of model.zero_grad() or
+/// optimizer.zero_grad()" (<https://pytorch.org/tutorials/recipes/recipes/tuning_guide.html>).
+pub const SET_TO_NONE_DEFAULT_SINCE: (u64, u64) = (2, 0);

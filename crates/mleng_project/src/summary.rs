@@ -99,6 +99,8 @@ pub struct Behaviour {
     pub seeds: bool,
     /// Calls `torch.save`.
     pub saves: bool,
+    /// Copies the batches of a loop it runs to a device (`for x, y in loader: x = x.cuda()`).
+    pub moves_batches: bool,
 }
 
 impl Behaviour {
@@ -112,6 +114,7 @@ impl Behaviour {
             disables_grad: self.disables_grad || other.disables_grad,
             seeds: self.seeds || other.seeds,
             saves: self.saves || other.saves,
+            moves_batches: self.moves_batches || other.moves_batches,
         }
     }
 
@@ -345,6 +348,11 @@ fn function_summary(index: &SemanticIndex, id: FunctionId, line: u32) -> Functio
             }
         }
     }
+    behaviour.moves_batches = index
+        .loops
+        .iter()
+        .enumerate()
+        .any(|(lid, lp)| lp.function == Some(id) && !index.batch_copies(lid).is_empty());
     behaviour.disables_grad = index
         .evaluation
         .grad_free

@@ -240,12 +240,12 @@ impl<'a> Visitor<'a> for Collector<'a> {
                 self.visit_expr(&for_stmt.iter);
                 let header = TextRange::new(for_stmt.range.start(), for_stmt.iter.range().end());
                 let id = self.push_loop(for_stmt.range, header, iterated_name(&for_stmt.iter));
+                target_names(&for_stmt.target, &mut self.loops[id].targets);
                 self.visit_expr(&for_stmt.target);
                 for s in &for_stmt.body {
                     self.visit_stmt(s);
                 }
                 self.loop_stack.pop();
-                let _ = id;
                 for s in &for_stmt.orelse {
                     self.visit_stmt(s);
                 }
@@ -313,6 +313,7 @@ impl Collector<'_> {
             function: self.function,
             parent: self.loop_stack.last().copied(),
             iterates_over,
+            targets: Vec::new(),
         });
         self.loop_stack.push(id);
         id
@@ -327,5 +328,16 @@ fn iterated_name(expr: &Expr) -> Option<String> {
             iterated_name(first).or_else(|| dotted(first))
         }
         other => dotted(other),
+    }
+}
+
+/// The names a `for` target binds: `(i, (x, y))` -> `i`, `x`, `y`.
+fn target_names(target: &Expr, out: &mut Vec<String>) {
+    match target {
+        Expr::Tuple(t) => t.elts.iter().for_each(|e| target_names(e, out)),
+        Expr::List(l) => l.elts.iter().for_each(|e| target_names(e, out)),
+        Expr::Starred(s) => target_names(&s.value, out),
+        Expr::Name(n) => out.push(n.id.to_string()),
+        _ => {}
     }
 }

@@ -8,6 +8,7 @@
 mod calls;
 mod collect;
 pub mod dataflow;
+pub mod device;
 pub mod evaluation;
 pub mod flow;
 pub mod literals;
@@ -112,6 +113,9 @@ pub struct Loop {
     pub parent: Option<LoopId>,
     /// Dotted text of what a `for` loop iterates over (`train_loader`, `enumerate(loader)` -> `loader`).
     pub iterates_over: Option<String>,
+    /// Names a `for` loop binds on each iteration (`images`, `labels`, `i` in
+    /// `for i, (images, labels) in enumerate(loader)`); empty for `while`.
+    pub targets: Vec<String>,
 }
 
 /// An assignment `target = value` (also `for`-less augmented and annotated assignments).

@@ -1,13 +1,10 @@
 use mleng_diagnostics::{Applicability, Area, Fix, Severity};
-use mleng_knowledge::experiment::DATA_LOADERS;
-use mleng_knowledge::performance::decoding_dataset;
-use mleng_project::Symbol;
-use mleng_python::index::literals::{dotted, number, unchain};
-use mleng_python::index::training::helper_targets;
-use mleng_python::index::TrainingScope;
-use ruff_python_ast::{Expr, ExprCall};
+use mleng_python::index::literals::number;
 use ruff_text_size::Ranged;
 
+use super::loaders::{
+    dataset_facts, dataset_of, eval_name, feeds_training, keyword, loaders, NUM_WORKERS_POSITION,
+};
 use crate::context::{with_keyword, Context};
 use crate::rule::Rule;
 
@@ -73,98 +70,6 @@ a copy of the dataset object, and the right count depends on the CPU cores per G
     check,
 };
 
-/// `DataLoader(dataset, batch_size, shuffle, sampler, batch_sampler, num_workers, ...)`.
-const NUM_WORKERS_POSITION: usize = 5;
-
-fn keyword<'a>(call: &'a ExprCall, name: &str) -> Option<&'a Expr> {
-    call.arguments
-        .keywords
-        .iter()
-        .find(|k| k.arg.as_ref().is_some_and(|a| a.as_str() == name))
-        .map(|k| &k.value)
-}
-
-/// An evaluation loader by its name (`val_loader`, `test_dl`).
-fn eval_name(target: &str) -> bool {
-    let last = target
-        .rsplit('.')
-        .next()
-        .unwrap_or(target)
-        .to_ascii_lowercase();
-    ["val", "valid", "eval", "test", "dev"]
-        .iter()
-        .any(|w| last.split('_').any(|p| p == *w) || last.starts_with(w))
-}
-
-/// The loader bound to `target` feeds training: a training loop of this file iterates it, or it
-/// is passed to a function of the project that trains.
-fn feeds_training(ctx: &Context, target: &str) -> bool {
-    let index = ctx.index;
-    let iterated = index.training_loops.iter().any(|lp| match lp.scope {
-        TrainingScope::Loop(lid) => index.loops[lid].iterates_over.as_deref() == Some(target),
-        TrainingScope::Function(_) => false,
-    });
-    if iterated {
-        return true;
-    }
-    index.calls.iter().enumerate().any(|(id, call)| {
-        let passes = call
-            .expr
-            .arguments
-            .args
-            .iter()
-            .chain(call.expr.arguments.keywords.iter().map(|k| &k.value))
-            .any(|a| dotted(a).as_deref() == Some(target));
-        if !passes {
-            return false;
-        }
-        let local = helper_targets(index, id, call.class);
-        if !local.is_empty() {
-            return local.iter().any(|&f| {
-                ctx.project_function(f)
-                    .is_some_and(|s| ctx.project.behaviour(s).trains())
-            });
-        }
-        let Some(written) = dotted(&call.expr.func) else {
-            return false;
-        };
-        matches!(
-            ctx.project.resolve_in(ctx.module, &written),
-            Some(s @ Symbol::Function(..)) if ctx.project.behaviour(s).trains()
-        )
-    })
-}
-
-/// What the dataset expression decodes per sample, if we know it does.
-fn decoder(
-    ctx: &Context,
-    dataset: &Expr,
-    function: Option<usize>,
-    at: ruff_text_size::TextSize,
-) -> Option<String> {
-    let index = ctx.index;
-    let call = match dataset {
-        Expr::Call(c) => unchain(c),
-        Expr::Name(_) => {
-            let id = index.producer(function, dataset, at)?;
-            unchain(index.calls[id].expr)
-        }
-        Expr::Attribute(_) => index.constructor_call_of(&dotted(dataset)?)?,
-        _ => return None,
-    };
-    if let Some(q) = index.qualified_name(&call.func) {
-        if decoding_dataset(&q) {
-            return Some(q);
-        }
-    }
-    let written = dotted(&call.func)?;
-    let symbol = ctx.project.class_of(ctx.module, &written)?;
-    ctx.project
-        .class_chain(symbol)
-        .into_iter()
-        .find_map(|s| ctx.project.class(s)?.decodes.clone())
-}
-
 /// The file moves batches to a GPU (or lets a framework do it).
 fn uses_gpu(ctx: &Context) -> bool {
     let text = &ctx.index.source.text;
@@ -174,38 +79,30 @@ fn uses_gpu(ctx: &Context) -> bool {
 }
 
 fn check(ctx: &mut Context) {
-    let index = ctx.index;
-    if ctx.is_test_file() || !index.source.text.contains("DataLoader") || !uses_gpu(ctx) {
+    if ctx.is_test_file() || !uses_gpu(ctx) {
         return;
     }
-    for binding in &index.bindings {
-        let Expr::Call(call) = binding.value else {
-            continue;
-        };
-        if !index
-            .qualified_name(&call.func)
-            .is_some_and(|q| DATA_LOADERS.contains(&q.as_str()))
-            || call.arguments.keywords.iter().any(|k| k.arg.is_none())
-            || call.arguments.args.len() > NUM_WORKERS_POSITION
-            || eval_name(&binding.target)
-        {
+    for loader in loaders(ctx) {
+        let call = loader.call;
+        if call.arguments.args.len() > NUM_WORKERS_POSITION || eval_name(loader.target) {
             continue;
         }
         let workers = keyword(call, "num_workers");
         if workers.is_some_and(|w| number(w) != Some(0.0)) {
             continue;
         }
-        let Some(dataset) = keyword(call, "dataset").or_else(|| call.arguments.args.first()) else {
+        let Some(dataset) = dataset_of(&loader) else {
             continue;
         };
-        if !feeds_training(ctx, &binding.target) {
+        if !feeds_training(ctx, &loader) {
             continue;
         }
-        let Some(decoded_by) = decoder(ctx, dataset, binding.function, binding.range.start())
+        let Some(decoded_by) = dataset_facts(ctx, dataset, loader.function, loader.range.start())
+            .and_then(|facts| facts.decodes)
         else {
             continue;
         };
-        let target = &binding.target;
+        let target = loader.target;
         let how = if workers.is_some() {
             "`num_workers=0`"
         } else {

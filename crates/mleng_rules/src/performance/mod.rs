@@ -1,9 +1,13 @@
 //! Performance: speed and memory of training and inference.
 
 mod conv_performance;
+mod copy_without_non_blocking;
 mod empty_cache_in_step;
 mod hot_path;
+mod loader_without_pin_memory;
 mod loader_without_workers;
+mod loader_workers_restarted;
+mod loaders;
 mod manual_attention;
 mod optimizer_in_step;
 mod synchronize_in_step;
@@ -17,4 +21,7 @@ pub(crate) const RULES: &[&Rule] = &[
     &loader_without_workers::RULE,
     &optimizer_in_step::RULE,
     &manual_attention::RULE,
+    &loader_without_pin_memory::RULE,
+    &loader_workers_restarted::RULE,
+    &copy_without_non_blocking::RULE,
 ];
