@@ -1,5 +1,6 @@
 //! Performance: speed and memory of training and inference.
 
+mod constant_tensor_every_step;
 mod conv_performance;
 mod copy_without_non_blocking;
 mod empty_cache_in_step;
@@ -11,6 +12,8 @@ mod loaders;
 mod manual_attention;
 mod optimizer_in_step;
 mod synchronize_in_step;
+mod tensor_from_tensor;
+mod zero_grad_set_to_none_false;
 
 use crate::rule::Rule;
 
@@ -24,4 +27,7 @@ pub(crate) const RULES: &[&Rule] = &[
     &loader_without_pin_memory::RULE,
     &loader_workers_restarted::RULE,
     &copy_without_non_blocking::RULE,
+    &tensor_from_tensor::RULE,
+    &zero_grad_set_to_none_false::RULE,
+    &constant_tensor_every_step::RULE,
 ];
