@@ -182,3 +182,59 @@ pub const TENSOR_FACTORIES: &[&str] = &[
 /// PyTorch Performance Tuning Guide, "Use parameter.grad = None instead of model.zero_grad() or
 /// optimizer.zero_grad()" (<https://pytorch.org/tutorials/recipes/recipes/tuning_guide.html>).
 pub const SET_TO_NONE_DEFAULT_SINCE: (u64, u64) = (2, 0);
+
+/// Words (lowercase) that show a file trains in reduced precision already, or hands precision to
+/// a flag: autocast, a grad scaler, `.half()`, a `bf16`/`fp16`/`mixed_precision` option. Any of
+/// them means the float32 matmul and convolution advice does not apply as is.
+pub const MIXED_PRECISION_MARKERS: &[&str] = &[
+    "autocast",
+    "gradscaler",
+    "torch.amp",
+    "cuda.amp",
+    "use_amp",
+    "amp=",
+    "--amp",
+    ".half()",
+    "mixed_precision",
+    "bfloat16",
+    "float16",
+    "fp16",
+    "bf16",
+];
+
+/// Words (lowercase) that show a file decides the float32 matmul precision itself:
+/// `torch.backends.cuda.matmul.allow_tf32 = ...`, `torch.set_float32_matmul_precision(...)`,
+/// or a `tf32` option.
+pub const TF32_MARKERS: &[&str] = &["allow_tf32", "float32_matmul_precision", "tf32"];
+
+/// Frameworks that own the training precision (`Trainer(precision=...)`, `Accelerator(
+/// mixed_precision=...)`, `TrainingArguments(tf32=..., bf16=...)`): the float32 advice is their
+/// configuration's business.
+pub const PRECISION_FRAMEWORKS: &[&str] = &[
+    "accelerate",
+    "lightning",
+    "pytorch_lightning",
+    "composer",
+    "ignite",
+    "deepspeed",
+];
+
+/// Layers and functions whose work is matrix multiplication (attention, feed-forward): a model
+/// built from them spends most of its time in float32 matmuls unless TF32 or autocast is on.
+/// `torch.nn` reference, "Transformer Layers": <https://pytorch.org/docs/stable/nn.html#transformer-layers>.
+pub const TRANSFORMER_LAYERS: &[&str] = &[
+    "torch.nn.Transformer",
+    "torch.nn.TransformerEncoder",
+    "torch.nn.TransformerEncoderLayer",
+    "torch.nn.TransformerDecoder",
+    "torch.nn.TransformerDecoderLayer",
+    "torch.nn.MultiheadAttention",
+    "torch.nn.functional.scaled_dot_product_attention",
+];
+
+/// TF32 for float32 matmuls on Ampere and newer GPUs: off by default since PyTorch 1.12
+/// (`torch.backends.cuda.matmul.allow_tf32 = False`), while cuDNN convolutions keep TF32 on
+/// (`torch.backends.cudnn.allow_tf32 = True`). Sources: CUDA semantics, "TensorFloat-32 (TF32)
+/// on Ampere (and later) devices" (<https://pytorch.org/docs/stable/notes/cuda.html#tensorfloat-32-tf32-on-ampere-and-later-devices>),
+/// `torch.set_float32_matmul_precision` (<https://pytorch.org/docs/stable/generated/torch.set_float32_matmul_precision.html>).
+pub const MATMUL_TF32_OFF_SINCE: (u64, u64) = (1, 12);

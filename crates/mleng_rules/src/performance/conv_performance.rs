@@ -1,4 +1,5 @@
 use mleng_diagnostics::{Area, Fix, Severity};
+use mleng_knowledge::performance::{MIXED_PRECISION_MARKERS, PRECISION_FRAMEWORKS};
 use mleng_knowledge::vision::torchvision_weights_enum;
 use mleng_python::index::TrainingScope;
 use ruff_text_size::Ranged;
@@ -134,36 +135,14 @@ fn check(ctx: &mut Context) {
     if !text.contains("cuda") || !trains_conv_net(ctx) {
         return;
     }
-    if index.imports_any(&[
-        "accelerate",
-        "lightning",
-        "pytorch_lightning",
-        "composer",
-        "ignite",
-        "deepspeed",
-    ]) {
+    if index.imports_any(PRECISION_FRAMEWORKS) {
         // The framework owns precision and memory format.
         return;
     }
     let lower = text.to_ascii_lowercase();
     let mut missing = Vec::new();
     let mut short = Vec::new();
-    let amp_words = [
-        "autocast",
-        "gradscaler",
-        "torch.amp",
-        "cuda.amp",
-        "use_amp",
-        "amp=",
-        "--amp",
-        ".half()",
-        "mixed_precision",
-        "bfloat16",
-        "float16",
-        "fp16",
-        "bf16",
-    ];
-    if !amp_words.iter().any(|w| lower.contains(w)) {
+    if !MIXED_PRECISION_MARKERS.iter().any(|w| lower.contains(w)) {
         short.push("mixed precision (AMP)");
         missing.push("mixed precision (`torch.autocast(\"cuda\", dtype=torch.float16)` with `torch.amp.GradScaler`): 1.5-3x on tensor-core GPUs");
     }

@@ -4,6 +4,7 @@ mod constant_tensor_every_step;
 mod conv_performance;
 mod copy_without_non_blocking;
 mod empty_cache_in_step;
+mod fp32_matmul_without_tf32;
 mod hot_path;
 mod loader_without_pin_memory;
 mod loader_without_workers;
@@ -30,4 +31,5 @@ pub(crate) const RULES: &[&Rule] = &[
     &tensor_from_tensor::RULE,
     &zero_grad_set_to_none_false::RULE,
     &constant_tensor_every_step::RULE,
+    &fp32_matmul_without_tf32::RULE,
 ];
