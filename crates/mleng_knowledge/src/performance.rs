@@ -238,3 +238,36 @@ pub const TRANSFORMER_LAYERS: &[&str] = &[
 /// on Ampere (and later) devices" (<https://pytorch.org/docs/stable/notes/cuda.html#tensorfloat-32-tf32-on-ampere-and-later-devices>),
 /// `torch.set_float32_matmul_precision` (<https://pytorch.org/docs/stable/generated/torch.set_float32_matmul_precision.html>).
 pub const MATMUL_TF32_OFF_SINCE: (u64, u64) = (1, 12);
+
+/// torchvision datasets of small images held in memory (28x28 or 32x32 pixels: MNIST and its
+/// variants, CIFAR, SVHN, USPS; sizes from the torchvision dataset pages,
+/// <https://pytorch.org/vision/stable/datasets.html>): a batch is a few megabytes at most, so
+/// pinning it or copying it asynchronously saves a negligible part of a step.
+pub const SMALL_SAMPLE_DATASETS: &[&str] = &[
+    "MNIST",
+    "FashionMNIST",
+    "KMNIST",
+    "EMNIST",
+    "QMNIST",
+    "CIFAR10",
+    "CIFAR100",
+    "SVHN",
+    "USPS",
+];
+
+/// A qualified torchvision dataset of small in-memory images.
+pub fn small_sample_dataset(qualified: &str) -> bool {
+    qualified.starts_with("torchvision.datasets.")
+        && qualified
+            .rsplit('.')
+            .next()
+            .is_some_and(|name| SMALL_SAMPLE_DATASETS.contains(&name))
+}
+
+/// `torch.utils.data` wrappers whose first argument is the dataset they draw from.
+pub const DATASET_WRAPPERS: &[&str] = &[
+    "torch.utils.data.Subset",
+    "torch.utils.data.random_split",
+    "torch.utils.data.dataset.Subset",
+    "torch.utils.data.dataset.random_split",
+];

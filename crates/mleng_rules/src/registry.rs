@@ -76,6 +76,10 @@ const OFF_BY_DEFAULT: &[&str] = &[
     // (timing syncs, syncs next to `loss.item()`, one-shot demo functions, optimizers over a
     // rebuilt input tensor); their precision on real code is not measured yet.
     "PRF003", "PRF005",
+    // tensor-from-tensor: its first version was wrong on 8 of 10 real findings (conversions
+    // under an `isinstance` check, annotations that callers do not honour); one finding is
+    // left on the repositories and the corpus, too few to measure.
+    "PRF010",
 ];
 
 pub fn find(code_or_name: &str) -> Option<&'static Rule> {

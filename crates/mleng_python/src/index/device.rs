@@ -13,6 +13,34 @@ pub struct DeviceCopy {
     pub call: CallId,
     /// `non_blocking=` is passed (with any value but a literal `False`).
     pub non_blocking: bool,
+    /// The receiver is the value itself or a view of it (`batch["image"]`, `x.view(-1, 784)`),
+    /// not a new tensor made on the host first (`x.float()`): pinned memory reaches the copy.
+    pub direct: bool,
+}
+
+/// Tensor methods that return a view of their input (the same, possibly pinned, storage).
+const VIEWS: &[&str] = &[
+    "view",
+    "reshape",
+    "unsqueeze",
+    "squeeze",
+    "permute",
+    "transpose",
+    "flatten",
+];
+
+/// The receiver reaches its root through attributes, subscripts and views only.
+fn direct(expr: &Expr) -> bool {
+    match expr {
+        Expr::Name(_) => true,
+        Expr::Attribute(a) => direct(&a.value),
+        Expr::Subscript(s) => direct(&s.value),
+        Expr::Call(c) => match c.func.as_ref() {
+            Expr::Attribute(a) if VIEWS.contains(&a.attr.as_str()) => direct(&a.value),
+            _ => false,
+        },
+        _ => false,
+    }
 }
 
 /// The name an expression's value starts from: `batch["image"].float()` -> `batch`.
@@ -26,12 +54,41 @@ pub fn root_name(expr: &Expr) -> Option<&str> {
     }
 }
 
+/// Objects whose `.device` is the run's device (`self.device`, `args.device`,
+/// `accelerator.device`), unlike a tensor's (`targets.device` may be the CPU).
+const DEVICE_HOLDERS: &[&str] = &[
+    "self",
+    "args",
+    "opt",
+    "opts",
+    "cfg",
+    "config",
+    "hparams",
+    "params",
+    "accelerator",
+    "trainer",
+    "fabric",
+    "model",
+    "module",
+    "net",
+];
+
 /// An argument that names a device rather than a dtype or another tensor: `device`,
 /// `args.device`, `self.device`, `"cuda"`, `f"cuda:{rank}"`, `torch.device("cuda", rank)`,
-/// `local_rank`, `dev`.
+/// `local_rank`, `dev` (not `other_tensor.device`, which may be the CPU).
 fn names_device(text: &str, expr: &Expr) -> bool {
     if let Some(s) = string(expr) {
         return s.starts_with("cuda");
+    }
+    if let Expr::Attribute(a) = expr {
+        if a.attr.as_str() == "device" {
+            let holder = match a.value.as_ref() {
+                Expr::Name(n) => Some(n.id.as_str()),
+                Expr::Attribute(inner) => Some(inner.attr.as_str()),
+                _ => None,
+            };
+            return holder.is_some_and(|h| DEVICE_HOLDERS.contains(&h));
+        }
     }
     let lower = text.to_ascii_lowercase();
     let last = lower.rsplit('.').next().unwrap_or(&lower);
@@ -49,9 +106,6 @@ impl SemanticIndex<'_> {
         if call.qualified.is_some() {
             return None;
         }
-        let Expr::Attribute(_) = call.expr.func.as_ref() else {
-            return None;
-        };
         let to_device = match call.method? {
             "cuda" => true,
             "to" => call
@@ -65,9 +119,13 @@ impl SemanticIndex<'_> {
         let non_blocking = call
             .keyword("non_blocking")
             .is_some_and(|v| boolean(v) != Some(false));
+        let Expr::Attribute(attr) = call.expr.func.as_ref() else {
+            return None;
+        };
         Some(DeviceCopy {
             call: id,
             non_blocking,
+            direct: direct(&attr.value),
         })
     }
 

@@ -75,7 +75,8 @@ fn check(ctx: &mut Context) {
         let mut reported = Vec::new();
         for lid in iterating_loops(ctx, &loader) {
             for copy in index.batch_copies(lid) {
-                if copy.non_blocking || reported.contains(&copy.call) {
+                // A copy of a tensor made on the host first (`x.float().cuda()`) is not pinned.
+                if copy.non_blocking || !copy.direct || reported.contains(&copy.call) {
                     continue;
                 }
                 reported.push(copy.call);

@@ -2,12 +2,15 @@
 //! shared by the data-loading rules (PRF004, PRF007, PRF008, PRF009).
 
 use mleng_knowledge::experiment::DATA_LOADERS;
-use mleng_knowledge::performance::{decoding_dataset, map_style_dataset, moves_batches_itself};
+use mleng_knowledge::performance::{
+    decoding_dataset, map_style_dataset, moves_batches_itself, small_sample_dataset,
+    DATASET_WRAPPERS,
+};
 use mleng_project::{Behaviour, Symbol};
 use mleng_python::index::literals::{dotted, unchain};
 use mleng_python::index::training::helper_targets;
 use mleng_python::index::{CallId, FunctionId, LoopId, TrainingScope};
-use ruff_python_ast::{Expr, ExprCall};
+use ruff_python_ast::{Expr, ExprCall, StmtFunctionDef};
 use ruff_text_size::{TextRange, TextSize};
 
 use crate::context::Context;
@@ -104,10 +107,30 @@ fn sees(ctx: &Context, loader: &Loader, function: Option<FunctionId>, at: TextSi
                     && b.range.start() < at
             });
     }
-    loader.function.is_none()
-        || (loader.target.starts_with("self.")
-            && class_of(function).is_some()
-            && class_of(function) == class_of(loader.function))
+    if loader.function.is_none() {
+        // A module-level loader, unless the function has a parameter or a variable of the
+        // same name.
+        return function.is_none_or(|f| {
+            !index
+                .bindings
+                .iter()
+                .any(|b| b.function == Some(f) && b.target == loader.target)
+                && !parameters(index.functions[f].def).any(|p| p == loader.target)
+        });
+    }
+    loader.target.starts_with("self.")
+        && class_of(function).is_some()
+        && class_of(function) == class_of(loader.function)
+}
+
+fn parameters<'a>(def: &'a StmtFunctionDef) -> impl Iterator<Item = &'a str> {
+    let params = &def.parameters;
+    params
+        .posonlyargs
+        .iter()
+        .chain(&params.args)
+        .chain(&params.kwonlyargs)
+        .map(|p| p.parameter.name.as_str())
 }
 
 /// The loops of this file that iterate the loader.
@@ -187,6 +210,8 @@ pub(crate) struct DatasetFacts {
     pub decodes: Option<String>,
     /// Indexable with a length (not an `IterableDataset`).
     pub map_style: bool,
+    /// Small images held in memory (MNIST, CIFAR), directly or through a `Subset`.
+    pub small: bool,
 }
 
 /// The dataset expression a loader loads from.
@@ -217,12 +242,22 @@ pub(crate) fn dataset_facts(
             return Some(DatasetFacts {
                 decodes: Some(q),
                 map_style: true,
+                small: false,
             });
         }
         if map_style_dataset(&q) {
+            // `Subset(MNIST(...), idx)`, `random_split(cifar, [45000, 5000])`: as small as
+            // what they draw from.
+            let small = small_sample_dataset(&q)
+                || (DATASET_WRAPPERS.contains(&q.as_str())
+                    && argument(call, "dataset", 0)
+                        .filter(|inner| !std::ptr::eq(*inner, dataset))
+                        .and_then(|inner| dataset_facts(ctx, inner, function, at))
+                        .is_some_and(|facts| facts.small));
             return Some(DatasetFacts {
                 decodes: None,
                 map_style: true,
+                small,
             });
         }
     }
@@ -243,6 +278,7 @@ pub(crate) fn dataset_facts(
             .iter()
             .find_map(|&s| ctx.project.class(s)?.decodes.clone()),
         map_style: indexable && !iterable,
+        small: false,
     })
 }
 
