@@ -169,7 +169,24 @@ impl SemanticIndex<'_> {
                 if !names.iter().any(|n| n == root) {
                     return None;
                 }
-                self.device_copy(id)
+                let mut copy = self.device_copy(id)?;
+                // `batch = pad(batch)` earlier in the iteration: the name now holds a new
+                // tensor made on the host, not the loader's (pinned) one.
+                let lp = &self.loops[lid];
+                let reassigned = self
+                    .bindings
+                    .iter()
+                    .filter(|b| {
+                        b.function == lp.function
+                            && b.target == root
+                            && lp.range.contains_range(b.range)
+                            && b.range.end() <= c.start()
+                    })
+                    .max_by_key(|b| b.range.start());
+                if reassigned.is_some_and(|b| !direct(b.value)) {
+                    copy.direct = false;
+                }
+                Some(copy)
             })
             .collect()
     }

@@ -11,7 +11,7 @@ use mleng_python::index::literals::{dotted, unchain};
 use mleng_python::index::training::helper_targets;
 use mleng_python::index::{CallId, FunctionId, LoopId, TrainingScope};
 use ruff_python_ast::{Expr, ExprCall, StmtFunctionDef};
-use ruff_text_size::{TextRange, TextSize};
+use ruff_text_size::{Ranged, TextRange, TextSize};
 
 use crate::context::Context;
 
@@ -252,7 +252,11 @@ pub(crate) fn dataset_facts(
                 || (DATASET_WRAPPERS.contains(&q.as_str())
                     && argument(call, "dataset", 0)
                         .filter(|inner| !std::ptr::eq(*inner, dataset))
-                        .and_then(|inner| dataset_facts(ctx, inner, function, at))
+                        .and_then(|inner| {
+                            // What the name held before this call (`train_data, valid_data =
+                            // random_split(train_data, ...)` rebinds it).
+                            dataset_facts(ctx, inner, function, call.range().start())
+                        })
                         .is_some_and(|facts| facts.small));
             return Some(DatasetFacts {
                 decodes: None,
