@@ -24,7 +24,8 @@ a `for batch in loader:` loop nested in another loop of the same file, or the lo
 inside a loop, to a function of the project that trains or evaluates (`train_one_epoch(model,
 loader, ...)` in another file). A loader built inside that outer loop (a new loader every
 epoch gains nothing from persistent workers), one whose dataset the outer loop changes
-(`train_set.set_epoch(epoch)`, `loader.dataset.resample()`, an attribute assigned), and a
+(`train_set.set_epoch(epoch)`, `loader.dataset.resample()`, an attribute assigned), an outer
+loop that does not repeat (`for i in range(1):`), and a
 `num_workers` read from a variable (which may be 0, where `persistent_workers=True` raises)
 are not reported.
 
@@ -91,6 +92,16 @@ fn changes_dataset(ctx: &Context, loader: &Loader, lid: LoopId) -> bool {
         .any(|b| range.contains_range(b.range) && b.target.contains('.') && touches(&b.target))
 }
 
+/// `for i in range(0):` / `range(1)`: an outer loop that does not repeat.
+fn runs_at_most_once(ctx: &Context, lid: LoopId) -> bool {
+    let header: String = ctx
+        .text(ctx.index.loops[lid].header)
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
+    header.ends_with("inrange(0)") || header.ends_with("inrange(1)")
+}
+
 fn check(ctx: &mut Context) {
     let index = ctx.index;
     if ctx.is_test_file() {
@@ -126,7 +137,7 @@ fn check(ctx: &mut Context) {
         let Some((outer, at)) = site else {
             continue;
         };
-        if changes_dataset(ctx, &loader, outer) {
+        if changes_dataset(ctx, &loader, outer) || runs_at_most_once(ctx, outer) {
             continue;
         }
         let message = format!(
