@@ -123,7 +123,7 @@ fn sees(ctx: &Context, loader: &Loader, function: Option<FunctionId>, at: TextSi
         && class_of(function) == class_of(loader.function)
 }
 
-fn parameters<'a>(def: &'a StmtFunctionDef) -> impl Iterator<Item = &'a str> {
+fn parameters(def: &StmtFunctionDef) -> impl Iterator<Item = &str> {
     let params = &def.parameters;
     params
         .posonlyargs
