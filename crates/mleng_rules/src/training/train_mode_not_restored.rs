@@ -320,11 +320,33 @@ fn through_helpers(ctx: &mut Context, reported: &[usize], reported_loops: &[usiz
         let eval_call = &index.calls[eval.call];
         // (A helper's receiver is not the model: `self.validate()` evaluates `self.model`.)
         let direct = index.mode_switch(eval.call).is_some();
-        let model = eval_call
-            .receiver
-            .clone()
-            .filter(|_| direct)
-            .or_else(|| eval_call.expr.arguments.args.first().and_then(dotted));
+        // A helper's first argument is the model only if the loop runs it (`evaluate(model,
+        // loader)`); `self.eval_model(eval_df)` is handed data, and works on `self.model`.
+        let runs_in_loop = |name: &str| {
+            index.calls.iter().any(|c| {
+                lp.range.contains_range(c.range())
+                    && c.range() != eval_call.range()
+                    && (dotted(&c.expr.func).is_some_and(|f| {
+                        f == name || f.strip_prefix(name).is_some_and(|r| r.starts_with('.'))
+                    }) || c
+                        .expr
+                        .arguments
+                        .args
+                        .iter()
+                        .any(|a| dotted(a).as_deref() == Some(name)))
+            })
+        };
+        let model = if direct {
+            eval_call.receiver.clone()
+        } else {
+            eval_call
+                .expr
+                .arguments
+                .args
+                .first()
+                .and_then(dotted)
+                .filter(|a| runs_in_loop(a))
+        };
         // The evaluated model must be the trained one: `evaluate(eval_model, ...)` on a copy
         // (`eval_model.load_state_dict(model.state_dict())`) leaves `model` in train mode.
         if let Some(model) = &model {
