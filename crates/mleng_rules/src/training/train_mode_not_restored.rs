@@ -320,6 +320,35 @@ fn through_helpers(ctx: &mut Context, reported: &[usize], reported_loops: &[usiz
         let eval_call = &index.calls[eval.call];
         // (A helper's receiver is not the model: `self.validate()` evaluates `self.model`.)
         let direct = index.mode_switch(eval.call).is_some();
+        // A helper handed two of the models the loop runs (DINOv2's linear evaluation passes
+        // the frozen backbone and the trained heads): which one it switches to eval mode is
+        // not visible here.
+        if !direct {
+            let runs: Vec<String> = index
+                .calls
+                .iter()
+                .filter(|c| lp.range.contains_range(c.range()))
+                .filter_map(|c| dotted(&c.expr.func))
+                .collect();
+            let mut handed: Vec<String> = eval_call
+                .expr
+                .arguments
+                .args
+                .iter()
+                .chain(eval_call.expr.arguments.keywords.iter().map(|k| &k.value))
+                .filter_map(|a| match a {
+                    // `remove_ddp_wrapper(heads)`, `unwrap(model)`: the model inside.
+                    ruff_python_ast::Expr::Call(c) => c.arguments.args.first().and_then(dotted),
+                    other => dotted(other),
+                })
+                .filter(|name| runs.contains(name))
+                .collect();
+            handed.sort();
+            handed.dedup();
+            if handed.len() >= 2 {
+                continue;
+            }
+        }
         // A helper's first argument is the model only if the loop runs it (`evaluate(model,
         // loader)`); `self.eval_model(eval_df)` is handed data, and works on `self.model`.
         let runs_in_loop = |name: &str| {
