@@ -365,20 +365,52 @@ fn through_helpers(ctx: &mut Context, reported: &[usize], reported_loops: &[usiz
                         .any(|a| dotted(a).as_deref() == Some(name)))
             })
         };
+        // A name that reads as a model (`ema.ema`, `image_encoder`, `eval_model`), passed by
+        // position or as `model=`: the model the helper evaluates, trained here or not.
+        let model_like = |name: &str| {
+            let last = name.rsplit('.').next().unwrap_or(name).to_ascii_lowercase();
+            [
+                "model",
+                "net",
+                "encoder",
+                "ema",
+                "classifier",
+                "backbone",
+                "module",
+            ]
+            .iter()
+            .any(|w| last.contains(w))
+        };
         let model = if direct {
             eval_call.receiver.clone()
         } else {
+            let keyword_model = eval_call
+                .expr
+                .arguments
+                .keywords
+                .iter()
+                .filter(|k| k.arg.as_ref().is_some_and(|a| model_like(a.as_str())))
+                .find_map(|k| dotted(&k.value));
             eval_call
                 .expr
                 .arguments
                 .args
                 .first()
                 .and_then(dotted)
-                .filter(|a| runs_in_loop(a))
+                .filter(|a| runs_in_loop(a) || model_like(a))
+                .or(keyword_model)
         };
         // The evaluated model must be the trained one: `evaluate(eval_model, ...)` on a copy
         // (`eval_model.load_state_dict(model.state_dict())`) leaves `model` in train mode.
         if let Some(model) = &model {
+            // The evaluated model is the trained one, or a part of it (`model.module` of a DDP
+            // wrapper: its eval() switches the trained model's layers too).
+            let is_trained = |trained: &str| {
+                model == trained
+                    || model
+                        .strip_prefix(trained)
+                        .is_some_and(|rest| rest.starts_with('.'))
+            };
             let trained = events.iter().filter(|e| e.trains).any(|e| {
                 let c = &index.calls[e.call];
                 c.expr
@@ -386,12 +418,12 @@ fn through_helpers(ctx: &mut Context, reported: &[usize], reported_loops: &[usiz
                     .args
                     .iter()
                     .chain(c.expr.arguments.keywords.iter().map(|k| &k.value))
-                    .any(|a| dotted(a).as_deref() == Some(model.as_str()))
+                    .any(|a| dotted(a).is_some_and(|a| is_trained(&a)))
             }) || index.calls.iter().any(|c| {
                 // Run with autograd on: sampling from an EMA copy under no_grad is not training.
                 lp.range.contains_range(c.range())
                     && !index.evaluation.grad_free(c.range())
-                    && dotted(&c.expr.func).as_deref() == Some(model.as_str())
+                    && dotted(&c.expr.func).is_some_and(|f| is_trained(&f))
             });
             if !trained {
                 continue;
