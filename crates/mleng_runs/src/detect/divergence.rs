@@ -68,6 +68,9 @@ fn early_blowup(ctx: &Context<'_>, name: &str, pts: &[(i64, f64)], vals: &[f64])
             fmt(peak)
         ));
     }
+    if let Some((_, line)) = ctx.configured_lr() {
+        event.evidence.push(line);
+    }
     event.causes.push(
         "learning rate far too high: the first updates overshoot, saturate activations or kill ReLUs, and the net never recovers"
             .into(),
@@ -167,6 +170,9 @@ fn late(ctx: &Context<'_>, name: &str, pts: &[(i64, f64)], vals: &[f64]) -> Opti
         event
             .evidence
             .push(format!("learning rate when it turned: {}", fmt(lr)));
+    }
+    if let Some((_, line)) = ctx.configured_lr() {
+        event.evidence.push(line);
     }
     event.causes.push(
         "learning rate too high for this stage of training (or a schedule that raises it)".into(),

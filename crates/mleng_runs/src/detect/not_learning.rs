@@ -64,15 +64,25 @@ pub fn detect(ctx: &Context<'_>, earlier: &[Event], vanishing: Option<&Event>) -
             last_step.saturating_sub(first_step)
         )
     };
-    let lr_now = ctx.clean(Role::LearningRate).last().map(|p| p.1);
+    // Where no learning rate was logged, the configured one (W&B's config.yaml) stands in.
+    let configured = ctx.configured_lr();
+    let lr_now = ctx
+        .clean(Role::LearningRate)
+        .last()
+        .map(|p| p.1)
+        .or(configured.as_ref().map(|c| c.0));
     let lr_peak = values(&ctx.clean(Role::LearningRate))
         .into_iter()
-        .fold(f64::NAN, f64::max);
+        .fold(configured.as_ref().map_or(f64::NAN, |c| c.0), f64::max);
+    let set = if configured.is_some() { " set" } else { "" };
     let title = match lr_now {
         Some(_) if lr_peak >= HIGH_LR => {
-            format!("{title}, learning rate {} (far too high)", fmt(lr_peak))
+            format!(
+                "{title}, learning rate{set} {} (far too high)",
+                fmt(lr_peak)
+            )
         }
-        Some(l) => format!("{title}, learning rate {}", fmt(l)),
+        Some(l) => format!("{title}, learning rate{set} {}", fmt(l)),
         None => title,
     };
     let severity = if at_chance {
@@ -119,9 +129,11 @@ pub fn detect(ctx: &Context<'_>, earlier: &[Event], vanishing: Option<&Event>) -
         ));
     }
     let lr = ctx.clean(Role::LearningRate);
-    let lr_med = stats::median(&values(&lr));
+    let lr_med = stats::median(&values(&lr)).or(configured.as_ref().map(|c| c.0));
     let gn_med = stats::median(&values(&ctx.clean(Role::GradNorm)));
-    if let Some(l) = lr_med {
+    if let Some((_, line)) = &configured {
+        event.evidence.push(line.clone());
+    } else if let Some(l) = lr_med {
         event.evidence.push(format!(
             "learning rate during the run: {}{}",
             fmt(l),

@@ -267,6 +267,27 @@ fn scalar(json: &str) -> Option<f64> {
 /// Keys the SDK adds to every row, and step counters: the x axis, not metrics.
 const STEP_KEYS: [&str; 3] = ["trainer/global_step", "global_step", "train/global_step"];
 
+/// Adds one logged row (a history record, or the summary) to `out`: the step is
+/// `trainer/global_step` (or `global_step`) when logged, else `_step`, else `fallback`;
+/// `_timestamp` is the wall-clock time; keys starting with `_` and the step keys are axes,
+/// not metrics.
+pub(super) fn push_row(out: &mut SourceData, path: &Path, row: Vec<(String, f64)>, fallback: i64) {
+    let get = |k: &str| row.iter().find(|(n, _)| n == k).map(|(_, v)| *v);
+    let step = STEP_KEYS
+        .iter()
+        .find_map(|k| get(k))
+        .or_else(|| get("_step"))
+        .filter(|s| s.is_finite() && s.abs() < 9.0e18)
+        .map_or(fallback, |s| s as i64);
+    let wall = get("_timestamp").filter(|t| t.is_finite() && *t > 1e8);
+    for (name, v) in row {
+        if name.starts_with('_') || STEP_KEYS.contains(&name.as_str()) {
+            continue;
+        }
+        out.series_mut(&name, path).push(step, v, wall);
+    }
+}
+
 pub fn parse(path: &Path, buf: &[u8]) -> Result<SourceData> {
     let (records, notes) = records(path, buf)?;
     let mut out = SourceData {
@@ -305,22 +326,8 @@ pub fn parse(path: &Path, buf: &[u8]) -> Result<SourceData> {
                 row.push((name, v));
             }
         }
-        let get = |k: &str| row.iter().find(|(n, _)| n == k).map(|(_, v)| *v);
-        let step = STEP_KEYS
-            .iter()
-            .find_map(|k| get(k))
-            .or_else(|| get("_step"))
-            .filter(|s| s.is_finite() && s.abs() < 9.0e18)
-            .map(|s| s as i64)
-            .or_else(|| history.step.as_ref().map(|s| s.num))
-            .unwrap_or(record.num);
-        let wall = get("_timestamp").filter(|t| t.is_finite() && *t > 1e8);
-        for (name, v) in row {
-            if name.starts_with('_') || STEP_KEYS.contains(&name.as_str()) {
-                continue;
-            }
-            out.series_mut(&name, path).push(step, v, wall);
-        }
+        let fallback = history.step.as_ref().map_or(record.num, |s| s.num);
+        push_row(&mut out, path, row, fallback);
     }
     if let Some((offset, n)) = undecodable {
         out.notes.push(ReadNote {
