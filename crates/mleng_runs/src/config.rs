@@ -58,6 +58,36 @@ impl Leaf {
     }
 }
 
+/// Flattens a JSON config value into `a/b` leaves (numbers, strings, booleans; arrays and
+/// nulls are not hyperparameters a diagnosis uses), depth-limited.
+pub fn json_leaves(
+    key: &str,
+    value: &serde_json::Value,
+    out: &mut Vec<(String, Leaf)>,
+    depth: u32,
+) {
+    use serde_json::Value;
+    match value {
+        Value::Object(map) if depth < 12 => {
+            for (k, v) in map {
+                json_leaves(&format!("{key}/{k}"), v, out, depth + 1);
+            }
+        }
+        Value::Number(n) => {
+            if let Some(v) = n.as_f64() {
+                out.push((key.to_string(), Leaf::Number(v)));
+            }
+        }
+        Value::String(t) => out.push((
+            key.to_string(),
+            crate::readers::json_nonfinite::number(value)
+                .map_or_else(|| Leaf::Text(t.clone()), Leaf::Number),
+        )),
+        Value::Bool(b) => out.push((key.to_string(), Leaf::Bool(*b))),
+        _ => {}
+    }
+}
+
 // Key spellings, most specific first: the corpus's scripts, Lightning (`max_epochs`,
 // `precision`), Hugging Face `TrainingArguments` (`learning_rate`, `optim`,
 // `per_device_train_batch_size`, `num_train_epochs`, `fp16`, `bf16`), Accelerate

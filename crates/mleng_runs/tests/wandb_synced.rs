@@ -214,7 +214,9 @@ fn damaged_side_files_are_warnings_naming_them() {
     std::fs::write(files.join("config.yaml"), "lr: [0.1\n").unwrap();
     std::fs::write(files.join("wandb-summary.json"), "{\"train/loss\": ").unwrap();
     let run = one_run(&root);
-    assert!(run.config.is_none());
+    // The damaged config.yaml is not read; the log's own config records stand in.
+    let c = run.config.as_ref().expect("the log's config");
+    assert!(c.source.extension().is_some_and(|x| x == "wandb"), "{c:?}");
     let paths: Vec<String> = run
         .notes
         .iter()
@@ -239,4 +241,40 @@ fn damaged_side_files_are_warnings_naming_them() {
         .series("train/loss")
         .is_some_and(|s| s.points.len() > 100));
     assert_eq!(diagnose(&run, &[], None).status, Status::Healthy);
+}
+
+#[test]
+fn config_is_read_from_the_log_of_a_run_never_synced() {
+    // An offline run writes no config.yaml, but its log records `wandb.config`.
+    let (_tmp, root) = copy("healthy");
+    let folder = run_folder(&root);
+    std::fs::remove_dir_all(folder.join("files")).unwrap();
+    let run = one_run(&root);
+    let c = run.config.as_ref().expect("the log's config");
+    assert_eq!(c.source, log_of(&folder));
+    let from_yaml = one_run(&PathBuf::from(DATA).join("healthy"))
+        .config
+        .expect("config.yaml");
+    assert_eq!(
+        (
+            &c.learning_rate,
+            &c.optimizer,
+            &c.batch_size,
+            &c.epochs,
+            &c.precision
+        ),
+        (
+            &from_yaml.learning_rate,
+            &from_yaml.optimizer,
+            &from_yaml.batch_size,
+            &from_yaml.epochs,
+            &from_yaml.precision
+        )
+    );
+    // A run of the calibration corpus, logged offline and never synced.
+    let corpus =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/tune/b_lr_too_high_3");
+    let c = one_run(&corpus).config.expect("the log's config");
+    assert_eq!(c.learning_rate.map(|s| s.value), Some(6.0));
+    assert_eq!(c.optimizer.map(|s| s.value), Some("sgd".to_string()));
 }

@@ -9,7 +9,8 @@
 //!
 //! Online runs write both while they run; offline runs write them when `wandb sync` uploads
 //! them (its sender writes them into the same `files/` folder); an offline run that was never
-//! synced has neither.
+//! synced has neither (its log's config records still give the hyperparameters, see
+//! [`super::wandb`]; `config.yaml` wins where both exist).
 
 use std::path::{Path, PathBuf};
 
@@ -314,7 +315,9 @@ pub fn read_run(log: &Path) -> Result<SourceData> {
                 data.notes
                     .extend(compare_with_summary(&data, summary, &side.summary_path));
             }
-            data.config = side.config;
+            // `config.yaml` is what the SDK wrote from the same records; it wins when both
+            // are there.
+            data.config = side.config.or(data.config);
             Ok(data)
         }
         Ok(data) => fall_back(
@@ -356,7 +359,7 @@ pub fn read_run_without_log(run_dir: &Path) -> Result<SourceData> {
 
 fn fall_back(side: SideFiles, mut data: SourceData, why: &str) -> Result<SourceData> {
     data.notes.extend(side_notes(&side.errors));
-    data.config = side.config;
+    data.config = side.config.or(data.config);
     if let Some(summary) = side.summary {
         data.notes.push(note(
             &side.summary_path,
