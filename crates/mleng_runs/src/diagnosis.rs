@@ -144,13 +144,30 @@ fn verdict(status: Status, events: &[Event], summary: &Summary) -> String {
             };
             format!("{}: {}{also}", status.label(), p.title)
         }
-        None if status == Status::FinalValuesOnly => format!(
-            "{}: the history could not be read, so the curves cannot be judged (see the notes){}",
-            status.label(),
-            summary_parts(summary)
-                .map(|p| format!("; the summary says {p}"))
-                .unwrap_or_default()
-        ),
+        None if status == Status::FinalValuesOnly => {
+            let mut finals = Vec::new();
+            for (name, value) in [
+                ("train loss", summary.final_train_loss),
+                ("val loss", summary.final_val_loss),
+                (
+                    summary.val_metric_name.as_deref().unwrap_or("val metric"),
+                    summary.final_val_metric,
+                ),
+            ] {
+                if let Some(v) = value {
+                    finals.push(format!("{name} {}", fmt(v)));
+                }
+            }
+            format!(
+                "{}: the history could not be read, so the curves cannot be judged (see the notes){}",
+                status.label(),
+                if finals.is_empty() {
+                    String::new()
+                } else {
+                    format!("; final {}", finals.join(", "))
+                }
+            )
+        }
         None => format!(
             "{}: {}",
             status.label(),
