@@ -323,7 +323,7 @@ pub fn read_run(log: &Path) -> Result<SourceData> {
         Ok(data) => fall_back(
             side,
             data,
-            "the log holds no history row (nothing passed to `run.log`)",
+            "no history row could be read from the log (nothing logged yet, or lost to damage)",
         ),
         Err(e) if side.summary.is_some() => {
             let mut data = SourceData::default();
