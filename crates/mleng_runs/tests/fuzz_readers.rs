@@ -274,6 +274,55 @@ proptest! {
 }
 
 proptest! {
+    #![proptest_config(cases(100))]
+
+    /// A whole synced W&B run folder with its log, config and summary each damaged, cut to
+    /// nothing or removed: discovery and diagnosis never panic, and what fails names its file.
+    #[test]
+    fn damaged_wandb_run_folders_read_without_panic(
+        e in edits(),
+        damage in prop::collection::vec(0u8..4, 3),
+    ) {
+        let src = PathBuf::from(DATA).join("wandb_synced/healthy/wandb");
+        let run = std::fs::read_dir(&src).unwrap().flatten().next().unwrap().path();
+        let dir = tempfile::tempdir().unwrap();
+        let folder = dir.path().join("wandb").join(run.file_name().unwrap());
+        std::fs::create_dir_all(folder.join("files")).unwrap();
+        let log = std::fs::read_dir(&run).unwrap().flatten().map(|e| e.path())
+            .find(|p| p.extension().is_some_and(|x| x == "wandb")).unwrap();
+        let files = [
+            (log.clone(), folder.join(log.file_name().unwrap())),
+            (run.join("files/config.yaml"), folder.join("files/config.yaml")),
+            (run.join("files/wandb-summary.json"), folder.join("files/wandb-summary.json")),
+        ];
+        for ((from, to), how) in files.iter().zip(&damage) {
+            let bytes = std::fs::read(from).unwrap();
+            match how {
+                0 => std::fs::write(to, &bytes).unwrap(),
+                1 => std::fs::write(to, mutate(bytes, &e)).unwrap(),
+                2 => std::fs::write(to, b"").unwrap(),
+                _ => {}
+            }
+        }
+        match mleng_runs::discover::load_runs(&[dir.path().to_path_buf()]) {
+            Ok(runs) => {
+                for run in &runs {
+                    for n in &run.notes {
+                        prop_assert!(n.path.starts_with(dir.path()), "{:?}", n);
+                    }
+                    let d = diagnose(run, &[], None);
+                    let _ = mleng_runs::report::text::render(std::slice::from_ref(&d));
+                }
+            }
+            Err(err) => {
+                // Only "nothing found": every file was removed or emptied.
+                prop_assert!(err.to_string().contains("no training logs found"), "{}", err);
+            }
+        }
+    }
+}
+
+proptest! {
     #![proptest_config(cases(40))]
 
     /// Plotting arbitrary (possibly empty or all-NaN) series writes a file or errors.
