@@ -237,6 +237,98 @@ pub(crate) fn candidates(ctx: &mut Context) {
     evaluation_function_candidates(ctx, &reported);
     after_training(ctx, &reported);
     train_inside_evaluation(ctx);
+    inference_script(ctx);
+}
+
+/// A script that only runs a model (nothing in the file trains): it builds the model, loads
+/// trained weights into it (`model.load_state_dict(torch.load(...))`) or loads a pickled
+/// module (`model = torch.load(f)`), and calls it, while nothing in the file (or in a project
+/// function the model is handed to) calls `.eval()`. A module is constructed in training
+/// mode, and a pickled one keeps the mode it was saved in (pytorch/examples'
+/// `generate.py` until its fix).
+fn inference_script(ctx: &mut Context) {
+    use mleng_python::index::CallKind;
+    let index = ctx.index;
+    if !index.training_loops.is_empty()
+        || index.calls.iter().any(|c| {
+            matches!(c.kind, CallKind::Backward | CallKind::OptimizerStep)
+                || matches!(c.method, Some("eval" | "train"))
+        })
+    {
+        return;
+    }
+    for (load_id, load) in index.calls.iter().enumerate() {
+        // `model.load_state_dict(...)` on a model built in this file, or `model = torch.load(f)`.
+        let (model, pickled) = if load.method == Some("load_state_dict") {
+            let Some(model) = load.receiver.clone() else {
+                continue;
+            };
+            if index.constructor_call_of(&model).is_none() {
+                continue;
+            }
+            (model, false)
+        } else if load.qualified.as_deref() == Some("torch.load") {
+            let Some(binding) = index
+                .bindings
+                .iter()
+                .find(|b| ruff_text_size::Ranged::range(b.value) == load.range())
+            else {
+                continue;
+            };
+            (binding.target.clone(), true)
+        } else {
+            continue;
+        };
+        let scope = load.function;
+        // The model runs after loading, in the same function (or at module level).
+        let Some(run) = index.calls.iter().find(|c| {
+            c.function == scope
+                && c.start() > load.start()
+                && dotted(&c.expr.func).as_deref() == Some(model.as_str())
+        }) else {
+            continue;
+        };
+        // Handed to anything before it runs (a project helper may switch modes, a library
+        // call may wrap it): unsure.
+        let handed_over = index.calls.iter().enumerate().any(|(id, c)| {
+            id != load_id
+                && c.start() < run.start()
+                && c.expr
+                    .arguments
+                    .args
+                    .iter()
+                    .chain(c.expr.arguments.keywords.iter().map(|k| &k.value))
+                    .any(|a| dotted(a).as_deref() == Some(model.as_str()))
+                && !c
+                    .qualified
+                    .as_deref()
+                    .is_some_and(|q| q.starts_with("torch.") && q != "torch.compile")
+        });
+        if handed_over || super::loop_facts::mode_free_here(ctx, &model) {
+            continue;
+        }
+        let run_text = ctx.brief(run.range());
+        let message = if pickled {
+            format!(
+                "`{run_text}` runs a model unpickled with `torch.load` and nothing in this script calls `{model}.eval()`: it runs in whatever mode it was saved in, often training mode (Dropout on, BatchNorm using and updating batch statistics)"
+            )
+        } else {
+            format!(
+                "`{run_text}` runs `{model}` in training mode: it was built here (modules start in training mode) and loaded with trained weights, and nothing in this script calls `{model}.eval()`, so Dropout stays on and BatchNorm uses and updates batch statistics"
+            )
+        };
+        let fix = Fix::new(format!(
+            "Call `{model}.eval()` after loading the weights, before running the model"
+        ))
+        .with_example(format!("{}\n{model}.eval()", ctx.brief(load.range())));
+        ctx.report(run.range(), message, Some(fix));
+        if !pickled {
+            if let Some(class) = model_class(index, &model) {
+                ctx.set_subject(class);
+            }
+        }
+        return;
+    }
 }
 
 /// `model.train()` inside a validation loop, before the model runs: a pass over a
