@@ -178,6 +178,26 @@ async def test_diagnose_inspect_and_map_on_fixtures():
         layers = big["graphs"][0]["layers_page"]
         assert len(big["graphs"][0]["layers"]) == 10 and layers["total"] > 10
         assert layers["next_offset"] == 10
+        # The training-memory estimate of `mleng inspect --train`, with the same inputs.
+        schema = {t.name: t for t in (await session.list_tools()).tools}["inspect_model"].input_schema
+        assert "adamw" in schema["properties"]["optimizer"]["enum"]
+        assert "pure-bf16" in schema["properties"]["precision"]["enum"]
+        small = FIXTURES / "onnx" / "smallcnn_ok.legacy.onnx"
+        trained = await call(
+            session, "inspect_model",
+            {"paths": [str(small)], "train": True, "batch": 16, "optimizer": "sgd-momentum", "precision": "bf16"},
+        )
+        estimate = trained["graphs"][0]["training"]
+        assert (estimate["batch"], estimate["optimizer"], estimate["precision"]) == (16, "sgd-momentum", "bf16")
+        assert estimate["total"] > estimate["weights"] > 0 and estimate["dominant"]
+        plain = await call(session, "inspect_model", {"paths": [str(small)], "batch": 16})
+        assert "training" not in plain["graphs"][0]
+        message = await call_error(session, "inspect_model", {"paths": [str(small)], "train": True})
+        assert "`train` needs `batch`" in message, message
+        message = await call_error(
+            session, "inspect_model", {"paths": [str(small)], "train": True, "batch": 4, "optimizer": "lamb"},
+        )
+        assert "valid: sgd" in message, message
         ckpt = await call(session, "inspect_model", {"paths": [str(FIXTURES / "ckpt" / "smallcnn_healthy.pt")]})
         assert ckpt["checkpoints"][0]["format"]
         pair = await call(

@@ -192,7 +192,7 @@ impl MlengServer {
 
     #[tool(
         name = "inspect_model",
-        description = "Inspect an exported model or checkpoint without running it: ONNX graphs (parameters, FLOPs, memory, bottleneck layers, training-mode exports, softmax before the loss) and checkpoints (.safetensors, PyTorch .pt/.pth/.bin zip; NaN/Inf and dead or exploding weights, dtypes). Pickles are read by a restricted reader, never executed. Call it to check a checkpoint or export before using or shipping it, or to compare two checkpoints (`diff: true`)."
+        description = "Inspect an exported model or checkpoint without running it: ONNX graphs (parameters, FLOPs, memory, bottleneck layers, training-mode exports, softmax before the loss) and checkpoints (.safetensors, PyTorch .pt/.pth/.bin zip; NaN/Inf and dead or exploding weights, dtypes). Pickles are read by a restricted reader, never executed. With `train: true` and `batch` (and `optimizer`, `precision`) it also estimates the GPU memory one training step of an ONNX graph needs (each graph's `training` object). Call it to check a checkpoint or export before using or shipping it, to ask whether training a model will fit on a GPU, or to compare two checkpoints (`diff: true`)."
     )]
     async fn inspect_model(
         &self,

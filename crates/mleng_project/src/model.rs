@@ -124,6 +124,42 @@ impl ProjectModel {
         self.resolve_written(from, written, 0)
     }
 
+    /// Resolves a callee as written inside a function of module `from`: `self.validate` in a
+    /// method of class `class` is that class's method (or an inherited one from a project
+    /// base); anything else as [`ProjectModel::resolve_in`].
+    pub fn resolve_call(
+        &self,
+        from: ModuleId,
+        class: Option<&str>,
+        written: &str,
+    ) -> Option<Symbol> {
+        match (written.strip_prefix("self."), class) {
+            (Some(method), Some(class)) if !method.contains('.') => {
+                let c = self.modules[from]
+                    .classes
+                    .iter()
+                    .position(|c| c.name == class)?;
+                self.method_of(Symbol::Class(from, c), method)
+            }
+            (Some(_), _) => None,
+            (None, _) => self.resolve_in(from, written),
+        }
+    }
+
+    /// A method of a class, or of its nearest project base that defines it.
+    pub fn method_of(&self, class: Symbol, method: &str) -> Option<Symbol> {
+        self.class_chain(class).into_iter().find_map(|s| {
+            let (Symbol::Class(m, _), Some(summary)) = (s, self.class(s)) else {
+                return None;
+            };
+            self.modules[m]
+                .functions
+                .iter()
+                .position(|f| f.name == method && f.class.as_deref() == Some(summary.name.as_str()))
+                .map(|f| Symbol::Function(m, f))
+        })
+    }
+
     /// Resolves a name that is already qualified through `from`'s imports (`models.Net` for
     /// `from models import Net`), as the index stores base classes and layer constructors.
     pub fn resolve_qualified_in(&self, from: ModuleId, qualified: &str) -> Option<Symbol> {
@@ -152,7 +188,10 @@ impl ProjectModel {
         let module = &self.modules[from];
         let (head, rest) = split_head(written);
         if rest.is_none() {
-            if let Some(symbol) = self.defined_in(from, head) {
+            if let Some(symbol) = self
+                .defined_in(from, head)
+                .or_else(|| self.nested_in(from, head))
+            {
                 return Some(symbol);
             }
         }
@@ -184,6 +223,28 @@ impl ProjectModel {
             .iter()
             .position(|f| f.name == name && f.class.is_none() && f.top_level)
             .map(|f| Symbol::Function(id, f))
+    }
+
+    /// A function nested in another function of module `id` (`def evaluate():` inside
+    /// `main()`, called by its sibling `train()`), when exactly one nested function there has
+    /// that name and no module-level name shadows it: the scripts that define their training
+    /// and evaluation steps as closures. Only for calls written in the same module; imports
+    /// never reach nested functions.
+    fn nested_in(&self, id: ModuleId, name: &str) -> Option<Symbol> {
+        let module = &self.modules[id];
+        if module.imports.contains_key(name) || module.aliases.contains_key(name) {
+            return None;
+        }
+        let mut nested = module
+            .functions
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| f.name == name && f.class.is_none() && !f.top_level);
+        let (first, _) = nested.next()?;
+        if nested.next().is_some() {
+            return None;
+        }
+        Some(Symbol::Function(id, first))
     }
 
     /// Looks a name up in a module, following its aliases and imports (package re-exports).
@@ -344,15 +405,7 @@ impl ProjectModel {
         };
         let mut behaviour = function.behaviour;
         for callee in &function.calls {
-            let target = match (callee.strip_prefix("self."), function.class.as_deref()) {
-                (Some(method), Some(class)) if !method.contains('.') => self.modules[m]
-                    .functions
-                    .iter()
-                    .position(|f| f.name == method && f.class.as_deref() == Some(class))
-                    .map(|f| Symbol::Function(m, f)),
-                (Some(_), _) => None,
-                (None, _) => self.resolve_in(m, callee),
-            };
+            let target = self.resolve_call(m, function.class.as_deref(), callee);
             if let Some(target @ Symbol::Function(..)) = target {
                 behaviour = behaviour.union(self.behaviour_rec(target, depth + 1, seen));
             }
@@ -367,6 +420,12 @@ impl ProjectModel {
             .iter()
             .position(|f| f.line == line)
             .map(|f| Symbol::Function(module, f))
+    }
+
+    /// The function that makes a call site of module `module`: a `def`, or the module's
+    /// top-level code ([`crate::summary::MODULE_CODE`]).
+    pub fn caller_of(&self, module: ModuleId, site: &CallSite) -> Option<Symbol> {
+        self.function_at(module, site.caller.unwrap_or(0))
     }
 
     /// The project's calls of a function (from any file, through any import).

@@ -135,7 +135,8 @@ pub struct CallSite {
     pub keywords: Vec<(String, Option<String>)>,
     /// The call runs with autograd off (`with torch.no_grad(): evaluate(...)`).
     pub grad_free: bool,
-    /// The 1-based line of the `def` of the function that makes the call (module level: none).
+    /// The 1-based line of the `def` of the function that makes the call (module level: none;
+    /// [`crate::ProjectModel::caller_of`] resolves both).
     pub caller: Option<u32>,
 }
 
@@ -185,6 +186,7 @@ pub fn summarize(index: &SemanticIndex) -> ModuleSummary {
             line_of(function.def.range()),
         ));
     }
+    summary.functions.extend(module_code_summary(index));
     for call in &index.calls {
         let Some(callee) = callee_as_written(index, call.expr) else {
             continue;
@@ -312,12 +314,44 @@ fn callee_as_written(_index: &SemanticIndex, call: &ExprCall) -> Option<String> 
     dotted(&call.func)
 }
 
-fn function_summary(index: &SemanticIndex, id: FunctionId, line: u32) -> FunctionSummary {
-    let function = &index.functions[id];
-    let def = function.def;
+/// The name of the pseudo-function that stands for a module's top-level statements (a script's
+/// `if __name__ == "__main__":` block): never a Python identifier.
+pub const MODULE_CODE: &str = "<module>";
+
+/// What a module's top-level statements do, as a function summary named [`MODULE_CODE`] at
+/// line 0 (the `caller` of a module-level [`CallSite`]), or `None` when they call nothing.
+fn module_code_summary(index: &SemanticIndex) -> Option<FunctionSummary> {
+    let top: Vec<(usize, &mleng_python::index::Call)> = index
+        .calls
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| c.function.is_none())
+        .collect();
+    if top.is_empty() {
+        return None;
+    }
+    let (behaviour, calls) = behaviour_of_calls(index, top.into_iter());
+    Some(FunctionSummary {
+        name: MODULE_CODE.to_string(),
+        class: None,
+        top_level: false,
+        params: Vec::new(),
+        behaviour,
+        calls,
+        returns: None,
+        line: 0,
+    })
+}
+
+/// What a sequence of calls does (backward, steps, mode switches, seeding, saving), and their
+/// callees as written.
+fn behaviour_of_calls<'i, 'a: 'i>(
+    index: &SemanticIndex,
+    calls_made: impl Iterator<Item = (usize, &'i mleng_python::index::Call<'a>)>,
+) -> (Behaviour, Vec<String>) {
     let mut behaviour = Behaviour::default();
     let mut calls = Vec::new();
-    for (call_id, call) in index.calls_in_function(id) {
+    for (call_id, call) in calls_made {
         match call.kind {
             CallKind::Backward => behaviour.backward = true,
             CallKind::OptimizerStep | CallKind::ScalerStep => behaviour.optimizer_step = true,
@@ -348,6 +382,13 @@ fn function_summary(index: &SemanticIndex, id: FunctionId, line: u32) -> Functio
             }
         }
     }
+    (behaviour, calls)
+}
+
+fn function_summary(index: &SemanticIndex, id: FunctionId, line: u32) -> FunctionSummary {
+    let function = &index.functions[id];
+    let def = function.def;
+    let (mut behaviour, calls) = behaviour_of_calls(index, index.calls_in_function(id));
     behaviour.moves_batches = index
         .loops
         .iter()

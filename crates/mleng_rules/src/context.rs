@@ -40,6 +40,19 @@ impl<'i, 'a> Context<'i, 'a> {
         }
     }
 
+    /// What a call of this file refers to in the project: a function of this or another file
+    /// (`evaluate(...)` from `engine.py`, a nested `_eval_epoch()`, `self.validate()` in a
+    /// method), a class or a module.
+    pub fn resolve_call(&self, call: usize) -> Option<mleng_project::Symbol> {
+        let call = self.index.calls.get(call)?;
+        let callee = mleng_python::index::literals::dotted(&call.expr.func)?;
+        let class = call
+            .function
+            .and_then(|f| self.index.functions[f].class)
+            .map(|c| self.index.classes[c].name);
+        self.project.resolve_call(self.module, class, &callee)
+    }
+
     /// Reports a finding of the current rule at `range`, at the rule's default severity.
     pub fn report(
         &mut self,
@@ -104,6 +117,12 @@ impl<'i, 'a> Context<'i, 'a> {
         let def = self.index.functions.get(function)?.def;
         let line = self.index.source.lines.line_of(def.range.start());
         self.project.function_at(self.module, line)
+    }
+
+    /// The code at `range` on one line, shortened to 80 characters: for messages that quote a
+    /// loop header or a call that the source spreads over several lines.
+    pub fn brief(&self, range: TextRange) -> String {
+        one_line(self.text(range), 80)
     }
 
     /// The source text of a range (for messages and fixes).
@@ -244,4 +263,17 @@ pub(crate) fn with_keyword(call: &str, keyword: &str) -> String {
         ", "
     };
     format!("{head}{sep}{keyword})")
+}
+
+/// `text` with its whitespace runs collapsed to one space, cut to `max` characters (with `...`).
+pub fn one_line(text: &str, max: usize) -> String {
+    let line = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if line.chars().count() > max {
+        format!(
+            "{}...",
+            line.chars().take(max.saturating_sub(3)).collect::<String>()
+        )
+    } else {
+        line
+    }
 }

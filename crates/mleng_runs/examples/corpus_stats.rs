@@ -2,9 +2,12 @@
 //! `cargo run -p mleng_runs --example corpus_stats -- crates/mleng_runs/tests/corpus/tune`.
 //! Per run: the largest spike candidate (share of progress undone, logged points to
 //! recover), the gradient norm's growth (last 10% over first 5%), the train-val metric gap
-//! and the val-loss rise over the progress at the end, the median val/train loss ratio.
+//! and the val-loss rise over the progress at the end, the median val/train loss ratio, and
+//! for classifiers whose first losses sit at ln K: the share of ln K the end loss removed
+//! (the larger of train and val, whose last-20% medians are compared with ln K) and the
+//! recent accuracy over chance, (acc - 1/K) / (1 - 1/K).
 
-use mleng_runs::detect::{spikes, Context};
+use mleng_runs::detect::{not_learning, spikes, Context};
 use mleng_runs::roles::{Role, RunView};
 use mleng_runs::stats;
 
@@ -17,7 +20,7 @@ fn main() {
             std::process::exit(2);
         }
     };
-    println!("run\tspike_undone\tspike_points\tgrad_growth\tgap_pts\tval_rise_of_progress\tval_train_loss_ratio");
+    println!("run\tspike_undone\tspike_points\tgrad_growth\tgap_pts\tval_rise_of_progress\tval_train_loss_ratio\tK\tlnK_removed\tacc_over_chance");
     for run in &runs {
         let view = RunView::new(run, &[], None);
         let ctx = Context::new(&view);
@@ -64,8 +67,16 @@ fn main() {
             }
         }
         let ratio = stats::median(&ratios).unwrap_or(f64::NAN);
+        let (k, removed, over) = match ctx.initial_classes {
+            Some(k) => (
+                k.to_string(),
+                not_learning::chance_entropy_removed(&ctx, k).unwrap_or(f64::NAN),
+                not_learning::accuracy_over_chance(&ctx, k).unwrap_or(f64::NAN),
+            ),
+            None => ("-".into(), f64::NAN, f64::NAN),
+        };
         println!(
-            "{}\t{undone:.2}\t{points}\t{growth:.1}\t{gap:.1}\t{rise:.3}\t{ratio:.2}",
+            "{}\t{undone:.2}\t{points}\t{growth:.1}\t{gap:.1}\t{rise:.3}\t{ratio:.2}\t{k}\t{removed:.3}\t{over:.3}",
             run.name
         );
     }

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use mleng_diagnostics::{Area, Finding, Fix, Location, Severity};
 use serde::Serialize;
 
+use crate::config::RunConfig;
 use crate::detect::{self, is_fraction, values, Event};
 use crate::roles::{Role, RunView};
 use crate::series::{ReadNote, Run};
@@ -22,6 +23,9 @@ pub enum Status {
     Failed,
     /// Not one value could be read: nothing to judge (the notes say why).
     NoData,
+    /// Only the run's final values could be read (a W&B summary whose log is missing or
+    /// unreadable): too little to call the run healthy.
+    FinalValuesOnly,
 }
 
 impl Status {
@@ -31,6 +35,7 @@ impl Status {
             Status::Attention => "NEEDS ATTENTION",
             Status::Failed => "FAILED",
             Status::NoData => "NO DATA",
+            Status::FinalValuesOnly => "FINAL VALUES ONLY",
         }
     }
 }
@@ -54,6 +59,9 @@ pub struct Summary {
     pub best_val_metric: Option<Best>,
     /// Which series fills each role (after `--metric` overrides).
     pub roles: Vec<(Role, String)>,
+    /// Hyperparameters recorded beside the metrics (W&B `config.yaml`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub config: Option<RunConfig>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -78,6 +86,7 @@ pub fn diagnose(run: &Run, overrides: &[(Role, String)], classes: Option<u32>) -
         Some(Severity::Error) => Status::Failed,
         Some(Severity::Warning) => Status::Attention,
         _ if empty => Status::NoData,
+        _ if run.final_values_only => Status::FinalValuesOnly,
         _ => Status::Healthy,
     };
     let verdict = if status == Status::NoData {
@@ -135,11 +144,42 @@ fn verdict(status: Status, events: &[Event], summary: &Summary) -> String {
             };
             format!("{}: {}{also}", status.label(), p.title)
         }
-        None => format!("{}: {}", status.label(), healthy_line(summary)),
+        None if status == Status::FinalValuesOnly => {
+            let mut finals = Vec::new();
+            for (name, value) in [
+                ("train loss", summary.final_train_loss),
+                ("val loss", summary.final_val_loss),
+                (
+                    summary.val_metric_name.as_deref().unwrap_or("val metric"),
+                    summary.final_val_metric,
+                ),
+            ] {
+                if let Some(v) = value {
+                    finals.push(format!("{name} {}", fmt(v)));
+                }
+            }
+            format!(
+                "{}: the history could not be read, so the curves cannot be judged (see the notes){}",
+                status.label(),
+                if finals.is_empty() {
+                    String::new()
+                } else {
+                    format!("; final {}", finals.join(", "))
+                }
+            )
+        }
+        None => format!(
+            "{}: {}",
+            status.label(),
+            summary_parts(summary).map_or_else(
+                || "no problems found (no loss was recognized; see --metric)".to_string(),
+                |p| format!("no instability found; {p}")
+            )
+        ),
     }
 }
 
-fn healthy_line(s: &Summary) -> String {
+fn summary_parts(s: &Summary) -> Option<String> {
     let mut parts = Vec::new();
     if let Some(l) = s.final_train_loss {
         parts.push(format!("train loss ends at {}", fmt(l)));
@@ -150,11 +190,7 @@ fn healthy_line(s: &Summary) -> String {
     if let (Some(name), Some(b)) = (&s.val_metric_name, s.best_val_metric) {
         parts.push(format!("best {name} {}", fmt(b.value)));
     }
-    if parts.is_empty() {
-        "no problems found (no loss was recognized; see --metric)".into()
-    } else {
-        format!("no instability found; {}", parts.join(", "))
-    }
+    (!parts.is_empty()).then(|| parts.join(", "))
 }
 
 fn summarize(view: &RunView<'_>) -> Summary {
@@ -207,6 +243,7 @@ fn summarize(view: &RunView<'_>) -> Summary {
             .iter()
             .map(|(r, s)| (*r, s.name.clone()))
             .collect(),
+        config: view.run.config.clone(),
     }
 }
 

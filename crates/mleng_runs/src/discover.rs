@@ -113,7 +113,9 @@ pub fn load_runs(paths: &[PathBuf]) -> Result<Vec<Run>> {
                 mlflow::is_file_store_run(dir) && path.starts_with(dir.join("metrics"))
             });
         if meta.is_dir() {
+            let start = found.len();
             walk(path, 0, &mut found);
+            drop_summaries_beside_logs(&mut found, start);
         } else if let Some(run_dir) = mlflow_run {
             // One metric file of an MLflow run: read the whole run.
             found.push(Found {
@@ -140,7 +142,10 @@ pub fn load_runs(paths: &[PathBuf]) -> Result<Vec<Run>> {
             Err(e) => {
                 if matches!(
                     item.format,
-                    Format::TensorBoard | Format::HfTrainerState | Format::Wandb
+                    Format::TensorBoard
+                        | Format::HfTrainerState
+                        | Format::Wandb
+                        | Format::WandbSummary
                 ) {
                     // A named log format that fails is worth saying; a stray CSV is not.
                     let root = run_root(&item.path);
@@ -158,10 +163,10 @@ pub fn load_runs(paths: &[PathBuf]) -> Result<Vec<Run>> {
                 continue;
             }
         };
-        let root = if item.format == Format::MlflowFileRun {
-            item.path.clone()
-        } else {
-            run_root(&item.path)
+        let root = match item.format {
+            Format::MlflowFileRun => item.path.clone(),
+            Format::WandbSummary => readers::wandb_run_dir(&item.path),
+            _ => run_root(&item.path),
         };
         for (name, mut data) in results {
             // A file named on the command line that reads but holds nothing is worth saying:
@@ -205,6 +210,26 @@ pub fn load_runs(paths: &[PathBuf]) -> Result<Vec<Run>> {
     Ok(runs)
 }
 
+/// A W&B run folder with a transaction log is read from the log (which reads the summary
+/// beside it); its `files/wandb-summary.json` alone is read only where there is no log.
+fn drop_summaries_beside_logs(found: &mut Vec<Found>, start: usize) {
+    let logs: Vec<PathBuf> = found[start..]
+        .iter()
+        .filter(|f| f.format == Format::Wandb)
+        .filter_map(|f| f.path.parent().map(Path::to_path_buf))
+        .collect();
+    let mut i = start;
+    while i < found.len() {
+        if found[i].format == Format::WandbSummary
+            && logs.contains(&readers::wandb_run_dir(&found[i].path))
+        {
+            found.remove(i);
+        } else {
+            i += 1;
+        }
+    }
+}
+
 fn read_head(path: &Path, buf: &mut [u8]) -> Result<usize> {
     use std::io::Read;
     let mut file = std::fs::File::open(path).map_err(|e| RunsError::io(path, e))?;
@@ -234,6 +259,8 @@ fn empty_run(root: &Path, name: Option<&str>) -> Run {
         sources: Vec::new(),
         series: Vec::new(),
         notes: Vec::new(),
+        config: None,
+        final_values_only: false,
     }
 }
 
@@ -243,6 +270,12 @@ fn empty_run(root: &Path, name: Option<&str>) -> Run {
 /// (a resumed run starts a new file): their points are concatenated in file-name order,
 /// which is creation-time order.
 fn merge(run: &mut Run, path: &Path, data: SourceData) {
+    // Only the final values when every source of the run had only those.
+    run.final_values_only =
+        data.final_values_only && (run.sources.is_empty() || run.final_values_only);
+    if run.config.is_none() {
+        run.config = data.config;
+    }
     run.sources.push(path.to_path_buf());
     run.notes.extend(data.notes);
     for series in data.series {

@@ -5,6 +5,7 @@
 //! and [`report`] / [`plot`] render the result.
 
 pub mod catalog;
+pub mod config;
 pub mod discover;
 pub mod error;
 pub mod plot;

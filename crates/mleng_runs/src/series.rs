@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
+use crate::config::RunConfig;
+
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Point {
     pub step: i64,
@@ -98,6 +100,10 @@ pub struct SourceData {
     pub notes: Vec<ReadNote>,
     /// A run name the format itself records (MLflow `run_name`), if any.
     pub run_name: Option<String>,
+    /// Hyperparameters the format records beside the metrics (W&B `config.yaml`).
+    pub config: Option<RunConfig>,
+    /// Only the run's final values could be read (a W&B summary without its history).
+    pub final_values_only: bool,
 }
 
 impl SourceData {
@@ -122,6 +128,12 @@ pub struct Run {
     pub sources: Vec<PathBuf>,
     pub series: Vec<Series>,
     pub notes: Vec<ReadNote>,
+    /// Hyperparameters recorded beside the metrics, when a format keeps them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub config: Option<RunConfig>,
+    /// Every series holds only the run's final values: the history could not be read.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub final_values_only: bool,
 }
 
 impl Run {

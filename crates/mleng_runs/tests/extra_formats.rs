@@ -170,6 +170,32 @@ fn amp_scaled_gradient_norm() {
     let d = one("amp_scaled");
     assert_eq!(codes(&d), vec!["RUN011"]);
     assert!(d.events[0].related.contains(&"TRN002"));
+    // A recorded precision (W&B config) is quoted as evidence; it does not decide.
+    let mut runs = load_runs(&[PathBuf::from(DATA).join("amp_scaled")]).unwrap();
+    for (precision, says) in [
+        ("16-mixed", "which trains with a GradScaler"),
+        ("bf16", "check whether one is used anyway"),
+    ] {
+        let leaves = vec![(
+            "precision".to_string(),
+            mleng_runs::config::Leaf::Text(precision.into()),
+        )];
+        runs[0].config = Some(mleng_runs::config::RunConfig::from_leaves(
+            "config.yaml",
+            &leaves,
+        ));
+        let d = diagnose(&runs[0], &[], None);
+        assert_eq!(codes(&d), vec!["RUN011"]);
+        let line = format!("precision `{precision}` in config.yaml (`precision`): ");
+        assert!(
+            d.events[0]
+                .evidence
+                .iter()
+                .any(|l| l.starts_with(&line) && l.contains(says)),
+            "{:?}",
+            d.events[0].evidence
+        );
+    }
 }
 
 #[test]

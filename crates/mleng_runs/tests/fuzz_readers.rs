@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use mleng_runs::diagnosis::diagnose;
 use mleng_runs::readers::{
-    csv_table, hf_state, json_nonfinite, jsonl, mlflow, tensorboard, tfrecord, wandb,
+    csv_table, hf_state, json_nonfinite, jsonl, mlflow, tensorboard, tfrecord, wandb, wandb_files,
 };
 use mleng_runs::series::{Run, Series};
 use proptest::prelude::*;
@@ -76,6 +76,48 @@ fn wandb_fixture() -> Vec<u8> {
     std::fs::read(file.path()).unwrap()
 }
 
+/// `files/config.yaml` or `files/wandb-summary.json` of a real synced W&B run (written by
+/// the `wandb` package's sender, see `scripts/make-wandb-synced-runs.py`).
+fn wandb_side_file(name: &str) -> String {
+    let root = PathBuf::from(DATA).join("wandb_synced/healthy/wandb");
+    let run = std::fs::read_dir(&root).unwrap().flatten().next().unwrap();
+    std::fs::read_to_string(run.path().join("files").join(name)).unwrap()
+}
+
+/// A damaged side file: no panic, and an error names the file.
+fn side_file_checks(config: &str, summary: &str) -> Result<(), TestCaseError> {
+    let cp = Path::new("run/files/config.yaml");
+    if let Err(e) = wandb_files::parse_config(cp, config) {
+        prop_assert!(
+            e.to_string().starts_with("run/files/config.yaml: "),
+            "{}",
+            e
+        );
+    }
+    let sp = Path::new("run/files/wandb-summary.json");
+    match wandb_files::parse_summary(sp, summary) {
+        Ok(out) => {
+            let run = Run {
+                name: "fuzz".into(),
+                root: PathBuf::new(),
+                sources: vec![],
+                series: out.series,
+                notes: out.notes,
+                config: None,
+                final_values_only: true,
+            };
+            let d = diagnose(&run, &[], None);
+            let _ = mleng_runs::report::text::render(std::slice::from_ref(&d));
+        }
+        Err(e) => prop_assert!(
+            e.to_string().starts_with("run/files/wandb-summary.json: "),
+            "{}",
+            e
+        ),
+    }
+    Ok(())
+}
+
 fn p() -> &'static Path {
     Path::new("fuzz")
 }
@@ -95,7 +137,7 @@ proptest! {
         let data = mutate(tb_fixture(), &e);
         let out = tensorboard::parse(p(), &data, "");
         // Whatever survives is diagnosable.
-        let run = Run { name: "fuzz".into(), root: PathBuf::new(), sources: vec![], series: out.series, notes: out.notes };
+        let run = Run { name: "fuzz".into(), root: PathBuf::new(), sources: vec![], series: out.series, notes: out.notes, config: None, final_values_only: false };
         let d = diagnose(&run, &[], None);
         let _ = mleng_runs::report::text::render(std::slice::from_ref(&d));
     }
@@ -119,12 +161,26 @@ proptest! {
         match wandb::parse(p(), &data) {
             Ok(out) => {
                 prop_assert!(out.notes.iter().all(|n| n.offset.is_some_and(|o| (o as usize) <= data.len())));
-                let run = Run { name: "fuzz".into(), root: PathBuf::new(), sources: vec![], series: out.series, notes: out.notes };
+                let run = Run { name: "fuzz".into(), root: PathBuf::new(), sources: vec![], series: out.series, notes: out.notes, config: None, final_values_only: false };
                 let d = diagnose(&run, &[], None);
                 let _ = mleng_runs::report::text::render(std::slice::from_ref(&d));
             }
             Err(err) => prop_assert!(err.to_string().contains("offset"), "{}", err),
         }
+    }
+
+    #[test]
+    fn wandb_side_files_accept_any_text(text in "\\PC{0,400}", yamlish in "[-:{}\\[\\], \\n&*!|>'\"#a-z0-9.]{0,300}") {
+        side_file_checks(&text, &text)?;
+        side_file_checks(&yamlish, &yamlish)?;
+    }
+
+    /// Real `config.yaml` and `wandb-summary.json`, damaged byte by byte.
+    #[test]
+    fn mutated_wandb_side_files_error_cleanly(e in edits()) {
+        let config = mutate(wandb_side_file("config.yaml").into_bytes(), &e);
+        let summary = mutate(wandb_side_file("wandb-summary.json").into_bytes(), &e);
+        side_file_checks(&String::from_utf8_lossy(&config), &String::from_utf8_lossy(&summary))?;
     }
 
     #[test]
@@ -162,7 +218,7 @@ proptest! {
             _ => hf_state::parse(Path::new(name), &text),
         };
         if let Ok(out) = parsed {
-            let run = Run { name: "fuzz".into(), root: PathBuf::new(), sources: vec![], series: out.series, notes: out.notes };
+            let run = Run { name: "fuzz".into(), root: PathBuf::new(), sources: vec![], series: out.series, notes: out.notes, config: None, final_values_only: false };
             let d = diagnose(&run, &[], None);
             let _ = mleng_runs::report::json::render(std::slice::from_ref(&d));
             let _ = mleng_runs::report::markdown::render(std::slice::from_ref(&d));
@@ -184,7 +240,7 @@ proptest! {
     ) {
         const NAMES: [&str; 12] = ["loss", "val_loss", "train_acc", "val_acc", "lr", "grad_norm",
             "grad_norm_first_layer", "train_samples_per_second", "epoch", "train/box_loss", "train/cls_loss", "metrics/mAP50-95(B)"];
-        let mut run = Run { name: "fuzz".into(), root: PathBuf::new(), sources: vec![], series: vec![], notes: vec![] };
+        let mut run = Run { name: "fuzz".into(), root: PathBuf::new(), sources: vec![], series: vec![], notes: vec![], config: None, final_values_only: false };
         for (name, points) in series {
             let mut s = Series::new(NAMES[name], "fuzz");
             for (step, v) in points {
@@ -210,8 +266,57 @@ proptest! {
         std::fs::write(&path, data).unwrap();
         if let Ok(runs) = mlflow::read_sqlite(&path) {
             for (_, out) in runs {
-                let run = Run { name: "fuzz".into(), root: PathBuf::new(), sources: vec![], series: out.series, notes: out.notes };
+                let run = Run { name: "fuzz".into(), root: PathBuf::new(), sources: vec![], series: out.series, notes: out.notes, config: None, final_values_only: false };
                 let _ = diagnose(&run, &[], None);
+            }
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(cases(100))]
+
+    /// A whole synced W&B run folder with its log, config and summary each damaged, cut to
+    /// nothing or removed: discovery and diagnosis never panic, and what fails names its file.
+    #[test]
+    fn damaged_wandb_run_folders_read_without_panic(
+        e in edits(),
+        damage in prop::collection::vec(0u8..4, 3),
+    ) {
+        let src = PathBuf::from(DATA).join("wandb_synced/healthy/wandb");
+        let run = std::fs::read_dir(&src).unwrap().flatten().next().unwrap().path();
+        let dir = tempfile::tempdir().unwrap();
+        let folder = dir.path().join("wandb").join(run.file_name().unwrap());
+        std::fs::create_dir_all(folder.join("files")).unwrap();
+        let log = std::fs::read_dir(&run).unwrap().flatten().map(|e| e.path())
+            .find(|p| p.extension().is_some_and(|x| x == "wandb")).unwrap();
+        let files = [
+            (log.clone(), folder.join(log.file_name().unwrap())),
+            (run.join("files/config.yaml"), folder.join("files/config.yaml")),
+            (run.join("files/wandb-summary.json"), folder.join("files/wandb-summary.json")),
+        ];
+        for ((from, to), how) in files.iter().zip(&damage) {
+            let bytes = std::fs::read(from).unwrap();
+            match how {
+                0 => std::fs::write(to, &bytes).unwrap(),
+                1 => std::fs::write(to, mutate(bytes, &e)).unwrap(),
+                2 => std::fs::write(to, b"").unwrap(),
+                _ => {}
+            }
+        }
+        match mleng_runs::discover::load_runs(&[dir.path().to_path_buf()]) {
+            Ok(runs) => {
+                for run in &runs {
+                    for n in &run.notes {
+                        prop_assert!(n.path.starts_with(dir.path()), "{:?}", n);
+                    }
+                    let d = diagnose(run, &[], None);
+                    let _ = mleng_runs::report::text::render(std::slice::from_ref(&d));
+                }
+            }
+            Err(err) => {
+                // Only "nothing found": every file was removed or emptied.
+                prop_assert!(err.to_string().contains("no training logs found"), "{}", err);
             }
         }
     }
@@ -229,7 +334,7 @@ proptest! {
         for (i, v) in values.iter().enumerate() {
             s.push(i as i64, *v, None);
         }
-        let run = Run { name: "fuzz".into(), root: PathBuf::new(), sources: vec![], series: vec![s], notes: vec![] };
+        let run = Run { name: "fuzz".into(), root: PathBuf::new(), sources: vec![], series: vec![s], notes: vec![], config: None, final_values_only: false };
         let d = diagnose(&run, &[], None);
         let dir = tempfile::tempdir().unwrap();
         let _ = mleng_runs::plot::write_plots(&dir.path().join("p.svg"), std::slice::from_ref(&run), std::slice::from_ref(&d), &[], None);
@@ -252,6 +357,8 @@ fn plot_with_extreme_values_finishes() {
         sources: vec![],
         series: vec![s],
         notes: vec![],
+        config: None,
+        final_values_only: false,
     };
     let d = diagnose(&run, &[], None);
     let dir = tempfile::tempdir().unwrap();

@@ -25,6 +25,8 @@ fn run(series: Vec<Series>) -> Diagnosis {
         sources: vec![],
         series,
         notes: vec![],
+        config: None,
+        final_values_only: false,
     };
     diagnose(&run, &[], None)
 }

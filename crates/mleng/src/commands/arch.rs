@@ -138,9 +138,9 @@ pub fn run(args: ArchArgs) -> Result<ExitCode> {
                 }
             }
         }
-        println!("{}", serde_json::to_string_pretty(&json)?);
+        super::write_stdout(&format!("{}\n", serde_json::to_string_pretty(&json)?))?;
     } else {
-        print!("{}", render_text(&all, &training));
+        super::write_stdout(&render_text(&all, &training))?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -54,19 +54,13 @@ pub struct DiagnoseArgs {
     pub fail_on: Option<String>,
 }
 
-/// Writes the report; a closed pipe (`mleng diagnose ... | head`) is not an error.
+/// Writes the report, ending with a newline; a closed pipe (`mleng diagnose ... | head`) is
+/// not an error.
 fn write_stdout(body: &str) -> anyhow::Result<()> {
-    use std::io::Write;
-    let mut out = std::io::stdout().lock();
-    let result = out.write_all(body.as_bytes()).and_then(|()| {
-        if !body.ends_with('\n') {
-            out.write_all(b"\n")?;
-        }
-        out.flush()
-    });
-    match result {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
-        _ => Ok(()),
+    if body.ends_with('\n') {
+        super::write_stdout(body)
+    } else {
+        super::write_stdout(&format!("{body}\n"))
     }
 }
 

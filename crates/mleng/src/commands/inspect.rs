@@ -144,7 +144,7 @@ pub fn run(args: InspectArgs) -> anyhow::Result<ExitCode> {
             }
         }
     }
-    print!("{out}");
+    super::write_stdout(&out)?;
     let tripped = fail_on.is_some_and(|min| all.iter().any(|f| f.severity >= min));
     Ok(if tripped {
         ExitCode::from(1)

@@ -115,7 +115,7 @@ pub fn run(args: RecommendArgs) -> Result<ExitCode> {
         }
         s
     };
-    print!("{out}");
+    super::write_stdout(&out)?;
     Ok(ExitCode::SUCCESS)
 }
 

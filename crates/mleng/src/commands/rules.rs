@@ -23,12 +23,12 @@ pub fn run_rules(args: RulesArgs) -> Result<ExitCode> {
     let rules = registry::all();
     match args.format.as_str() {
         "text" => {
-            println!(
-                "CODE    NAME                               AREA          SEVERITY FIX     DEFAULT"
+            let mut out = String::from(
+                "CODE    NAME                               AREA          SEVERITY FIX     DEFAULT\n",
             );
             for r in rules {
-                println!(
-                    "{:<7} {:<34} {:<13} {:<8} {:<7} {}",
+                out.push_str(&format!(
+                    "{:<7} {:<34} {:<13} {:<8} {:<7} {}\n",
                     r.code,
                     r.name,
                     r.area.as_str(),
@@ -39,13 +39,14 @@ pub fn run_rules(args: RulesArgs) -> Result<ExitCode> {
                     } else {
                         "off"
                     }
-                );
+                ));
             }
+            super::write_stdout(&out)?;
         }
-        "markdown" => print!("{}", markdown_table()),
+        "markdown" => super::write_stdout(&markdown_table())?,
         "json" => {
             let infos: Vec<_> = rules.iter().copied().map(catalog::rule_json).collect();
-            println!("{}", serde_json::to_string_pretty(&infos)?);
+            super::write_stdout(&format!("{}\n", serde_json::to_string_pretty(&infos)?))?;
         }
         other => {
             bail!("unknown format `{other}` for `mleng rules` (expected text, markdown or json)")
@@ -77,6 +78,6 @@ pub fn run_explain(args: ExplainArgs) -> Result<ExitCode> {
     let Some(text) = catalog::explain(&args.rule) else {
         bail!("unknown rule `{}` (see `mleng rules`)", args.rule);
     };
-    print!("{text}");
+    super::write_stdout(&text)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -20,7 +20,7 @@ use std::collections::HashMap;
 use ruff_python_ast::{Expr, ExprCall, ModModule, StmtFunctionDef, StmtWith};
 use ruff_text_size::{Ranged, TextRange, TextSize};
 
-pub use calls::{CallKind, ClipKind, ReceiverKind};
+pub use calls::{receiver_kind, CallKind, ClipKind, ReceiverKind};
 pub use modules::{Class, Layer, LayerUse};
 pub use training::{TrainingLoop, TrainingScope};
 

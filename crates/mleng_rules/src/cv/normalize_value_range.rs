@@ -90,11 +90,17 @@ fn check(ctx: &mut Context) {
                         .steps
                         .iter()
                         .position(|s| s.is_some_and(|s| s.range() == call.range()))?;
-                    p.steps[..pos]
+                    let at = p.steps[..pos]
                         .iter()
-                        .flatten()
-                        .find(|s| scales_to_unit(ctx, s))
-                        .copied()
+                        .rposition(|s| s.is_some_and(|s| scales_to_unit(ctx, s)))?;
+                    // A step in between that is not a known transform (a `lambda x: 255.0 *
+                    // x[:3]`, `T.Lambda(...)`, a function of the project) may rescale: DINOv2's
+                    // depth notebook multiplies by 255 there.
+                    let unknown_between = p.steps[at + 1..pos].iter().any(|s| match s {
+                        None => true,
+                        Some(c) => ctx.text(c.func.range()).ends_with("Lambda"),
+                    });
+                    (!unknown_between).then_some(p.steps[at]).flatten()
                 }) else {
                     continue;
                 };

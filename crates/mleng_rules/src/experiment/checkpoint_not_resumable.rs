@@ -79,7 +79,7 @@ pub(crate) fn check_project(ctx: &mut ProjectContext) {
         if files.iter().any(|f| f.full_service_trainer) {
             continue;
         }
-        let claim_text = one_line(&claim.text);
+        let claim_text = crate::context::one_line(&claim.text, 80);
         let optimizer = files.iter().find_map(|f| f.optimizer.clone());
         let scheduler = files
             .iter()
@@ -124,7 +124,7 @@ pub(crate) fn check_project(ctx: &mut ProjectContext) {
             }
             let message = format!(
                 "`{}` saves model weights only, but `{}` resumes training: the checkpoint lacks {}, so {} {} over on resume",
-                one_line(&site.text),
+                crate::context::one_line(&site.text, 80),
                 display_name(entry.file),
                 list(&missing, "and"),
                 list(&effects.iter().map(|e| e.to_string()).collect::<Vec<_>>(), "and"),
@@ -190,7 +190,7 @@ pub(crate) fn check_project(ctx: &mut ProjectContext) {
         }
         let message = format!(
             "`{}` saves the optimizer state but not {}, although `{}` resumes training: on resume {}",
-            one_line(&site.text),
+            crate::context::one_line(&site.text, 80),
             list(&missing, "or"),
             display_name(entry.file),
             list(&effects.iter().map(|e| e.to_string()).collect::<Vec<_>>(), "and")
@@ -214,15 +214,6 @@ fn list(items: &[String], conjunction: &str) -> String {
         [] => String::new(),
         [one] => one.clone(),
         [init @ .., last] => format!("{} {conjunction} {last}", init.join(", ")),
-    }
-}
-
-fn one_line(text: &str) -> String {
-    let line = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    if line.chars().count() > 80 {
-        format!("{}...", line.chars().take(77).collect::<String>())
-    } else {
-        line
     }
 }
 

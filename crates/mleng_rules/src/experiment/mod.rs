@@ -16,9 +16,11 @@ mod test_set_used_for_selection;
 mod unpinned_framework;
 mod unseeded_training;
 mod whole_model_saved;
+mod wrapper_state_dict_saved;
 
 pub(crate) const RULES: &[&Rule] = &[
     &whole_model_saved::RULE,
+    &wrapper_state_dict_saved::RULE,
     &unseeded_training::RULE,
     &notebook_out_of_order::RULE,
     &unpinned_framework::RULE,

@@ -179,7 +179,7 @@ fn unseeded_shuffles(ctx: &mut ProjectContext, entry: &EntryPoint) {
     };
     let message = format!(
         "`{text}` {what} no seeded `generator=`: each epoch's order is drawn from the global torch generator, so it shifts with every random draw before it (model init, augmentation, a changed layer); the run is marked reproducible (`{}`), but two variants being compared see their data in different orders",
-        one_line(&statement.text)
+        crate::context::one_line(&statement.text, 80)
     );
     let fix = Fix::new("Give the shuffling its own seeded generator").with_replacement(
         crate::context::with_keyword(&first.text, "generator=torch.Generator().manual_seed(42)"),
@@ -187,15 +187,6 @@ fn unseeded_shuffles(ctx: &mut ProjectContext, entry: &EntryPoint) {
     let first = first.clone();
     let finding = ctx.report(entry.file, &first, message, Some(fix));
     finding.evidence.extend(others);
-}
-
-fn one_line(text: &str) -> String {
-    let line = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    if line.chars().count() > 80 {
-        format!("{}...", line.chars().take(77).collect::<String>())
-    } else {
-        line
-    }
 }
 
 fn where_of(site: &crate::project::Site) -> String {

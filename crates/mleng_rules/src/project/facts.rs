@@ -50,7 +50,7 @@ pub struct FileFacts {
     pub numpy_random: Option<Site>,
     /// First use of Python's `random` module (`random.random()`, `random.choice`, ...).
     pub python_random: Option<Site>,
-    /// Calls that resolve through an import to another module (entry points only), with the
+    /// Calls that resolve through an import to another module (every file but tests), with the
     /// first site of each: how an entry point reaches training code in other files.
     pub imported_calls: Vec<(String, Site)>,
     /// `torch.use_deterministic_algorithms(True)`, `cudnn.deterministic = True`,
@@ -633,7 +633,9 @@ pub fn collect(index: &SemanticIndex) -> FileFacts {
     let trains = trains.map(|(r, _)| r).or(fit_call);
     let mut imported_calls: Vec<(String, Site)> = Vec::new();
     let mut seen_calls: std::collections::HashSet<&str> = std::collections::HashSet::new();
-    if is_entry_point {
+    // Every file's, not only the entry points': an entry point reaches files through the
+    // files it imports (`reached_from` follows them a few levels deep).
+    if !is_test {
         for call in &index.calls {
             let Some(q) = &call.qualified else { continue };
             if !q.contains('.') || !seen_calls.insert(q.as_str()) {

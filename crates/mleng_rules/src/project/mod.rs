@@ -167,15 +167,30 @@ impl ProjectFacts {
         None
     }
 
-    /// The files an entry point reaches through its imported calls (itself first).
+    /// The files an entry point reaches through its imported calls (itself first), and the
+    /// files those reach in turn, a few imports deep: DINOv2's `linear.py` seeds through
+    /// `setup_and_build_model` -> `setup` -> `default_setup` -> `fix_random_seeds`, three files
+    /// away.
     pub fn reached_from<'s>(&'s self, entry: &'s FileFacts) -> Vec<&'s FileFacts> {
+        const MAX_DEPTH: usize = 4;
         let mut out = vec![entry];
-        for (qualified, _) in &entry.imported_calls {
-            if let Some((file, _)) = self.callee_file(qualified, &entry.path) {
-                if !out.iter().any(|f| f.path == file.path) {
-                    out.push(file);
+        let mut frontier = vec![entry];
+        for _ in 0..MAX_DEPTH {
+            let mut next = Vec::new();
+            for from in frontier {
+                for (qualified, _) in &from.imported_calls {
+                    if let Some((file, _)) = self.callee_file(qualified, &from.path) {
+                        if !out.iter().any(|f| f.path == file.path) {
+                            out.push(file);
+                            next.push(file);
+                        }
+                    }
                 }
             }
+            if next.is_empty() {
+                break;
+            }
+            frontier = next;
         }
         out
     }
@@ -189,7 +204,7 @@ pub struct EntryPoint<'p> {
     pub site: &'p Site,
     /// The file with the training loop (the entry point itself, or the callee's file).
     pub training_file: &'p FileFacts,
-    /// The entry point and every reviewed file its imported calls reach (one level).
+    /// The entry point and every reviewed file its imported calls reach (a few levels deep).
     pub reached: Vec<&'p FileFacts>,
 }
 

@@ -77,12 +77,12 @@ fn card(facts: &ProjectFacts, entry: &EntryPoint, findings: &[Finding]) -> Score
     let benchmark = files.iter().find_map(|f| f.cudnn_benchmark.as_ref());
     let (ok, detail) = match (deterministic, benchmark) {
         // Deterministic mode restricts cuDNN to deterministic kernels even when benchmarking.
-        (Some(site), _) => (true, format!("`{}`", one_line(&site.text))),
+        (Some(site), _) => (true, format!("`{}`", crate::context::one_line(&site.text, 70))),
         (None, Some(site)) => (
             false,
             format!(
                 "`{}` picks the fastest cuDNN kernels per run, which may differ between runs",
-                one_line(&site.text)
+                crate::context::one_line(&site.text, 70)
             ),
         ),
         (None, None) => (
@@ -149,7 +149,7 @@ fn card(facts: &ProjectFacts, entry: &EntryPoint, findings: &[Finding]) -> Score
                 false,
                 format!(
                     "`{}` saves weights only: training cannot resume (no optimizer state)",
-                    one_line(&site.text)
+                    crate::context::one_line(&site.text, 70)
                 ),
             ),
             None => (false, "no checkpoint is saved".to_string()),
@@ -271,15 +271,6 @@ fn seed_how(files: &[&FileFacts]) -> String {
         }
     }
     format!("{} seeded", seeded.join(", "))
-}
-
-fn one_line(text: &str) -> String {
-    let line = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    if line.chars().count() > 70 {
-        format!("{}...", line.chars().take(67).collect::<String>())
-    } else {
-        line
-    }
 }
 
 /// Plain-text rendering.

@@ -71,11 +71,44 @@ calls it does either; one without a caller in the project is not judged.
 
 const EVAL_WORDS: &[&str] = &["val", "valid", "validation", "test", "eval", "dev"];
 
+/// What loader names are made of besides the split: `genval`, `valloader`, `test_dl`,
+/// `dataloader_val`, `evalset`.
+const LOADER_AFFIXES: &[&str] = &[
+    "dataloader",
+    "loader",
+    "dataset",
+    "data",
+    "gen",
+    "dl",
+    "ds",
+    "iter",
+    "set",
+    "batches",
+];
+
 pub(crate) fn is_eval_loader(name: &str) -> bool {
     let last = name.rsplit('.').next().unwrap_or(name).to_ascii_lowercase();
-    last.split('_').any(|w| EVAL_WORDS.contains(&w))
+    last.split('_')
+        .any(|w| EVAL_WORDS.contains(&strip_loader_affixes(w)))
         || last.starts_with("val")
         || last.starts_with("test")
+}
+
+/// `genval` -> `val`, `evalloader` -> `eval`: a loader word around an evaluation word.
+fn strip_loader_affixes(word: &str) -> &str {
+    let mut word = word;
+    loop {
+        let before = word;
+        for affix in LOADER_AFFIXES {
+            if word.len() > affix.len() {
+                word = word.strip_prefix(affix).unwrap_or(word);
+                word = word.strip_suffix(affix).unwrap_or(word);
+            }
+        }
+        if word == before {
+            return word;
+        }
+    }
 }
 
 /// Confirms each candidate unless its model is a class of the project that computes the same
@@ -137,7 +170,6 @@ pub(crate) fn candidates(ctx: &mut Context) {
             {
                 continue;
             }
-            let grad_free = index.evaluation.grad_free(lp.range);
             let eval_loader = lp.iterates_over.as_deref().is_some_and(is_eval_loader);
             // A no_grad pass over the training data in train mode is BatchNorm recalibration
             // (SWA's update_bn), not evaluation.
@@ -148,9 +180,6 @@ pub(crate) fn candidates(ctx: &mut Context) {
                     .to_ascii_lowercase()
                     .contains("train")
             });
-            if !eval_loader && (!grad_free || over_train_data) {
-                continue;
-            }
             // The model, called inside the validation loop and also called when training.
             let Some((call, model)) = index.calls.iter().find_map(|c| {
                 if !lp.range.contains_range(c.range()) || c.qualified.is_some() {
@@ -165,10 +194,25 @@ pub(crate) fn candidates(ctx: &mut Context) {
             }) else {
                 continue;
             };
+            // Autograd off around the loop, or around the model's call in its body (the
+            // innermost loop around the call: an outer loop is no validation loop for it).
+            let grad_free = index.evaluation.grad_free(lp.range)
+                || (call.loops.last() == Some(&lid) && index.evaluation.grad_free(call.range()));
+            // A loop that trains something (a fine-tuning loop of a head) is not validation.
+            let trains = index
+                .training_loops
+                .iter()
+                .any(|t| lp.range.contains_range(t.range));
+            if trains || reported.contains(&lp.range) {
+                continue;
+            }
+            if !eval_loader && (!grad_free || over_train_data) {
+                continue;
+            }
             if model_escapes(index, &epoch, &model) {
                 continue;
             }
-            let header = ctx.text(lp.header).to_string();
+            let header = ctx.brief(lp.header);
             let call_text = ctx.text(call.range());
             let call_text = if call_text.contains('\n') || call_text.len() > 60 {
                 format!("{model}(...)")
@@ -192,6 +236,173 @@ pub(crate) fn candidates(ctx: &mut Context) {
     }
     evaluation_function_candidates(ctx, &reported);
     after_training(ctx, &reported);
+    train_inside_evaluation(ctx);
+    inference_script(ctx);
+}
+
+/// A script that only runs a model (nothing in the file trains): it builds the model, loads
+/// trained weights into it (`model.load_state_dict(torch.load(...))`) or loads a pickled
+/// module (`model = torch.load(f)`), and calls it, while nothing in the file (or in a project
+/// function the model is handed to) calls `.eval()`. A module is constructed in training
+/// mode, and a pickled one keeps the mode it was saved in (pytorch/examples'
+/// `generate.py` until its fix).
+fn inference_script(ctx: &mut Context) {
+    use mleng_python::index::CallKind;
+    let index = ctx.index;
+    if !index.training_loops.is_empty()
+        || index.calls.iter().any(|c| {
+            matches!(c.kind, CallKind::Backward | CallKind::OptimizerStep)
+                || matches!(c.method, Some("eval" | "train"))
+        })
+    {
+        return;
+    }
+    for (load_id, load) in index.calls.iter().enumerate() {
+        // `model.load_state_dict(...)` on a model built in this file, or `model = torch.load(f)`.
+        let (model, pickled) = if load.method == Some("load_state_dict") {
+            let Some(model) = load.receiver.clone() else {
+                continue;
+            };
+            if index.constructor_call_of(&model).is_none() {
+                continue;
+            }
+            (model, false)
+        } else if load.qualified.as_deref() == Some("torch.load") {
+            let Some(binding) = index
+                .bindings
+                .iter()
+                .find(|b| ruff_text_size::Ranged::range(b.value) == load.range())
+            else {
+                continue;
+            };
+            (binding.target.clone(), true)
+        } else {
+            continue;
+        };
+        let scope = load.function;
+        // The model runs after loading, in the same function (or at module level).
+        let Some(run) = index.calls.iter().find(|c| {
+            c.function == scope
+                && c.start() > load.start()
+                && dotted(&c.expr.func).as_deref() == Some(model.as_str())
+        }) else {
+            continue;
+        };
+        // Handed to anything before it runs (a project helper may switch modes, a library
+        // call may wrap it): unsure.
+        let handed_over = index.calls.iter().enumerate().any(|(id, c)| {
+            id != load_id
+                && c.start() < run.start()
+                && c.expr
+                    .arguments
+                    .args
+                    .iter()
+                    .chain(c.expr.arguments.keywords.iter().map(|k| &k.value))
+                    .any(|a| dotted(a).as_deref() == Some(model.as_str()))
+                && !c
+                    .qualified
+                    .as_deref()
+                    .is_some_and(|q| q.starts_with("torch.") && q != "torch.compile")
+        });
+        if handed_over || super::loop_facts::mode_free_here(ctx, &model) {
+            continue;
+        }
+        let run_text = ctx.brief(run.range());
+        let message = if pickled {
+            format!(
+                "`{run_text}` runs a model unpickled with `torch.load` and nothing in this script calls `{model}.eval()`: it runs in whatever mode it was saved in, often training mode (Dropout on, BatchNorm using and updating batch statistics)"
+            )
+        } else {
+            format!(
+                "`{run_text}` runs `{model}` in training mode: it was built here (modules start in training mode) and loaded with trained weights, and nothing in this script calls `{model}.eval()`, so Dropout stays on and BatchNorm uses and updates batch statistics"
+            )
+        };
+        let fix = Fix::new(format!(
+            "Call `{model}.eval()` after loading the weights, before running the model"
+        ))
+        .with_example(format!("{}\n{model}.eval()", ctx.brief(load.range())));
+        ctx.report(run.range(), message, Some(fix));
+        if !pickled {
+            if let Some(class) = model_class(index, &model) {
+                ctx.set_subject(class);
+            }
+        }
+        return;
+    }
+}
+
+/// `model.train()` inside a validation loop, before the model runs: a pass over a
+/// `val`/`test` loader with autograd off that never backpropagates or steps, yet switches the
+/// model to training mode each batch (MultiBench's `Supervised_Learning.py` until its fix).
+fn train_inside_evaluation(ctx: &mut Context) {
+    use mleng_python::index::CallKind;
+    let index = ctx.index;
+    let mut reported = Vec::new();
+    for lp in &index.loops {
+        if !lp.iterates_over.as_deref().is_some_and(is_eval_loader) {
+            continue;
+        }
+        let inside = |c: &mleng_python::index::Call| lp.range.contains_range(c.range());
+        if index.calls.iter().any(|c| {
+            inside(c)
+                && matches!(
+                    c.kind,
+                    CallKind::Backward | CallKind::OptimizerStep | CallKind::ScalerStep
+                )
+        }) {
+            continue;
+        }
+        let found = index.calls.iter().enumerate().find_map(|(id, c)| {
+            if !inside(c) || index.mode_switch(id) != Some(Mode::Train) {
+                return None;
+            }
+            let model = c.receiver.clone()?;
+            // The model runs after the switch, in the same pass, with autograd off.
+            let runs = index.calls.iter().any(|r| {
+                inside(r)
+                    && r.start() > c.start()
+                    && dotted(&r.expr.func).as_deref() == Some(model.as_str())
+                    && index.evaluation.grad_free(r.range())
+            });
+            runs.then_some((c, model))
+        });
+        let Some((switch, model)) = found else {
+            continue;
+        };
+        // Nested evaluation loops (`for loader in loaders: for batch in loader:`): one switch,
+        // one finding.
+        if reported.contains(&switch.range()) {
+            continue;
+        }
+        reported.push(switch.range());
+        // Monte Carlo dropout keeps Dropout on at test time on purpose.
+        let scope = lp
+            .function
+            .map_or(lp.range, |f| index.functions[f].def.range);
+        let scope_text = ctx.text(scope).to_ascii_lowercase();
+        if [
+            "monte",
+            "mc_",
+            "mc-dropout",
+            "uncertain",
+            "dropout",
+            "n_samples",
+            "num_samples",
+        ]
+        .iter()
+        .any(|w| scope_text.contains(w))
+        {
+            continue;
+        }
+        let header = ctx.brief(lp.header);
+        let message = format!(
+            "`{model}.train()` inside the validation loop `{header}` (autograd off, no backward): every batch is evaluated in training mode, with Dropout on and BatchNorm using and updating batch statistics"
+        );
+        let fix = Fix::new(format!(
+            "Remove `{model}.train()` from the validation loop; call `{model}.eval()` before it and `{model}.train()` after it"
+        ));
+        ctx.report(switch.range(), message, Some(fix));
+    }
 }
 
 /// An evaluation pass after the training loop in the same scope (a script that trains, then
@@ -221,19 +432,24 @@ fn after_training(ctx: &mut Context, reported: &[ruff_text_size::TextRange]) {
             {
                 continue;
             }
-            let grad_free = index.evaluation.grad_free(lp.range);
             let eval_loader = lp.iterates_over.as_deref().is_some_and(is_eval_loader);
             let over_train_data = lp
                 .iterates_over
                 .as_deref()
                 .is_some_and(|n| n.to_ascii_lowercase().contains("train"));
-            if !(grad_free || eval_loader) || over_train_data {
+            if over_train_data {
                 continue;
             }
+            // It trains too (a stray `optimizer.zero_grad()` in a validation loop does not).
             if index.calls.iter().any(|c| {
-                lp.range.contains_range(c.range()) && c.kind != mleng_python::index::CallKind::Other
+                use mleng_python::index::CallKind;
+                lp.range.contains_range(c.range())
+                    && matches!(
+                        c.kind,
+                        CallKind::Backward | CallKind::OptimizerStep | CallKind::ScalerStep
+                    )
             }) {
-                continue; // it trains too
+                continue;
             }
             let Some((call, model)) = index.calls.iter().find_map(|c| {
                 if !lp.range.contains_range(c.range()) || c.qualified.is_some() {
@@ -245,6 +461,15 @@ fn after_training(ctx: &mut Context, reported: &[ruff_text_size::TextRange]) {
             }) else {
                 continue;
             };
+            let grad_free = index.evaluation.grad_free(lp.range)
+                || (call
+                    .loops
+                    .last()
+                    .is_some_and(|&l| std::ptr::eq(&index.loops[l], lp))
+                    && index.evaluation.grad_free(call.range()));
+            if !(grad_free || eval_loader) {
+                continue;
+            }
             // `.eval()` on the model (or anything handed the model) between the training and
             // the pass, or inside the pass before the call.
             let between = ruff_text_size::TextRange::new(trained.end(), call.start());
@@ -263,7 +488,7 @@ fn after_training(ctx: &mut Context, reported: &[ruff_text_size::TextRange]) {
                 continue;
             }
             done.push(lp.range);
-            let header = ctx.text(lp.header).to_string();
+            let header = ctx.brief(lp.header);
             let call_text = ctx.text(call.range());
             let call_text = if call_text.contains('\n') || call_text.len() > 60 {
                 format!("{model}(...)")
@@ -291,7 +516,7 @@ fn after_training(ctx: &mut Context, reported: &[ruff_text_size::TextRange]) {
 fn evaluation_function_candidates(ctx: &mut Context, reported: &[ruff_text_size::TextRange]) {
     let index = ctx.index;
     for eval in evaluation_functions::find(ctx) {
-        if reported.contains(&eval.pass.range) {
+        if eval.pass.is_some_and(|p| reported.contains(&p.range)) {
             continue;
         }
         if index
@@ -311,11 +536,23 @@ fn evaluation_function_candidates(ctx: &mut Context, reported: &[ruff_text_size:
         let mut caller_names = Vec::new();
         let mut unsure = false;
         for (module, site) in &callers {
+            // `from_pretrained` and `torch.jit.load` hand over a model already in eval mode.
+            let loaded_in_eval = site
+                .args
+                .iter()
+                .chain(site.keywords.iter().map(|(_, v)| v))
+                .flatten()
+                .any(|c| c.ends_with("from_pretrained") || c.ends_with("jit.load"));
             match evaluation_functions::caller_of(ctx, *module, site) {
-                Some(caller) if !ctx.project.behaviour(caller).sets_eval => {
+                Some(caller) if !loaded_in_eval && !ctx.project.behaviour(caller).sets_eval => {
                     if let Some(f) = ctx.project.function(caller) {
-                        if !caller_names.contains(&f.name) {
-                            caller_names.push(f.name.clone());
+                        let name = if f.name == mleng_project::summary::MODULE_CODE {
+                            "the script's top-level code".to_string()
+                        } else {
+                            format!("`{}()`", f.name)
+                        };
+                        if !caller_names.contains(&name) {
+                            caller_names.push(name);
                         }
                     }
                 }
@@ -325,20 +562,21 @@ fn evaluation_function_candidates(ctx: &mut Context, reported: &[ruff_text_size:
         if unsure {
             continue;
         }
-        let header = ctx.text(eval.pass.header).to_string();
+        let header = ctx.brief(eval.site);
         let call_text = ctx.text(eval.model_call.range());
         let call_text = if call_text.contains('\n') || call_text.len() > 60 {
             format!("{}(...)", eval.model)
         } else {
             call_text.to_string()
         };
-        let callers_text = caller_names
-            .iter()
-            .map(|n| format!("`{n}()`"))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let callers_text = caller_names.join(", ");
+        let in_loop = if eval.pass.is_some() {
+            format!(" in `{header}`")
+        } else {
+            String::new()
+        };
         let message = format!(
-            "`{}()` runs `{call_text}` in `{header}` in training mode: neither it nor its callers ({callers_text}) call `.eval()`, so Dropout stays on and BatchNorm uses and updates batch statistics",
+            "`{}()` runs `{call_text}`{in_loop} in training mode: neither it nor its callers ({callers_text}) call `.eval()`, so Dropout stays on and BatchNorm uses and updates batch statistics",
             eval.name
         );
         let fix = Fix::new(format!(
@@ -349,7 +587,7 @@ fn evaluation_function_candidates(ctx: &mut Context, reported: &[ruff_text_size:
             "def {}(...):\n    {}.eval()\n    ...",
             eval.name, eval.model
         ));
-        ctx.report(eval.pass.header, message, Some(fix));
+        ctx.report(eval.site, message, Some(fix));
         // The model class its callers pass, for the project check (a model without Dropout
         // or BatchNorm computes the same in both modes).
         if let Some(class) = passed_class(ctx, eval.function, &eval.model) {

@@ -84,7 +84,11 @@ pub(crate) fn text_with_decorators<'a>(ctx: &Context<'_, 'a>, function: usize) -
 pub(crate) struct EvaluationFunction<'i, 'a> {
     pub function: usize,
     pub name: &'a str,
-    pub pass: &'i Loop,
+    /// The loop over data that runs the model; `None` for a prediction function that runs it
+    /// once (`def predict_img(net, img)`).
+    pub pass: Option<&'i Loop>,
+    /// Where to report: the loop's header, or the model's call.
+    pub site: ruff_text_size::TextRange,
     pub model_call: &'i Call<'a>,
     /// The model as called (`model`, `self.model`).
     pub model: String,
@@ -159,10 +163,36 @@ pub(crate) fn find<'i, 'a>(ctx: &Context<'i, 'a>) -> Vec<EvaluationFunction<'i, 
             out.push(EvaluationFunction {
                 function: fid,
                 name: function.name,
-                pass,
+                pass: Some(pass),
+                site: pass.header,
                 model_call,
                 model,
                 generates,
+            });
+            continue;
+        }
+        // A prediction function that runs the model it is given once, without a loop
+        // (`def predict_img(net, full_img)`): it needs eval mode as much as a loop does.
+        let predicts = words
+            .iter()
+            .any(|w| matches!(*w, "predict" | "inference" | "infer"));
+        if !predicts || function.class.is_some() {
+            continue;
+        }
+        let direct = index.calls_in_function(fid).find_map(|(_, c)| {
+            let callee = dotted(&c.expr.func)?;
+            (params.contains(&callee) && MODEL_NAMES.contains(&callee.as_str()))
+                .then_some((c, callee))
+        });
+        if let Some((model_call, model)) = direct {
+            out.push(EvaluationFunction {
+                function: fid,
+                name: function.name,
+                pass: None,
+                site: model_call.range(),
+                model_call,
+                model,
+                generates: false,
             });
         }
     }
@@ -215,5 +245,5 @@ pub(crate) fn caller_of(
     module: usize,
     site: &mleng_project::summary::CallSite,
 ) -> Option<Symbol> {
-    ctx.project.function_at(module, site.caller?)
+    ctx.project.caller_of(module, site)
 }

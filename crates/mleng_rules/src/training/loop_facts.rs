@@ -77,16 +77,33 @@ pub(crate) fn call_text(
 /// `p.grad.data.zero_()`, a `zero_grad(...)` function, `set_to_none` plumbing, in the loop text
 /// or in the text of a local helper the loop calls.
 pub(crate) fn clears_grads_by_hand(ctx: &Context, lp: &TrainingLoop) -> bool {
-    let mentions = |text: &str| {
-        let compact: String = text.chars().filter(|c| !c.is_whitespace()).collect();
-        compact.contains("zero_grad")
-            || compact.contains(".grad=None")
+    clears_grads_otherwise(ctx, lp, true)
+}
+
+/// Like [`clears_grads_by_hand`], but the loop's own `zero_grad()` calls (known to the caller,
+/// which judges them one by one) do not count; helpers that mention `zero_grad` still do.
+pub(crate) fn clears_grads_otherwise(
+    ctx: &Context,
+    lp: &TrainingLoop,
+    own_zero_grad_counts: bool,
+) -> bool {
+    let by_hand = |compact: &str| {
+        compact.contains(".grad=None")
             || compact.contains("grad.zero_()")
             || compact.contains("grad.data.zero_()")
             || compact.contains("grad.detach_()")
             || compact.contains("set_to_none")
     };
-    if mentions(ctx.text(lp.range)) {
+    let mentions = |text: &str| {
+        let compact: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+        compact.contains("zero_grad") || by_hand(&compact)
+    };
+    let loop_text: String = ctx
+        .text(lp.range)
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
+    if by_hand(&loop_text) || (own_zero_grad_counts && loop_text.contains("zero_grad")) {
         return true;
     }
     let index = ctx.index;

@@ -18,6 +18,7 @@ mod loss_accumulated_as_tensor;
 mod loss_inputs;
 mod missing_gradient_clipping;
 mod no_grad_missing;
+mod probability_threshold_zero;
 mod retain_graph_in_loop;
 mod sampler_set_epoch;
 mod scheduler_order;
@@ -56,6 +57,7 @@ pub(crate) const RULES: &[&Rule] = &[
     &no_grad_missing::RULE,
     &suspicious_learning_rate::RULE,
     &weight_decay_on_norm::RULE,
+    &probability_threshold_zero::RULE,
 ];
 
 pub(crate) const PROJECT_RULES: &[&ProjectRule] = &[&ProjectRule {

@@ -136,7 +136,7 @@ fn validation_in_epochs(ctx: &mut Context) -> Vec<usize> {
                 continue;
             };
             reported.push(lid);
-            let header = ctx.text(lp.header).to_string();
+            let header = ctx.brief(lp.header);
             let call_text = ctx.text(call.range());
             let call_text = if call_text.contains('\n') || call_text.len() > 60 {
                 format!("{model}(...)")
@@ -218,7 +218,7 @@ fn inference_loops(ctx: &mut Context, reported: &[ruff_text_size::TextRange]) {
         {
             continue;
         }
-        let header = ctx.text(lp.header).to_string();
+        let header = ctx.brief(lp.header);
         let call_text = ctx.text(call.range());
         let call_text = if call_text.contains('\n') || call_text.len() > 60 {
             format!("{model}(...)")
@@ -285,7 +285,12 @@ fn evaluation_functions(ctx: &mut Context, reported: &[usize]) -> Vec<ruff_text_
         if eval.generates {
             continue; // `generate()` runs under no_grad itself
         }
-        let lid = index.loops.iter().position(|l| std::ptr::eq(l, eval.pass));
+        // One forward in a prediction function without a loop: the graph of one call is not
+        // worth a warning.
+        let Some(pass) = eval.pass else {
+            continue;
+        };
+        let lid = index.loops.iter().position(|l| std::ptr::eq(l, pass));
         if lid.is_some_and(|lid| reported.contains(&lid)) {
             continue;
         }
@@ -303,7 +308,7 @@ fn evaluation_functions(ctx: &mut Context, reported: &[usize]) -> Vec<ruff_text_
         {
             continue;
         }
-        let header = ctx.text(eval.pass.header).to_string();
+        let header = ctx.brief(pass.header);
         let call_text = ctx.text(eval.model_call.range());
         let call_text = if call_text.contains('\n') || call_text.len() > 60 {
             format!("{}(...)", eval.model)
@@ -322,7 +327,7 @@ fn evaluation_functions(ctx: &mut Context, reported: &[usize]) -> Vec<ruff_text_
             eval.name
         ));
         ctx.report(eval.model_call.range(), message, Some(fix));
-        passes.push(eval.pass.range);
+        passes.push(pass.range);
     }
     passes
 }

@@ -103,16 +103,17 @@ fn check(ctx: &mut Context) {
             }
         })
         .unwrap_or_else(|| "sampler".into());
-    let header = ctx.text(index.loops[epoch_loop].header).to_string();
+    let header = ctx.brief(index.loops[epoch_loop].header);
     let message = format!(
-        "`{name}` is a DistributedSampler, but nothing calls `{name}.set_epoch(...)` in the epoch loop `{header}` ({}): every epoch replays the same shuffled order",
-        ctx.where_is(index.loops[epoch_loop].header)
+        "the epoch loop `{header}` never calls `{name}.set_epoch(...)` on its DistributedSampler (built {}): every epoch replays the same shuffled order",
+        ctx.where_is(sampler.range())
     );
     let fix = Fix::new(format!(
         "Call `{name}.set_epoch(epoch)` at the start of every epoch"
     ))
     .with_example(format!("{header}:\n    {name}.set_epoch(epoch)\n    ..."));
-    ctx.report(sampler.range(), message, Some(fix));
+    // Where the fix goes: the epoch loop.
+    ctx.report(index.loops[epoch_loop].header, message, Some(fix));
 }
 
 /// A loop that contains a batch training loop, or calls a local function that trains.

@@ -11,6 +11,7 @@ use mleng_python::index::literals::{self, dotted};
 use ruff_python_ast::{Expr, ExprCall};
 use ruff_text_size::Ranged;
 
+use super::loop_facts::exclusive;
 use crate::context::Context;
 use crate::rule::Rule;
 
@@ -191,10 +192,15 @@ fn check(ctx: &mut Context) {
         if deliberate(index, id) {
             continue;
         }
+        let steps = step_positions(ctx, lid, &training_functions);
+        if steps.is_empty() {
+            continue;
+        }
         if !on_iteration_path(index, id, lid) {
             // Under a condition about the epoch or step (`if epoch <= args.warm:`), the step
             // still runs before the optimizer's in those iterations; a condition with `%`
-            // (accumulation, every k steps) is another schedule, left alone.
+            // (accumulation, every k steps) is another schedule, left alone, unless the
+            // optimizer steps under the same condition (the accumulation boundary of both).
             let guarded_only = !index
                 .flow
                 .off_normal_path(call.range(), index.loops[lid].range.end())
@@ -202,14 +208,16 @@ fn check(ctx: &mut Context) {
                     .flow
                     .guards(call.range())
                     .filter(|(block, _)| index.loops[lid].range.contains_range(block.range))
-                    .all(|(block, _)| !ctx.text(block.test.range()).contains('%'));
+                    .all(|(block, in_body)| {
+                        !ctx.text(block.test.range()).contains('%')
+                            || (in_body
+                                && steps.iter().any(|&(_, s)| {
+                                    block.body.contains_range(index.calls[s].range())
+                                }))
+                    });
             if !guarded_only {
                 continue;
             }
-        }
-        let steps = step_positions(index, lid, &training_functions);
-        if steps.is_empty() {
-            continue;
         }
         let in_batch_loop = index
             .training_loops
@@ -229,6 +237,15 @@ fn check(ctx: &mut Context) {
             let fix = Fix::new("Step it right after optimizer.step(), inside the batch loop")
                 .with_example(format!("optimizer.step()\n{text}"));
             ctx.report(call.range(), message, Some(fix));
+            continue;
+        }
+        // Optimizer steps in another branch of the same `if` never run in the scheduler's
+        // iteration (`if epoch < warm: train(warm_opt) else: sched.step(); train(opt)`).
+        let steps: Vec<(TextSize, CallId)> = steps
+            .into_iter()
+            .filter(|&(_, s)| !exclusive(ctx, index.calls[s].range(), call.range()))
+            .collect();
+        if steps.is_empty() {
             continue;
         }
         let before = steps.iter().all(|&(pos, _)| pos > call.start());
@@ -462,10 +479,11 @@ fn on_iteration_path(index: &SemanticIndex, call: CallId, lid: LoopId) -> bool {
 /// Where optimizer steps happen in one pass of loop `lid`, sorted: step events of a training
 /// loop that is `lid` or nested in it, and calls of local functions that train.
 fn step_positions(
-    index: &SemanticIndex,
+    ctx: &Context,
     lid: LoopId,
     training_functions: &HashSet<FunctionId>,
 ) -> Vec<(TextSize, CallId)> {
+    let index = ctx.index;
     let lp_range = index.loops[lid].range;
     let mut out = Vec::new();
     for tl in &index.training_loops {
@@ -486,10 +504,18 @@ fn step_positions(
         if !c.loops.contains(&lid) {
             continue;
         }
-        if helper_targets(index, cid, class)
+        let local = helper_targets(index, cid, class)
             .iter()
-            .any(|f| training_functions.contains(f))
-        {
+            .any(|f| training_functions.contains(f));
+        // A helper of another file that steps the optimizer (`tnt.train(...)` from
+        // `train_and_test.py`), as the project model summarises it.
+        let elsewhere = || match ctx.resolve_call(cid) {
+            Some(symbol @ mleng_project::Symbol::Function(m, _)) if m != ctx.module => {
+                ctx.project.behaviour(symbol).optimizer_step
+            }
+            _ => false,
+        };
+        if local || elsewhere() {
             out.push((c.start(), cid));
         }
     }

@@ -99,7 +99,7 @@ fn check(ctx: &mut Context) {
             continue;
         }
         let eval_text = ctx.text(call.range()).to_string();
-        let header = ctx.text(index.loops[epoch.loop_id].header).to_string();
+        let header = ctx.brief(index.loops[epoch.loop_id].header);
         let where_ = if index.loops[epoch.loop_id]
             .range
             .contains_range(call.range())
@@ -121,6 +121,75 @@ fn check(ctx: &mut Context) {
         reported_loops.push(epoch.loop_id);
     }
     through_helpers(ctx, &reported, &reported_loops);
+    restored_as_eval(ctx);
+}
+
+/// A method that switches the model to eval mode, runs it, and at its end "restores" the mode
+/// with a second `.eval()` where `.train()` was meant (torchtuples' `predict_dataloader`
+/// until its fix): in a class that trains, every prediction made during training leaves the
+/// model in eval mode for the rest of the fit.
+fn restored_as_eval(ctx: &mut Context) {
+    use mleng_python::index::CallKind;
+    let index = ctx.index;
+    for (fid, function) in index.functions.iter().enumerate() {
+        let Some(class) = function.class else {
+            continue;
+        };
+        let trains = index.classes[class].methods.iter().any(|&m| {
+            index
+                .calls_in_function(m)
+                .any(|(_, c)| c.kind == CallKind::Backward)
+        });
+        if !trains {
+            continue;
+        }
+        let calls: Vec<(usize, &mleng_python::index::Call)> =
+            index.calls_in_function(fid).collect();
+        if calls.iter().any(|(_, c)| c.method == Some("train")) {
+            continue;
+        }
+        let evals: Vec<&mleng_python::index::Call> = calls
+            .iter()
+            .filter(|(id, _)| index.mode_switch(*id) == Some(Mode::Eval))
+            .map(|(_, c)| *c)
+            .collect();
+        let [first, .., last] = evals.as_slice() else {
+            continue;
+        };
+        let Some(model) = first.receiver.clone() else {
+            continue;
+        };
+        if last.receiver.as_deref() != Some(model.as_str()) {
+            continue;
+        }
+        let called = |c: &&(usize, &mleng_python::index::Call)| {
+            dotted(&c.1.expr.func).as_deref() == Some(model.as_str())
+        };
+        // The model runs between the two switches, and never after the second.
+        let between = calls
+            .iter()
+            .filter(called)
+            .any(|(_, c)| c.start() > first.start() && c.start() < last.start());
+        let after = calls
+            .iter()
+            .filter(called)
+            .any(|(_, c)| c.start() > last.start());
+        if !between || after {
+            continue;
+        }
+        let message = format!(
+            "`{}` at the end of `{}()` sets eval mode a second time where the mode was to be restored: the class trains, and after this call the model stays in eval mode (no dropout, frozen BatchNorm statistics) for whatever training follows",
+            ctx.text(last.range()),
+            function.name
+        );
+        let fix = Fix::new(format!(
+            "Restore the mode the model had: remember `was_training = {model}.training` before `.eval()` and call `{model}.train(was_training)` at the end"
+        ))
+        .with_example(format!(
+            "was_training = {model}.training\n{model}.eval()\n...\n{model}.train(was_training)"
+        ));
+        ctx.report(last.range(), message, Some(fix));
+    }
 }
 
 /// What one call in an epoch loop does to the model's mode, as the project model sees it.
@@ -144,12 +213,10 @@ fn through_helpers(ctx: &mut Context, reported: &[usize], reported_loops: &[usiz
     let resolved: Vec<Option<mleng_project::Behaviour>> = index
         .calls
         .iter()
-        .map(|call| {
-            let callee = dotted(&call.expr.func)?;
-            match ctx.project.resolve_in(ctx.module, &callee)? {
-                symbol @ Symbol::Function(..) => Some(ctx.project.behaviour(symbol)),
-                _ => None,
-            }
+        .enumerate()
+        .map(|(id, _)| match ctx.resolve_call(id)? {
+            symbol @ Symbol::Function(..) => Some(ctx.project.behaviour(symbol)),
+            _ => None,
         })
         .collect();
     // Nothing trains in this file, directly or through a helper: nothing to judge.
@@ -214,14 +281,11 @@ fn through_helpers(ctx: &mut Context, reported: &[usize], reported_loops: &[usiz
                     .qualified
                     .as_deref()
                     .is_some_and(|q| q.starts_with("torch.")) => {}
-                None => {
-                    let callee = dotted(&call.expr.func).unwrap_or_default();
-                    match ctx.project.resolve_in(ctx.module, &callee) {
-                        // A class or module of the project: not an unknown function.
-                        Some(_) => {}
-                        None => unknown_callees.push(id),
-                    }
-                }
+                None => match ctx.resolve_call(id) {
+                    // A class or module of the project: not an unknown function.
+                    Some(_) => {}
+                    None => unknown_callees.push(id),
+                },
             }
         }
         if !events.iter().any(|e| e.trains) || events.iter().any(|e| e.sets_train) {
@@ -254,13 +318,99 @@ fn through_helpers(ctx: &mut Context, reported: &[usize], reported_loops: &[usiz
         // The model the evaluation is about: the receiver of `model.eval()`, or what the
         // evaluating call is given. A call we cannot see that receives it may call `train()`.
         let eval_call = &index.calls[eval.call];
-        let model = eval_call
-            .receiver
-            .clone()
-            .or_else(|| eval_call.expr.arguments.args.first().and_then(dotted));
+        // (A helper's receiver is not the model: `self.validate()` evaluates `self.model`.)
+        let direct = index.mode_switch(eval.call).is_some();
+        // A helper handed two of the models the loop runs (DINOv2's linear evaluation passes
+        // the frozen backbone and the trained heads): which one it switches to eval mode is
+        // not visible here.
+        if !direct {
+            let runs: Vec<String> = index
+                .calls
+                .iter()
+                .filter(|c| lp.range.contains_range(c.range()))
+                .filter_map(|c| dotted(&c.expr.func))
+                .collect();
+            let mut handed: Vec<String> = eval_call
+                .expr
+                .arguments
+                .args
+                .iter()
+                .chain(eval_call.expr.arguments.keywords.iter().map(|k| &k.value))
+                .filter_map(|a| match a {
+                    // `remove_ddp_wrapper(heads)`, `unwrap(model)`: the model inside.
+                    ruff_python_ast::Expr::Call(c) => c.arguments.args.first().and_then(dotted),
+                    other => dotted(other),
+                })
+                .filter(|name| runs.contains(name))
+                .collect();
+            handed.sort();
+            handed.dedup();
+            if handed.len() >= 2 {
+                continue;
+            }
+        }
+        // A helper's first argument is the model only if the loop runs it (`evaluate(model,
+        // loader)`); `self.eval_model(eval_df)` is handed data, and works on `self.model`.
+        let runs_in_loop = |name: &str| {
+            index.calls.iter().any(|c| {
+                lp.range.contains_range(c.range())
+                    && c.range() != eval_call.range()
+                    && (dotted(&c.expr.func).is_some_and(|f| {
+                        f == name || f.strip_prefix(name).is_some_and(|r| r.starts_with('.'))
+                    }) || c
+                        .expr
+                        .arguments
+                        .args
+                        .iter()
+                        .any(|a| dotted(a).as_deref() == Some(name)))
+            })
+        };
+        // A name that reads as a model (`ema.ema`, `image_encoder`, `eval_model`), passed by
+        // position or as `model=`: the model the helper evaluates, trained here or not.
+        let model_like = |name: &str| {
+            let last = name.rsplit('.').next().unwrap_or(name).to_ascii_lowercase();
+            [
+                "model",
+                "net",
+                "encoder",
+                "ema",
+                "classifier",
+                "backbone",
+                "module",
+            ]
+            .iter()
+            .any(|w| last.contains(w))
+        };
+        let model = if direct {
+            eval_call.receiver.clone()
+        } else {
+            let keyword_model = eval_call
+                .expr
+                .arguments
+                .keywords
+                .iter()
+                .filter(|k| k.arg.as_ref().is_some_and(|a| model_like(a.as_str())))
+                .find_map(|k| dotted(&k.value));
+            eval_call
+                .expr
+                .arguments
+                .args
+                .first()
+                .and_then(dotted)
+                .filter(|a| runs_in_loop(a) || model_like(a))
+                .or(keyword_model)
+        };
         // The evaluated model must be the trained one: `evaluate(eval_model, ...)` on a copy
         // (`eval_model.load_state_dict(model.state_dict())`) leaves `model` in train mode.
         if let Some(model) = &model {
+            // The evaluated model is the trained one, or a part of it (`model.module` of a DDP
+            // wrapper: its eval() switches the trained model's layers too).
+            let is_trained = |trained: &str| {
+                model == trained
+                    || model
+                        .strip_prefix(trained)
+                        .is_some_and(|rest| rest.starts_with('.'))
+            };
             let trained = events.iter().filter(|e| e.trains).any(|e| {
                 let c = &index.calls[e.call];
                 c.expr
@@ -268,12 +418,12 @@ fn through_helpers(ctx: &mut Context, reported: &[usize], reported_loops: &[usiz
                     .args
                     .iter()
                     .chain(c.expr.arguments.keywords.iter().map(|k| &k.value))
-                    .any(|a| dotted(a).as_deref() == Some(model.as_str()))
+                    .any(|a| dotted(a).is_some_and(|a| is_trained(&a)))
             }) || index.calls.iter().any(|c| {
                 // Run with autograd on: sampling from an EMA copy under no_grad is not training.
                 lp.range.contains_range(c.range())
                     && !index.evaluation.grad_free(c.range())
-                    && dotted(&c.expr.func).as_deref() == Some(model.as_str())
+                    && dotted(&c.expr.func).is_some_and(|f| is_trained(&f))
             });
             if !trained {
                 continue;
@@ -314,7 +464,7 @@ fn through_helpers(ctx: &mut Context, reported: &[usize], reported_loops: &[usiz
         } else {
             eval_text.to_string()
         };
-        let header = ctx.text(lp.header).to_string();
+        let header = ctx.brief(lp.header);
         let trained_by = if trainer.is_empty() {
             String::new()
         } else {

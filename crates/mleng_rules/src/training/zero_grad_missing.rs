@@ -1,8 +1,9 @@
 use mleng_diagnostics::{Applicability, Area, Fix, Severity};
 use mleng_python::index::training::{TrainingLoop, TrainingScope};
 use mleng_python::index::CallKind;
+use mleng_python::index::{receiver_kind, ReceiverKind};
 
-use super::loop_facts::{call_text, clears_grads_by_hand, optimizer_name};
+use super::loop_facts::{call_text, clears_grads_by_hand, clears_grads_otherwise, optimizer_name};
 use crate::context::Context;
 use crate::rule::Rule;
 
@@ -70,7 +71,11 @@ fn check(ctx: &mut Context) {
         return;
     }
     for lp in index.training_loops.clone() {
-        if !checked_scope(ctx, &lp) || lp.has(|k| k == CallKind::ZeroGrad) {
+        if !checked_scope(ctx, &lp) {
+            continue;
+        }
+        if lp.has(|k| k == CallKind::ZeroGrad) {
+            one_optimizer_not_cleared(ctx, &lp);
             continue;
         }
         if clears_grads_by_hand(ctx, &lp) || steps_with_closure(ctx, &lp) {
@@ -145,4 +150,74 @@ fn steps_with_closure(ctx: &Context, lp: &TrainingLoop) -> bool {
         let call = &ctx.index.calls[e.call];
         call.arg(0).is_some() || call.keyword("closure").is_some()
     })
+}
+
+/// A loop that steps several optimizers (a GAN's generator and discriminator) and clears the
+/// gradients of some but not all: the optimizer without its own `zero_grad()` accumulates
+/// (idinvert's discriminator before its fix). Only when every clearing call is an optimizer's
+/// (`net.zero_grad()` on a module may clear any of them) and none goes through a helper.
+fn one_optimizer_not_cleared(ctx: &mut Context, lp: &TrainingLoop) {
+    let index = ctx.index;
+    let mut cleared = Vec::new();
+    for e in lp.events_of(|k| k == CallKind::ZeroGrad) {
+        let call = &index.calls[e.call];
+        let receiver = match (e.via, &call.receiver) {
+            (None, Some(r)) if receiver_kind(call) == ReceiverKind::Optimizer => r.clone(),
+            _ => return,
+        };
+        cleared.push(receiver);
+    }
+    if clears_grads_otherwise(ctx, lp, false) || steps_with_closure(ctx, lp) {
+        return;
+    }
+    let mut stepped: Vec<(&str, usize)> = Vec::new();
+    for e in lp.events_of(|k| k == CallKind::OptimizerStep) {
+        let call = &index.calls[e.call];
+        if e.via.is_some() || receiver_kind(call) != ReceiverKind::Optimizer {
+            return;
+        }
+        let Some(receiver) = call.receiver.as_deref() else {
+            return;
+        };
+        if !stepped.iter().any(|(r, _)| *r == receiver) {
+            stepped.push((receiver, e.call));
+        }
+    }
+    if stepped.len() < 2 {
+        return;
+    }
+    for (optimizer, step_call) in stepped {
+        if cleared.iter().any(|c| c == optimizer) {
+            continue;
+        }
+        // The backward right before this optimizer's step.
+        let step_at = index.calls[step_call].start();
+        let Some(backward) = lp
+            .events_of(|k| k == CallKind::Backward)
+            .filter(|e| e.via.is_none() && index.calls[e.call].start() < step_at)
+            .max_by_key(|e| index.calls[e.call].start())
+        else {
+            continue;
+        };
+        let range = index.calls[backward.call].range();
+        let backward_text = ctx.text(range).to_string();
+        let others = cleared
+            .iter()
+            .map(|c| format!("`{c}.zero_grad()`"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let message = format!(
+            "`{optimizer}.step()` follows `{backward_text}` but nothing in this training loop clears `{optimizer}`'s gradients (only {others}): each of its steps uses the sum of all its gradients so far"
+        );
+        let mut fix = Fix::new(format!(
+            "Call `{optimizer}.zero_grad()` before the backward pass that feeds it"
+        ));
+        if !backward_text.contains('\n') && ctx.starts_line(range) {
+            fix = fix.with_replacement(ctx.lines_at(
+                range,
+                &[&format!("{optimizer}.zero_grad()"), &backward_text],
+            ));
+        }
+        ctx.report(range, message, Some(fix));
+    }
 }

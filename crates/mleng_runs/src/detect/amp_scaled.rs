@@ -65,6 +65,26 @@ pub fn detect(ctx: &Context<'_>) -> Option<Event> {
     if halvings >= 2 {
         e.evidence.push(format!("{halvings} level changes by a factor of ~2 between consecutive steps: the loss scale being halved/doubled"));
     }
+    // The recorded precision backs the reading (or weakens it) but never decides it.
+    if let Some(p) = ctx
+        .config
+        .and_then(|c| c.precision.as_ref().map(|p| (c, p)))
+    {
+        let (c, p) = p;
+        let v = p.value.to_ascii_lowercase();
+        let scaled = v.contains("16") && !v.contains("bf16") || v == "amp" || v == "native";
+        e.evidence.push(format!(
+            "precision `{}` in {} (`{}`): {}",
+            p.value,
+            c.source.display(),
+            p.key,
+            if scaled {
+                "float16 mixed precision, which trains with a GradScaler"
+            } else {
+                "not float16 mixed precision, where a GradScaler is usual; check whether one is used anyway"
+            }
+        ));
+    }
     e.causes.push("the gradient norm is computed (or clipped) before scaler.unscale_(optimizer), so it is multiplied by the loss scale".into());
     e.fixes.push("call scaler.unscale_(optimizer) before clip_grad_norm_ and before logging the norm (TRN002)".into());
     e.related = vec!["TRN002", "TRN010"];

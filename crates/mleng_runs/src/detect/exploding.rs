@@ -80,10 +80,17 @@ pub fn detect(ctx: &Context<'_>) -> Option<Event> {
             p.step
         ));
     }
-    if let Some(lr) = ctx.lr_at(start) {
-        event
-            .evidence
-            .push(format!("learning rate when it started: {}", fmt(lr)));
+    let configured = ctx.configured_lr();
+    if let Some((_, line)) = &configured {
+        event.evidence.push(line.clone());
+    }
+    let lr_at = ctx.lr_at(start);
+    if let Some(lr) = lr_at.or(configured.map(|c| c.0)) {
+        if lr_at.is_some() {
+            event
+                .evidence
+                .push(format!("learning rate when it started: {}", fmt(lr)));
+        }
         event.causes.push(format!(
             "learning rate {} too high for this model: each update overshoots and the next gradient is larger",
             fmt(lr)
@@ -104,7 +111,7 @@ pub fn detect(ctx: &Context<'_>) -> Option<Event> {
         "clip gradients at 1.0: torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0) after backward() (TRN001)"
             .into(),
     );
-    match ctx.lr_at(start) {
+    match lr_at.or(ctx.configured_lr().map(|c| c.0)) {
         Some(lr) => event.fixes.push(format!(
             "lower the learning rate to {} (10x lower) and add a linear warmup over the first ~5% of steps",
             fmt(lr / 10.0)

@@ -19,6 +19,7 @@ pub mod vanishing;
 use mleng_diagnostics::Severity;
 use serde::Serialize;
 
+use crate::config::RunConfig;
 use crate::roles::{Role, RunView};
 use crate::series::Series;
 use crate::stats;
@@ -102,6 +103,9 @@ pub struct Context<'a> {
     /// K read from the first logged losses when they sit at ln K for a common K (2, 10,
     /// 100, 1000): an untrained classifier's cross-entropy.
     pub initial_classes: Option<u32>,
+    /// Hyperparameters recorded beside the metrics: they add to what the history shows,
+    /// never replace it.
+    pub config: Option<&'a RunConfig>,
 }
 
 impl<'a> Context<'a> {
@@ -121,6 +125,7 @@ impl<'a> Context<'a> {
             first_nonfinite,
             classes: view.classes,
             initial_classes: None,
+            config: view.run.config.as_ref(),
         };
         let (_, loss) = ctx.loss();
         let first: Vec<f64> = loss.iter().take(3).map(|p| p.1).collect();
@@ -180,6 +185,15 @@ impl<'a> Context<'a> {
         self.get(Role::LearningRate)
             .and_then(|s| s.at_or_before(step).or_else(|| s.points.first().copied()))
             .map(|p| p.value)
+    }
+
+    /// The configured learning rate, only where none was logged: `(value, evidence line)`.
+    pub fn configured_lr(&self) -> Option<(f64, String)> {
+        if self.get(Role::LearningRate).is_some() {
+            return None;
+        }
+        let c = self.config?;
+        Some((c.learning_rate.as_ref()?.value, c.lr_evidence()?))
     }
 
     /// Number of classes: `--classes`, else where the untrained model's loss started (ln K

@@ -54,6 +54,9 @@ pub fn detect(ctx: &Context<'_>) -> Option<Event> {
     if let Some(p) = lr {
         evidence.push(format!("learning rate at that time: {}", fmt(p.value)));
     }
+    if let Some((_, line)) = ctx.configured_lr() {
+        evidence.push(line);
+    }
     let mut grad_exploded = false;
     if let (Some(p), Some(s)) = (gn, gn_series) {
         let early = stats::head_median(&s.values(), 0.05, 3).unwrap_or(p.value);

@@ -1,7 +1,8 @@
 //! RUN006 not learning / plateau: the loss barely moves (median of the last 20% less than
 //! 2% below the median of the first 10%, and no accuracy-like metric gained 5 points), or
-//! accuracy ends at chance (<= 1.5/K for a
-//! K-class task, K from `--classes` or from the loss level ln K). Reports the learning rate
+//! accuracy ends at chance (the loss within 15% of ln K and the accuracy less than a quarter
+//! of the way from 1/K to 1, see [`divergence::CHANCE_ACCURACY_SHARE`]; K from `--classes`
+//! or from the loss level ln K). Reports the learning rate
 //! and ranks causes with the other detectors' findings (vanishing gradients, an early
 //! blow-up, a tiny learning rate). Starting points: AUTOTRAINER's "slow convergence" and
 //! TheDeepChecker's "loss not decreasing" rules.
@@ -18,6 +19,31 @@ pub const HIGH_LR: f64 = 0.5;
 /// Fine-tuning from a good checkpoint can improve the loss by only a few percent, so the
 /// bar is low: the stuck fixtures move 0.3-0.5%.
 pub const MIN_IMPROVEMENT: f64 = 0.02;
+
+/// The share of the chance-level cross-entropy ln K that the end of the run removed:
+/// `1 - end / ln K` for the larger of the train and val losses' last-20% medians (the one
+/// closer to chance). 0 is a uniform guess; a classifier that learned its task removes most.
+pub fn chance_entropy_removed(ctx: &Context<'_>, k: u32) -> Option<f64> {
+    let ln = f64::from(k).ln();
+    [Role::TrainLoss, Role::ValLoss]
+        .into_iter()
+        .filter_map(|r| stats::tail_median(&values(&ctx.clean(r)), 0.2, 3))
+        .reduce(f64::max)
+        .map(|end| 1.0 - end / ln)
+}
+
+/// The recent accuracy-like metric above chance on a 0-1 scale, `(acc - 1/K) / (1 - 1/K)`:
+/// the larger of val and train (last-30% medians).
+pub fn accuracy_over_chance(ctx: &Context<'_>, k: u32) -> Option<f64> {
+    let chance = 1.0 / f64::from(k);
+    [Role::ValMetric, Role::TrainMetric]
+        .into_iter()
+        .map(|r| ctx.clean(r))
+        .filter(|m| is_fraction(m))
+        .filter_map(|m| stats::tail_median(&values(&m), 0.3, 2))
+        .reduce(f64::max)
+        .map(|acc| (acc - chance) / (1.0 - chance))
+}
 
 pub fn detect(ctx: &Context<'_>, earlier: &[Event], vanishing: Option<&Event>) -> Option<Event> {
     if ctx.first_nonfinite.is_some() {
@@ -64,15 +90,24 @@ pub fn detect(ctx: &Context<'_>, earlier: &[Event], vanishing: Option<&Event>) -
             last_step.saturating_sub(first_step)
         )
     };
-    let lr_now = ctx.clean(Role::LearningRate).last().map(|p| p.1);
+    // Where no learning rate was logged, the configured one (W&B's config.yaml) stands in.
+    let configured = ctx.configured_lr();
+    // The median over the run, not the last value: a cosine schedule ends near 0, which
+    // would read as "learning rate far too low".
+    let lr_now =
+        stats::median(&values(&ctx.clean(Role::LearningRate))).or(configured.as_ref().map(|c| c.0));
     let lr_peak = values(&ctx.clean(Role::LearningRate))
         .into_iter()
-        .fold(f64::NAN, f64::max);
+        .fold(configured.as_ref().map_or(f64::NAN, |c| c.0), f64::max);
+    let set = if configured.is_some() { " set" } else { "" };
     let title = match lr_now {
         Some(_) if lr_peak >= HIGH_LR => {
-            format!("{title}, learning rate {} (far too high)", fmt(lr_peak))
+            format!(
+                "{title}, learning rate{set} {} (far too high)",
+                fmt(lr_peak)
+            )
         }
-        Some(l) => format!("{title}, learning rate {}", fmt(l)),
+        Some(l) => format!("{title}, learning rate{set} {}", fmt(l)),
         None => title,
     };
     let severity = if at_chance {
@@ -119,9 +154,11 @@ pub fn detect(ctx: &Context<'_>, earlier: &[Event], vanishing: Option<&Event>) -
         ));
     }
     let lr = ctx.clean(Role::LearningRate);
-    let lr_med = stats::median(&values(&lr));
+    let lr_med = stats::median(&values(&lr)).or(configured.as_ref().map(|c| c.0));
     let gn_med = stats::median(&values(&ctx.clean(Role::GradNorm)));
-    if let Some(l) = lr_med {
+    if let Some((_, line)) = &configured {
+        event.evidence.push(line.clone());
+    } else if let Some(l) = lr_med {
         event.evidence.push(format!(
             "learning rate during the run: {}{}",
             fmt(l),

@@ -11,6 +11,7 @@ pub mod tb_wire;
 pub mod tensorboard;
 pub mod tfrecord;
 pub mod wandb;
+pub mod wandb_files;
 
 use std::path::Path;
 
@@ -27,6 +28,8 @@ pub enum Format {
     MlflowFileRun,
     MlflowSqlite,
     Wandb,
+    /// A W&B run folder's `files/wandb-summary.json` with no transaction log beside it.
+    WandbSummary,
 }
 
 impl Format {
@@ -39,6 +42,7 @@ impl Format {
             Format::MlflowFileRun => "MLflow file-store run",
             Format::MlflowSqlite => "MLflow SQLite store",
             Format::Wandb => "W&B transaction log",
+            Format::WandbSummary => "W&B run summary",
         }
     }
 }
@@ -53,6 +57,8 @@ pub fn format_by_name(path: &Path) -> Option<Format> {
         Some(Format::HfTrainerState)
     } else if lower.ends_with(".wandb") {
         Some(Format::Wandb)
+    } else if lower == wandb_files::SUMMARY {
+        Some(Format::WandbSummary)
     } else if lower.ends_with(".jsonl") || lower.ends_with(".ndjson") {
         Some(Format::JsonLines)
     } else if lower.ends_with(".csv") {
@@ -117,15 +123,24 @@ pub fn read(path: &Path, format: Format) -> Result<Vec<(Option<String>, SourceDa
         Format::HfTrainerState => one(hf_state::parse(path, &read_text(path)?)?),
         Format::Csv => one(csv_table::parse(path, &read_text(path)?)?),
         Format::MlflowFileRun => one(mlflow::read_file_store_run(path)?),
-        Format::Wandb => {
-            let bytes = std::fs::read(path).map_err(|e| RunsError::io(path, e))?;
-            one(wandb::parse(path, &bytes)?)
-        }
+        Format::Wandb => one(wandb_files::read_run(path)?),
+        Format::WandbSummary => one(wandb_files::read_run_without_log(&wandb_run_dir(path))?),
         Format::MlflowSqlite => Ok(mlflow::read_sqlite(path)?
             .into_iter()
             .map(|(name, data)| (Some(name), data))
             .collect()),
     }
+}
+
+/// The run folder of a W&B side file: `<run folder>/files/wandb-summary.json`.
+pub fn wandb_run_dir(summary: &Path) -> std::path::PathBuf {
+    summary
+        .parent()
+        .filter(|p| p.file_name().is_some_and(|n| n == wandb_files::FILES_DIR))
+        .and_then(Path::parent)
+        .or_else(|| summary.parent())
+        .filter(|p| !p.as_os_str().is_empty())
+        .map_or_else(|| std::path::PathBuf::from("."), Path::to_path_buf)
 }
 
 /// Keras' TensorBoard callback writes `<logdir>/train/` and `<logdir>/validation/` with the

@@ -11,8 +11,10 @@
 //!   into fragments. Fewer than 7 bytes left in a block are zero padding.
 //!
 //! Each assembled record is a `wandb_internal.proto` `Record`; we declare only what we read
-//! (`num`, `history`, `run`). A `HistoryRecord` holds `HistoryItem { key | nested_key,
-//! value_json }` items: one row of `wandb.log`, with `_step`, `_runtime` and `_timestamp`
+//! (`num`, `history`, `config`, `run`): `ConfigRecord`s and `RunRecord.config` hold
+//! `wandb.config`, read for the hyperparameters ([`crate::config::RunConfig`]). A
+//! `HistoryRecord` holds `HistoryItem { key | nested_key, value_json }` items: one row of
+//! `wandb.log`, with `_step`, `_runtime` and `_timestamp`
 //! added by the SDK. `value_json` is JSON as Python writes it (`NaN`, `Infinity`).
 //!
 //! Damage is handled as for TensorBoard: a file that ends inside a record (a run still
@@ -23,6 +25,8 @@
 
 use std::path::Path;
 
+use super::json_nonfinite::sanitize;
+use crate::config::{json_leaves, RunConfig};
 use crate::error::{Result, RunsError};
 use crate::series::{ReadNote, SourceData};
 
@@ -41,9 +45,24 @@ pub struct Record {
     pub num: i64,
     #[prost(message, optional, tag = "2")]
     pub history: Option<HistoryRecord>,
+    #[prost(message, optional, tag = "5")]
+    pub config: Option<ConfigRecord>,
     #[prost(message, optional, tag = "17")]
     pub run: Option<RunRecord>,
 }
+
+/// `wandb.config` as the log records it: the initial config in the `RunRecord`, then one
+/// `ConfigRecord` per `config.update` (items set, items removed).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ConfigRecord {
+    #[prost(message, repeated, tag = "1")]
+    pub update: Vec<ConfigItem>,
+    #[prost(message, repeated, tag = "2")]
+    pub remove: Vec<ConfigItem>,
+}
+
+/// `ConfigItem` has `HistoryItem`'s fields and tags in `wandb_internal.proto`.
+pub type ConfigItem = HistoryItem;
 
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct HistoryRecord {
@@ -63,6 +82,17 @@ pub struct HistoryItem {
     pub value_json: String,
 }
 
+impl HistoryItem {
+    /// `key`, or the `nested_key` parts joined by `/`.
+    pub fn name(&self) -> String {
+        if self.nested_key.is_empty() {
+            self.key.clone()
+        } else {
+            self.nested_key.join("/")
+        }
+    }
+}
+
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct HistoryStep {
     #[prost(int64, tag = "1")]
@@ -75,6 +105,8 @@ pub struct RunRecord {
     pub run_id: String,
     #[prost(string, tag = "3")]
     pub project: String,
+    #[prost(message, optional, tag = "4")]
+    pub config: Option<ConfigRecord>,
     #[prost(string, tag = "8")]
     pub display_name: String,
 }
@@ -264,8 +296,65 @@ fn scalar(json: &str) -> Option<f64> {
     }
 }
 
+/// The run's config as the log's records leave it: `key` (or `nested_key` joined by `/`)
+/// to its `value_json`, in first-set order.
+#[derive(Default)]
+struct LoggedConfig(Vec<(String, String)>);
+
+impl LoggedConfig {
+    fn apply(&mut self, record: Option<ConfigRecord>) {
+        let Some(record) = record else { return };
+        for item in &record.remove {
+            let k = item.name();
+            self.0.retain(|(have, _)| *have != k);
+        }
+        for item in record.update {
+            let k = item.name();
+            match self.0.iter_mut().find(|(have, _)| *have == k) {
+                Some(slot) => slot.1 = item.value_json,
+                None => self.0.push((k, item.value_json)),
+            }
+        }
+    }
+
+    /// The hyperparameters a diagnosis can use; `None` when the config names none.
+    fn settings(&self, path: &Path) -> Option<RunConfig> {
+        let mut leaves = Vec::new();
+        for (key, json) in &self.0 {
+            if key == "_wandb" || key.starts_with("_wandb/") {
+                continue;
+            }
+            if let Ok(value) = serde_json::from_str::<serde_json::Value>(&sanitize(json)) {
+                json_leaves(key, &value, &mut leaves, 0);
+            }
+        }
+        Some(RunConfig::from_leaves(path, &leaves)).filter(|c| !c.is_empty())
+    }
+}
+
 /// Keys the SDK adds to every row, and step counters: the x axis, not metrics.
 const STEP_KEYS: [&str; 3] = ["trainer/global_step", "global_step", "train/global_step"];
+
+/// Adds one logged row (a history record, or the summary) to `out`: the step is
+/// `trainer/global_step` (or `global_step`) when logged, else `_step`, else `fallback`;
+/// `_timestamp` is the wall-clock time; keys starting with `_` and the step keys are axes,
+/// not metrics.
+pub(super) fn push_row(out: &mut SourceData, path: &Path, row: Vec<(String, f64)>, fallback: i64) {
+    let get = |k: &str| row.iter().find(|(n, _)| n == k).map(|(_, v)| *v);
+    let step = STEP_KEYS
+        .iter()
+        .find_map(|k| get(k))
+        .or_else(|| get("_step"))
+        .filter(|s| s.is_finite() && s.abs() < 9.0e18)
+        .map_or(fallback, |s| s as i64);
+    let wall = get("_timestamp").filter(|t| t.is_finite() && *t > 1e8);
+    for (name, v) in row {
+        if name.starts_with('_') || STEP_KEYS.contains(&name.as_str()) {
+            continue;
+        }
+        out.series_mut(&name, path).push(step, v, wall);
+    }
+}
 
 pub fn parse(path: &Path, buf: &[u8]) -> Result<SourceData> {
     let (records, notes) = records(path, buf)?;
@@ -274,6 +363,7 @@ pub fn parse(path: &Path, buf: &[u8]) -> Result<SourceData> {
         ..SourceData::default()
     };
     let mut undecodable: Option<(u64, usize)> = None;
+    let mut config = LoggedConfig::default();
     for (offset, bytes) in records {
         let record = match <Record as prost::Message>::decode(bytes.as_slice()) {
             Ok(r) => r,
@@ -287,17 +377,15 @@ pub fn parse(path: &Path, buf: &[u8]) -> Result<SourceData> {
             if !run.display_name.is_empty() {
                 out.run_name = Some(run.display_name);
             }
+            config.apply(run.config);
         }
+        config.apply(record.config);
         let Some(history) = record.history else {
             continue;
         };
         let mut row: Vec<(String, f64)> = Vec::with_capacity(history.item.len());
         for item in &history.item {
-            let name = if item.nested_key.is_empty() {
-                item.key.clone()
-            } else {
-                item.nested_key.join("/")
-            };
+            let name = item.name();
             if name.is_empty() || name.starts_with("_wandb") {
                 continue;
             }
@@ -305,23 +393,10 @@ pub fn parse(path: &Path, buf: &[u8]) -> Result<SourceData> {
                 row.push((name, v));
             }
         }
-        let get = |k: &str| row.iter().find(|(n, _)| n == k).map(|(_, v)| *v);
-        let step = STEP_KEYS
-            .iter()
-            .find_map(|k| get(k))
-            .or_else(|| get("_step"))
-            .filter(|s| s.is_finite() && s.abs() < 9.0e18)
-            .map(|s| s as i64)
-            .or_else(|| history.step.as_ref().map(|s| s.num))
-            .unwrap_or(record.num);
-        let wall = get("_timestamp").filter(|t| t.is_finite() && *t > 1e8);
-        for (name, v) in row {
-            if name.starts_with('_') || STEP_KEYS.contains(&name.as_str()) {
-                continue;
-            }
-            out.series_mut(&name, path).push(step, v, wall);
-        }
+        let fallback = history.step.as_ref().map_or(record.num, |s| s.num);
+        push_row(&mut out, path, row, fallback);
     }
+    out.config = config.settings(path);
     if let Some((offset, n)) = undecodable {
         out.notes.push(ReadNote {
             path: path.to_path_buf(),
@@ -353,6 +428,7 @@ mod tests {
                     .collect(),
                 step: Some(HistoryStep { num: step }),
             }),
+            config: None,
             run: None,
         }
         .encode_to_vec()
@@ -386,6 +462,58 @@ mod tests {
         assert_eq!(loss.points.len(), 41);
         assert!(loss.points[40].value.is_nan());
         assert_eq!(loss.points[40].step, 40);
+    }
+
+    #[test]
+    fn config_records_are_applied_in_order() {
+        let item = |k: &str, v: &str| ConfigItem {
+            key: k.to_string(),
+            nested_key: Vec::new(),
+            value_json: v.to_string(),
+        };
+        let mut log = MAGIC.to_vec();
+        let run = Record {
+            num: 0,
+            history: None,
+            config: None,
+            run: Some(RunRecord {
+                run_id: "x".into(),
+                project: "p".into(),
+                config: Some(ConfigRecord {
+                    update: vec![
+                        item("lr", "0.1"),
+                        item("optimizer", "{\"name\": \"adamw\", \"betas\": [0.9, 0.99]}"),
+                        item("bs", "64"),
+                        item("_wandb", "{\"lr\": 9}"),
+                    ],
+                    remove: Vec::new(),
+                }),
+                display_name: "r".into(),
+            }),
+        };
+        append_record(&mut log, &run.encode_to_vec());
+        let update = Record {
+            num: 1,
+            history: None,
+            config: Some(ConfigRecord {
+                update: vec![item("lr", "NaN"), item("epochs", "30")],
+                remove: vec![item("bs", "")],
+            }),
+            run: None,
+        };
+        append_record(&mut log, &update.encode_to_vec());
+        append_record(&mut log, &history(0, &[("loss", "1.0")]));
+        let data = parse(Path::new("x.wandb"), &log).expect("parses");
+        let c = data.config.expect("a config");
+        // NaN is not a learning rate; the removed batch size is gone.
+        assert_eq!(c.learning_rate, None);
+        assert_eq!(c.batch_size, None);
+        assert_eq!(
+            c.optimizer.map(|s| (s.key, s.value)),
+            Some(("optimizer/name".into(), "adamw".into()))
+        );
+        assert_eq!(c.epochs.map(|s| s.value), Some(30.0));
+        assert_eq!(c.source, Path::new("x.wandb"));
     }
 
     #[test]

@@ -26,6 +26,14 @@ pub fn render(diagnoses: &[Diagnosis]) -> String {
             cell(s.val_metric_name.as_deref().unwrap_or("val metric")),
             best(s.best_val_metric)
         );
+        if let Some(c) = &s.config {
+            let _ = writeln!(
+                out,
+                "Config: {} (`{}`)\n",
+                cell(&c.describe()),
+                cell(&c.source.display().to_string())
+            );
+        }
         if d.events.is_empty() && d.notes.is_empty() {
             out.push_str("No findings.\n");
             continue;

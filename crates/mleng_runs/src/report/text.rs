@@ -34,6 +34,9 @@ fn render_one(out: &mut String, d: &Diagnosis) {
     );
     let sources: Vec<String> = d.sources.iter().map(|p| p.display().to_string()).collect();
     let _ = writeln!(out, "   read: {}", sources.join(", "));
+    if let Some(c) = &s.config {
+        let _ = writeln!(out, "   config: {} ({})", c.describe(), c.source.display());
+    }
     for note in &d.notes {
         let sev = if note.serious { "warning" } else { "info" };
         let where_ = match (note.offset, note.line) {
