@@ -271,3 +271,15 @@ pub const DATASET_WRAPPERS: &[&str] = &[
     "torch.utils.data.dataset.Subset",
     "torch.utils.data.dataset.random_split",
 ];
+
+/// Constructors that build a tensor from Python data (a list of numbers), on the CPU unless
+/// given a `device`: `torch.tensor`, `torch.as_tensor` and the legacy typed constructors
+/// (<https://pytorch.org/docs/stable/generated/torch.tensor.html>,
+/// <https://pytorch.org/docs/stable/tensors.html#torch.Tensor>).
+pub const TENSORS_FROM_DATA: &[&str] = &[
+    "torch.tensor",
+    "torch.as_tensor",
+    "torch.Tensor",
+    "torch.FloatTensor",
+    "torch.LongTensor",
+];

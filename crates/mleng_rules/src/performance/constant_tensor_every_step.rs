@@ -1,5 +1,5 @@
 use mleng_diagnostics::{Area, Fix, Severity};
-use mleng_knowledge::performance::TENSOR_FACTORIES;
+use mleng_knowledge::performance::{TENSORS_FROM_DATA, TENSOR_FACTORIES};
 use mleng_python::index::literals::{numbers, unchain};
 use mleng_python::index::{CallId, TrainingScope};
 use ruff_python_ast::{Expr, ExprCall};
@@ -60,15 +60,6 @@ for images, labels in loader:
     check,
 };
 
-/// Constructors that take a Python list of numbers.
-const FROM_DATA: &[&str] = &[
-    "torch.tensor",
-    "torch.as_tensor",
-    "torch.Tensor",
-    "torch.FloatTensor",
-    "torch.LongTensor",
-];
-
 /// A literal list of at least two numbers, or a module-level name bound to one.
 fn constant_data(ctx: &Context, data: &Expr) -> bool {
     let literal = |e: &Expr| {
@@ -93,7 +84,7 @@ fn constant_data(ctx: &Context, data: &Expr) -> bool {
 fn constant_tensor(ctx: &Context, call: &ExprCall) -> bool {
     ctx.index
         .qualified_name(&call.func)
-        .is_some_and(|q| FROM_DATA.contains(&q.as_str()))
+        .is_some_and(|q| TENSORS_FROM_DATA.contains(&q.as_str()))
         && call.arguments.args.len() == 1
         && constant_data(ctx, &call.arguments.args[0])
 }
