@@ -1,6 +1,7 @@
 use mleng_diagnostics::{Applicability, Area, Fix, Severity};
-use mleng_python::index::literals::{dotted, number};
+use mleng_python::index::literals::{dotted, number, string};
 use mleng_python::index::LoopId;
+use ruff_python_ast::Expr;
 use ruff_text_size::Ranged;
 
 use super::loaders::{
@@ -18,16 +19,17 @@ pub(crate) static RULE: Rule = Rule {
     fix: Some(Applicability::Unsafe),
     summary: "A DataLoader with worker processes is iterated once per epoch without `persistent_workers=True`: its workers are started again, and the dataset copied to them, every epoch.",
     docs: r#"## What it does
-Finds a `DataLoader` built in the project with a literal `num_workers` above 0 and no
-`persistent_workers` argument, iterated once per iteration of an outer loop (an epoch loop):
+Finds a `DataLoader` built in the project with `num_workers` above 0 and no
+`persistent_workers` argument (a number, a name bound only to positive counts such as
+`NUM_WORKERS = os.cpu_count()`, or `args.workers` whose `--workers` option is declared in the
+file with a positive default), iterated once per iteration of an outer loop (an epoch loop):
 a `for batch in loader:` loop nested in another loop of the same file, or the loader passed,
 inside a loop, to a function of the project that trains or evaluates (`train_one_epoch(model,
 loader, ...)` in another file). A loader built inside that outer loop (a new loader every
 epoch gains nothing from persistent workers), one whose dataset the outer loop changes
 (`train_set.set_epoch(epoch)`, `loader.dataset.resample()`, an attribute assigned), an outer
-loop that does not repeat (`for i in range(1):`), and a
-`num_workers` read from a variable (which may be 0, where `persistent_workers=True` raises)
-are not reported.
+loop that does not repeat (`for i in range(1):`), and a `num_workers` whose value is not
+visible (a configuration, a function parameter) are not reported.
 
 ## Why is this bad?
 Each `iter(loader)` (each epoch's `for` loop) of a loader with `persistent_workers=False`, the
@@ -56,7 +58,9 @@ train_loader = DataLoader(train_set, batch_size=64, shuffle=True, num_workers=8,
 ```
 
 ## Fix
-Unsafe: `persistent_workers=True` is added to the `DataLoader(...)` call. The workers then
+Unsafe: `persistent_workers=True` is added to the `DataLoader(...)` call
+(`persistent_workers=args.workers > 0` when the count is an option, since
+`persistent_workers=True` with 0 workers raises). The workers then
 keep their copy of the dataset across epochs: changes the main process makes to the dataset
 object between epochs no longer reach them (use a sampler, or recreate the loader, for
 per-epoch changes), and their memory stays held between epochs, during evaluation too.
@@ -102,6 +106,81 @@ fn runs_at_most_once(ctx: &Context, lid: LoopId) -> bool {
     header.ends_with("inrange(0)") || header.ends_with("inrange(1)")
 }
 
+/// How many workers a loader starts, when we can tell it is more than zero.
+enum Workers {
+    /// `num_workers=8`.
+    Literal(f64),
+    /// `num_workers=args.workers` with `--workers` defaulting to 8 in this file, or a name
+    /// bound only to positive counts (`NUM_WORKERS = os.cpu_count()`).
+    Variable { text: String, value: String },
+}
+
+/// Calls that return a positive count of CPUs.
+const CPU_COUNTS: &[&str] = &["os.cpu_count", "multiprocessing.cpu_count"];
+
+/// A positive worker count: a number above zero, or the machine's CPU count.
+fn positive(ctx: &Context, value: &Expr) -> Option<String> {
+    if let Some(n) = number(value) {
+        return (n > 0.0).then(|| n.to_string());
+    }
+    let Expr::Call(call) = value else {
+        return None;
+    };
+    ctx.index
+        .qualified_name(&call.func)
+        .filter(|q| CPU_COUNTS.contains(&q.as_str()))
+        .map(|q| format!("`{q}()`"))
+}
+
+/// The default of the command-line option `--<attr>` (or `--<attr with dashes>`) declared in
+/// this file with `add_argument`.
+fn option_default(ctx: &Context, attr: &str) -> Option<String> {
+    let dashed = attr.replace('_', "-");
+    ctx.index.calls.iter().find_map(|c| {
+        if c.method != Some("add_argument") {
+            return None;
+        }
+        let names_it = c.expr.arguments.args.iter().filter_map(string).any(|s| {
+            let s = s.trim_start_matches('-');
+            s == attr || s == dashed
+        }) || c.keyword("dest").and_then(string) == Some(attr);
+        if !names_it {
+            return None;
+        }
+        positive(ctx, c.keyword("default")?)
+    })
+}
+
+fn worker_count(ctx: &Context, loader: &Loader, value: &Expr) -> Option<Workers> {
+    if let Some(n) = number(value) {
+        return (n > 0.0).then_some(Workers::Literal(n));
+    }
+    let text = ctx.text(value.range()).to_string();
+    let default = match value {
+        Expr::Name(name) => {
+            // Every binding of the name in the loader's function and at module level.
+            let values: Vec<&Expr> = ctx
+                .index
+                .bindings
+                .iter()
+                .filter(|b| {
+                    b.target == name.id.as_str()
+                        && (b.function == loader.function || b.function.is_none())
+                })
+                .map(|b| b.value)
+                .collect();
+            let counts: Option<Vec<String>> = values.iter().map(|v| positive(ctx, v)).collect();
+            format!("= {}", counts.and_then(|c| c.into_iter().next())?)
+        }
+        Expr::Attribute(attr) => format!("{} by default", option_default(ctx, attr.attr.as_str())?),
+        _ => return None,
+    };
+    Some(Workers::Variable {
+        text,
+        value: default,
+    })
+}
+
 fn check(ctx: &mut Context) {
     let index = ctx.index;
     if ctx.is_test_file() {
@@ -109,11 +188,12 @@ fn check(ctx: &mut Context) {
     }
     for loader in loaders(ctx) {
         let call = loader.call;
-        let Some(workers) = argument(call, "num_workers", NUM_WORKERS_POSITION).and_then(number)
+        let Some(workers) = argument(call, "num_workers", NUM_WORKERS_POSITION)
+            .and_then(|w| worker_count(ctx, &loader, w))
         else {
             continue;
         };
-        if workers <= 0.0 || keyword(call, "persistent_workers").is_some() {
+        if keyword(call, "persistent_workers").is_some() {
             continue;
         }
         let target = loader.target;
@@ -140,15 +220,21 @@ fn check(ctx: &mut Context) {
         if changes_dataset(ctx, &loader, outer) || runs_at_most_once(ctx, outer) {
             continue;
         }
+        let (count, added) = match &workers {
+            Workers::Literal(n) => (format!("{n}"), "persistent_workers=True".to_string()),
+            // `persistent_workers=True` with 0 workers raises: keep it off when the option is 0.
+            Workers::Variable { text, value } => (
+                format!("`{text}` ({value})"),
+                format!("persistent_workers={text} > 0"),
+            ),
+        };
         let message = format!(
-            "`{target}` starts its {workers} worker processes again on every iteration of the loop at {} (it is iterated at {}): without `persistent_workers=True` they are shut down and restarted, and the dataset copied to them, every epoch",
+            "`{target}` starts its {count} worker processes again on every iteration of the loop at {} (it is iterated at {}): without `persistent_workers=True` they are shut down and restarted, and the dataset copied to them, every epoch",
             ctx.where_is(index.loops[outer].header),
             ctx.where_is(at),
         );
-        let fix = Fix::new("Keep the workers alive between epochs").with_replacement(with_keyword(
-            ctx.text(call.range()),
-            "persistent_workers=True",
-        ));
+        let fix = Fix::new("Keep the workers alive between epochs")
+            .with_replacement(with_keyword(ctx.text(call.range()), &added));
         ctx.report(call.range(), message, Some(fix));
     }
 }
