@@ -1,11 +1,11 @@
 use mleng_diagnostics::{Applicability, Area, Fix, Severity};
 use mleng_python::index::literals::{dotted, number, string};
-use mleng_python::index::LoopId;
+use mleng_python::index::{FunctionId, LoopId};
 use ruff_python_ast::Expr;
 use ruff_text_size::Ranged;
 
 use super::loaders::{
-    argument, dataset_of, iterating_loops, keyword, loaders, passed_to, Loader,
+    argument, dataset_of, iterating_loops, keyword, loaders, parameters, passed_to, Loader,
     NUM_WORKERS_POSITION,
 };
 use crate::context::{with_keyword, Context};
@@ -151,6 +151,10 @@ fn option_default(ctx: &Context, attr: &str) -> Option<String> {
     })
 }
 
+fn is_parameter(ctx: &Context, function: Option<FunctionId>, name: &str) -> bool {
+    function.is_some_and(|f| parameters(ctx.index.functions[f].def).any(|p| p == name))
+}
+
 fn worker_count(ctx: &Context, loader: &Loader, value: &Expr) -> Option<Workers> {
     if let Some(n) = number(value) {
         return (n > 0.0).then_some(Workers::Literal(n));
@@ -158,6 +162,10 @@ fn worker_count(ctx: &Context, loader: &Loader, value: &Expr) -> Option<Workers>
     let text = ctx.text(value.range()).to_string();
     let default = match value {
         Expr::Name(name) => {
+            // A parameter of the loader's function: the caller decides.
+            if is_parameter(ctx, loader.function, name.id.as_str()) {
+                return None;
+            }
             // Every binding of the name in the loader's function and at module level.
             let values: Vec<&Expr> = ctx
                 .index

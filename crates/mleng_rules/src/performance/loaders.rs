@@ -123,7 +123,8 @@ fn sees(ctx: &Context, loader: &Loader, function: Option<FunctionId>, at: TextSi
         && class_of(function) == class_of(loader.function)
 }
 
-fn parameters(def: &StmtFunctionDef) -> impl Iterator<Item = &str> {
+/// The names of a function's parameters.
+pub(crate) fn parameters(def: &StmtFunctionDef) -> impl Iterator<Item = &str> {
     let params = &def.parameters;
     params
         .posonlyargs
