@@ -2,7 +2,7 @@ use mleng_diagnostics::{Applicability, Area, Fix, Severity};
 use mleng_python::index::literals::boolean;
 
 use super::loaders::{
-    argument, framework_moves_batches, iterating_loops, loaders, PIN_MEMORY_POSITION,
+    argument, framework_moves_batches, helper_loops, iterating_loops, loaders, PIN_MEMORY_POSITION,
 };
 use crate::context::{with_keyword, Context};
 use crate::rule::Rule;
@@ -16,7 +16,9 @@ pub(crate) static RULE: Rule = Rule {
     summary: "A batch from a loader with `pin_memory=True` is copied to the GPU without `non_blocking=True`: the CPU waits for every copy, so the pinning buys no overlap.",
     docs: r#"## What it does
 Finds `.to(device)` and `.cuda()` calls on the batch of a loop over a `DataLoader` built in the
-same file with `pin_memory=True`, without a `non_blocking` argument. Code written for
+same file with `pin_memory=True` (the loop iterating the loader itself, or a function of the
+file that the loader is passed to: `train(model, train_loader)` with `def train(model,
+loader): for x, y in loader:`), without a `non_blocking` argument. Code written for
 Lightning, Accelerate, Ignite or the Hugging Face `Trainer` (which move batches themselves) is
 not reviewed, nor loaders whose `pin_memory` is a variable.
 
@@ -64,6 +66,7 @@ fn check(ctx: &mut Context) {
     if ctx.is_test_file() || framework_moves_batches(ctx) {
         return;
     }
+    let mut reported = Vec::new();
     for loader in loaders(ctx) {
         let pinned = argument(loader.call, "pin_memory", PIN_MEMORY_POSITION)
             .and_then(boolean)
@@ -72,8 +75,9 @@ fn check(ctx: &mut Context) {
             continue;
         }
         let target = loader.target;
-        let mut reported = Vec::new();
-        for lid in iterating_loops(ctx, &loader) {
+        let mut loops = iterating_loops(ctx, &loader);
+        loops.extend(helper_loops(ctx, &loader));
+        for lid in loops {
             for copy in index.batch_copies(lid) {
                 // A copy of a tensor made on the host first (`x.float().cuda()`) is not pinned.
                 if copy.non_blocking || !copy.direct || reported.contains(&copy.call) {

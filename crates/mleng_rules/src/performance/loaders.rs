@@ -148,6 +148,56 @@ pub(crate) fn iterating_loops(ctx: &Context, loader: &Loader) -> Vec<LoopId> {
         .collect()
 }
 
+/// Loops of functions of this file that iterate the loader under a parameter's name: the
+/// loader passed to `train(model, train_loader)` and `def train(model, loader): for x in loader:`
+/// (a parameter the function does not rebind).
+pub(crate) fn helper_loops(ctx: &Context, loader: &Loader) -> Vec<LoopId> {
+    let index = ctx.index;
+    let mut out = Vec::new();
+    for (id, call) in index.calls.iter().enumerate() {
+        if !sees(ctx, loader, call.function, call.start()) {
+            continue;
+        }
+        let args = &call.expr.arguments;
+        if args.args.iter().any(|a| matches!(a, Expr::Starred(_))) {
+            continue;
+        }
+        let passes = |e: &Expr| dotted(e).as_deref() == Some(loader.target);
+        for f in helper_targets(index, id, call.class) {
+            let params: Vec<&str> = parameters(index.functions[f].def).collect();
+            // `self.helper(loader)`: the method's first parameter is `self`.
+            let offset = usize::from(matches!(call.expr.func.as_ref(), Expr::Attribute(_)));
+            let mut names: Vec<String> = args
+                .args
+                .iter()
+                .enumerate()
+                .filter(|(_, a)| passes(a))
+                .filter_map(|(i, _)| params.get(i + offset).map(|p| p.to_string()))
+                .collect();
+            names.extend(
+                args.keywords
+                    .iter()
+                    .filter(|k| passes(&k.value))
+                    .filter_map(|k| k.arg.as_ref().map(|a| a.to_string())),
+            );
+            names.retain(|n| {
+                !index
+                    .bindings
+                    .iter()
+                    .any(|b| b.function == Some(f) && &b.target == n)
+            });
+            out.extend(index.loops.iter().enumerate().filter_map(|(lid, lp)| {
+                (lp.function == Some(f)
+                    && lp.iterates_over.as_ref().is_some_and(|n| names.contains(n)))
+                .then_some(lid)
+            }));
+        }
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
 /// The calls of this file that pass the loader to a function of the project, with what that
 /// function does (itself and through its callees).
 pub(crate) fn passed_to(ctx: &Context, loader: &Loader) -> Vec<(CallId, Behaviour)> {
