@@ -17,8 +17,8 @@ pub(crate) static RULE: Rule = Rule {
 Finds `torch.save(model.state_dict(), ...)` where `model` is a `torch.nn.DataParallel` or
 `DistributedDataParallel` wrapper: bound to one in the same function (also under `if n_gpu > 1:`),
 or a parameter that every caller in the project passes a wrapper for. Saving
-`model.module.state_dict()`, or choosing between the two (`model.module if hasattr(model,
-"module") else model`), is not reported.
+`model.module.state_dict()`, or code that checks for the wrapper (`hasattr(model, "module")`,
+`isinstance(model, DataParallel)`, `accelerator.unwrap_model(model)`), is not reported.
 
 ## Why is this bad?
 The wrapper registers the model as its submodule `module`, so its state dict names every
@@ -106,11 +106,30 @@ fn wrapper_of(
     model: &str,
 ) -> Option<(String, String)> {
     let index = ctx.index;
-    let scope = save
-        .function
-        .map_or(index.module.range, |f| index.functions[f].def.range);
-    let scope_text = ctx.text(scope);
-    if scope_text.contains(&format!("{model}.module")) || scope_text.contains("hasattr(") {
+    // The code around the save: its function, or a script's top-level statements.
+    let scope_text: String = match save.function {
+        Some(f) => ctx.text(index.functions[f].def.range).to_string(),
+        None => index
+            .module
+            .body
+            .iter()
+            .filter(|s| {
+                !matches!(
+                    s,
+                    ruff_python_ast::Stmt::FunctionDef(_) | ruff_python_ast::Stmt::ClassDef(_)
+                )
+            })
+            .map(|s| ctx.text(s.range()))
+            .collect::<Vec<_>>()
+            .join("\n"),
+    };
+    // Code that checks for the wrapper handles both cases (`model.module if hasattr(model,
+    // "module") else model`); a bare `model.module` elsewhere only confirms the wrapper.
+    let compact: String = scope_text.chars().filter(|c| !c.is_whitespace()).collect();
+    if compact.contains(&format!("hasattr({model},"))
+        || compact.contains(&format!("isinstance({model},"))
+        || compact.contains(&format!("unwrap_model({model}"))
+    {
         return None;
     }
     if let Some(id) = index.producer(save.function, value, save.start()) {

@@ -114,6 +114,9 @@ pub struct ProjectFacts {
     pub requirements: Requirements,
     /// Module stem (`engine` for `engine.py`, `pkg` for `pkg/__init__.py`) -> files.
     by_stem: OnceLock<HashMap<String, Vec<usize>>>,
+    /// Per file, the files its imported calls resolve to (computed once: entry points walk it
+    /// several imports deep).
+    callees: OnceLock<Vec<Vec<usize>>>,
 }
 
 impl ProjectFacts {
@@ -167,23 +170,53 @@ impl ProjectFacts {
         None
     }
 
+    /// The position in [`ProjectFacts::files`] of a reference into it (address arithmetic:
+    /// the lookups above hand out references into the vector).
+    fn index_of(&self, file: &FileFacts) -> Option<usize> {
+        let size = std::mem::size_of::<FileFacts>().max(1);
+        let base = self.files.as_ptr() as usize;
+        let at = (file as *const FileFacts as usize).checked_sub(base)?;
+        let index = at / size;
+        (at % size == 0 && index < self.files.len()).then_some(index)
+    }
+
     /// The files an entry point reaches through its imported calls (itself first), and the
     /// files those reach in turn, a few imports deep: DINOv2's `linear.py` seeds through
     /// `setup_and_build_model` -> `setup` -> `default_setup` -> `fix_random_seeds`, three files
     /// away.
     pub fn reached_from<'s>(&'s self, entry: &'s FileFacts) -> Vec<&'s FileFacts> {
         const MAX_DEPTH: usize = 4;
-        let mut out = vec![entry];
-        let mut frontier = vec![entry];
+        let Some(start) = self.index_of(entry) else {
+            return vec![entry];
+        };
+        let callees = self.callees.get_or_init(|| {
+            self.files
+                .iter()
+                .map(|from| {
+                    let mut to: Vec<usize> = from
+                        .imported_calls
+                        .iter()
+                        .filter_map(|(qualified, _)| self.callee_file(qualified, &from.path))
+                        .filter_map(|(file, _)| self.index_of(file))
+                        .collect();
+                    to.sort_unstable();
+                    to.dedup();
+                    to
+                })
+                .collect()
+        });
+        let mut seen = vec![false; self.files.len()];
+        seen[start] = true;
+        let mut out = vec![start];
+        let mut frontier = vec![start];
         for _ in 0..MAX_DEPTH {
             let mut next = Vec::new();
             for from in frontier {
-                for (qualified, _) in &from.imported_calls {
-                    if let Some((file, _)) = self.callee_file(qualified, &from.path) {
-                        if !out.iter().any(|f| f.path == file.path) {
-                            out.push(file);
-                            next.push(file);
-                        }
+                for &to in &callees[from] {
+                    if !seen[to] {
+                        seen[to] = true;
+                        out.push(to);
+                        next.push(to);
                     }
                 }
             }
@@ -192,7 +225,7 @@ impl ProjectFacts {
             }
             frontier = next;
         }
-        out
+        out.into_iter().map(|i| &self.files[i]).collect()
     }
 }
 

@@ -185,11 +185,15 @@ pub(crate) fn find<'i, 'a>(ctx: &Context<'i, 'a>) -> Vec<EvaluationFunction<'i, 
                 .then_some((c, callee))
         });
         if let Some((model_call, model)) = direct {
+            // Reported at the signature: the missing `eval()` goes at the top of the body.
+            let def = function.def;
+            let site =
+                ruff_text_size::TextRange::new(def.name.range.start(), def.parameters.range.end());
             out.push(EvaluationFunction {
                 function: fid,
                 name: function.name,
                 pass: None,
-                site: model_call.range(),
+                site,
                 model_call,
                 model,
                 generates: false,

@@ -17,7 +17,10 @@ pub(crate) static RULE: Rule = Rule {
 Finds `torch.utils.data.DataLoader(...)` assigned to a name that says it is for training
 (`train_loader`, `train_dl`, `trainloader`) that neither passes `shuffle` nor a `sampler` /
 `batch_sampler`, so the default `shuffle=False` applies; and, as info, loaders named for
-evaluation (`val_loader`, `test_loader`, `eval_dataloader`) with `shuffle=True`.
+evaluation (`val_loader`, `test_loader`, `eval_dataloader`) with `shuffle=True`. It also
+reports (as an error) a `shuffle=` that is true only when the sampler passed as `sampler=` is
+not None (`shuffle=cfg.SHUFFLE and sampler is not None`): with a sampler DataLoader raises
+`ValueError`, without one the loader never shuffles.
 
 ## Why is this bad?
 Without shuffling, every epoch presents the batches in the same order, and datasets stored by
@@ -125,6 +128,24 @@ fn check(ctx: &mut Context) {
             || call.arguments.args.len() > 3;
         let target = &binding.target;
         let call_range = call.range();
+        // `shuffle=cfg.SHUFFLE and sampler is not None` with `sampler=sampler` (HRNet's
+        // train.py before its fix): shuffle is on exactly when a sampler is given, which
+        // DataLoader rejects, and off when none is: the single-GPU run never shuffles.
+        let sampler = kw("sampler").and_then(mleng_python::index::literals::dotted);
+        if let (Some(shuffle), Some(sampler)) = (shuffle, sampler.as_deref()) {
+            if let Some(test) = true_when_present(shuffle, sampler) {
+                let message = format!(
+                    "`shuffle={}` is true only when `{sampler}` is not None, and `{sampler}` is also passed as `sampler=`: with a sampler DataLoader raises ValueError (sampler and shuffle are mutually exclusive), without one `{target}` never shuffles",
+                    ctx.brief(shuffle.range())
+                );
+                let fix = Fix::new(format!(
+                    "Shuffle when there is no sampler: `{sampler} is None` (the sampler shuffles otherwise)"
+                ))
+                .with_replacement(ctx.text(test).replacen("is not None", "is None", 1));
+                ctx.report_with_severity(test, Severity::Error, message, Some(fix));
+                continue;
+            }
+        }
         if is_train_name(target) && shuffle.is_none() && !has_sampler {
             let message = format!(
                 "`{target}` is a training DataLoader without `shuffle=True` or a sampler: every epoch sees the batches in the same order"
@@ -156,5 +177,23 @@ fn check(ctx: &mut Context) {
             let fix = Fix::new("Keep evaluation order fixed: `shuffle=False`");
             ctx.report_with_severity(call_range, Severity::Info, message, Some(fix));
         }
+    }
+}
+
+/// The `sampler is not None` test inside a `shuffle=` expression (alone, or an operand of
+/// `and`), for the name passed as `sampler=`.
+fn true_when_present(shuffle: &Expr, sampler: &str) -> Option<ruff_text_size::TextRange> {
+    match shuffle {
+        Expr::BoolOp(b) if b.op == ruff_python_ast::BoolOp::And => {
+            b.values.iter().find_map(|v| true_when_present(v, sampler))
+        }
+        Expr::Compare(c)
+            if matches!(c.ops.as_ref(), [ruff_python_ast::CmpOp::IsNot])
+                && matches!(c.comparators.as_ref(), [Expr::NoneLiteral(_)])
+                && mleng_python::index::literals::dotted(&c.left).as_deref() == Some(sampler) =>
+        {
+            Some(c.range())
+        }
+        _ => None,
     }
 }
