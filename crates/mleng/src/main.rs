@@ -60,20 +60,7 @@ fn keep_freed_memory() {
     unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) };
 }
 
-/// `mi_option_arena_eager_commit` (index 4 in both headers).
-const MI_OPTION_ARENA_EAGER_COMMIT: libmimalloc_sys::mi_option_t = 4;
-
-/// mimalloc's default commits its arenas eagerly on overcommitting systems (Linux): the
-/// first touch of each region then faults in and zeroes whole transparent huge pages, most of
-/// which a review never uses. Committing on demand measured on the corpus (dist build, 3 runs
-/// each): system time 2.7-2.8 s -> 0.75-0.87 s, peak RSS 840 -> 750 MB, same findings.
-fn commit_on_demand() {
-    // SAFETY: as above, an integer option set before any thread is spawned (0: off).
-    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_ARENA_EAGER_COMMIT, 0) };
-}
-
 fn main() -> ExitCode {
-    commit_on_demand();
     let cli = Cli::parse();
     // A server (LSP or MCP) lives for hours: memory it frees after a review goes back to the
     // system.
