@@ -7,6 +7,7 @@ mod box_flip_without_swap;
 mod classification_plain_cross_entropy;
 mod dataset_normalization_mismatch;
 mod detection_plain_cross_entropy;
+mod divided_by_255_twice;
 mod geometric_aug_ignores_targets;
 mod input_size_vs_weights;
 mod interpolate_align_corners;
@@ -45,6 +46,7 @@ pub(crate) const RULES: &[&Rule] = &[
     &manual_normalize_uint8::RULE,
     &augmented_validation_split::RULE,
     &dataset_normalization_mismatch::RULE,
+    &divided_by_255_twice::RULE,
 ];
 
 /// The task-advice rules: the comparison of `mleng recommend --project` as review findings.

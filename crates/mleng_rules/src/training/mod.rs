@@ -32,6 +32,7 @@ mod zero_grad_missing;
 
 use crate::project::ProjectRule;
 use crate::rule::Rule;
+pub(crate) use loop_facts::exclusive as exclusive_ranges;
 
 pub(crate) const RULES: &[&Rule] = &[
     &missing_gradient_clipping::RULE,
