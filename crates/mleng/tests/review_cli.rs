@@ -138,6 +138,9 @@ fn bad_input_is_reported_per_file_and_the_rest_is_reviewed() {
         line_of("py2.py").contains("INP002") && line_of("py2.py").contains("Python 2"),
         "{out}"
     );
+    // Legacy Python 2 is reported as skipped (info), a real syntax error as an error.
+    assert!(line_of("py2.py").contains("[info]"), "{out}");
+    assert!(line_of("many.py").contains("[error]"), "{out}");
     assert_eq!(
         out.lines().filter(|l| l.contains("many.py")).count(),
         1,

@@ -60,6 +60,9 @@ notebooks): one finding per file (per cell in a notebook), at the first error, w
 of the others (one missing colon often makes several parser errors on one line). Rules do not
 run on a file with syntax errors, because they would have to guess. A notebook cell indented as
 a whole is not an error: IPython removes the first line's indentation before running a cell.
+A file whose first error is Python 2 syntax (`print x`, `exec code`, `except E, e:`) is
+reported as info, not as an error: it is legacy code that runs under Python 2, not a broken
+file, and mleng (which reads Python 3) only says it skipped it.
 
 ## Why is this bad?
 The file cannot run, and mleng cannot review it.
@@ -237,11 +240,16 @@ pub(crate) fn syntax_errors(index: &SemanticIndex, errors: &[SyntaxError]) -> Ve
                 (n, Some(_)) => format!(" (and {n} more syntax errors in this cell)"),
                 (n, None) => format!(" (and {n} more syntax errors in this file)"),
             };
-            input_finding(
+            let mut finding = input_finding(
                 &SYNTAX_ERROR,
                 location_of(index, err.range),
                 format!("syntax error: {}{hint}{others}", err.message),
-            )
+            );
+            // Legacy Python 2 code in an old repository is not broken, only unreviewed.
+            if !hint.is_empty() {
+                finding.severity = Severity::Info;
+            }
+            finding
         })
         .collect()
 }
