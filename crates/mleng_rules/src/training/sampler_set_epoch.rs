@@ -143,5 +143,17 @@ fn epoch_loop(ctx: &Context) -> Option<usize> {
             return Some(lid);
         }
     }
+    // A training function of another file (`fit_one_epoch` from `utils/utils_fit.py`), as the
+    // project model summarises it.
+    for (id, call) in index.calls.iter().enumerate() {
+        let Some(&lid) = call.loops.last() else {
+            continue;
+        };
+        if let Some(symbol @ mleng_project::Symbol::Function(..)) = ctx.resolve_call(id) {
+            if ctx.project.behaviour(symbol).trains() {
+                return Some(lid);
+            }
+        }
+    }
     None
 }
