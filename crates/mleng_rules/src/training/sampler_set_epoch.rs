@@ -47,7 +47,8 @@ for epoch in range(epochs):
 
 ## Known problems
 Frameworks that call `set_epoch` for you (Lightning, Accelerate, Ignite, composer) are skipped
-when the file imports them. A `set_epoch` call in another module is not seen.
+when the file imports them. A `set_epoch` call in another module is not seen; a sampler (or
+its loader) handed to a function inside the epoch loop is assumed to be set there.
 
 ## References
 - PyTorch `DistributedSampler` ("calling the set_epoch() method at the beginning of each epoch before creating the DataLoader iterator is necessary to make shuffling work properly across multiple epochs"): <https://pytorch.org/docs/stable/data.html#torch.utils.data.distributed.DistributedSampler>
@@ -103,6 +104,26 @@ fn check(ctx: &mut Context) {
             }
         })
         .unwrap_or_else(|| "sampler".into());
+    // The sampler handed to a function in the epoch loop (`train(..., sampler=sampler1)`,
+    // pytorch/examples' FSDP T5 script, whose `train` calls `sampler.set_epoch(epoch)` in
+    // another file): that function may set the epoch.
+    let loop_range = index.loops[epoch_loop].range;
+    let sampler_var = name.strip_suffix(".sampler").unwrap_or(&name).to_string();
+    let handed = index.calls.iter().any(|c| {
+        loop_range.contains_range(c.range())
+            && c.expr
+                .arguments
+                .args
+                .iter()
+                .chain(c.expr.arguments.keywords.iter().map(|k| &k.value))
+                .any(|a| {
+                    mleng_python::index::literals::dotted(a)
+                        .is_some_and(|d| d == name || d == sampler_var)
+                })
+    });
+    if handed {
+        return;
+    }
     let header = ctx.brief(index.loops[epoch_loop].header);
     let message = format!(
         "the epoch loop `{header}` never calls `{name}.set_epoch(...)` on its DistributedSampler (built {}): every epoch replays the same shuffled order",
