@@ -20,7 +20,17 @@ pub(crate) static RULE: Rule = Rule {
 Finds validation passes inside an epoch loop (a loop that is not a training loop, under
 `torch.no_grad()` / `torch.inference_mode()` or iterating over a `val`/`valid`/`test`/`eval`
 loader, directly or in a local helper) that call the model being trained while nothing in the epoch
-calls `model.eval()` (or `model.train(False)`).
+calls `model.eval()` (or `model.train(False)`). Also, in the same spirit:
+- an evaluation pass after the training loop of the same function or script (a
+  `fit_one_epoch` that trains, then validates, and never switches);
+- evaluation and prediction functions anywhere in the project (`evaluate`, `validate`,
+  `predict_img`, also without a loop) that neither they nor any of their callers (functions, or
+  a script's top-level code) switch to eval mode;
+- `model.train()` called inside a validation loop (over a `val`/`test` loader, no backward)
+  before the model runs (Monte Carlo dropout code is left alone);
+- an inference script (nothing in the file trains) that loads trained weights
+  (`load_state_dict`, or a pickled module from `torch.load`) and runs the model with no
+  `eval()` anywhere in the file.
 
 ## Why is this bad?
 In training mode, Dropout randomly zeroes activations and BatchNorm normalises with the statistics

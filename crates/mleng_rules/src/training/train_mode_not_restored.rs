@@ -20,7 +20,14 @@ pub(crate) static RULE: Rule = Rule {
 Finds epoch loops (a loop around the batch training loop, or around a call to a local function
 that trains) in which the model is put in evaluation mode (`model.eval()` or `model.train(False)`,
 directly or in a local helper such as `validate()`) but nothing in the epoch, including the
-training helper, puts it back with `model.train()`.
+training helper, puts it back with `model.train()`. The same in a batch loop that evaluates
+every k steps. Helpers are followed through the project model: functions of other files,
+closures defined in the same function (`def _eval_epoch():` inside `main()`), and methods
+called through `self` (a `Trainer`'s `self.validate()`, also inherited). A helper handed a model
+that is not the one trained (an EMA copy, `eval_model`), or handed two of the models the loop
+runs, is left alone. It also reports a method of a class that trains which switches to eval
+mode, runs the model, and "restores" the mode with a second `.eval()` where `.train()` was
+meant.
 
 ## Why is this bad?
 `eval()` is sticky. From the second epoch on, the model trains in evaluation mode: dropout is off

@@ -20,6 +20,9 @@ Finds training loops (a loop with `backward()` and an optimizer or `GradScaler` 
 nothing clears the gradients: no `optimizer.zero_grad()`, `model.zero_grad()`, `param.grad = None`
 or `param.grad.zero_()`, directly or in a local helper the loop calls. A Lightning
 `training_step` with manual optimization (`self.manual_backward`) is checked the same way.
+A loop that steps several optimizers (a GAN's generator and discriminator) and clears some of
+them by name is checked per optimizer: the one whose `zero_grad()` is missing is reported
+(unless a module's `zero_grad()` or a helper may clear it).
 
 ## Why is this bad?
 `backward()` *adds* to `.grad`; it never overwrites it. Without clearing, the gradient of step
