@@ -74,6 +74,15 @@ impl Call<'_> {
         self.expr.arguments.args.get(index)
     }
 
+    /// Every argument value, positional then keyword (`**kwargs` included as its value).
+    pub fn argument_values(&self) -> impl Iterator<Item = &Expr> {
+        self.expr
+            .arguments
+            .args
+            .iter()
+            .chain(self.expr.arguments.keywords.iter().map(|k| &k.value))
+    }
+
     /// Positional argument `index`, or the keyword `name`.
     pub fn arg_or_keyword(&self, index: usize, name: &str) -> Option<&Expr> {
         self.keyword(name).or_else(|| self.arg(index))

@@ -186,11 +186,7 @@ fn touched(ctx: &Context, var: &str, head_attr: &str) -> bool {
         }) || dotted(&c.expr.func)
             .is_some_and(|d| index.classes.iter().any(|cl| cl.is_module && cl.name == d));
         into_module
-            && c.expr
-                .arguments
-                .args
-                .iter()
-                .chain(c.expr.arguments.keywords.iter().map(|k| &k.value))
+            && c.argument_values()
                 .any(|a| dotted(a).as_deref() == Some(var))
     })
 }

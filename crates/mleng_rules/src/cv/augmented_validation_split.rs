@@ -114,13 +114,7 @@ fn retransformed(ctx: &Context, subsets: &[String], dataset: &str) -> bool {
                 .any(|s| b.target.starts_with(&format!("{s}.")))
     });
     let wrapped = index.calls.iter().any(|c| {
-        let args: Vec<&Expr> = c
-            .expr
-            .arguments
-            .args
-            .iter()
-            .chain(c.expr.arguments.keywords.iter().map(|k| &k.value))
-            .collect();
+        let args: Vec<&Expr> = c.argument_values().collect();
         args.iter()
             .any(|a| dotted(a).is_some_and(|d| subsets.contains(&d)))
             && (c.keyword("transform").is_some()

@@ -273,14 +273,7 @@ pub fn scan(index: &SemanticIndex, tasks: &[Task]) -> FileFacts {
         let callee_text = index.text(call.expr.func.range());
         // Most calls match no pattern: check the callee against the patterns' heads first.
         if let Some(q) = qualified.filter(|q| heads.iter().any(|h| q.starts_with(h))) {
-            let strings: Vec<&str> = call
-                .expr
-                .arguments
-                .args
-                .iter()
-                .chain(call.expr.arguments.keywords.iter().map(|k| &k.value))
-                .filter_map(string)
-                .collect();
+            let strings: Vec<&str> = call.argument_values().filter_map(string).collect();
             let keywords: Vec<&str> = call
                 .expr
                 .arguments

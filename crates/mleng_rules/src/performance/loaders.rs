@@ -209,11 +209,7 @@ pub(crate) fn passed_to(ctx: &Context, loader: &Loader) -> Vec<(CallId, Behaviou
             continue;
         }
         let passes = call
-            .expr
-            .arguments
-            .args
-            .iter()
-            .chain(call.expr.arguments.keywords.iter().map(|k| &k.value))
+            .argument_values()
             .any(|a| dotted(a).as_deref() == Some(target));
         if !passes {
             continue;

@@ -154,14 +154,9 @@ pub(crate) fn model_escapes(index: &SemanticIndex, epoch: &Epoch, model: &str) -
                 .as_deref()
                 .is_some_and(|q| q.starts_with("torch."))
             && helper_targets(index, id, class).is_empty()
-            && c.expr
-                .arguments
-                .args
-                .iter()
-                .chain(c.expr.arguments.keywords.iter().map(|k| &k.value))
-                .any(|a| {
-                    matches!(a, Expr::Name(_) | Expr::Attribute(_))
-                        && mleng_python::index::literals::dotted(a).as_deref() == Some(model)
-                })
+            && c.argument_values().any(|a| {
+                matches!(a, Expr::Name(_) | Expr::Attribute(_))
+                    && mleng_python::index::literals::dotted(a).as_deref() == Some(model)
+            })
     })
 }

@@ -303,11 +303,7 @@ fn inference_script(ctx: &mut Context) {
         let handed_over = index.calls.iter().enumerate().any(|(id, c)| {
             id != load_id
                 && c.start() < run.start()
-                && c.expr
-                    .arguments
-                    .args
-                    .iter()
-                    .chain(c.expr.arguments.keywords.iter().map(|k| &k.value))
+                && c.argument_values()
                     .any(|a| dotted(a).as_deref() == Some(model.as_str()))
                 && !c
                     .qualified

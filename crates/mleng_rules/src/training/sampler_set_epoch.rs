@@ -111,15 +111,10 @@ fn check(ctx: &mut Context) {
     let sampler_var = name.strip_suffix(".sampler").unwrap_or(&name).to_string();
     let handed = index.calls.iter().any(|c| {
         loop_range.contains_range(c.range())
-            && c.expr
-                .arguments
-                .args
-                .iter()
-                .chain(c.expr.arguments.keywords.iter().map(|k| &k.value))
-                .any(|a| {
-                    mleng_python::index::literals::dotted(a)
-                        .is_some_and(|d| d == name || d == sampler_var)
-                })
+            && c.argument_values().any(|a| {
+                mleng_python::index::literals::dotted(a)
+                    .is_some_and(|d| d == name || d == sampler_var)
+            })
     });
     if handed {
         return;

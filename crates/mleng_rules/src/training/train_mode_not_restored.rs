@@ -338,11 +338,7 @@ fn through_helpers(ctx: &mut Context, reported: &[usize], reported_loops: &[usiz
                 .filter_map(|c| dotted(&c.expr.func))
                 .collect();
             let mut handed: Vec<String> = eval_call
-                .expr
-                .arguments
-                .args
-                .iter()
-                .chain(eval_call.expr.arguments.keywords.iter().map(|k| &k.value))
+                .argument_values()
                 .filter_map(|a| match a {
                     // `remove_ddp_wrapper(heads)`, `unwrap(model)`: the model inside.
                     ruff_python_ast::Expr::Call(c) => c.arguments.args.first().and_then(dotted),
@@ -420,11 +416,7 @@ fn through_helpers(ctx: &mut Context, reported: &[usize], reported_loops: &[usiz
             };
             let trained = events.iter().filter(|e| e.trains).any(|e| {
                 let c = &index.calls[e.call];
-                c.expr
-                    .arguments
-                    .args
-                    .iter()
-                    .chain(c.expr.arguments.keywords.iter().map(|k| &k.value))
+                c.argument_values()
                     .any(|a| dotted(a).is_some_and(|a| is_trained(&a)))
             }) || index.calls.iter().any(|c| {
                 // Run with autograd on: sampling from an EMA copy under no_grad is not training.
@@ -450,11 +442,7 @@ fn through_helpers(ctx: &mut Context, reported: &[usize], reported_loops: &[usiz
         let escapes = known_model
             && unknown_callees.iter().any(|&id| {
                 let c = &index.calls[id];
-                c.expr
-                    .arguments
-                    .args
-                    .iter()
-                    .chain(c.expr.arguments.keywords.iter().map(|k| &k.value))
+                c.argument_values()
                     .any(|a| dotted(a).as_deref() == Some(model.as_str()))
             });
         if escapes {
