@@ -41,6 +41,10 @@ img_ = img[:, :, ::-1].transpose((2, 0, 1)).copy()
 img_ = torch.from_numpy(img_).float().div(255.0).unsqueeze(0)
 ```
 
+## Fix
+None: which of the two scalings to keep (the NumPy one or the `torch` one) is the author's
+choice; the finding names both lines.
+
 ## References
 - pytorch-yolo-v3's `prep_image` fix ("division with 255 twice instead of once", ayooshkathuria/pytorch-yolo-v3 commit c4b7841).
 - torchvision models expect inputs "loaded in to a range of [0, 1]": <https://pytorch.org/vision/0.8/models.html>
