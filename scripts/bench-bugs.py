@@ -235,6 +235,12 @@ def at_spot(f, case):
     return start - SLACK <= line <= end + SLACK
 
 
+def related_at_spot(f, case):
+    """One of the finding's related locations (a caller of the reported function, the loss
+    an activation feeds) is at the spot: the user is pointed there too."""
+    return any(at_spot(r, case) for r in f.get("related", []))
+
+
 def enclosing_block(gd, case):
     """(start, end) lines of the innermost loop or function around the bug line
     in the buggy file, or None (notebooks, syntax errors, module level)."""
@@ -358,6 +364,8 @@ def main():
         hit = [f for f in here if f.get("code") in expected]
         other = [f for f in here if f.get("code") not in expected and is_loud(f)]
         r["caught"] = bool(hit)
+        r["caught_related"] = bool(hit) or any(
+            f.get("code") in expected and related_at_spot(f, case) for f in bug["findings"])
         block = enclosing_block(gd, case)
         r["caught_in_block"] = bool(hit) or any(
             f.get("code") in expected and in_block(f, case, block) for f in bug["findings"])
@@ -406,6 +414,7 @@ def main():
         "recall": total["caught"] / len(ok) if ok else None,
         "recall_with_other": (total["caught"] + total["other"]) / len(ok) if ok else None,
         "caught_in_block": sum(r.get("caught_in_block", False) for r in ok),
+        "caught_with_related": sum(r.get("caught_related", False) for r in ok),
         "coverable_cases": cov["cases"], "coverable_caught": cov["caught"],
         "coverable_recall": cov["caught"] / cov["cases"] if cov["cases"] else None,
         "fp_on_fix": total["fp"],
@@ -422,6 +431,9 @@ def main():
     md.append(f"- caught by an expected rule: {total['caught']} ({pct(total['caught'], len(ok))})")
     md.append(f"- caught by another rule only (a warning/error at the spot): {total['other']} "
               f"({pct(total['other'], len(ok))}); either: {pct(total['caught'] + total['other'], len(ok))}")
+    related_n = summary["caught_with_related"]
+    md.append(f"- caught at the spot or at one of the finding's related locations (a caller of the reported "
+              f"function, ...; includes the strict ones): {related_n} ({pct(related_n, len(ok))})")
     in_block_n = sum(r.get("caught_in_block", False) for r in ok)
     md.append(f"- caught by an expected rule anywhere in the innermost loop/function around the bug line "
               f"(looser match; includes the strict ones): {in_block_n} ({pct(in_block_n, len(ok))})")

@@ -277,12 +277,24 @@ pub struct Finding {
     /// Supporting facts (values, steps, related lines), one per entry.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub evidence: Vec<String>,
+    /// Other places the finding is about (the calls of the function it reports, the loss an
+    /// activation feeds): where the fix may go instead.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub related: Vec<Related>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fix: Option<Fix>,
     /// The source lines around the span, filled in by the command that read the file so
     /// that renderers stay pure functions of the findings.
     #[serde(skip)]
     pub snippet: Option<Snippet>,
+}
+
+/// Another place in the code that a finding is about, with what happens there ("`validate()`
+/// is called here"). SARIF calls it a related location, LSP related information.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Related {
+    pub location: Location,
+    pub message: String,
 }
 
 /// Source lines for the text renderer: `text` holds whole lines starting at `first_line`
@@ -326,6 +338,7 @@ impl Finding {
             location,
             message: message.into(),
             evidence: Vec::new(),
+            related: Vec::new(),
             fix: None,
             snippet: None,
         }
@@ -339,6 +352,19 @@ impl Finding {
     pub fn with_evidence(mut self, line: impl Into<String>) -> Finding {
         self.evidence.push(line.into());
         self
+    }
+
+    pub fn with_related(mut self, location: Location, message: impl Into<String>) -> Finding {
+        self.relate(location, message);
+        self
+    }
+
+    /// Adds a related location (for a finding a rule has just reported).
+    pub fn relate(&mut self, location: Location, message: impl Into<String>) {
+        self.related.push(Related {
+            location,
+            message: message.into(),
+        });
     }
 
     /// Sort key that lists findings by file, cell, position, then code.

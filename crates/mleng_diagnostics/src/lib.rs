@@ -8,7 +8,7 @@ mod finding;
 pub mod render;
 
 pub use finding::{
-    count_fixable, Applicability, Area, Edit, Finding, Fix, Location, RuleInfo, Severity, Snippet,
-    Span,
+    count_fixable, Applicability, Area, Edit, Finding, Fix, Location, Related, RuleInfo, Severity,
+    Snippet, Span,
 };
 pub use render::{render, Format, RenderOptions};

@@ -39,6 +39,14 @@ fn findings() -> Vec<Finding> {
         "`torch.load` without `weights_only=True` can run arbitrary code",
     )
     .with_evidence("the checkpoint path comes from a command-line argument")
+    .with_related(
+        at("src/cli.py", None, Some(span(40, 9, 40, 9))),
+        "`restore()` is called here",
+    )
+    .with_related(
+        at("notebooks/explore.ipynb", Some(2), Some(span(4, 1, 4, 1))),
+        "`restore()` is called here",
+    )
     .with_fix(
         Fix::new("pass `weights_only=True`")
             .with_replacement("torch.load(path, weights_only=True)"),

@@ -94,6 +94,33 @@ pub fn diagnostic(
             }
         }
     }
+    for other in &finding.related {
+        let line = other.location.span.map_or(1, |s| s.start_line);
+        let location = match other.location.cell {
+            // Another file: its text is not at hand, so the whole line is the range.
+            None => crate::uri::from_path(&other.location.path).map(|uri| {
+                let start = lsp_types::Position::new(line.saturating_sub(1), 0);
+                Location::new(uri, Range::new(start, lsp_types::Position::new(line, 0)))
+            }),
+            Some(cell) if other.location.path == finding.location.path => locate(EvidenceLine {
+                cell: Some(cell),
+                line,
+            }),
+            Some(_) => None,
+        };
+        match location {
+            Some(location) => related.push(DiagnosticRelatedInformation {
+                location,
+                message: other.message.clone(),
+            }),
+            None => {
+                message.push_str("\nsee: ");
+                message.push_str(&other.message);
+                message.push_str(": ");
+                message.push_str(&other.location.display());
+            }
+        }
+    }
     if let Some(fix) = &finding.fix {
         message.push_str("\nhelp: ");
         message.push_str(&fix.message);
@@ -194,6 +221,33 @@ mod tests {
         );
         assert!(d.message.contains("evidence: loss scale 65536"));
         assert!(d.message.contains("help: unscale first"));
+    }
+
+    #[test]
+    fn related_locations_in_other_files_become_related_information() {
+        let text = "clip(p)\n";
+        let index = LineIndex::new(text);
+        let span = Span::point(1, 1);
+        let mut elsewhere = FindingLocation::file("/p/engine.py");
+        elsewhere.span = Some(Span::point(40, 9));
+        let mut other_notebook = FindingLocation::file("/p/explore.ipynb");
+        other_notebook.cell = Some(2);
+        let f = finding(span)
+            .with_related(elsewhere, "`evaluate()` is called here")
+            .with_related(other_notebook, "and here")
+            .with_related(FindingLocation::file("relative.py"), "and there");
+        let d = diagnostic(&f, &index, DEFAULT_DOCS_URL, |_| None);
+        let related = d.related_information.unwrap();
+        assert_eq!(related.len(), 1);
+        assert_eq!(related[0].location.uri.as_str(), "file:///p/engine.py");
+        assert_eq!(
+            related[0].location.range,
+            Range::new(Position::new(39, 0), Position::new(40, 0))
+        );
+        assert_eq!(related[0].message, "`evaluate()` is called here");
+        // What cannot be located is said in the message instead of dropped.
+        assert!(d.message.contains("see: and here: /p/explore.ipynb:cell 2"));
+        assert!(d.message.contains("see: and there: relative.py"));
     }
 
     #[test]

@@ -21,9 +21,12 @@ pub fn to_path(uri: &Uri) -> Option<PathBuf> {
     (path.starts_with('/') || cfg!(windows)).then(|| PathBuf::from(path))
 }
 
-/// The `file://` URI of an absolute path (tests build URIs with it).
-#[cfg(test)]
+/// The `file://` URI of an absolute path (a finding's related location in another file; tests
+/// build URIs with it). A relative path has none.
 pub fn from_path(path: &std::path::Path) -> Option<Uri> {
+    if !path.is_absolute() {
+        return None;
+    }
     let text = path.to_str()?;
     let mut out = String::from("file://");
     if !text.starts_with('/') {

@@ -138,6 +138,11 @@ pub struct CallSite {
     /// The 1-based line of the `def` of the function that makes the call (module level: none;
     /// [`crate::ProjectModel::caller_of`] resolves both).
     pub caller: Option<u32>,
+    /// Where the call is, for a finding to point at it: the notebook cell (if any) and the
+    /// 1-based line and column within it (or within the file).
+    pub cell: Option<u32>,
+    pub line: u32,
+    pub column: u32,
 }
 
 /// Distils a file's index into its summary.
@@ -237,6 +242,11 @@ pub fn summarize(index: &SemanticIndex) -> ModuleSummary {
             .filter_map(|kw| Some((kw.arg.as_ref()?.to_string(), constructor(&kw.value))))
             .collect();
         let grad_free = index.evaluation.grad_free(call.range());
+        let (line, column) = source.lines.line_column(&source.text, call.range().start());
+        let (cell, line) = match source.cell_of_line(line) {
+            Some((cell, line_in_cell)) => (Some(cell), line_in_cell),
+            None => (None, line),
+        };
         summary.call_sites.push(CallSite {
             callee,
             args,
@@ -245,6 +255,9 @@ pub fn summarize(index: &SemanticIndex) -> ModuleSummary {
             caller: call
                 .function
                 .map(|f| line_of(index.functions[f].def.range())),
+            cell,
+            line,
+            column,
         });
     }
     summary

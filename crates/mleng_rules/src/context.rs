@@ -22,6 +22,10 @@ pub struct Context<'i, 'a> {
     pub(crate) subjects: Vec<Option<String>>,
 }
 
+/// At most this many related locations on one finding (the first callers, say): enough to
+/// show where else the fix may go without burying the finding.
+pub const MAX_RELATED: usize = 3;
+
 impl<'i, 'a> Context<'i, 'a> {
     pub fn new(
         index: &'i SemanticIndex<'a>,
@@ -117,6 +121,23 @@ impl<'i, 'a> Context<'i, 'a> {
         let def = self.index.functions.get(function)?.def;
         let line = self.index.source.lines.line_of(def.range.start());
         self.project.function_at(self.module, line)
+    }
+
+    /// Where a call of the project model is (any file), for a finding's related locations.
+    pub fn site_location(
+        &self,
+        module: ModuleId,
+        site: &mleng_project::summary::CallSite,
+    ) -> Location {
+        let mut location = Location::file(self.project.module(module).path.clone());
+        location.cell = site.cell;
+        location.span = Some(Span::point(site.line, site.column));
+        location
+    }
+
+    /// Where `range` of this file is, for a finding's related locations.
+    pub fn location(&self, range: TextRange) -> Location {
+        location_of(self.index, range)
     }
 
     /// The code at `range` on one line, shortened to 80 characters: for messages that quote a

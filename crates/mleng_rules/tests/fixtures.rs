@@ -146,6 +146,15 @@ fn fixtures_produce_exactly_the_expected_findings() {
                     "{rel}:{cell}{}:{} {} [{}] {}\n",
                     span.start_line, span.start_column, f.code, f.severity, f.message
                 ));
+                for r in &f.related {
+                    let at = r.location.span.map_or(0, |s| s.start_line);
+                    let cell = r
+                        .location
+                        .cell
+                        .map(|c| format!("cell {c}:"))
+                        .unwrap_or_default();
+                    snapshot.push_str(&format!("    note: {cell}{at}: {}\n", r.message));
+                }
                 if let Some(fix) = &f.fix {
                     snapshot.push_str(&format!("    help: {}\n", fix.message));
                     for line in fix

@@ -149,6 +149,16 @@ fn project_fixtures_produce_exactly_the_expected_findings() {
                 for e in &f.evidence {
                     snapshot.push_str(&format!("    evidence: {e}\n"));
                 }
+                for r in &f.related {
+                    let path = r
+                        .location
+                        .path
+                        .strip_prefix(fixtures_root())
+                        .unwrap_or(&r.location.path)
+                        .display();
+                    let line = r.location.span.map_or(0, |s| s.start_line);
+                    snapshot.push_str(&format!("    note: {path}:{line}: {}\n", r.message));
+                }
                 if let Some(fix) = &f.fix {
                     snapshot.push_str(&format!("    help: {}\n", fix.message));
                     for line in fix

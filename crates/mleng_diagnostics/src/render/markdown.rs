@@ -77,7 +77,7 @@ fn severity_badge(severity: Severity) -> &'static str {
 
 /// A collapsible block with the evidence and fix; nothing for a finding that has neither.
 fn details(finding: &Finding, rules: &[RuleInfo]) -> String {
-    if finding.fix.is_none() && finding.evidence.is_empty() {
+    if finding.fix.is_none() && finding.evidence.is_empty() && finding.related.is_empty() {
         return String::new();
     }
     let mut out = format!(
@@ -92,7 +92,15 @@ fn details(finding: &Finding, rules: &[RuleInfo]) -> String {
     for fact in &finding.evidence {
         let _ = writeln!(out, "- {}", html(&one_line(fact)));
     }
-    if !finding.evidence.is_empty() {
+    for related in &finding.related {
+        let _ = writeln!(
+            out,
+            "- {}: <code>{}</code>",
+            html(&one_line(&related.message)),
+            html(&related.location.display())
+        );
+    }
+    if !finding.evidence.is_empty() || !finding.related.is_empty() {
         out.push('\n');
     }
     if let Some(fix) = &finding.fix {

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use serde_json::{json, Map, Value};
 
 use super::{paths, RenderOptions};
-use crate::{Finding, RuleInfo, Severity, Span};
+use crate::{Finding, Location, RuleInfo, Severity, Span};
 
 const SCHEMA: &str = "https://json.schemastore.org/sarif-2.1.0.json";
 const INFORMATION_URI: &str = "https://github.com/mleng/mleng";
@@ -107,17 +107,7 @@ fn result(finding: &Finding, rule_index: Option<usize>) -> Value {
         text.push_str(&fix.message);
     }
 
-    let (uri, relative) = paths::uri(&location.path);
-    let mut artifact = Map::new();
-    artifact.insert("uri".into(), json!(uri));
-    if relative {
-        artifact.insert("uriBaseId".into(), json!("%SRCROOT%"));
-    }
-    let mut physical = Map::new();
-    physical.insert("artifactLocation".into(), Value::Object(artifact));
-    if let Some(span) = location.span {
-        physical.insert("region".into(), region(span));
-    }
+    let physical = physical_location(location);
 
     let mut result = Map::new();
     result.insert("ruleId".into(), json!(finding.code));
@@ -128,8 +118,27 @@ fn result(finding: &Finding, rule_index: Option<usize>) -> Value {
     result.insert("message".into(), json!({ "text": text }));
     result.insert(
         "locations".into(),
-        json!([{ "physicalLocation": Value::Object(physical) }]),
+        json!([{ "physicalLocation": physical }]),
     );
+    if !finding.related.is_empty() {
+        let related: Vec<Value> = finding
+            .related
+            .iter()
+            .enumerate()
+            .map(|(id, r)| {
+                let text = match r.location.cell {
+                    Some(cell) => format!("[cell {cell}] {}", r.message),
+                    None => r.message.clone(),
+                };
+                json!({
+                    "id": id,
+                    "physicalLocation": physical_location(&r.location),
+                    "message": { "text": text },
+                })
+            })
+            .collect();
+        result.insert("relatedLocations".into(), Value::Array(related));
+    }
     result.insert(
         "partialFingerprints".into(),
         json!({ FINGERPRINT_KEY: fingerprint(finding) }),
@@ -141,6 +150,22 @@ fn result(finding: &Finding, rule_index: Option<usize>) -> Value {
     }
     result.insert("properties".into(), Value::Object(properties));
     Value::Object(result)
+}
+
+/// A file (relative to `%SRCROOT%` when it can be) and the region in it.
+fn physical_location(location: &Location) -> Value {
+    let (uri, relative) = paths::uri(&location.path);
+    let mut artifact = Map::new();
+    artifact.insert("uri".into(), json!(uri));
+    if relative {
+        artifact.insert("uriBaseId".into(), json!("%SRCROOT%"));
+    }
+    let mut physical = Map::new();
+    physical.insert("artifactLocation".into(), Value::Object(artifact));
+    if let Some(span) = location.span {
+        physical.insert("region".into(), region(span));
+    }
+    Value::Object(physical)
 }
 
 /// A region the schema accepts: lines and columns at least 1, the end not before the

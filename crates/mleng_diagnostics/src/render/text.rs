@@ -116,12 +116,17 @@ fn render_one(finding: &Finding, painter: Painter) -> String {
             out.push_str(&excerpt_row(&gutter, row, severity));
         }
         // The closing bar separates the excerpt from notes; with none, it is noise.
-        if !finding.evidence.is_empty() || finding.fix.is_some() {
+        if !finding.evidence.is_empty() || !finding.related.is_empty() || finding.fix.is_some() {
             out.push_str(&gutter.bar());
         }
     }
     for fact in &finding.evidence {
         let note = labelled(painter, Style::Emphasis, "evidence", fact);
+        out.push_str(&gutter.line(None, "=", &note, None));
+    }
+    for related in &finding.related {
+        let text = format!("{}: {}", safe(&related.location.display()), related.message);
+        let note = labelled(painter, Style::Emphasis, "note", &text);
         out.push_str(&gutter.line(None, "=", &note, None));
     }
     if let Some(fix) = &finding.fix {

@@ -1,4 +1,4 @@
-use mleng_diagnostics::{Area, Fix, Severity};
+use mleng_diagnostics::{Area, Fix, Location, Severity, Span};
 use mleng_knowledge::losses::{logit_loss, Activation};
 use mleng_project::summary::sequential_ending;
 use mleng_project::ModuleId;
@@ -68,8 +68,10 @@ struct Ending {
     /// Local class name, or the variable holding an `nn.Sequential`.
     model: String,
     activation: Activation,
-    /// `line 12: `F.softmax(x)`` in this file, or `models/net.py:12: ...` in another.
-    evidence: String,
+    /// The code applying it (`F.softmax(x)`).
+    text: String,
+    /// Where it is (this file or another).
+    at: Location,
 }
 
 fn check(ctx: &mut Context) {
@@ -114,10 +116,14 @@ fn check(ctx: &mut Context) {
             "Remove the final {} from the model and return logits; apply it only where probabilities are needed (inference, metrics)",
             ending.activation.name()
         ));
-        let evidence = format!("final {} at {}", ending.activation.name(), ending.evidence);
+        let note = format!(
+            "`{}` ends in {} here: `{}`",
+            ending.model,
+            ending.activation.name(),
+            ending.text
+        );
         ctx.report(call.range(), message, Some(fix))
-            .evidence
-            .push(evidence);
+            .relate(ending.at, note);
     }
 }
 
@@ -171,7 +177,8 @@ fn model_of(
             return Some(Ending {
                 model: callee,
                 activation,
-                evidence: format!("{}: `{}`", ctx.where_is(at), ctx.text(at)),
+                text: ctx.brief(at),
+                at: ctx.location(at),
             });
         }
         // `model = mlp(sizes)` where the local factory returns an `nn.Sequential(...)`.
@@ -202,7 +209,8 @@ fn factory_sequential_ending(ctx: &Context, model: &str, call: &ExprCall) -> Opt
     Some(Ending {
         model: model.to_string(),
         activation,
-        evidence: format!("{}: `{}`", ctx.where_is(at), ctx.text(at)),
+        text: ctx.brief(at),
+        at: ctx.location(at),
     })
 }
 
@@ -213,21 +221,22 @@ fn constructor_ending(ctx: &Context, module: ModuleId, written: &str) -> Option<
     let class = ctx.project.class(defining)?;
     let name = ctx.project.class(symbol).map_or(&class.name, |c| &c.name);
     let path = ctx.project.path_of(defining);
-    let here = ctx.index.source.path.as_path();
-    let evidence = if path == here {
-        format!("{}: `{}`", ctx.where_is(ending.range), ending.text)
+    let at = if path == ctx.index.source.path.as_path() {
+        ctx.location(ending.range)
     } else {
-        // Relative to this file's folder when the other file is below it (`models/net.py`).
-        let shown = here
-            .parent()
-            .and_then(|dir| path.strip_prefix(dir).ok())
-            .unwrap_or(path);
-        format!("{}:{}: `{}`", shown.display(), ending.line, ending.text)
+        // Another file's text is not at hand: its line (a notebook's counts the whole text,
+        // which a cell-less location would misplace, so it gets the file only).
+        let mut at = Location::file(path.to_path_buf());
+        if path.extension().is_none_or(|e| e != "ipynb") {
+            at.span = Some(Span::point(ending.line, 1));
+        }
+        at
     };
     Some(Ending {
         model: name.clone(),
         activation: ending.activation,
-        evidence,
+        text: ending.text.clone(),
+        at,
     })
 }
 

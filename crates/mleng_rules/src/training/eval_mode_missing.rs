@@ -327,7 +327,11 @@ fn inference_script(ctx: &mut Context) {
             "Call `{model}.eval()` after loading the weights, before running the model"
         ))
         .with_example(format!("{}\n{model}.eval()", ctx.brief(load.range())));
-        ctx.report(run.range(), message, Some(fix));
+        let at_load = ctx.location(load.range());
+        ctx.report(run.range(), message, Some(fix)).relate(
+            at_load,
+            "the weights are loaded here (`.eval()` goes after it)",
+        );
         if !pickled {
             if let Some(class) = model_class(index, &model) {
                 ctx.set_subject(class);
@@ -593,7 +597,11 @@ fn evaluation_function_candidates(ctx: &mut Context, reported: &[ruff_text_size:
             "def {}(...):\n    {}.eval()\n    ...",
             eval.name, eval.model
         ));
-        ctx.report(eval.site, message, Some(fix));
+        let related = evaluation_functions::caller_locations(ctx, &callers);
+        let finding = ctx.report(eval.site, message, Some(fix));
+        for location in related {
+            finding.relate(location, format!("`{}()` is called here", eval.name));
+        }
         // The model class its callers pass, for the project check (a model without Dropout
         // or BatchNorm computes the same in both modes).
         if let Some(class) = passed_class(ctx, eval.function, &eval.model) {

@@ -243,6 +243,18 @@ pub(crate) fn callers<'c>(
     out
 }
 
+/// Where the first few of `callers` are, for a finding's related locations.
+pub(crate) fn caller_locations(
+    ctx: &Context,
+    callers: &[(usize, &mleng_project::summary::CallSite)],
+) -> Vec<mleng_diagnostics::Location> {
+    callers
+        .iter()
+        .take(crate::context::MAX_RELATED)
+        .map(|&(module, site)| ctx.site_location(module, site))
+        .collect()
+}
+
 /// The function a call site is in, as a project symbol.
 pub(crate) fn caller_of(
     ctx: &Context,

@@ -302,12 +302,12 @@ fn evaluation_functions(ctx: &mut Context, reported: &[usize]) -> Vec<ruff_text_
         {
             continue;
         }
-        if evaluation_functions::callers(ctx, eval.function)
-            .iter()
-            .any(|(_, site)| site.grad_free)
-        {
+        let callers = evaluation_functions::callers(ctx, eval.function);
+        if callers.iter().any(|(_, site)| site.grad_free) {
             continue;
         }
+        // The fix may as well go around a call (`with torch.no_grad(): validate(...)`).
+        let related = evaluation_functions::caller_locations(ctx, &callers);
         let header = ctx.brief(pass.header);
         let call_text = ctx.text(eval.model_call.range());
         let call_text = if call_text.contains('\n') || call_text.len() > 60 {
@@ -326,7 +326,10 @@ fn evaluation_functions(ctx: &mut Context, reported: &[usize]) -> Vec<ruff_text_
             "@torch.inference_mode()\ndef {}(...):\n    ...",
             eval.name
         ));
-        ctx.report(eval.model_call.range(), message, Some(fix));
+        let finding = ctx.report(eval.model_call.range(), message, Some(fix));
+        for location in related {
+            finding.relate(location, format!("`{}()` is called here", eval.name));
+        }
         passes.push(pass.range);
     }
     passes

@@ -73,6 +73,9 @@ framework), that function may call `train()`, so nothing is reported.
     check,
 };
 
+/// The related location at the training loop's header: where the other fix goes.
+const LOOP_NOTE: &str = "the loop that trains (`.train()` at the start of each pass also fixes it)";
+
 fn check(ctx: &mut Context) {
     let index = ctx.index;
     if ctx.is_test_file() {
@@ -123,7 +126,9 @@ fn check(ctx: &mut Context) {
             "Call `{model}.train()` at the start of every epoch's training pass"
         ))
         .with_example(format!("{header}:\n    {model}.train()\n    ...  # training\n    {eval_text}\n    ...  # validation"));
-        ctx.report(call.range(), message, Some(fix));
+        let at_loop = ctx.location(index.loops[epoch.loop_id].header);
+        ctx.report(call.range(), message, Some(fix))
+            .relate(at_loop, LOOP_NOTE);
         reported.push(eval_call);
         reported_loops.push(epoch.loop_id);
     }
@@ -476,7 +481,9 @@ fn through_helpers(ctx: &mut Context, reported: &[usize], reported_loops: &[usiz
         } else {
             Fix::new("Call `.train()` on the model again after evaluating (or at the start of each training pass)")
         };
-        ctx.report(eval_call.range(), message, Some(fix));
+        let at_loop = ctx.location(lp.header);
+        ctx.report(eval_call.range(), message, Some(fix))
+            .relate(at_loop, LOOP_NOTE);
         reported.push(eval.call);
     }
 }

@@ -116,7 +116,18 @@ fn check(ctx: &mut Context) {
             ))
         };
         let _ = step;
-        ctx.report(backward_range, message, Some(fix));
+        let loop_header = index
+            .loops
+            .iter()
+            .find(|l| l.range == lp.range)
+            .map(|l| ctx.location(l.header));
+        let finding = ctx.report(backward_range, message, Some(fix));
+        if let Some(at) = loop_header {
+            finding.relate(
+                at,
+                "each step starts here (clearing at the top of the step works too)",
+            );
+        }
     }
 }
 
