@@ -108,6 +108,31 @@ fn bad_input_is_reported_per_file_and_the_rest_is_reviewed() {
     )
     .unwrap();
     fs::write(p.join("py2.py"), "loss = 0.5\nprint 'loss', loss\n").unwrap();
+    // A course notebook's exercise cells: placeholders, not broken code (yandexdataschool's
+    // Practical_DL, udacity's deep-learning-v2-pytorch); a real error in a cell stays one.
+    let cells = [
+        "def softmax(x):\n    ## TODO: implement the softmax function here\n",
+        "loss = <logistic loss between predictions and labels>\n",
+        "x = \ny = 2\n",
+        "for i in range(3)\n    print(i)\n",
+    ];
+    let cells: Vec<String> = cells
+        .iter()
+        .map(|c| {
+            format!(
+                "{{\"cell_type\": \"code\", \"metadata\": {{}}, \"outputs\": [], \"source\": {}}}",
+                serde_json::to_string(c).unwrap()
+            )
+        })
+        .collect();
+    fs::write(
+        p.join("exercise.ipynb"),
+        format!(
+            "{{\"cells\": [{}], \"metadata\": {{}}, \"nbformat\": 4, \"nbformat_minor\": 5}}",
+            cells.join(", ")
+        ),
+    )
+    .unwrap();
     // Several parser errors from a few broken lines: one finding, the rest counted.
     fs::write(p.join("many.py"), "def f(:\n    x = = 1\ny = (\n").unwrap();
     fs::write(
@@ -141,6 +166,26 @@ fn bad_input_is_reported_per_file_and_the_rest_is_reviewed() {
     // Legacy Python 2 is reported as skipped (info), a real syntax error as an error.
     assert!(line_of("py2.py").contains("[info]"), "{out}");
     assert!(line_of("many.py").contains("[error]"), "{out}");
+    let exercise: Vec<&str> = out
+        .lines()
+        .filter(|l| l.contains("exercise.ipynb"))
+        .collect();
+    assert_eq!(exercise.len(), 4, "{out}");
+    for cell in 1..=3 {
+        let line = exercise
+            .iter()
+            .find(|l| l.contains(&format!("cell {cell}:")));
+        assert!(
+            line.is_some_and(|l| l.contains("[info]") && l.contains("placeholder")),
+            "{out}"
+        );
+    }
+    assert!(
+        exercise
+            .iter()
+            .any(|l| l.contains("cell 4:") && l.contains("[error]")),
+        "{out}"
+    );
     assert_eq!(
         out.lines().filter(|l| l.contains("many.py")).count(),
         1,

@@ -62,7 +62,10 @@ run on a file with syntax errors, because they would have to guess. A notebook c
 a whole is not an error: IPython removes the first line's indentation before running a cell.
 A file whose first error is Python 2 syntax (`print x`, `exec code`, `except E, e:`) is
 reported as info, not as an error: it is legacy code that runs under Python 2, not a broken
-file, and mleng (which reads Python 3) only says it skipped it.
+file, and mleng (which reads Python 3) only says it skipped it. So is a course notebook's
+exercise cell whose error comes from a placeholder left for the student (`<your code here>`,
+`loss = <the loss>`, `x = ` with nothing after it, a `# TODO` or "YOUR CODE" in the cell, a
+function whose body is only a comment): a template, incomplete on purpose.
 
 ## Why is this bad?
 The file cannot run, and mleng cannot review it.
@@ -232,7 +235,22 @@ pub(crate) fn syntax_errors(index: &SemanticIndex, errors: &[SyntaxError]) -> Ve
         .into_iter()
         .map(|(cell, err, more)| {
             let line = source.lines.line_of(err.range.start());
-            let hint = python2_hint(source.lines.line_text(&source.text, line));
+            let line_text = source.lines.line_text(&source.text, line);
+            let at_error = source
+                .text
+                .get(err.range.start().to_usize()..)
+                .unwrap_or("");
+            // A notebook cell is the student's unit of work: a placeholder anywhere in it
+            // explains its errors.
+            let context = source
+                .notebook
+                .as_ref()
+                .and_then(|nb| nb.cells.iter().find(|c| Some(c.number) == cell))
+                .map_or(line_text, |c| &source.text[c.range]);
+            let hint = match python2_hint(line_text) {
+                "" => placeholder_hint(context, line_text, at_error, cell.is_some(), &err.message),
+                hint => hint,
+            };
             let others = match (more, cell) {
                 (0, _) => String::new(),
                 (1, Some(_)) => " (and 1 more syntax error in this cell)".to_string(),
@@ -245,13 +263,62 @@ pub(crate) fn syntax_errors(index: &SemanticIndex, errors: &[SyntaxError]) -> Ve
                 location_of(index, err.range),
                 format!("syntax error: {}{hint}{others}", err.message),
             );
-            // Legacy Python 2 code in an old repository is not broken, only unreviewed.
+            // Legacy Python 2 code in an old repository is not broken, only unreviewed; an
+            // exercise template is incomplete on purpose.
             if !hint.is_empty() {
                 finding.severity = Severity::Info;
             }
             finding
         })
         .collect()
+}
+
+/// What course notebooks leave for the student to write, in place of code: `<your code here>`,
+/// `x = ###YOUR CODE`, `loss = <logistic loss of ...>`, `mse = ` with nothing after it.
+const PLACEHOLDER_WORDS: &[&str] = &[
+    "your code",
+    "your_code",
+    "student",
+    "fill in",
+    "fill me",
+    "fill this",
+    "todo",
+    "???",
+];
+
+/// An exercise template's placeholder is a common reason for a syntax error in course
+/// notebooks: say so. `context` is the error's notebook cell (or its line in a file), `line`
+/// the error's line and `at_error` the text from the error on.
+fn placeholder_hint(
+    context: &str,
+    line: &str,
+    at_error: &str,
+    in_notebook: bool,
+    message: &str,
+) -> &'static str {
+    let code = line.split('#').next().unwrap_or(line).trim_end();
+    let empty_assignment =
+        code.ends_with('=') && !["==", "!=", "<=", ">="].iter().any(|op| code.ends_with(op));
+    let angle = |text: &str| {
+        text.strip_prefix('<').is_some_and(|rest| {
+            rest.trim_start()
+                .starts_with(|c: char| c.is_alphabetic() || c == '.')
+        })
+    };
+    // `<your code here>` on a line of its own, or where the error is (`x = <the loss>`).
+    let angle_placeholder = angle(at_error)
+        || context
+            .lines()
+            .any(|l| angle(l.trim()) && l.trim_end().ends_with('>'));
+    let lower = context.to_ascii_lowercase();
+    let words = PLACEHOLDER_WORDS.iter().any(|w| lower.contains(w));
+    // `def loss(x):` followed only by comments: the body is the exercise.
+    let empty_function = in_notebook && message.contains("indented block after function");
+    if empty_assignment || angle_placeholder || words || empty_function {
+        " (a placeholder left for the student to fill in: an exercise template)"
+    } else {
+        ""
+    }
 }
 
 /// Python 2 code is a common reason for a syntax error in old training scripts; say so.
