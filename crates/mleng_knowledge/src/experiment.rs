@@ -144,6 +144,11 @@ pub const FRAMEWORK_PACKAGES: &[&str] = &[
 /// (<https://github.com/pytorch/pytorch/releases/tag/v2.6.0>).
 pub const TORCH_LOAD_SAFE_DEFAULT_SINCE: (u64, u64) = (2, 6);
 
+/// `torch.load(weights_only=...)` exists since PyTorch 1.13
+/// (<https://github.com/pytorch/pytorch/releases/tag/v1.13.0>, "Add `weights_only` option to
+/// `torch.load`"); before it, the keyword reaches the pickle module and raises a `TypeError`.
+pub const TORCH_LOAD_WEIGHTS_ONLY_SINCE: (u64, u64) = (1, 13);
+
 /// scikit-learn estimators whose `fit` learns statistics from the data it sees (means,
 /// variances, quantiles, categories, feature scores, components): fitting them on rows that
 /// later become the test set leaks those rows into training. Stateless transformers

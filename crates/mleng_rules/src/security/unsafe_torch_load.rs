@@ -1,4 +1,5 @@
 use mleng_diagnostics::{Applicability, Area, Edit, Fix, Severity};
+use mleng_knowledge::experiment::TORCH_LOAD_WEIGHTS_ONLY_SINCE;
 use mleng_python::index::literals;
 use mleng_python::SemanticIndex;
 use ruff_python_ast::ExprCall;
@@ -20,14 +21,17 @@ Finds `torch.load(...)` calls that run the full pickle machinery:
 - `weights_only=False` written explicitly, anywhere;
 - no `weights_only` argument at all, in a project whose requirements (`requirements*.txt`,
   `pyproject.toml`, `environment.yml`) pin or bound PyTorch below 2.6, where the default is
-  still `False` (a warning);
+  still `False` (a warning); a pin below 1.13, which has no `weights_only` at all, is an info
+  with no mechanical fix (the keyword would raise a `TypeError` there: the advice is to
+  upgrade, and until then to load only trusted files);
 - no `weights_only` argument where nothing in the project requires PyTorch 2.6 or later (an
   info): the code fully unpickles on every older version it may run on, and maintainers of
   real projects add `weights_only=True` for exactly this reason (facebookresearch/xformers
   #1087, meta-pytorch/torchtune #108, openai/whisper #2451, torchgeo/torchgeo #3893). A
   project that requires `torch>=2.6` is not reported: the default there is `weights_only=True`.
 
-Several such calls in one file are one finding, at the first, with the others listed.
+Several such calls in one file are one finding, at the first, with the others as related
+locations.
 
 ## Fix
 Unsafe: `--unsafe-fixes` adds `weights_only=True` (an argument since PyTorch 1.13) keeps the behaviour where the
@@ -121,8 +125,24 @@ pub(crate) fn check_project(ctx: &mut ProjectContext) {
         }
         let pin = ctx.facts.requirements.torch_below_2_6(&file.path);
         let sites = &file.torch_loads_without_weights_only;
-        let (severity, why) = match &pin {
-            Some(pin) => (
+        // A pin below 1.13 has no `weights_only` to pass: the advice is an upgrade, and the
+        // keyword would raise a `TypeError`, so there is no mechanical fix either.
+        let no_keyword = ctx
+            .facts
+            .requirements
+            .torch_below(&file.path, TORCH_LOAD_WEIGHTS_ONLY_SINCE);
+        let (severity, why) = match (&pin, &no_keyword) {
+            (_, Some(old)) => (
+                Severity::Info,
+                format!(
+                    "the project pins PyTorch below 1.13 (`{}` in {}), which has no `weights_only` and fully unpickles every checkpoint: load only files you trust, and upgrade to pass `weights_only=True`",
+                    old.spec,
+                    old.file
+                        .file_name()
+                        .map_or(String::new(), |n| n.to_string_lossy().to_string())
+                ),
+            ),
+            (Some(pin), None) => (
                 Severity::Warning,
                 format!(
                     "the project pins PyTorch below 2.6 (`{}` in {}), where the default is `weights_only=False`: the checkpoint is fully unpickled",
@@ -132,7 +152,7 @@ pub(crate) fn check_project(ctx: &mut ProjectContext) {
                         .map_or(String::new(), |n| n.to_string_lossy().to_string())
                 ),
             ),
-            None => (
+            (None, None) => (
                 Severity::Info,
                 "on PyTorch before 2.6 (nothing in the project requires 2.6 or later) the checkpoint is fully unpickled and can run code; say `weights_only=True` explicitly".to_string(),
             ),
@@ -150,34 +170,29 @@ pub(crate) fn check_project(ctx: &mut ProjectContext) {
                 first.label
             )
         };
-        let fix = Fix::new(if rest.is_empty() {
-            "Pass `weights_only=True` explicitly (or load safetensors)"
+        let fix = if no_keyword.is_some() {
+            Fix::new("Upgrade PyTorch to 1.13 or later and pass `weights_only=True`; until then, load only checkpoints you trust")
         } else {
-            "Pass `weights_only=True` explicitly to each (or load safetensors)"
-        })
-        .with_replacement(add_weights_only(&first.text));
-        // One fix for the file's calls: every call in the first one's cell (all of a `.py`).
-        let mut fix = fix;
-        for site in sites
-            .iter()
-            .filter(|s| s.location.cell == first.location.cell)
-        {
-            if let Some(span) = site.location.span {
-                fix = fix.with_edit(Edit::replace(span, add_weights_only(&site.text)));
+            let mut fix = Fix::new(if rest.is_empty() {
+                "Pass `weights_only=True` explicitly (or load safetensors)"
+            } else {
+                "Pass `weights_only=True` explicitly to each (or load safetensors)"
+            })
+            .with_replacement(add_weights_only(&first.text));
+            // One fix for the file's calls: every call in the first one's cell (all of a `.py`).
+            for site in sites
+                .iter()
+                .filter(|s| s.location.cell == first.location.cell)
+            {
+                if let Some(span) = site.location.span {
+                    fix = fix.with_edit(Edit::replace(span, add_weights_only(&site.text)));
+                }
             }
-        }
+            fix
+        };
         let finding = ctx.report_with_severity(first, severity, message, Some(fix));
         for site in rest {
-            finding.evidence.push(format!(
-                "also `{}`{}",
-                site.label,
-                match (site.location.cell, site.location.span) {
-                    (Some(cell), Some(span)) =>
-                        format!(" at cell {cell}, line {}", span.start_line),
-                    (None, Some(span)) => format!(" at line {}", span.start_line),
-                    _ => String::new(),
-                }
-            ));
+            finding.relate(site.location.clone(), format!("also `{}`", site.label));
         }
     }
 }
