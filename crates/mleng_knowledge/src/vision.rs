@@ -456,6 +456,13 @@ pub const NON_SUPERVISED_OBJECTIVE_WORDS: &[&str] = &[
     "cosface",
 ];
 
+/// The releases that brought torchvision's `weights=` API (and deprecated `pretrained=`):
+/// torchvision 0.13, which requires PyTorch 1.12
+/// (<https://github.com/pytorch/vision/releases/tag/v0.13.0>). A project pinned below either
+/// has no `weights=` to use.
+pub const WEIGHTS_API_TORCHVISION: (u64, u64) = (0, 13);
+pub const WEIGHTS_API_TORCH: (u64, u64) = (1, 12);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -52,6 +52,11 @@ pub(crate) const RULES: &[&Rule] = &[
 /// The task-advice rules: the comparison of `mleng recommend --project` as review findings.
 pub(crate) const PROJECT_RULES: &[&ProjectRule] = &[
     &ProjectRule {
+        rule: &torchvision_deprecated::RULE,
+        check: torchvision_deprecated::check_project,
+        candidates: Some(torchvision_deprecated::candidates),
+    },
+    &ProjectRule {
         rule: &detection_plain_cross_entropy::RULE,
         check: detection_plain_cross_entropy::check_project,
         candidates: None,

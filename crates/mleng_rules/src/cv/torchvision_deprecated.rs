@@ -1,10 +1,14 @@
 use mleng_diagnostics::{Applicability, Area, Fix, Severity};
-use mleng_knowledge::vision::{torchvision_weights_enum, TORCHVISION_REMOVED_TRANSFORMS};
+use mleng_knowledge::vision::{
+    torchvision_weights_enum, TORCHVISION_REMOVED_TRANSFORMS, WEIGHTS_API_TORCH,
+    WEIGHTS_API_TORCHVISION,
+};
 use mleng_python::index::literals::boolean;
 use ruff_python_ast::Expr;
 use ruff_text_size::Ranged;
 
 use crate::context::Context;
+use crate::project::ProjectContext;
 use crate::rule::Rule;
 
 pub(crate) static RULE: Rule = Rule {
@@ -22,6 +26,10 @@ Finds torchvision APIs that are deprecated or gone, and gives the replacement:
 - `transforms.Scale` -> `Resize`, `transforms.RandomSizedCrop` -> `RandomResizedCrop` (deprecated since 0.2, removed in 0.12);
 - `transforms.ToTensor()` (v1) inside a `transforms.v2.Compose` -> `v2.ToImage(),
   v2.ToDtype(torch.float32, scale=True)`.
+
+Nothing is said in a project whose requirements pin torchvision below 0.13 (or PyTorch below
+1.12, which rules 0.13 out): there `pretrained=` is the API, `weights=` does not exist, and
+the code is right for the versions it runs on (MultiBench pins `torchvision==0.9.1`).
 
 ## Why is this bad?
 `pretrained=` has been deprecated since torchvision 0.13 and warns on every call; it hides which
@@ -59,10 +67,26 @@ use a `torch` name the file must import.
 - torchvision PR #5386, removal of the deprecated `Scale` and `RandomSizedCrop` (0.12), and issue #5927: <https://github.com/pytorch/vision/pull/5386>, <https://github.com/pytorch/vision/issues/5927>
 - torchvision v2 `ToTensor` deprecation ("use `v2.Compose([v2.ToImage(), v2.ToDtype(torch.float32, scale=True)])` instead"): <https://pytorch.org/vision/stable/generated/torchvision.transforms.v2.ToTensor.html>
 "#,
-    check,
+    check: crate::project::no_file_check,
 };
 
-fn check(ctx: &mut Context) {
+/// Confirms each candidate unless the project pins torchvision below 0.13 (or PyTorch below
+/// 1.12, which rules it out): there `pretrained=` is the API and `weights=` does not exist.
+pub(crate) fn check_project(ctx: &mut ProjectContext) {
+    let candidates: Vec<_> = ctx.candidates().map(|(_, c)| c).collect();
+    for candidate in candidates {
+        let path = candidate.finding.location.path.as_path();
+        let requirements = &ctx.facts.requirements;
+        let older = requirements
+            .package_below(path, &["torchvision"], WEIGHTS_API_TORCHVISION)
+            .or_else(|| requirements.torch_below(path, WEIGHTS_API_TORCH));
+        if older.is_none() {
+            ctx.confirm(candidate);
+        }
+    }
+}
+
+pub(crate) fn candidates(ctx: &mut Context) {
     let index = ctx.index;
     for call in &index.calls {
         let Some(q) = call.qualified.as_deref() else {

@@ -37,7 +37,7 @@ pub struct Requirement {
     pub site: Site,
 }
 
-/// A pin that keeps PyTorch below 2.6.
+/// A pin that keeps a package (PyTorch below 2.6, say) below a release.
 #[derive(Debug, Clone)]
 pub struct TorchPin {
     pub file: PathBuf,
@@ -90,10 +90,21 @@ impl Requirements {
     /// The first requirement governing `path` that bounds `torch` (or conda's `pytorch`)
     /// below the `limit` release.
     pub fn torch_below(&self, path: &Path, limit: (u64, u64)) -> Option<TorchPin> {
+        self.package_below(path, &["torch", "pytorch"], limit)
+    }
+
+    /// The first requirement governing `path` that bounds one of `names` (a package and its
+    /// conda name) below the `limit` release.
+    pub fn package_below(
+        &self,
+        path: &Path,
+        names: &[&str],
+        limit: (u64, u64),
+    ) -> Option<TorchPin> {
         self.governing(path).find_map(|file| {
             file.entries.iter().find_map(|entry| {
-                let is_torch = entry.name == "torch" || entry.name == "pytorch";
-                (is_torch && upper_bound_below(&entry.spec, limit)).then(|| TorchPin {
+                let named = names.contains(&entry.name.as_str());
+                (named && upper_bound_below(&entry.spec, limit)).then(|| TorchPin {
                     file: file.path.clone(),
                     spec: format!("{}{}", entry.name, entry.spec),
                 })
