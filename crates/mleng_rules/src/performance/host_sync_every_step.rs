@@ -1,14 +1,14 @@
 use std::collections::HashSet;
 
 use mleng_diagnostics::{Area, Fix, Severity};
-use mleng_knowledge::performance::HOST_COPY_METHODS;
+use mleng_knowledge::performance::{DEVICE_SYNCHRONIZE, HOST_COPY_METHODS};
 use mleng_python::index::device::root_name;
 use mleng_python::index::{CallId, CallKind, LoopId, TrainingScope};
 use ruff_python_ast::visitor::{walk_expr, Visitor};
 use ruff_python_ast::{CmpOp, Expr};
 use ruff_text_size::{Ranged, TextRange};
 
-use super::hot_path::{every_step, training_steps, Step};
+use super::hot_path::{every_step, every_step_calls, training_steps, Step};
 use crate::context::Context;
 use crate::rule::Rule;
 
@@ -39,6 +39,8 @@ It stays silent:
   tests the loss or a value read from it (`if not math.isfinite(loss.item()): sys.exit(1)`,
   `if torch.isnan(loss): continue`), or a scheduler stepped with it
   (`scheduler.step(loss.item())`);
+- where the loop calls `torch.cuda.synchronize()` on every step (to time it): it waits for
+  the GPU anyway;
 - on values that are not computed on the device in the loop (the batch as the loader gives
   it, sizes, shapes).
 
@@ -246,16 +248,76 @@ fn loop_tensors(ctx: &Context, step: &Step, lid: LoopId) -> HashSet<String> {
         }
         tensors.extend(more);
     }
-    // What is computed from those.
-    for _round in 0..2 {
+    // What is computed from those with tensor operations (not with functions of unknown
+    // result, such as `accuracy(outputs, labels)`, or values returned next to the loss).
+    for _round in 0..4 {
         let more: Vec<String> = loop_bindings(ctx, lid)
             .filter(|b| !tensors.contains(&b.target) && eligible(b))
-            .filter(|b| names_in(b.value).iter().any(|n| tensors.contains(*n)))
+            .filter(|b| tensor_expr(ctx, b.value, &tensors))
             .map(|b| b.target.clone())
             .collect();
+        if more.is_empty() {
+            break;
+        }
         tensors.extend(more);
     }
     tensors
+}
+
+/// Tensor methods whose result is a host value, not a tensor.
+const HOST_RESULTS: &[&str] = &[
+    "item",
+    "cpu",
+    "numpy",
+    "tolist",
+    "size",
+    "dim",
+    "numel",
+    "nelement",
+    "element_size",
+    "get_device",
+    "data_ptr",
+    "is_contiguous",
+    "type",
+];
+
+/// Is `expr` a tensor computed from `tensors` by tensor operations: arithmetic, comparisons,
+/// indexing, tensor methods (`outputs.argmax(1)`, `loss.detach()`), `torch.*` functions and
+/// `sum(...)`?
+fn tensor_expr(ctx: &Context, expr: &Expr, tensors: &HashSet<String>) -> bool {
+    let this = |e: &Expr| tensor_expr(ctx, e, tensors);
+    match expr {
+        Expr::Name(n) => tensors.contains(n.id.as_str()),
+        Expr::Attribute(a) => {
+            matches!(a.attr.as_str(), "data" | "T" | "mT" | "real") && this(&a.value)
+        }
+        Expr::Subscript(s) => this(&s.value),
+        Expr::BinOp(b) => this(&b.left) || this(&b.right),
+        Expr::UnaryOp(u) => this(&u.operand),
+        Expr::Compare(c) => {
+            !c.ops
+                .iter()
+                .any(|op| matches!(op, CmpOp::Is | CmpOp::IsNot | CmpOp::In | CmpOp::NotIn))
+                && (this(&c.left) || c.comparators.iter().any(this))
+        }
+        Expr::Call(call) => match call.func.as_ref() {
+            Expr::Attribute(a) if !HOST_RESULTS.contains(&a.attr.as_str()) && this(&a.value) => {
+                true
+            }
+            Expr::Name(n) if n.id.as_str() == "sum" => call
+                .arguments
+                .args
+                .iter()
+                .any(|a| names_in(a).iter().any(|n| tensors.contains(*n))),
+            func => {
+                ctx.index
+                    .qualified_name(func)
+                    .is_some_and(|q| q.starts_with("torch."))
+                    && call.arguments.args.iter().any(this)
+            }
+        },
+        _ => false,
+    }
 }
 
 /// The reads of `tensors` to the host that run on every step of the loop, outermost only
@@ -270,7 +332,7 @@ fn host_reads(ctx: &Context, step: &Step, tensors: &HashSet<String>) -> Vec<Call
                 let Expr::Attribute(attr) = c.expr.func.as_ref() else {
                     return false;
                 };
-                return root_name(&attr.value).is_some_and(|r| tensors.contains(r));
+                return tensor_expr(ctx, &attr.value, tensors);
             }
             converter(ctx, id)
                 && c.expr
@@ -405,8 +467,20 @@ fn on_device(ctx: &Context, step: &Step, lid: LoopId) -> bool {
         })
 }
 
+/// The read with the calls chained onto it (`loss.detach().cpu().numpy()` for its `.cpu()`).
+fn read_range(ctx: &Context, id: CallId) -> TextRange {
+    let mut range = ctx.index.calls[id].range();
+    while let Some(outer) =
+        ctx.index.calls.iter().find(
+            |c| matches!(c.expr.func.as_ref(), Expr::Attribute(a) if a.value.range() == range),
+        )
+    {
+        range = outer.range();
+    }
+    range
+}
+
 fn check(ctx: &mut Context) {
-    let index = ctx.index;
     for step in training_steps(ctx) {
         let TrainingScope::Loop(lid) = step.lp.scope else {
             continue;
@@ -419,7 +493,10 @@ fn check(ctx: &mut Context) {
         let Some(&first) = reads.first() else {
             continue;
         };
-        if needs_value_on_host(ctx, lid, &tensors, &reads) {
+        // A loop that synchronizes on purpose every step (to time it) pays for the wait anyway.
+        if needs_value_on_host(ctx, lid, &tensors, &reads)
+            || !every_step_calls(ctx, &step, DEVICE_SYNCHRONIZE).is_empty()
+        {
             continue;
         }
         let others = match reads.len() {
@@ -429,7 +506,7 @@ fn check(ctx: &mut Context) {
         };
         let message = format!(
             "`{}`{others} runs on every training step and reads a value computed on the GPU back to the host: the CPU waits for the step's kernels to finish before it can queue the next step",
-            ctx.brief(index.calls[first].range())
+            ctx.brief(read_range(ctx, first))
         );
         let fix = Fix::new(
             "Accumulate on the device (`running_loss += loss.detach()`) and read it with `.item()` every N steps or at the end of the epoch",
@@ -437,7 +514,7 @@ fn check(ctx: &mut Context) {
         let evidence: Vec<String> = reads
             .iter()
             .map(|&id| {
-                let range: TextRange = index.calls[id].range();
+                let range = read_range(ctx, id);
                 format!(
                     "host read at {}: `{}`",
                     ctx.where_is(range),
@@ -445,7 +522,7 @@ fn check(ctx: &mut Context) {
                 )
             })
             .collect();
-        let finding = ctx.report(index.calls[first].range(), message, Some(fix));
+        let finding = ctx.report(read_range(ctx, first), message, Some(fix));
         finding.evidence.extend(evidence);
     }
 }
