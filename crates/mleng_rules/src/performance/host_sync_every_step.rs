@@ -125,29 +125,29 @@ fn names_in(expr: &Expr) -> HashSet<&str> {
     v.0
 }
 
-/// Does `expr` hand one of `tensors` itself to the enclosing conversion (`loss`,
-/// `f"{loss:.3f}"`, `"%f" % loss`, `losses["total"]`), not a call on it (counted on its own)
-/// or an attribute (`loss.shape`)?
-fn passes_tensor(expr: &Expr, tensors: &HashSet<String>) -> bool {
-    struct Finder<'t> {
+/// Does `expr` hand a device tensor to the enclosing conversion (`loss`, `f"{loss:.3f}"`,
+/// `"%f" % loss`, `preds.eq(y).sum()`), not a value a function computed from one (whose result
+/// may be on the host) or an attribute (`loss.shape`)?
+fn passes_tensor(ctx: &Context, expr: &Expr, tensors: &HashSet<String>) -> bool {
+    struct Finder<'c, 'i, 'a, 't> {
+        ctx: &'c Context<'i, 'a>,
         tensors: &'t HashSet<String>,
         found: bool,
     }
-    impl<'a> Visitor<'a> for Finder<'_> {
-        fn visit_expr(&mut self, expr: &'a Expr) {
+    impl<'v> Visitor<'v> for Finder<'_, '_, '_, '_> {
+        fn visit_expr(&mut self, expr: &'v Expr) {
+            if tensor_expr(self.ctx, expr, self.tensors) {
+                self.found = true;
+                return;
+            }
             match expr {
-                Expr::Name(n) => self.found |= self.tensors.contains(n.id.as_str()),
-                Expr::Subscript(s) => {
-                    if let Expr::Name(n) = s.value.as_ref() {
-                        self.found |= self.tensors.contains(n.id.as_str());
-                    }
-                }
                 Expr::Call(_) | Expr::Attribute(_) | Expr::Lambda(_) => {}
                 other => walk_expr(self, other),
             }
         }
     }
     let mut finder = Finder {
+        ctx,
         tensors,
         found: false,
     };
@@ -339,7 +339,7 @@ fn host_reads(ctx: &Context, step: &Step, tensors: &HashSet<String>) -> Vec<Call
                     .arguments
                     .args
                     .iter()
-                    .any(|a| passes_tensor(a, tensors))
+                    .any(|a| passes_tensor(ctx, a, tensors))
         })
         .collect();
     reads.sort_by_key(|&id| index.calls[id].start());
