@@ -56,11 +56,18 @@ for long GPU-bound steps), which is why this is advice (`info`), not a warning.
 
 The effect is documented (the tuning guide); it was not measured here (no GPU).
 
-This rule is off by default: most real training scripts read the loss on every step for a
-progress bar or a running average, deliberately and correctly, and a finding on each of them
-would drown the others. Select it (`--select PRF014`) when tuning a loop's throughput.
+This rule is off by default, although its findings were right wherever they were read (below):
+a third of real training repositories read the loss on every step for a progress bar or a
+running average (PyTorch's own examples do), the cost of one such read on a GPU-bound step is
+small, and a finding on each of them would drown the others. Select it (`--select PRF014`)
+when tuning a loop's throughput.
 
-Precision: on the 139 real training repositories, PRECISION_PLACEHOLDER
+Precision: on the 139 real training repositories, 107 findings in 49 of them (169 reads); 72
+read in the source, all 72 right (a value computed on the device read on every step for a
+running average, a progress bar or a log line, which the step itself does not need); the others
+are copies of the same loops in sibling notebooks. The first version's one false finding
+(YOLOv3's `float(loss_components[0])`, a tensor its loss function had already copied to the host)
+is why values a function returns next to the loss are not followed.
 
 ## Example
 ```python
