@@ -5,6 +5,7 @@ mod conv_performance;
 mod copy_without_non_blocking;
 mod empty_cache_in_step;
 mod fp32_matmul_without_tf32;
+mod host_sync_every_step;
 mod hot_path;
 mod loader_without_pin_memory;
 mod loader_without_workers;
@@ -32,4 +33,5 @@ pub(crate) const RULES: &[&Rule] = &[
     &zero_grad_set_to_none_false::RULE,
     &constant_tensor_every_step::RULE,
     &fp32_matmul_without_tf32::RULE,
+    &host_sync_every_step::RULE,
 ];
