@@ -26,8 +26,8 @@ host on **every** iteration: `loss.item()`, `outputs.argmax(1).cpu()`, `.numpy()
 `.tolist()`, `float(loss)`, `int(...)`, `print(loss)`, on the loss or on a value computed
 from the model's output in the same iteration. The classic shape is
 `running_loss += loss.item()` or `pbar.set_postfix(loss=loss.item())` after
-`optimizer.step()`. One finding per loop, at its first such read, with every read listed as
-evidence.
+`optimizer.step()`. One finding per loop, at its first such read, with the others as related
+locations.
 
 It stays silent:
 - where the read is under any condition (`if step % log_interval == 0:`), in an `except`
@@ -518,18 +518,21 @@ fn check(ctx: &mut Context) {
         let fix = Fix::new(
             "Accumulate on the device (`running_loss += loss.detach()`) and read it with `.item()` every N steps or at the end of the epoch",
         );
-        let evidence: Vec<String> = reads
+        // The other reads of the loop, where the same change goes.
+        let related: Vec<_> = reads
             .iter()
+            .skip(1)
             .map(|&id| {
                 let range = read_range(ctx, id);
-                format!(
-                    "host read at {}: `{}`",
-                    ctx.where_is(range),
-                    ctx.brief(range)
+                (
+                    ctx.location(range),
+                    format!("also read to the host here: `{}`", ctx.brief(range)),
                 )
             })
             .collect();
         let finding = ctx.report(read_range(ctx, first), message, Some(fix));
-        finding.evidence.extend(evidence);
+        for (location, note) in related {
+            finding.relate(location, note);
+        }
     }
 }
