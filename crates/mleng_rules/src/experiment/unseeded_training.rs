@@ -1,5 +1,6 @@
 use mleng_diagnostics::{Area, Fix, Severity};
 use mleng_knowledge::experiment::Rng;
+use std::path::Path;
 
 use crate::project::{EntryPoint, FileFacts, ProjectContext};
 use crate::rule::Rule;
@@ -27,6 +28,10 @@ Loops that optimize plain tensors rather than a model (`optim.Adam([target])`: s
 transfer, adversarial inputs) learn nothing random and are not reported. Hugging Face
 `Trainer` seeds every run itself (`TrainingArguments.seed`, default 42) and
 is not reported.
+
+Three or more unseeded entry points side by side (one folder's scripts, or copies in sibling
+folders: PyTorch-GAN's 32 `implementations/*/*.py`) are one habit and one finding, at the
+first, with the others as related locations.
 
 ## Why is this bad?
 Weight initialisation, data shuffling, dropout masks and random augmentations all draw from
@@ -86,9 +91,74 @@ that applies it is visible.
     check: crate::project::no_file_check,
 };
 
+/// At least this many unseeded entry points side by side (one folder's scripts, or sibling
+/// folders' copies: PyTorch-GAN's 32 `implementations/*/x.py`, modded-nanogpt's records) are
+/// one habit: one finding at the first, the others as its related locations.
+const GROUP_AT: usize = 3;
+
 pub(crate) fn check_project(ctx: &mut ProjectContext) {
-    for entry in ctx.facts.training_entry_points() {
-        check_entry(ctx, &entry);
+    let entries = ctx.facts.training_entry_points();
+    let mut groups: Vec<(&Path, Vec<&EntryPoint>)> = Vec::new();
+    for entry in &entries {
+        if !unseeded(entry) {
+            continue;
+        }
+        let key = sibling_root(&entry.file.path);
+        match groups.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, members)) => members.push(entry),
+            None => groups.push((key, vec![entry])),
+        }
+    }
+    let mut grouped: Vec<&Path> = Vec::new();
+    for (root, members) in groups.iter().filter(|(_, m)| m.len() >= GROUP_AT) {
+        report_group(ctx, root, members);
+        grouped.extend(members.iter().map(|e| e.file.path.as_path()));
+    }
+    for entry in &entries {
+        if !grouped.contains(&entry.file.path.as_path()) {
+            check_entry(ctx, entry);
+        }
+    }
+}
+
+/// The entry point trains and nothing it reaches seeds any generator.
+fn unseeded(entry: &EntryPoint) -> bool {
+    !entry.training_file.optimizes_inputs_only && !entry.reached.iter().any(|f| f.seeds_anything())
+}
+
+/// Where copies of a script sit side by side: the folder above the script's folder
+/// (`implementations/` for `implementations/dcgan/dcgan.py`).
+fn sibling_root(path: &Path) -> &Path {
+    let folder = path.parent().unwrap_or(path);
+    folder.parent().unwrap_or(folder)
+}
+
+fn report_group(ctx: &mut ProjectContext, root: &Path, members: &[&EntryPoint]) {
+    let [first, rest @ ..] = members else {
+        return;
+    };
+    let uses_lightning = members
+        .iter()
+        .any(|e| e.reached.iter().any(|f| f.uses_lightning));
+    // The folder's own name: the project root's path is not known here, and a bare name
+    // reads well in every output.
+    let under = root
+        .file_name()
+        .map(|name| format!(" under `{}/`", name.to_string_lossy()))
+        .unwrap_or_default();
+    let message = format!(
+        "{} training entry points{under} train without seeding torch, random or NumPy on every run (the first: `{}`; the others are listed as related locations): weight init, shuffling, dropout and augmentation differ from run to run",
+        members.len(),
+        display_name(first.file)
+    );
+    let fix = Fix::new("Seed every generator once, at the start of each entry point (a shared `seed_everything` helper)")
+        .with_example(seed_example(uses_lightning));
+    let finding = ctx.report(first.file, first.site, message, Some(fix));
+    for entry in rest {
+        finding.relate(
+            entry.site.location.clone(),
+            format!("`{}` trains here, unseeded too", display_name(entry.file)),
+        );
     }
 }
 
