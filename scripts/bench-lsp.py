@@ -9,13 +9,24 @@ protocol) and at the default debounce (25 ms).
 Memory: 10,000 edits (one every millisecond or so, with a review after each batch of 100),
 sampling the server's RSS from /proc every 1,000 edits: it should stay flat.
 
+Project findings (--project): a large project (a copy of --tree, or 300 generated modules)
+with a model file and a training script added; both are opened, then one edit at a time
+changes a project-rule finding of the script (EXP010 quotes its learning rate: a literal
+edit, which changes nothing other files see; EXP007: its `print` of the loss comes and goes,
+a call the project model records) and a cross-file finding (ARC011 in the script: the model
+file's `forward` gains and loses a final softmax), timing each from the didChange to the
+script's publishDiagnostics that reflects it; then --project-edits edits with the RSS
+sampled.
+
 Usage: scripts/bench-lsp.py [--mleng target/release/mleng] [--edits 10000]
+       scripts/bench-lsp.py --project [--tree DIR] [--rounds 20] [--project-edits 2000]
 Needs only the Python standard library.
 """
 
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -230,6 +241,157 @@ def memory(mleng, folder, uri, text, edits):
     return samples
 
 
+BENCH_MODEL = """import torch.nn as nn
+import torch.nn.functional as F
+
+
+class BenchNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(10, 2)
+
+    def forward(self, x):
+        return F.softmax(self.fc(x), dim=1)
+"""
+
+BENCH_TRAIN = """import torch
+import torch.nn as nn
+
+from lsp_model import BenchNet
+
+torch.manual_seed(0)
+loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.randn(8, 10)))
+model = BenchNet()
+criterion = nn.CrossEntropyLoss()
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+for epoch in range(10):
+    for x, y in loader:
+        optimizer.zero_grad()
+        loss = criterion(model(x), y)
+        loss.backward()
+        optimizer.step()
+    print(loss.item())
+"""
+
+GENERATED = """import torch
+import torch.nn as nn
+
+from pkg.mod_{prev} import Block{prev}
+
+
+class Block{i}(nn.Module):
+    def __init__(self, width={i}):
+        super().__init__()
+        self.inner = Block{prev}()
+        self.fc = nn.Linear(width, width)
+
+    def forward(self, x):
+        return self.fc(self.inner(x))
+
+
+def build_{i}(cfg):
+    model = Block{i}(cfg.width)
+    return model
+""" + HELPER.format(i=0) * 20
+
+
+def make_project(folder, tree, files):
+    """A large project in `folder`: a copy of `tree` (read-only source), or `files` generated
+    modules; then the benchmark's model file and training script at its root (`lsp_*.py`: a `bench_*.py` would be benchmark code, which the rules leave alone)."""
+    if tree:
+        shutil.copytree(tree, folder, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".git"))
+    else:
+        pkg = Path(folder) / "pkg"
+        pkg.mkdir()
+        (pkg / "__init__.py").write_text("")
+        for i in range(files):
+            (pkg / f"mod_{i}.py").write_text(GENERATED.format(i=i, prev=max(i - 1, 0)))
+    (Path(folder) / "lsp_model.py").write_text(BENCH_MODEL)
+    (Path(folder) / "lsp_train.py").write_text(BENCH_TRAIN)
+    return sum(1 for _ in Path(folder).rglob("*.py"))
+
+
+def replace_line(client, uri, version, text, line, new):
+    """Sends a didChange replacing line `line` of `text` by `new`; returns the new text."""
+    lines = text.split("\n")
+    old = lines[line]
+    lines[line] = new
+    change = {"range": {"start": {"line": line, "character": 0}, "end": {"line": line, "character": len(old)}}, "text": new}
+    client.notify("textDocument/didChange", {"textDocument": {"uri": uri, "version": version}, "contentChanges": [change]})
+    return "\n".join(lines)
+
+
+def project_latency(mleng, folder, rounds, edits):
+    model_uri = (Path(folder) / "lsp_model.py").as_uri()
+    train_uri = (Path(folder) / "lsp_train.py").as_uri()
+    client = start(mleng, folder, 25)
+    texts = {model_uri: BENCH_MODEL, train_uri: BENCH_TRAIN}
+    versions = {model_uri: 1, train_uri: 1}
+    started = time.perf_counter()
+    for uri in (model_uri, train_uri):
+        client.notify("textDocument/didOpen", {"textDocument": {"uri": uri, "languageId": "python", "version": 1, "text": texts[uri]}})
+    is_train = is_publish(train_uri)
+    got, _ = client.wait(lambda m: is_train(m) and any(d.get("code") == "ARC011" for d in m["params"]["diagnostics"]), timeout=600)
+    print(f"first whole review (open -> the script's diagnostics): {(got - started) * 1000:.0f} ms", flush=True)
+    has_arc011 = lambda m: any(d.get("code") == "ARC011" for d in m["params"]["diagnostics"])
+    has_exp007 = lambda m: any(d.get("code") == "EXP007" for d in m["params"]["diagnostics"])
+    exp010_says = lambda lr: lambda m: any(d.get("code") == "EXP010" and f"learning rate {lr} " in d["message"] for d in m["params"]["diagnostics"])
+    # Each case: the edited document, its line, the two texts of that line, and what the
+    # script's diagnostics show after each text.
+    cases = [
+        (
+            "EXP010 (project rule; the script's literal, nothing other files see)",
+            train_uri, 9,
+            ("optimizer = torch.optim.SGD(model.parameters(), lr=0.2)", exp010_says("0.2")),
+            ("optimizer = torch.optim.SGD(model.parameters(), lr=0.1)", exp010_says("0.1")),
+        ),
+        (
+            "EXP007 (project rule; the script's print of the loss, a call other files see)",
+            train_uri, 16,
+            ("    loss.item()", has_exp007),
+            ("    print(loss.item())", lambda m: not has_exp007(m)),
+        ),
+        (
+            "ARC011 (the model file's final softmax; the finding is in the script)",
+            model_uri, 10,
+            ("        return self.fc(x)", lambda m: not has_arc011(m)),
+            ("        return F.softmax(self.fc(x), dim=1)", has_arc011),
+        ),
+    ]
+    for label, uri, line, first, second in cases:
+        times, cpu = [], []
+        for r in range(rounds):
+            new, shows = first if r % 2 == 0 else second
+            versions[uri] += 1
+            mark = client.mark()
+            cpu_before = client.cpu_ms()
+            sent = time.perf_counter()
+            texts[uri] = replace_line(client, uri, versions[uri], texts[uri], line, new)
+            got, _ = client.wait(lambda m: is_train(m) and shows(m), start=mark, timeout=120)
+            times.append((got - sent) * 1000)
+            # Let the server settle (a pending whole review) before the next edit.
+            time.sleep(1.0)
+            cpu.append(client.cpu_ms() - cpu_before)
+        print(f"latency, {label}: {summary(times)}", flush=True)
+        print(f"  server CPU time per edit (including the settling second): {summary(cpu)}", flush=True)
+    samples = [(0, client.rss_kb())]
+    for n in range(1, edits + 1):
+        # Type and delete a character in the script, alternately; a review every 20 edits.
+        uri = train_uri
+        versions[uri] += 1
+        new = "    loss.item()  #" if n % 2 else "    loss.item()"
+        texts[uri] = replace_line(client, uri, versions[uri], texts[uri], 16, new)
+        if n % 20 == 0:
+            client.request("textDocument/hover", {"textDocument": {"uri": uri}, "position": {"line": 0, "character": 0}})
+            time.sleep(0.1)
+        if n % (edits // 10 or 1) == 0:
+            samples.append((n, client.rss_kb()))
+    print("RSS (KB) after N edits of the large project:", ", ".join(f"{n}: {kb}" for n, kb in samples), flush=True)
+    client.request("shutdown", None)
+    client.notify("exit", None)
+    client.proc.wait(timeout=30)
+
+
 def summary(times):
     times = sorted(times)
     p = lambda q: times[min(len(times) - 1, int(q * len(times)))]
@@ -244,8 +406,19 @@ def main():
     parser.add_argument("--mleng", default="target/release/mleng")
     parser.add_argument("--edits", type=int, default=10000)
     parser.add_argument("--rounds", type=int, default=40)
+    parser.add_argument("--project", action="store_true", help="the large-project benchmark instead")
+    parser.add_argument("--tree", help="a source tree to copy as the large project (default: generated)")
+    parser.add_argument("--files", type=int, default=300, help="generated modules without --tree")
+    parser.add_argument("--project-edits", type=int, default=2000)
     args = parser.parse_args()
     mleng = str(Path(args.mleng).resolve())
+    if args.project:
+        with tempfile.TemporaryDirectory() as folder:
+            count = make_project(folder, args.tree, args.files)
+            print(f"project: {count} Python files ({args.tree or 'generated'}); load average {os.getloadavg()[0]:.1f}", flush=True)
+            project_latency(mleng, folder, args.rounds, args.project_edits)
+            print(f"load average {os.getloadavg()[0]:.1f}", flush=True)
+        return 0
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "train.py"
         text = make_file(2000)

@@ -421,8 +421,14 @@ impl Server {
 
     /// Takes a review's findings in and publishes what changed.
     fn apply(&mut self, outcome: Outcome) {
+        let redone = outcome.reuse.map_or_else(String::new, |r| {
+            format!(
+                "; {} of {} files read, rules run on {}, models built: {}",
+                r.loaded, r.files, r.checked, r.models_built
+            )
+        });
         log(&format!(
-            "reviewed {} ({}) in {} ms",
+            "reviewed {} ({}) in {} ms{redone}",
             outcome.scope.root().display(),
             if outcome.full {
                 "project"

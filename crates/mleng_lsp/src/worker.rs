@@ -1,10 +1,18 @@
 //! The review worker: a thread that waits until edits stop (the debounce), reviews, and sends
 //! the findings back to the main loop, which stays free to answer the client meanwhile.
 //!
-//! A root (workspace folder) whose whole-project review is fast enough is reviewed whole on
-//! every change: project rules and cross-file facts are then always exact. A larger one gets
-//! the changed files reviewed alone first (published within milliseconds) and the whole
-//! project once edits pause for [`PROJECT_DELAY`].
+//! Whole-project reviews are incremental ([`mleng_review::Reviewer::review_incremental`]): the
+//! reviewer of each root keeps every file's source and summary, and the findings and facts
+//! computed with the current project model, so an edit that changes nothing other files see
+//! costs the changed files and the project rules; one that does (a model's final activation,
+//! a function's lines) rebuilds the model and checks every file again. Either way the result is
+//! that of a review from scratch.
+//!
+//! A root whose incremental review of an edit is fast enough is reviewed whole on every change:
+//! project rules and cross-file facts are then always exact. Otherwise (the first review of a
+//! large folder, or a project where even that is slow) the changed files are reviewed alone
+//! first (published within milliseconds) and the whole project once edits pause for
+//! [`PROJECT_DELAY`].
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
@@ -14,11 +22,12 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use mleng_diagnostics::Finding;
-use mleng_review::Buffer;
+use mleng_review::{Buffer, Reuse};
 
 use crate::reviewers::Reviewers;
 
-/// A whole-project review at most this long runs on every change.
+/// A whole-project review at most this long (its last incremental review that kept the project
+/// model, or else its last review) runs on every change.
 pub const FULL_REVIEW_BUDGET: Duration = Duration::from_millis(40);
 /// After the changed files of a large project were reviewed alone, the quiet time before the
 /// whole project is reviewed again.
@@ -64,6 +73,8 @@ pub struct Outcome {
     /// The buffers reviewed: findings' positions count in these texts.
     pub buffers: Vec<Buffer>,
     pub elapsed: Duration,
+    /// How much of an incremental whole review was done again.
+    pub reuse: Option<Reuse>,
     pub config_error: Option<String>,
 }
 
@@ -87,8 +98,9 @@ pub fn spawn(reviewers: Arc<Reviewers>, outcomes: Sender<Outcome>) -> std::io::R
 #[derive(Default)]
 struct Worker {
     pending: HashMap<Scope, Pending>,
-    /// How long each root's last whole-project review took.
-    full_time: HashMap<Scope, Duration>,
+    /// How long each root's last whole-project review took: the last one that kept the project
+    /// model when there was one (what an edit usually costs), else the last one.
+    full_time: HashMap<Scope, (Duration, bool)>,
 }
 
 impl Worker {
@@ -148,7 +160,7 @@ impl Worker {
         let whole_is_cheap = self
             .full_time
             .get(scope)
-            .is_some_and(|t| *t <= FULL_REVIEW_BUDGET);
+            .is_some_and(|(t, _)| *t <= FULL_REVIEW_BUDGET);
         let full = pending.full
             || whole_is_cheap
             || pending.changed.is_empty()
@@ -165,10 +177,20 @@ impl Worker {
                 .collect();
             (changed, buffers)
         };
-        let review = reviewer.review(&reviewed, &buffers, false);
+        let review = if full {
+            reviewer.review_incremental(&reviewed, &buffers)
+        } else {
+            reviewer.review(&reviewed, &buffers, false)
+        };
         let elapsed = started.elapsed();
         if full {
-            self.full_time.insert(scope.clone(), elapsed);
+            let kept_model = review.reuse.is_some_and(|r| r.models_built == 0);
+            let previous = self.full_time.get(scope).copied();
+            // A review that rebuilt the model says little about the next edit's cost when one
+            // that kept it was measured.
+            if kept_model || !previous.is_some_and(|(_, kept)| kept) {
+                self.full_time.insert(scope.clone(), (elapsed, kept_model));
+            }
         } else {
             // The project as a whole is reviewed once edits pause.
             self.pending.insert(
@@ -192,6 +214,7 @@ impl Worker {
             findings: review.findings,
             buffers: pending.buffers,
             elapsed,
+            reuse: review.reuse,
             config_error,
         }
     }

@@ -161,3 +161,86 @@ fn a_fix_all_being_computed_can_be_cancelled() {
     assert_eq!(sent.iter().filter(|m| m["id"] == 2).count(), 1);
     assert!(!sent.iter().any(|m| m["id"] == 99));
 }
+
+/// The diagnostics of `uri` in the next publish for it that satisfies `wanted`.
+fn next_publish(
+    out_rx: &crossbeam_channel::Receiver<Outgoing>,
+    uri: &str,
+    wanted: impl Fn(&[Value]) -> bool,
+) -> Vec<Value> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
+        let Ok(Outgoing::Message(lsp_server::Message::Notification(n))) = out_rx.recv_timeout(left)
+        else {
+            continue;
+        };
+        if n.method == "textDocument/publishDiagnostics" && n.params["uri"] == uri {
+            let diagnostics = n.params["diagnostics"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            if wanted(&diagnostics) {
+                return diagnostics;
+            }
+        }
+    }
+    panic!("no such publishDiagnostics for {uri}");
+}
+
+#[test]
+fn an_edit_of_one_file_republishes_the_findings_it_changes_in_another() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let root = std::fs::canonicalize(dir.path()).expect("canonical");
+    let model = "import torch.nn as nn\nimport torch.nn.functional as F\n\n\nclass Net(nn.Module):\n    def __init__(self):\n        super().__init__()\n        self.fc = nn.Linear(10, 2)\n\n    def forward(self, x):\n        return F.softmax(self.fc(x), dim=1)\n";
+    let train = "import torch\nimport torch.nn as nn\n\nfrom model import Net\n\nmodel = Net()\ncriterion = nn.CrossEntropyLoss()\noptimizer = torch.optim.SGD(model.parameters(), lr=0.1)\nfor x, y in torch.utils.data.DataLoader(range(8)):\n    optimizer.zero_grad()\n    loss = criterion(model(x), y)\n    loss.backward()\n    optimizer.step()\n";
+    std::fs::write(root.join("model.py"), model).expect("write");
+    std::fs::write(root.join("train.py"), train).expect("write");
+    let model_uri = format!("file://{}", root.join("model.py").display());
+    let train_uri = format!("file://{}", root.join("train.py").display());
+    let (in_tx, in_rx) = crossbeam_channel::unbounded();
+    let (out_tx, out_rx) = crossbeam_channel::unbounded();
+    let server = std::thread::spawn(move || Server::new(out_tx).expect("worker").run(&in_rx));
+    let send = |frames: &[String]| {
+        read_loop(Cursor::new(frames.concat()), in_tx.clone()).expect("reading");
+    };
+    let open = |uri: &str, text: &str| {
+        notification(
+            "textDocument/didOpen",
+            json!({"textDocument": {"uri": uri, "languageId": "python", "version": 1, "text": text}}),
+        )
+    };
+    let root_uri = format!("file://{}", root.display());
+    send(&[
+        request(
+            1,
+            "initialize",
+            json!({"capabilities": {}, "rootUri": root_uri}),
+        ),
+        notification("initialized", json!({})),
+        open(&model_uri, model),
+        open(&train_uri, train),
+    ]);
+    let has_arc011 = |d: &[Value]| d.iter().any(|d| d["code"] == "ARC011");
+    next_publish(&out_rx, &train_uri, has_arc011);
+    // The model loses its final softmax: the training script's finding goes away; it comes
+    // back with the softmax. Only the model file is edited.
+    for (version, text, present) in [
+        (
+            2,
+            model.replace("F.softmax(self.fc(x), dim=1)", "self.fc(x)"),
+            false,
+        ),
+        (3, model.to_string(), true),
+    ] {
+        send(&[notification(
+            "textDocument/didChange",
+            json!({"textDocument": {"uri": model_uri, "version": version}, "contentChanges": [{"text": text}]}),
+        )]);
+        next_publish(&out_rx, &train_uri, |d| has_arc011(d) == present);
+    }
+    send(&[
+        request(2, "shutdown", Value::Null),
+        notification("exit", Value::Null),
+    ]);
+    assert_eq!(server.join().expect("server thread"), Exit::Clean);
+}

@@ -15,7 +15,7 @@ use ruff_python_ast::{Expr, ExprCall, Stmt};
 use ruff_text_size::{Ranged, TextRange};
 
 /// One file of the project, as other files see it.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct ModuleSummary {
     pub path: PathBuf,
     /// Local name -> qualified name, for every import (relative ones keep their leading dots:
@@ -30,7 +30,7 @@ pub struct ModuleSummary {
     pub call_sites: Vec<CallSite>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ClassSummary {
     pub name: String,
     /// Bases: qualified through imports, else as written (`BaseModel`, `nn.Module`).
@@ -50,7 +50,7 @@ pub struct ClassSummary {
 }
 
 /// A model's final activation: what, and where (for evidence that points across files).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Ending {
     pub activation: Activation,
     /// The code applying it (`F.softmax(x, dim=1)`).
@@ -61,7 +61,7 @@ pub struct Ending {
     pub range: TextRange,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct FunctionSummary {
     pub name: String,
     /// The class the function is a method of (by name).
@@ -126,7 +126,7 @@ impl Behaviour {
 
 /// A call of a function that may be defined in another file, with the constructors of its
 /// arguments where the caller knows them.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct CallSite {
     /// The callee as written-and-qualified (see [`FunctionSummary::calls`]).
     pub callee: String,

@@ -14,15 +14,18 @@ pub mod fix;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use globset::GlobSet;
 use mleng_diagnostics::{Area, Finding, Location, Severity};
 use mleng_python::discover;
 use mleng_rules::engine::expand_selector;
+use mleng_rules::incremental::{review_project_cached, ReviewCache};
 use mleng_rules::project::ProjectFacts;
 use mleng_rules::{review_project_with, Overlay, Settings};
 
 pub use config::{Config, LoadedConfig};
+pub use mleng_rules::incremental::Reuse;
 
 /// Why a review could not start. Problems with a file being reviewed are never errors: they
 /// are findings (`INP...`), and the review goes on.
@@ -71,6 +74,19 @@ pub struct Reviewer {
     /// The configuration file in use (`None`: defaults).
     pub config_path: Option<PathBuf>,
     pub fail_on: Option<Severity>,
+    /// What [`Reviewer::review_incremental`] keeps between reviews. It lives and dies with
+    /// these settings: a new configuration is a new reviewer, with an empty cache.
+    cache: CacheCell,
+}
+
+/// The reviewer's cache. A clone starts empty: its settings may be changed.
+#[derive(Debug, Default)]
+struct CacheCell(Mutex<ReviewCache>);
+
+impl Clone for CacheCell {
+    fn clone(&self) -> Self {
+        CacheCell::default()
+    }
 }
 
 /// What a review found.
@@ -84,6 +100,8 @@ pub struct Review {
     pub facts: Option<ProjectFacts>,
     /// A reviewed path does not exist (a usage error for the CLI).
     pub missing_paths: bool,
+    /// How much of an incremental review was done again (`None`: a review from scratch).
+    pub reuse: Option<Reuse>,
 }
 
 impl Reviewer {
@@ -143,12 +161,39 @@ impl Reviewer {
             exclude: globset(&excludes, &origin)?,
             config_path: loaded.path.clone(),
             fail_on,
+            cache: CacheCell::default(),
         })
     }
 
     /// Reviews `paths` (files and folders, walked with the excludes) as one project, with
     /// `buffers` in place of their files on disk. A buffer outside `paths` is reviewed too.
     pub fn review(&self, paths: &[PathBuf], buffers: &[Buffer], keep_facts: bool) -> Review {
+        self.review_inner(paths, buffers, keep_facts, None)
+    }
+
+    /// [`Reviewer::review`] of a project reviewed again and again (an editor's workspace
+    /// folder): what the previous incremental review of this reviewer computed for files that
+    /// did not change since (per file: the source and its summary for the project model; per
+    /// project, while the model stays the same: each file's findings and facts) is reused, so
+    /// an edit costs the changed files and the project rules. The findings are those of
+    /// [`Reviewer::review`]; only the files of the last review are kept.
+    pub fn review_incremental(&self, paths: &[PathBuf], buffers: &[Buffer]) -> Review {
+        let mut cache = self.cache.0.lock().unwrap_or_else(|poisoned| {
+            // A review panicked outside the rules' containment: start again from scratch.
+            let mut cache = poisoned.into_inner();
+            cache.clear();
+            cache
+        });
+        self.review_inner(paths, buffers, false, Some(&mut cache))
+    }
+
+    fn review_inner(
+        &self,
+        paths: &[PathBuf],
+        buffers: &[Buffer],
+        keep_facts: bool,
+        cache: Option<&mut ReviewCache>,
+    ) -> Review {
         let buffered: HashSet<&Path> = buffers.iter().map(|b| b.path.as_path()).collect();
         // A buffer need not exist on disk (a new file in an editor, stdin).
         let on_disk: Vec<PathBuf> = paths
@@ -175,7 +220,17 @@ impl Reviewer {
             .iter()
             .map(|b| (b.path.clone(), b.text.clone()))
             .collect();
-        let review = review_project_with(&inputs, &overlay, &self.settings, keep_facts);
+        let (review, reuse) = match cache {
+            Some(cache) => {
+                let review =
+                    review_project_cached(&inputs, &overlay, &self.settings, keep_facts, cache);
+                (review, Some(cache.last_review()))
+            }
+            None => (
+                review_project_with(&inputs, &overlay, &self.settings, keep_facts),
+                None,
+            ),
+        };
         let mut findings: Vec<Finding> = review
             .outcomes
             .into_iter()
@@ -200,6 +255,7 @@ impl Reviewer {
                 .errors
                 .iter()
                 .any(|(_, reason)| reason == "no such file or directory"),
+            reuse,
         }
     }
 }

@@ -180,37 +180,53 @@ fn load_source(path: &Path, overlay: &Overlay) -> Result<SourceFile, mleng_pytho
     }
 }
 
+/// A file loaded, or the input findings that say why not (none for a notebook in another
+/// language).
+pub(crate) type Loaded = Result<SourceFile, Vec<Finding>>;
+
+pub(crate) fn load(path: &Path, overlay: &Overlay) -> Loaded {
+    match contain(|| load_source(path, overlay)) {
+        Ok(Ok(source)) => Ok(source),
+        // An R or Julia notebook next to the Python code is not a problem to report.
+        Ok(Err(mleng_python::LoadError::NotPython)) => Err(Vec::new()),
+        Ok(Err(err)) => Err(vec![input::load_error(path, &err)]),
+        Err(detail) => Err(vec![input::internal_error(path, &detail)]),
+    }
+}
+
+/// The project rules `settings` enable.
+pub(crate) fn enabled_project_rules(settings: &Settings) -> Vec<&'static ProjectRule> {
+    registry::project_rules()
+        .iter()
+        .copied()
+        .filter(|p| settings.enabled.contains(p.rule.code))
+        .collect()
+}
+
+/// The requirement files among `paths` (`requirements*.txt`, `pyproject.toml`,
+/// `environment.yml`), and the code files.
+pub(crate) fn split_requirements(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<PathBuf>) {
+    paths
+        .iter()
+        .cloned()
+        .partition(|p| project::is_requirements_file(p))
+}
+
 fn review_project_inner(
     paths: &[PathBuf],
     overlay: &Overlay,
     settings: &Settings,
     keep_facts: bool,
 ) -> ProjectReview {
-    let project_rules: Vec<&ProjectRule> = registry::project_rules()
-        .iter()
-        .copied()
-        .filter(|p| settings.enabled.contains(p.rule.code))
-        .collect();
+    let project_rules = enabled_project_rules(settings);
     let with_facts = !project_rules.is_empty() || keep_facts;
-    let (requirement_paths, code_paths): (Vec<PathBuf>, Vec<PathBuf>) = paths
-        .iter()
-        .cloned()
-        .partition(|p| project::is_requirements_file(p));
-    let loaded: Vec<Result<SourceFile, Vec<Finding>>> = code_paths
-        .par_iter()
-        .map(|path| match contain(|| load_source(path, overlay)) {
-            Ok(Ok(source)) => Ok(source),
-            // An R or Julia notebook next to the Python code is not a problem to report.
-            Ok(Err(mleng_python::LoadError::NotPython)) => Err(Vec::new()),
-            Ok(Err(err)) => Err(vec![input::load_error(path, &err)]),
-            Err(detail) => Err(vec![input::internal_error(path, &detail)]),
-        })
-        .collect();
+    let (requirement_paths, code_paths) = split_requirements(paths);
+    let loaded: Vec<Loaded> = code_paths.par_iter().map(|p| load(p, overlay)).collect();
     let mut outcomes = Vec::with_capacity(loaded.len());
     let mut sources = Vec::with_capacity(loaded.len());
     for (path, result) in code_paths.iter().zip(loaded) {
         match result {
-            Ok(source) => sources.push(source),
+            Ok(source) => sources.push(Some(source)),
             Err(findings) => outcomes.push(FileOutcome {
                 path: path.clone(),
                 findings,
@@ -219,23 +235,15 @@ fn review_project_inner(
     }
     // One project model per project: reviewing a folder of several projects (a corpus, a
     // monorepo of independent packages) keeps one project's syntax trees in memory at a time.
-    let keys = project_keys(&sources);
-    let mut order_by_project: Vec<usize> = (0..sources.len()).collect();
-    order_by_project.sort_by(|&a, &b| keys[a].cmp(&keys[b]));
-    let mut grouped: Vec<Option<SourceFile>> = sources.into_iter().map(Some).collect();
-    let sources: Vec<SourceFile> = order_by_project
-        .iter()
-        .filter_map(|&i| grouped[i].take())
-        .collect();
-    let sorted_keys: Vec<&PathBuf> = order_by_project.iter().map(|&i| &keys[i]).collect();
+    let paths_of: Vec<&Path> = sources.iter().flatten().map(|s| s.path.as_path()).collect();
+    let groups = project_groups(&paths_of);
     let mut facts = ProjectFacts::default();
-    let mut start = 0;
-    while start < sources.len() {
-        let end = (start..sources.len())
-            .find(|&i| sorted_keys[i] != sorted_keys[start])
-            .unwrap_or(sources.len());
-        let project = &sources[start..end];
-        let reviewed = review_sources(project, settings, &project_rules, with_facts);
+    for (_, members) in groups {
+        let project: Vec<SourceFile> = members
+            .iter()
+            .filter_map(|&i| sources.get_mut(i).and_then(Option::take))
+            .collect();
+        let reviewed = review_sources(&project, settings, &project_rules, with_facts);
         for (source, (findings, file_facts)) in project.iter().zip(reviewed) {
             outcomes.push(FileOutcome {
                 path: source.path.clone(),
@@ -243,8 +251,29 @@ fn review_project_inner(
             });
             facts.files.extend(file_facts);
         }
-        start = end;
     }
+    let facts = with_facts.then_some(facts);
+    finish(
+        outcomes,
+        &code_paths,
+        facts,
+        &requirement_paths,
+        &project_rules,
+        settings,
+    )
+}
+
+/// The end of a review: the outcomes in the order of the input paths, then (when facts were
+/// collected) the project rules over the facts and the requirement files, their findings
+/// added to the files they are about.
+pub(crate) fn finish(
+    mut outcomes: Vec<FileOutcome>,
+    code_paths: &[PathBuf],
+    facts: Option<ProjectFacts>,
+    requirement_paths: &[PathBuf],
+    project_rules: &[&ProjectRule],
+    settings: &Settings,
+) -> ProjectReview {
     // Keep the order of the input paths.
     let order: HashMap<&Path, usize> = code_paths
         .iter()
@@ -252,14 +281,14 @@ fn review_project_inner(
         .map(|(i, p)| (p.as_path(), i))
         .collect();
     outcomes.sort_by_key(|o| order.get(o.path.as_path()).copied().unwrap_or(usize::MAX));
-    if !with_facts {
+    let Some(mut facts) = facts else {
         return ProjectReview {
             outcomes,
             facts: None,
         };
-    }
-    facts.requirements = project::Requirements::load(&requirement_paths);
-    for finding in run_project_rules(&facts, &project_rules, settings) {
+    };
+    facts.requirements = project::Requirements::load(requirement_paths);
+    for finding in run_project_rules(&facts, project_rules, settings) {
         match outcomes
             .iter_mut()
             .find(|o| o.path == finding.location.path)
@@ -285,15 +314,31 @@ fn review_project_inner(
 /// Files that mark a project's root.
 const PROJECT_MARKERS: &[&str] = &[".git", "pyproject.toml", "setup.py", "setup.cfg"];
 
+/// The files of `paths` grouped by project (see [`project_keys`]): each project's key and the
+/// positions of its files in `paths`, in order; projects sorted by key.
+pub(crate) fn project_groups(paths: &[&Path]) -> Vec<(PathBuf, Vec<usize>)> {
+    let keys = project_keys(paths);
+    let mut order: Vec<usize> = (0..paths.len()).collect();
+    order.sort_by(|&a, &b| keys[a].cmp(&keys[b]));
+    let mut groups: Vec<(PathBuf, Vec<usize>)> = Vec::new();
+    for i in order {
+        match groups.last_mut() {
+            Some((key, members)) if *key == keys[i] => members.push(i),
+            _ => groups.push((keys[i].clone(), vec![i])),
+        }
+    }
+    groups
+}
+
 /// The project each file belongs to: the outermost folder, at or below the folder all files
 /// share, that holds a project marker (`.git`, `pyproject.toml`, `setup.py`, `setup.cfg`).
 /// Files outside any such folder share one project (the common folder), unless no file sits in
 /// the common folder itself: then each of its subfolders is one. Reviewing one repository gives
 /// one project; reviewing a folder of packages gives one per package.
-fn project_keys(sources: &[SourceFile]) -> Vec<PathBuf> {
-    let dirs: Vec<&Path> = sources
+fn project_keys(paths: &[&Path]) -> Vec<PathBuf> {
+    let dirs: Vec<&Path> = paths
         .iter()
-        .map(|s| s.path.parent().unwrap_or(Path::new("")))
+        .map(|p| p.parent().unwrap_or(Path::new("")))
         .collect();
     let Some(first) = dirs.first() else {
         return Vec::new();
@@ -347,7 +392,7 @@ pub const MAX_NESTING: usize = 250_000;
 
 /// Runs `f` on the review thread pool (large stacks; see [`STACK_SIZE`]). Falls back to the
 /// calling thread if the pool cannot be created (the limits then are the caller's).
-fn on_review_threads<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+pub(crate) fn on_review_threads<R: Send>(f: impl FnOnce() -> R + Send) -> R {
     static POOL: std::sync::OnceLock<Option<rayon::ThreadPool>> = std::sync::OnceLock::new();
     let pool = POOL.get_or_init(|| {
         rayon::ThreadPoolBuilder::new()
@@ -363,11 +408,14 @@ fn on_review_threads<R: Send>(f: impl FnOnce() -> R + Send) -> R {
 }
 
 /// A file parsed once, or why it was not.
-enum Parsed {
+pub(crate) enum Parsed {
     Tree(ParsedFile),
     TooDeep,
     Failed(String),
 }
+
+/// What the rules found in one file, and (when collected) its project facts.
+pub(crate) type FileResult = (Vec<Finding>, Option<FileFacts>);
 
 /// Reviews loaded files as one project: parse and index each (in parallel), build the project
 /// model from all indexes, run the rules on each file with the model (in parallel). Returns,
@@ -381,14 +429,35 @@ pub fn review_sources(
     on_review_threads(|| review_sources_inner(sources, settings, project_rules, with_facts))
 }
 
-#[allow(clippy::type_complexity)]
 fn review_sources_inner(
     sources: &[SourceFile],
     settings: &Settings,
     project_rules: &[&ProjectRule],
     with_facts: bool,
-) -> Vec<(Vec<Finding>, Option<FileFacts>)> {
-    let parsed: Vec<Parsed> = sources
+) -> Vec<FileResult> {
+    let sources: Vec<&SourceFile> = sources.iter().collect();
+    let parsed = parse_sources(&sources);
+    let indexes = index_sources(&sources, &parsed);
+    let model = ProjectModel::new(summarize_sources(&sources, &parsed, &indexes));
+    let files = prepare(&sources, &parsed, &indexes);
+    let modules: Vec<ModuleId> = (0..files.len()).collect();
+    let results = check_sources(
+        &files,
+        &modules,
+        &model,
+        settings,
+        project_rules,
+        with_facts,
+    );
+    drop(files);
+    free_in_parallel(indexes);
+    free_in_parallel(parsed);
+    results
+}
+
+/// Parses each source (in parallel); a file nested too deep is not kept.
+pub(crate) fn parse_sources(sources: &[&SourceFile]) -> Vec<Parsed> {
+    sources
         .par_iter()
         .map(|source| {
             if mleng_python::depth::bracket_depth(&source.text) > MAX_NESTING {
@@ -404,18 +473,33 @@ fn review_sources_inner(
                 Err(detail) => Parsed::Failed(detail),
             }
         })
-        .collect();
-    let indexes: Vec<Option<SemanticIndex>> = sources
+        .collect()
+}
+
+/// Indexes each parsed source (in parallel).
+pub(crate) fn index_sources<'a>(
+    sources: &[&'a SourceFile],
+    parsed: &'a [Parsed],
+) -> Vec<Option<SemanticIndex<'a>>> {
+    sources
         .par_iter()
-        .zip(&parsed)
+        .zip(parsed)
         .map(|(source, parsed)| match parsed {
             Parsed::Tree(tree) => contain(|| SemanticIndex::build(source, tree.module())).ok(),
             _ => None,
         })
-        .collect();
-    let summaries: Vec<ModuleSummary> = indexes
+        .collect()
+}
+
+/// Each file's summary for the project model (an empty one for a file that did not parse).
+pub(crate) fn summarize_sources(
+    sources: &[&SourceFile],
+    parsed: &[Parsed],
+    indexes: &[Option<SemanticIndex>],
+) -> Vec<ModuleSummary> {
+    indexes
         .par_iter()
-        .zip(&parsed)
+        .zip(parsed)
         .zip(sources)
         .map(|((index, parsed), source)| match (index, parsed) {
             (Some(index), Parsed::Tree(tree)) if tree.syntax_errors().is_empty() => {
@@ -423,16 +507,50 @@ fn review_sources_inner(
             }
             _ => empty_summary(source),
         })
-        .collect();
-    let model = ProjectModel::new(summaries);
-    let results = sources
+        .collect()
+}
+
+/// One file ready for its rules: its source, parse and index.
+#[derive(Clone, Copy)]
+pub(crate) struct Prepared<'r, 'a> {
+    pub source: &'a SourceFile,
+    pub parsed: &'r Parsed,
+    pub index: Option<&'r SemanticIndex<'a>>,
+}
+
+/// The files of `sources`, with their parses and indexes, ready for their rules.
+pub(crate) fn prepare<'r, 'a>(
+    sources: &[&'a SourceFile],
+    parsed: &'r [Parsed],
+    indexes: &'r [Option<SemanticIndex<'a>>],
+) -> Vec<Prepared<'r, 'a>> {
+    sources
+        .iter()
+        .zip(parsed)
+        .zip(indexes)
+        .map(|((source, parsed), index)| Prepared {
+            source,
+            parsed,
+            index: index.as_ref(),
+        })
+        .collect()
+}
+
+/// Runs the rules on each file (in parallel), file `i` being module `modules[i]` of `model`.
+pub(crate) fn check_sources(
+    files: &[Prepared],
+    modules: &[ModuleId],
+    model: &ProjectModel,
+    settings: &Settings,
+    project_rules: &[&ProjectRule],
+    with_facts: bool,
+) -> Vec<FileResult> {
+    files
         .par_iter()
-        .zip(&parsed)
-        .zip(&indexes)
-        .enumerate()
-        .map(|(module, ((source, parsed), index))| {
-            let path = &source.path;
-            match (parsed, index) {
+        .zip(modules)
+        .map(|(file, &module)| {
+            let path = &file.source.path;
+            match (file.parsed, file.index) {
                 (Parsed::TooDeep, _) => (vec![input::too_deep(path, MAX_NESTING)], None),
                 (Parsed::Failed(detail), _) => (vec![input::internal_error(path, detail)], None),
                 (Parsed::Tree(_), None) => (
@@ -443,7 +561,7 @@ fn review_sources_inner(
                     let file = FileUnderReview {
                         index,
                         tree,
-                        project: &model,
+                        project: model,
                         module,
                     };
                     let result =
@@ -458,12 +576,13 @@ fn review_sources_inner(
                 }
             }
         })
-        .collect();
-    // Syntax trees are freed in parallel too: freeing a project's trees on one thread costs
-    // as much as a rule pass.
-    indexes.into_par_iter().for_each(drop);
-    parsed.into_par_iter().for_each(drop);
-    results
+        .collect()
+}
+
+/// Frees indexes or syntax trees in parallel: freeing a project's trees on one thread costs
+/// as much as a rule pass.
+pub(crate) fn free_in_parallel<T: Send>(items: Vec<T>) {
+    items.into_par_iter().for_each(drop);
 }
 
 fn empty_summary(source: &SourceFile) -> ModuleSummary {

@@ -11,6 +11,7 @@ mod context;
 mod cv;
 pub mod engine;
 mod experiment;
+pub mod incremental;
 mod input;
 mod performance;
 pub mod project;

@@ -218,3 +218,68 @@ fn a_folder_of_projects_gives_one_project_model_each() {
         .collect();
     assert_eq!(found, vec![root.join("a/train.py")], "{found:?}");
 }
+
+/// The incremental review (the language server's) finds exactly what a review from scratch
+/// finds: on every project fixture folder, one after the other with one cache, and after two
+/// edits of each of its Python files: a comment appended (nothing other files see: the kept
+/// model and results are reused) and a line inserted at the top (every line moves: the model
+/// is rebuilt).
+#[test]
+fn incremental_reviews_of_the_project_fixtures_match_reviews_from_scratch() {
+    use mleng_rules::incremental::{review_project_cached, ReviewCache};
+    use mleng_rules::{review_project_with, Overlay};
+
+    let settings = Settings::from_selection(Some(&["ALL".to_string()]), &[], &[]).unwrap();
+    let flat = |outcomes: Vec<mleng_rules::FileOutcome>| -> Vec<_> {
+        outcomes.into_iter().map(|o| (o.path, o.findings)).collect()
+    };
+    let mut cases = Vec::new();
+    for rule in registry::all() {
+        if let Ok(entries) = std::fs::read_dir(fixtures_root().join(rule.code)) {
+            cases.extend(
+                entries
+                    .map(|e| e.expect("entry").path())
+                    .filter(|p| p.is_dir()),
+            );
+        }
+    }
+    cases.sort();
+    let mut cache = ReviewCache::default();
+    let mut failures = Vec::new();
+    let mut reused = 0;
+    for case in cases {
+        let mut files = Vec::new();
+        walk(&case, &mut files);
+        let mut edits = vec![("first review".to_string(), Overlay::default())];
+        for file in files
+            .iter()
+            .filter(|f| f.extension().is_some_and(|e| e == "py"))
+        {
+            let text = std::fs::read_to_string(file).expect("fixture reads");
+            for (what, edited) in [
+                ("a comment appended", format!("{text}\n# edited\n")),
+                ("a line inserted at the top", format!("\n{text}")),
+            ] {
+                let overlay = Overlay::from([(file.clone(), edited)]);
+                edits.push((format!("{what} in {}", file.display()), overlay));
+            }
+        }
+        for (what, overlay) in edits {
+            let fresh = review_project_with(&files, &overlay, &settings, false);
+            let incremental = review_project_cached(&files, &overlay, &settings, false, &mut cache);
+            if cache.last_review().models_built == 0 {
+                reused += 1;
+            }
+            if flat(fresh.outcomes) != flat(incremental.outcomes) {
+                failures.push(format!("{}: {what}", case.display()));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "incremental != from scratch:\n{}",
+        failures.join("\n")
+    );
+    // The kept model served some edits (the comments).
+    assert!(reused > 0);
+}
