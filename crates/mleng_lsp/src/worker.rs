@@ -8,11 +8,11 @@
 //! a function's lines) rebuilds the model and checks every file again. Either way the result is
 //! that of a review from scratch.
 //!
-//! A root whose incremental review of an edit is fast enough is reviewed whole on every change:
-//! project rules and cross-file facts are then always exact. Otherwise (the first review of a
-//! large folder, or a project where even that is slow) the changed files are reviewed alone
-//! first (published within milliseconds) and the whole project once edits pause for
-//! [`PROJECT_DELAY`].
+//! A root whose whole-project review is cheap even when the model is rebuilt is reviewed whole
+//! on every change: project rules and cross-file facts are then always exact. A larger one gets
+//! the changed files reviewed alone first (published within milliseconds), then the whole
+//! project: at once when its last review that kept the model was cheap (an edit inside a
+//! function usually keeps it), else once edits pause for [`PROJECT_DELAY`].
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
@@ -98,9 +98,17 @@ pub fn spawn(reviewers: Arc<Reviewers>, outcomes: Sender<Outcome>) -> std::io::R
 #[derive(Default)]
 struct Worker {
     pending: HashMap<Scope, Pending>,
-    /// How long each root's last whole-project review took: the last one that kept the project
-    /// model when there was one (what an edit usually costs), else the last one.
-    full_time: HashMap<Scope, (Duration, bool)>,
+    /// How long each root's last whole-project reviews took.
+    full_time: HashMap<Scope, Timings>,
+}
+
+/// The last whole-project review of a root that kept the project model (an edit other files
+/// do not see) and the last one that rebuilt it (the first review, or an edit that changed
+/// what other files see: a new line above a function is enough).
+#[derive(Default, Clone, Copy)]
+struct Timings {
+    kept_model: Option<Duration>,
+    rebuilt_model: Option<Duration>,
 }
 
 impl Worker {
@@ -157,10 +165,12 @@ impl Worker {
     fn review(&mut self, scope: &Scope, pending: Pending, reviewers: &Reviewers) -> Outcome {
         let started = Instant::now();
         let (reviewer, config_error) = reviewers.get(scope.root());
-        let whole_is_cheap = self
-            .full_time
-            .get(scope)
-            .is_some_and(|(t, _)| *t <= FULL_REVIEW_BUDGET);
+        let timings = self.full_time.get(scope).copied().unwrap_or_default();
+        // Whole on every change only when even a rebuild of the model is cheap: otherwise an
+        // edit that changes a summary would hold back the edited file's own diagnostics.
+        let whole_is_cheap = timings
+            .rebuilt_model
+            .is_some_and(|t| t <= FULL_REVIEW_BUDGET);
         let full = pending.full
             || whole_is_cheap
             || pending.changed.is_empty()
@@ -185,21 +195,28 @@ impl Worker {
         let elapsed = started.elapsed();
         if full {
             let kept_model = review.reuse.is_some_and(|r| r.models_built == 0);
-            let previous = self.full_time.get(scope).copied();
-            // A review that rebuilt the model says little about the next edit's cost when one
-            // that kept it was measured.
-            if kept_model || !previous.is_some_and(|(_, kept)| kept) {
-                self.full_time.insert(scope.clone(), (elapsed, kept_model));
+            let entry = self.full_time.entry(scope.clone()).or_default();
+            if kept_model {
+                entry.kept_model = Some(elapsed);
+            } else {
+                entry.rebuilt_model = Some(elapsed);
             }
         } else {
-            // The project as a whole is reviewed once edits pause.
+            // The project as a whole is reviewed next: at once when an edit that keeps the
+            // model is cheap (the changed files' own findings are already out), else once
+            // edits pause.
+            let delay = if timings.kept_model.is_some_and(|t| t <= FULL_REVIEW_BUDGET) {
+                Duration::ZERO
+            } else {
+                PROJECT_DELAY
+            };
             self.pending.insert(
                 scope.clone(),
                 Pending {
                     buffers: pending.buffers.clone(),
                     changed: BTreeSet::new(),
                     full: false,
-                    due: Instant::now() + PROJECT_DELAY,
+                    due: Instant::now() + delay,
                 },
             );
         }
