@@ -41,6 +41,9 @@ pub struct ClassSummary {
     pub ending: Option<Ending>,
     /// The class defines `forward` (an ending of `None` then means "returns something else").
     pub has_forward: bool,
+    /// A loss module whose `forward` hands its first input to a known loss (a focal loss that
+    /// calls `F.binary_cross_entropy_with_logits(inputs, ...)`): that loss, qualified.
+    pub wraps_loss: Option<String>,
     /// `self.<attr> = <constructor>(...)` in the class's methods, as written.
     pub layers: Vec<(String, String)>,
     /// For a dataset: the call that reads and decodes a file per sample in `__getitem__` (or
@@ -59,6 +62,9 @@ pub struct Ending {
     pub line: u32,
     /// Where, in the file's text.
     pub range: TextRange,
+    /// The position in a tuple `forward` returns (`return torch.sigmoid(x), feature_map`: 0);
+    /// `None` when the whole return value ends in the activation.
+    pub element: Option<usize>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -169,12 +175,14 @@ pub fn summarize(index: &SemanticIndex) -> ModuleSummary {
             name: class.name.to_string(),
             bases: class.bases.clone(),
             is_module: class.is_module,
-            ending: class_ending(index, class_id).map(|(activation, at)| Ending {
+            ending: class_ending(index, class_id).map(|(activation, at, element)| Ending {
                 activation,
                 text: index.text(at).to_string(),
                 line: line_of(at),
                 range: at,
+                element,
             }),
+            wraps_loss: wrapped_loss(index, class_id),
             has_forward: forward.is_some(),
             layers: class
                 .layers
@@ -445,7 +453,10 @@ fn function_summary(index: &SemanticIndex, id: FunctionId, line: u32) -> Functio
 /// applies softmax/sigmoid/log-softmax/ReLU (directly, through a layer, or as the last item
 /// of an `nn.Sequential` layer). A `forward` that looks at `self.training` (softmax only at
 /// inference) is not judged.
-pub fn class_ending(index: &SemanticIndex, class_id: ClassId) -> Option<(Activation, TextRange)> {
+pub fn class_ending(
+    index: &SemanticIndex,
+    class_id: ClassId,
+) -> Option<(Activation, TextRange, Option<usize>)> {
     let class = &index.classes[class_id];
     if !class.is_module {
         return None;
@@ -464,13 +475,42 @@ pub fn class_ending(index: &SemanticIndex, class_id: ClassId) -> Option<(Activat
     if def.body.last().map(|s| s.range()) != Some(ret.range) {
         return None;
     }
-    let call = match value {
-        Expr::Call(c) => Some(c),
-        other => index
-            .producer(Some(forward), other, other.range().start())
-            .map(|id| index.calls[id].expr),
-    }?;
-    activation_of(index, class_id, call).map(|a| (a, call.range()))
+    let ending_of = |value: &Expr| {
+        let call = match value {
+            Expr::Call(c) => Some(c),
+            other => index
+                .producer(Some(forward), other, other.range().start())
+                .map(|id| index.calls[id].expr),
+        }?;
+        activation_of(index, class_id, call).map(|a| (a, call.range()))
+    };
+    // `return torch.sigmoid(logits), feature_map`: the element that ends in an activation.
+    if let Expr::Tuple(tuple) = value {
+        return tuple
+            .elts
+            .iter()
+            .enumerate()
+            .find_map(|(i, elt)| ending_of(elt).map(|(a, at)| (a, at, Some(i))));
+    }
+    ending_of(value).map(|(a, at)| (a, at, None))
+}
+
+/// The known loss a loss module's `forward` applies to its first input: `class FocalLoss`
+/// whose `forward(self, inputs, targets)` calls `F.binary_cross_entropy_with_logits(inputs,
+/// ...)`. Only a direct call on the parameter itself counts.
+fn wrapped_loss(index: &SemanticIndex, class_id: ClassId) -> Option<String> {
+    if !index.classes[class_id].is_module {
+        return None;
+    }
+    let forward = index.method(class_id, "forward")?;
+    let def = index.functions[forward].def;
+    let input = def.parameters.args.get(1)?.parameter.name.as_str();
+    index.calls_in_function(forward).find_map(|(_, call)| {
+        let q = call.qualified.as_deref()?;
+        mleng_knowledge::losses::logit_loss(q)?;
+        let first = call.arg_or_keyword(0, "input")?;
+        matches!(first, Expr::Name(n) if n.id.as_str() == input).then(|| q.to_string())
+    })
 }
 
 /// The final activation a call applies: `self.softmax(x)`, `F.softmax(x)`, `torch.sigmoid(x)`,

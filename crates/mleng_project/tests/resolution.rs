@@ -137,3 +137,32 @@ fn callers_that_disagree_give_no_type() {
     let run = model.resolve_in(f, "run").expect("run");
     assert!(model.argument_type(run, "model").is_none());
 }
+
+#[test]
+fn tuple_forwards_and_loss_wrappers_are_summarized() {
+    let model = project(&[(
+        "p/net.py",
+        "import torch\nimport torch.nn as nn\nimport torch.nn.functional as F\n\n\
+class Two(nn.Module):\n    def forward(self, x):\n        aux = self.aux(x)\n        \
+x = torch.sigmoid(self.cls(x))\n        return aux, x\n\n\
+class Focal(nn.Module):\n    def forward(self, inputs, targets):\n        \
+return F.binary_cross_entropy_with_logits(inputs, targets)\n\n\
+class NotOnInput(nn.Module):\n    def forward(self, inputs, targets):\n        \
+return F.binary_cross_entropy_with_logits(targets, inputs)\n",
+    )]);
+    let net = module(&model, "p/net.py");
+    let two = model.resolve_in(net, "Two").expect("Two");
+    let (_, ending) = model.ending(two).expect("ending");
+    assert_eq!(ending.activation, Activation::Sigmoid);
+    assert_eq!(ending.element, Some(1));
+    let focal = model.resolve_in(net, "Focal").expect("Focal");
+    assert_eq!(
+        model.class(focal).and_then(|c| c.wraps_loss.as_deref()),
+        Some("torch.nn.functional.binary_cross_entropy_with_logits")
+    );
+    let other = model.resolve_in(net, "NotOnInput").expect("NotOnInput");
+    assert_eq!(
+        model.class(other).and_then(|c| c.wraps_loss.as_deref()),
+        None
+    );
+}

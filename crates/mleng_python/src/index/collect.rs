@@ -110,24 +110,28 @@ struct Collector<'a> {
 
 impl<'a> Collector<'a> {
     fn bind(&mut self, target: &'a Expr, value: &'a Expr, range: TextRange) {
-        match (target, value) {
+        self.bind_element(target, value, range, None);
+    }
+
+    /// `element`: the position in a tuple target unpacking `value` (`pred, aux = model(x)`).
+    fn bind_element(
+        &mut self,
+        target: &'a Expr,
+        value: &'a Expr,
+        range: TextRange,
+        element: Option<usize>,
+    ) {
+        let (elts, unpacked) = match (target, value) {
             (Expr::Tuple(targets), Expr::Tuple(values))
                 if targets.elts.len() == values.elts.len() =>
             {
                 for (t, v) in targets.elts.iter().zip(values.elts.iter()) {
-                    self.bind(t, v, range);
+                    self.bind_element(t, v, range, None);
                 }
+                return;
             }
-            (Expr::Tuple(targets), _) => {
-                for t in &targets.elts {
-                    self.bind(t, value, range);
-                }
-            }
-            (Expr::List(targets), _) => {
-                for t in &targets.elts {
-                    self.bind(t, value, range);
-                }
-            }
+            (Expr::Tuple(targets), _) => (&targets.elts, element.is_none()),
+            (Expr::List(targets), _) => (&targets.elts, element.is_none()),
             _ => {
                 if let Some(target) = dotted(target) {
                     self.bindings.push(Binding {
@@ -136,9 +140,20 @@ impl<'a> Collector<'a> {
                         range,
                         function: self.function,
                         class: self.class,
+                        element,
                     });
                 }
+                return;
             }
+        };
+        // Positions are exact up to a starred target (`first, *rest = ...`) and only one
+        // level deep.
+        let mut exact = unpacked;
+        for (i, t) in elts.iter().enumerate() {
+            if matches!(t, Expr::Starred(_)) {
+                exact = false;
+            }
+            self.bind_element(t, value, range, exact.then_some(i));
         }
     }
 

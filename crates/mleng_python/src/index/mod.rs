@@ -136,6 +136,9 @@ pub struct Binding<'a> {
     pub range: TextRange,
     pub function: Option<FunctionId>,
     pub class: Option<ClassId>,
+    /// The target's position when a tuple target unpacks one value (`pred` is 0 in
+    /// `pred, aux = model(x)`); `None` for a plain target or when the position is unsure.
+    pub element: Option<usize>,
 }
 
 #[derive(Debug)]

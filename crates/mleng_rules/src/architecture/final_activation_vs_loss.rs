@@ -31,6 +31,14 @@ project's imports (`from models import Net`, a package `__init__` that re-export
 model and the loss are those every caller in the project passes (when callers disagree,
 nothing is claimed).
 
+A `forward` that returns a tuple (`return torch.sigmoid(x), feature_map`) is judged by the
+element that ends in the activation, where the loop unpacks or indexes it (`pred, aux =
+model(x)`, `out[0]`), through value-keeping steps (`torch.squeeze(pred)`, `.float()`,
+`.type(...)`, `.view(...)`). A project loss class whose `forward` hands its input to one of
+those losses (a focal loss built on `F.binary_cross_entropy_with_logits(inputs, ...)`) counts
+as that loss. Several losses fed by the same ending are one finding, the others its related
+locations; the ending itself is a related location too.
+
 A `forward` with more than one `return`, or that checks `self.training` (softmax only at
 inference), is not judged.
 
@@ -72,34 +80,61 @@ struct Ending {
     text: String,
     /// Where it is (this file or another).
     at: Location,
+    /// The element of a tuple `forward` returns that ends in it.
+    element: Option<usize>,
 }
 
 fn check(ctx: &mut Context) {
     let index = ctx.index;
+    // Each reported ending, with its finding's index.
+    let mut reported: Vec<(Location, usize)> = Vec::new();
     for call in &index.calls {
         // The loss: a `torch.nn` loss object or the functional form, built here or passed in.
-        let loss_name = call.qualified.as_deref().and_then(logit_loss).or_else(|| {
-            let callee = dotted(&call.expr.func)?;
-            let ctor = constructor(ctx, call.function, call.class, &callee)?;
-            logit_loss(&ctor)
-        });
-        let Some(loss) = loss_name else {
+        let loss_name = call
+            .qualified
+            .as_deref()
+            .and_then(logit_loss)
+            .map(|l| (l, None))
+            .or_else(|| {
+                let callee = dotted(&call.expr.func)?;
+                let ctor = constructor(ctx, call.function, call.class, &callee)?;
+                logit_loss(&ctor).map(|l| (l, None)).or_else(|| {
+                    let (loss, class, wrapped) = wrapped_logit_loss(ctx, call.class, &callee)?;
+                    let note = format!(
+                        "`{callee}` is a `{class}`, whose `forward` hands its input to `{wrapped}`"
+                    );
+                    Some((loss, Some(note)))
+                })
+            });
+        let Some((loss, wrapper)) = loss_name else {
             continue;
         };
         let Some(input) = call.arg(0) else {
             continue;
         };
-        let Some(model_call) = (match input {
-            Expr::Call(c) => Some(c),
-            other => index
-                .producer(call.function, other, call.start())
-                .map(|id| index.calls[id].expr),
-        }) else {
+        let Some((model_call, element)) = model_output(ctx, call.function, input, call.start())
+        else {
             continue;
         };
         let Some(ending) = model_of(ctx, call.function, call.class, model_call) else {
             continue;
         };
+        // A tuple-returning `forward`: only the element that ends in the activation counts.
+        if ending.element != element {
+            continue;
+        }
+        // Several losses fed by the same ending are one mistake: the first is reported, the
+        // others are its related locations.
+        if let Some(&(_, first)) = reported.iter().find(|(at, _)| *at == ending.at) {
+            let also = ctx.location(call.range());
+            let note = format!(
+                "`{}` gets that output too",
+                ctx.text(call.expr.func.range())
+            );
+            ctx.findings[first].relate(also, note);
+            continue;
+        }
+        reported.push((ending.at.clone(), ctx.findings.len()));
         let Some(problem) = loss.problem(ending.activation) else {
             continue;
         };
@@ -122,9 +157,111 @@ fn check(ctx: &mut Context) {
             ending.activation.name(),
             ending.text
         );
-        ctx.report(call.range(), message, Some(fix))
-            .relate(ending.at, note);
+        let finding = ctx.report(call.range(), message, Some(fix));
+        finding.relate(ending.at, note);
+        finding.evidence.extend(wrapper);
     }
+}
+
+/// Tensor methods that keep the values (shape, dtype and device only): a model's output read
+/// through them is still that output (`pred.squeeze(1).float()`, `out.type(torch.cuda.FloatTensor)`).
+const VALUE_KEEPING_METHODS: &[&str] = &[
+    "squeeze",
+    "unsqueeze",
+    "view",
+    "reshape",
+    "flatten",
+    "float",
+    "double",
+    "half",
+    "type",
+    "contiguous",
+    "cuda",
+    "to",
+];
+
+/// The model call whose output `expr` is, and which element of it when the call's result is
+/// unpacked or indexed (`pred, aux = model(x)`: `pred` is element 0; `out[1]`), looking
+/// through value-keeping methods and names bound earlier in the function.
+fn model_output<'a>(
+    ctx: &Context<'_, 'a>,
+    function: Option<usize>,
+    expr: &'a Expr,
+    before: ruff_text_size::TextSize,
+) -> Option<(&'a ExprCall, Option<usize>)> {
+    let index = ctx.index;
+    let mut expr = expr;
+    let mut before = before;
+    let mut element = None;
+    for _ in 0..6 {
+        match expr {
+            Expr::Call(c) => {
+                let keeps = |m: &str| VALUE_KEEPING_METHODS.contains(&m);
+                match (index.qualified_name(&c.func).as_deref(), c.func.as_ref()) {
+                    // `torch.squeeze(pred)`
+                    (Some(q), _) if q.strip_prefix("torch.").is_some_and(keeps) => {
+                        expr = c.arguments.args.first()?;
+                    }
+                    // `pred.squeeze(1)`
+                    (None, Expr::Attribute(a)) if keeps(a.attr.as_str()) => expr = &a.value,
+                    _ => return Some((c, element)),
+                }
+            }
+            Expr::Subscript(sub) if element.is_none() => {
+                let Expr::NumberLiteral(n) = sub.slice.as_ref() else {
+                    return None;
+                };
+                element = Some(n.value.as_int()?.as_usize()?);
+                expr = &sub.value;
+            }
+            Expr::Name(name) => {
+                let binding = index
+                    .bindings
+                    .iter()
+                    .filter(|b| {
+                        b.function == function
+                            && b.target == name.id.as_str()
+                            && b.range.end() <= before
+                    })
+                    .max_by_key(|b| b.range.start())?;
+                if binding.element.is_some() {
+                    if element.is_some() {
+                        return None;
+                    }
+                    element = binding.element;
+                }
+                expr = binding.value;
+                before = binding.range.start();
+            }
+            _ => return None,
+        }
+    }
+    None
+}
+
+/// The logit loss a project loss class applies to its input (`WeightedFocalLoss` whose
+/// `forward` calls `F.binary_cross_entropy_with_logits(inputs, ...)`).
+fn wrapped_logit_loss(
+    ctx: &Context,
+    class: Option<usize>,
+    callee: &str,
+) -> Option<(&'static mleng_knowledge::losses::LogitLoss, String, String)> {
+    let index = ctx.index;
+    // The constructor as written here (`FocalLoss`), which the project model resolves.
+    let built = match callee.strip_prefix("self.") {
+        Some(attr) => index.layer(class?, attr)?.call,
+        None => index.constructor_call_of(callee)?,
+    };
+    let written = dotted(&built.func)?;
+    let symbol = ctx.project.class_of(ctx.module, &written)?;
+    let summary = ctx.project.class(symbol)?;
+    let wrapped = summary.wraps_loss.as_deref()?;
+    let short = wrapped.rsplit('.').next().unwrap_or(wrapped);
+    Some((
+        logit_loss(wrapped)?,
+        summary.name.clone(),
+        short.to_string(),
+    ))
 }
 
 /// The qualified constructor of a loss object: `criterion` or `self.criterion` built in this
@@ -179,6 +316,7 @@ fn model_of(
                 activation,
                 text: ctx.brief(at),
                 at: ctx.location(at),
+                element: None,
             });
         }
         // `model = mlp(sizes)` where the local factory returns an `nn.Sequential(...)`.
@@ -211,6 +349,7 @@ fn factory_sequential_ending(ctx: &Context, model: &str, call: &ExprCall) -> Opt
         activation,
         text: ctx.brief(at),
         at: ctx.location(at),
+        element: None,
     })
 }
 
@@ -237,6 +376,7 @@ fn constructor_ending(ctx: &Context, module: ModuleId, written: &str) -> Option<
         activation: ending.activation,
         text: ending.text.clone(),
         at,
+        element: ending.element,
     })
 }
 
