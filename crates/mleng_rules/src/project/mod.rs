@@ -47,6 +47,10 @@ pub fn collect_facts_and_candidates(
         let Some(check) = project_rule.candidates else {
             continue;
         };
+        // As for per-file rules: advice in test code is noise.
+        if facts.is_test && project_rule.rule.area != mleng_diagnostics::Area::Input {
+            continue;
+        }
         let mut ctx = Context::new(index, model, module, project_rule.rule);
         check(&mut ctx);
         let source = index.source;
