@@ -17,12 +17,15 @@ cd "$(dirname "$0")/.."
 repo=$PWD
 nvim=${NVIM:-nvim}
 
+install_neovim() {
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -qq --no-install-recommends neovim >/dev/null 2>&1 && return 0
+  apt-get update -qq && apt-get install -y -qq --no-install-recommends neovim >/dev/null
+}
 if ! command -v "$nvim" >/dev/null 2>&1; then
   if [ "$nvim" = nvim ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "test-nvim: installing neovim with apt-get" >&2
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get install -y -qq --no-install-recommends neovim >/dev/null 2>&1 ||
-      { apt-get update -qq >/dev/null && apt-get install -y -qq --no-install-recommends neovim >/dev/null; }
+    install_neovim || { echo "test-nvim: FAILED: apt-get could not install neovim" >&2; exit 1; }
   else
     echo "test-nvim: SKIPPED: no $nvim, and no way to install it here (needs root and apt-get)"
     exit 0
