@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mleng=$(realpath "${1:-target/release/mleng}")
-out=${2:-target/repos}
+out=$(realpath -m "${2:-target/repos}")
 mirrors=${MIRRORS:-/work/.mirror}
 mkdir -p "$out"
 repos=${REPOS:-$(ls "$mirrors")}
@@ -35,7 +35,7 @@ for repo in $repos; do
   fi
   lines=$(find "$tree" \( -name '*.py' -o -name '*.ipynb' \) -print0 | xargs -0 cat 2>/dev/null | wc -l)
   total_lines=$((total_lines + lines))
-  (cd "$tree" && "$mleng" review . --format concise > "$OLDPWD/$out/$repo.txt" 2>&1 || true)
+  (cd "$tree" && "$mleng" review . --format concise > "$out/$repo.txt" 2>&1 || true)
   printf '%-45s %7d lines  %s\n' "$repo" "$lines" "$(tail -n 1 "$out/$repo.txt")"
 done
 echo "total lines: $total_lines"

@@ -87,6 +87,36 @@ pub struct FunctionSummary {
     pub returns: Option<String>,
     /// 1-based line of the `def`.
     pub line: u32,
+    /// Where the body's last statement starts (the module's code: none): where a finding
+    /// about what the function leaves behind (a model still in eval mode) can point.
+    pub last_statement: Option<Spot>,
+}
+
+/// A position for a finding's related location: the notebook cell (if any) and the 1-based
+/// line and column within it (or within the file).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Spot {
+    pub cell: Option<u32>,
+    pub line: u32,
+    pub column: u32,
+}
+
+impl Spot {
+    fn at(source: &mleng_python::SourceFile, offset: ruff_text_size::TextSize) -> Spot {
+        let (line, column) = source.lines.line_column(&source.text, offset);
+        match source.cell_of_line(line) {
+            Some((cell, line_in_cell)) => Spot {
+                cell: Some(cell),
+                line: line_in_cell,
+                column,
+            },
+            None => Spot {
+                cell: None,
+                line,
+                column,
+            },
+        }
+    }
 }
 
 /// What a function does to a training run.
@@ -361,6 +391,7 @@ fn module_code_summary(index: &SemanticIndex) -> Option<FunctionSummary> {
         calls,
         returns: None,
         line: 0,
+        last_statement: None,
     })
 }
 
@@ -446,6 +477,10 @@ fn function_summary(index: &SemanticIndex, id: FunctionId, line: u32) -> Functio
         calls,
         returns,
         line,
+        last_statement: def
+            .body
+            .last()
+            .map(|stmt| Spot::at(index.source, stmt.range().start())),
     }
 }
 

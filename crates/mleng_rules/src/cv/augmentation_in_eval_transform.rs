@@ -1,9 +1,10 @@
 use mleng_diagnostics::{Area, Fix, Severity};
 use mleng_knowledge::vision::is_eval_name;
 use mleng_knowledge::vision::{ALBUMENTATIONS_RANDOM, TORCHVISION_RANDOM};
-use mleng_python::index::literals::{boolean, dotted, number};
+use mleng_python::index::literals::{boolean, dotted, number, string};
+use mleng_python::index::CallId;
 use ruff_python_ast::{Expr, ExprCall};
-use ruff_text_size::Ranged;
+use ruff_text_size::{Ranged, TextRange};
 
 use super::roles::{eval_dataset, eval_use, is_train_name};
 use super::transforms::{library_of, Library};
@@ -30,7 +31,9 @@ It also finds a training pipeline handed to an evaluation dataset: `transform=tr
 (a name with `train`, bound to a pipeline with random steps) on a dataset built with
 `train=False`, `split="val"`/`"test"`, a `val`/`test` folder, or bound to a name such as
 `val_set`, while the same file defines an evaluation pipeline (`val_transform`, `test_tf`,
-`eval_transforms`, ...) that was meant there.
+`eval_transforms`, ...) that was meant there; and one random pipeline shared by the training
+and the evaluation dataset (`transform=transform` on both `CIFAR10(train=True)` and
+`CIFAR10(train=False)`), reported where the evaluation dataset takes it.
 
 ## Why is this bad?
 Validation and test metrics are supposed to be a deterministic function of the weights. With a
@@ -199,7 +202,8 @@ fn check(ctx: &mut Context) {
                 .push(format!("random steps: {}", steps.join(", ")));
         }
     }
-    train_pipeline_in_eval_dataset(ctx);
+    let reported = train_pipeline_in_eval_dataset(ctx);
+    shared_pipeline_in_eval_dataset(ctx, &reported);
 }
 
 /// The random steps of a pipeline expression: an inline `Compose([...])` or random transform,
@@ -274,7 +278,8 @@ fn eval_folder(ctx: &Context, expr: &Expr) -> Option<String> {
 }
 
 /// `val_set = ImageFolder(valdir, transform=train_transform)` while `val_transform` exists.
-fn train_pipeline_in_eval_dataset(ctx: &mut Context) {
+/// Returns the ranges reported.
+fn train_pipeline_in_eval_dataset(ctx: &mut Context) -> Vec<TextRange> {
     let index = ctx.index;
     // The evaluation pipelines the file defines, with the function they are built in.
     let eval_pipelines: Vec<(&str, Option<usize>)> = index
@@ -292,7 +297,7 @@ fn train_pipeline_in_eval_dataset(ctx: &mut Context) {
         .map(|b| (b.target.as_str(), b.function))
         .collect();
     if eval_pipelines.is_empty() {
-        return;
+        return Vec::new();
     }
     let mut reports = Vec::new();
     for (id, call) in index.calls.iter().enumerate() {
@@ -358,7 +363,92 @@ fn train_pipeline_in_eval_dataset(ctx: &mut Context) {
             .unwrap_or(call.range());
         reports.push((range, message, fix));
     }
+    let ranges = reports.iter().map(|(range, ..)| *range).collect();
     for (range, message, fix) in reports {
         ctx.report(range, message, Some(fix));
+    }
+    ranges
+}
+
+/// Is this call a dataset constructed for training (`train=True`, `split="train"`, or bound to
+/// `train_set`)?
+fn train_dataset(ctx: &Context, id: CallId) -> bool {
+    let index = ctx.index;
+    let call = &index.calls[id];
+    if let Some(train) = call.keyword("train").and_then(boolean) {
+        return train;
+    }
+    for key in ["split", "image_set", "subset", "mode", "phase"] {
+        if let Some(value) = call.keyword(key).and_then(string) {
+            return is_train_name(value) && !is_eval_name(value);
+        }
+    }
+    index
+        .bindings
+        .iter()
+        .find(|b| b.value.range() == call.expr.range())
+        .is_some_and(|b| is_train_name(&b.target) && !is_eval_name(&b.target))
+}
+
+/// One random pipeline, bound once, handed to a training dataset and to an evaluation dataset
+/// (kuangliu/pytorch-cifar before its fix: `transform` with `RandomCrop` for both CIFAR-10
+/// splits). Reported at the evaluation dataset's `transform=`, where the fix goes.
+fn shared_pipeline_in_eval_dataset(ctx: &mut Context, reported: &[TextRange]) {
+    let index = ctx.index;
+    let mut reports = Vec::new();
+    for binding in &index.bindings {
+        let target = binding.target.as_str();
+        let last = target.rsplit('.').next().unwrap_or(target);
+        if is_eval_name(last) || last.to_ascii_lowercase().contains("tta") {
+            continue;
+        }
+        let Expr::Call(_) = binding.value else {
+            continue;
+        };
+        let uses: Vec<(CallId, &ruff_python_ast::Keyword)> = index
+            .calls
+            .iter()
+            .enumerate()
+            .filter_map(|(id, c)| {
+                let k = c.expr.arguments.keywords.iter().find(|k| {
+                    k.arg.as_ref().is_some_and(|a| a.as_str() == "transform")
+                        && dotted(&k.value).as_deref() == Some(target)
+                })?;
+                Some((id, k))
+            })
+            .collect();
+        let Some((train_use, _)) = uses.iter().find(|(id, _)| train_dataset(ctx, *id)) else {
+            continue;
+        };
+        let eval_uses: Vec<(String, TextRange)> = uses
+            .iter()
+            .filter_map(|(id, k)| eval_dataset(index, *id).map(|why| (why, k.range())))
+            .filter(|(_, range)| !reported.contains(range))
+            .collect();
+        if eval_uses.is_empty() {
+            continue;
+        }
+        // The name as the training dataset reads it: the pipeline's random steps, if bound once.
+        let random = random_steps_of(ctx, &uses[0].1.value);
+        if random.is_empty() {
+            continue;
+        }
+        let train_location = ctx.location(index.calls[*train_use].expr.range());
+        for (why, range) in eval_uses {
+            let message = format!(
+                "`{target}` (random: {}) transforms {why} and also the training data: the evaluation images are augmented like the training ones, so metrics are noisy and measured on a different distribution",
+                random.join(", ")
+            );
+            let fix = Fix::new(
+                "Give the evaluation dataset its own deterministic pipeline (resize or center crop, `ToTensor`, `Normalize`), without the random steps",
+            );
+            reports.push((range, message, fix, train_location.clone()));
+        }
+    }
+    for (range, message, fix, train_location) in reports {
+        ctx.report(range, message, Some(fix)).relate(
+            train_location,
+            "the training dataset takes the same pipeline here",
+        );
     }
 }

@@ -22,6 +22,7 @@ mod segmentation_ignore_index;
 pub mod task_advice;
 pub mod tasks;
 mod torchvision_deprecated;
+mod train_pipeline_unused;
 mod transforms;
 
 use crate::project::ProjectRule;
@@ -47,6 +48,7 @@ pub(crate) const RULES: &[&Rule] = &[
     &augmented_validation_split::RULE,
     &dataset_normalization_mismatch::RULE,
     &divided_by_255_twice::RULE,
+    &train_pipeline_unused::RULE,
 ];
 
 /// The task-advice rules: the comparison of `mleng recommend --project` as review findings.

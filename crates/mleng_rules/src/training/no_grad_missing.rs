@@ -33,6 +33,10 @@ project (`with torch.no_grad(): evaluate(model, loader)` in `main.py` counts for
 that mentions `requires_grad`, `enable_grad` or `autograd.grad` needs gradients (saliency,
 adversarial inputs) and is not judged.
 
+And a model class's own prediction method (`def predict(self, x)` in an `nn.Module`) that calls
+`self.eval()` and runs `self.forward(x)` (or `self(x)`) with autograd on: a public inference API
+that callers run batch after batch.
+
 ## Why is this bad?
 With autograd on, every forward pass records its graph and keeps the activations it would need for
 a backward that never comes: evaluation uses several times the memory it needs (often the reason a
@@ -70,6 +74,74 @@ fn check(ctx: &mut Context) {
     let reported = validation_in_epochs(ctx);
     let functions = evaluation_functions(ctx, &reported);
     inference_loops(ctx, &functions);
+    inference_methods(ctx);
+}
+
+/// A model class's own inference method (`def predict(self, x)` in an `nn.Module`) that puts
+/// the model in eval mode and runs its forward with autograd on: a public prediction API that
+/// callers run batch after batch (segmentation_models.pytorch's `predict` until its fix).
+/// Without the `self.eval()` the method may be meant for training code too: left alone.
+fn inference_methods(ctx: &mut Context) {
+    let index = ctx.index;
+    let mut reports = Vec::new();
+    for class in index
+        .classes
+        .iter()
+        .filter(|c| c.is_module && !c.is_lightning)
+    {
+        for &fid in &class.methods {
+            let function = &index.functions[fid];
+            let lower = function.name.to_ascii_lowercase();
+            let predicts = lower
+                .split('_')
+                .any(|w| matches!(w, "predict" | "inference" | "infer"));
+            if !predicts {
+                continue;
+            }
+            let calls: Vec<_> = index.calls_in_function(fid).collect();
+            let sets_eval = calls.iter().any(|(id, c)| {
+                c.receiver.as_deref() == Some("self")
+                    && index.mode_switch(*id) == Some(mleng_python::index::evaluation::Mode::Eval)
+            });
+            if !sets_eval || calls.iter().any(|(_, c)| c.kind != CallKind::Other) {
+                continue;
+            }
+            let text = evaluation_functions::text_with_decorators(ctx, fid);
+            if evaluation_functions::GRAD_AWARE
+                .iter()
+                .any(|m| text.contains(m))
+                || evaluation_functions::wrapped_by_name(text, &["grad", "inference", "eval"])
+            {
+                continue;
+            }
+            let forward = calls.iter().find(|(_, c)| {
+                matches!(
+                    dotted(&c.expr.func).as_deref(),
+                    Some("self" | "self.forward")
+                ) && !index.evaluation.grad_free(c.range())
+            });
+            let Some((_, forward)) = forward else {
+                continue;
+            };
+            let message = format!(
+                "`{}()` puts the model in eval mode and runs `{}` with autograd on: every prediction records the graph and keeps the activations for a backward that never comes (memory grows with each output a caller keeps)",
+                function.name,
+                ctx.brief(forward.range())
+            );
+            let fix = Fix::new(format!(
+                "Decorate `{}` with @torch.inference_mode() (or @torch.no_grad())",
+                function.name
+            ))
+            .with_example(format!(
+                "@torch.inference_mode()\ndef {}(self, ...):\n    ...",
+                function.name
+            ));
+            reports.push((forward.range(), message, fix));
+        }
+    }
+    for (range, message, fix) in reports {
+        ctx.report(range, message, Some(fix));
+    }
 }
 
 /// Validation passes in an epoch loop of this file; the loops reported.

@@ -1,4 +1,4 @@
-use mleng_diagnostics::{Area, Fix, Severity};
+use mleng_diagnostics::{Area, Fix, Location, Severity, Span};
 use mleng_project::Symbol;
 use mleng_python::index::evaluation::Mode;
 use mleng_python::index::literals::dotted;
@@ -482,8 +482,27 @@ fn through_helpers(ctx: &mut Context, reported: &[usize], reported_loops: &[usiz
             Fix::new("Call `.train()` on the model again after evaluating (or at the start of each training pass)")
         };
         let at_loop = ctx.location(lp.header);
-        ctx.report(eval_call.range(), message, Some(fix))
-            .relate(at_loop, LOOP_NOTE);
+        // The helper's end is the other place the fix can go (restore the mode it found).
+        let helper_end = match ctx.resolve_call(eval.call) {
+            Some(symbol @ Symbol::Function(..)) if !direct => {
+                ctx.project.function(symbol).and_then(|f| {
+                    let spot = f.last_statement?;
+                    let mut location = Location::file(ctx.project.path_of(symbol).to_path_buf());
+                    location.cell = spot.cell;
+                    location.span = Some(Span::point(spot.line, spot.column));
+                    Some((location, f.name.clone()))
+                })
+            }
+            _ => None,
+        };
+        let finding = ctx.report(eval_call.range(), message, Some(fix));
+        finding.relate(at_loop, LOOP_NOTE);
+        if let Some((location, name)) = helper_end {
+            finding.relate(
+                location,
+                format!("`{name}` ends here with the model still in eval mode: restoring `.train()` here also fixes it"),
+            );
+        }
         reported.push(eval.call);
     }
 }
