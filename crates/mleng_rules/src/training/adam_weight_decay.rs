@@ -1,5 +1,6 @@
 use mleng_diagnostics::{Applicability, Area, Fix, Severity};
 use mleng_python::index::literals::number;
+use ruff_python_ast::Expr;
 use ruff_text_size::Ranged;
 
 use crate::context::Context;
@@ -13,7 +14,9 @@ pub(crate) static RULE: Rule = Rule {
     fix: Some(Applicability::Unsafe),
     summary: "torch.optim.Adam with weight_decay > 0 applies L2 regularisation, not decoupled weight decay; AdamW was almost certainly meant.",
     docs: r#"## What it does
-Finds `torch.optim.Adam(..., weight_decay=w)` with a literal `w > 0`.
+Finds `torch.optim.Adam(..., weight_decay=w)` with a literal `w > 0`, or with a value read from a
+config or the command line (`cfg["opt"]["decay"]`, `args.wd`): that one may be 0, so the
+finding says "whenever that value is nonzero".
 
 ## Why is this bad?
 `Adam`'s `weight_decay` adds `w * param` to the *gradient*, which Adam then divides by the running
@@ -61,20 +64,38 @@ fn check(ctx: &mut Context) {
             continue;
         }
         // Adam(params, lr, betas, eps, weight_decay, ...)
-        let Some(wd) = call.arg_or_keyword(4, "weight_decay").and_then(number) else {
+        let Some(wd_expr) = call.arg_or_keyword(4, "weight_decay") else {
             continue;
         };
-        if wd <= 0.0 {
-            continue;
-        }
+        // A literal is judged by its value; a value from a config or the command line
+        // (`cfg["opt"]["decay"]`, `args.wd`) is unknown, not absent: said conditionally.
+        let wd = match number(wd_expr) {
+            Some(wd) if wd <= 0.0 => continue,
+            Some(wd) => wd.to_string(),
+            None if matches!(
+                wd_expr,
+                Expr::Name(_) | Expr::Attribute(_) | Expr::Subscript(_) | Expr::Call(_)
+            ) =>
+            {
+                ctx.brief(wd_expr.range())
+            }
+            None => continue,
+        };
+        let known = number(wd_expr).is_some();
         let func = &call.expr.func;
         let func_text = ctx.text(func.range());
         let Some(prefix) = func_text.strip_suffix("Adam") else {
             continue;
         };
-        let message = format!(
-            "`{func_text}(..., weight_decay={wd})` adds L2 to the gradient, which Adam rescales per parameter: use AdamW for decoupled weight decay (Loshchilov & Hutter 2019)"
-        );
+        let message = if known {
+            format!(
+                "`{func_text}(..., weight_decay={wd})` adds L2 to the gradient, which Adam rescales per parameter: use AdamW for decoupled weight decay (Loshchilov & Hutter 2019)"
+            )
+        } else {
+            format!(
+                "`{func_text}(..., weight_decay={wd})`: whenever that value is nonzero, Adam adds it as L2 to the gradient and then rescales per parameter, so parameters are decayed unevenly; AdamW decouples it (Loshchilov & Hutter 2019)"
+            )
+        };
         let fix = Fix::new("Use AdamW (same arguments)").with_replacement(format!("{prefix}AdamW"));
         // The replacement covers the callee only.
         let finding = ctx.report(func.range(), message, Some(fix));

@@ -118,9 +118,9 @@ fn check(ctx: &mut Context) {
                 .find(|k| k.arg.as_ref().is_some_and(|a| a.as_str() == name))
                 .map(|k| &k.value)
         };
-        if call.arguments.keywords.iter().any(|k| k.arg.is_none()) {
-            continue; // **kwargs
-        }
+        // `**kwargs` may carry `shuffle` or a sampler; an explicit `shuffle=True` it cannot
+        // override (a repeated keyword is a TypeError).
+        let splat = call.arguments.keywords.iter().any(|k| k.arg.is_none());
         // DataLoader(dataset, batch_size, shuffle, sampler, batch_sampler, ...)
         let shuffle = kw("shuffle").or_else(|| call.arguments.args.get(2));
         let has_sampler = kw("sampler").is_some()
@@ -146,7 +146,7 @@ fn check(ctx: &mut Context) {
                 continue;
             }
         }
-        if is_train_name(target) && shuffle.is_none() && !has_sampler {
+        if is_train_name(target) && shuffle.is_none() && !has_sampler && !splat {
             let message = format!(
                 "`{target}` is a training DataLoader without `shuffle=True` or a sampler: every epoch sees the batches in the same order"
             );
