@@ -109,8 +109,14 @@ fn check(ctx: &mut Context) {
     // another file): that function may set the epoch.
     let loop_range = index.loops[epoch_loop].range;
     let sampler_var = name.strip_suffix(".sampler").unwrap_or(&name).to_string();
+    // (A DataLoader rebuilt in the loop with `sampler=` sets no epoch: bubbliiiing's YOLOv4
+    // re-creates its loaders when it unfreezes the backbone.)
     let handed = index.calls.iter().any(|c| {
         loop_range.contains_range(c.range())
+            && !c
+                .qualified
+                .as_deref()
+                .is_some_and(|q| mleng_knowledge::experiment::DATA_LOADERS.contains(&q))
             && c.argument_values().any(|a| {
                 mleng_python::index::literals::dotted(a)
                     .is_some_and(|d| d == name || d == sampler_var)
@@ -128,8 +134,61 @@ fn check(ctx: &mut Context) {
         "Call `{name}.set_epoch(epoch)` at the start of every epoch"
     ))
     .with_example(format!("{header}:\n    {name}.set_epoch(epoch)\n    ..."));
-    // Where the fix goes: the epoch loop.
-    ctx.report(index.loops[epoch_loop].header, message, Some(fix));
+    // Where the fix goes: the epoch loop, before the loader is iterated (the epoch's training
+    // call, or the batch loop): in a long epoch loop that is far from its header.
+    let loaders: Vec<&str> = index
+        .bindings
+        .iter()
+        .filter(|b| {
+            matches!(b.value, ruff_python_ast::Expr::Call(c) if c
+                .arguments
+                .keywords
+                .iter()
+                .any(|k| k.arg.as_ref().is_some_and(|a| a.as_str() == "sampler")
+                    && mleng_python::index::literals::dotted(&k.value).as_deref()
+                        == Some(sampler_var.as_str())))
+        })
+        .map(|b| b.target.as_str())
+        .collect();
+    let first_use = index
+        .calls
+        .iter()
+        .filter(|c| loop_range.contains_range(c.range()))
+        .filter(|c| {
+            !c.qualified
+                .as_deref()
+                .is_some_and(|q| mleng_knowledge::experiment::DATA_LOADERS.contains(&q))
+        })
+        .filter(|c| {
+            c.argument_values().any(|a| {
+                mleng_python::index::literals::dotted(a)
+                    .is_some_and(|d| loaders.contains(&d.as_str()))
+            })
+        })
+        .map(|c| c.range())
+        .chain(
+            index
+                .loops
+                .iter()
+                .filter(|l| loop_range.contains_range(l.range) && l.range != loop_range)
+                .filter(|l| {
+                    l.iterates_over
+                        .as_deref()
+                        .is_some_and(|it| loaders.contains(&it))
+                })
+                .map(|l| l.header),
+        )
+        .min_by_key(|r| r.start());
+    let use_location = first_use.map(|r| ctx.location(r));
+    let finding = ctx.report(index.loops[epoch_loop].header, message, Some(fix));
+    if let Some(location) = use_location {
+        finding.relate(
+            location,
+            format!(
+                "the epoch first uses the loader here: `{name}.set_epoch(epoch)` goes before this"
+            ),
+        );
+    }
 }
 
 /// A loop that contains a batch training loop, or calls a local function that trains.
