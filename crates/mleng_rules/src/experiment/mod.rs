@@ -16,6 +16,7 @@ mod test_set_used_for_selection;
 mod unpinned_framework;
 mod unseeded_training;
 mod whole_model_saved;
+mod worker_seed_ignores_worker;
 mod wrapper_state_dict_saved;
 
 pub(crate) const RULES: &[&Rule] = &[
@@ -33,6 +34,7 @@ pub(crate) const RULES: &[&Rule] = &[
     &hyperparameters_not_recorded::RULE,
     &no_validation::RULE,
     &test_set_used_for_selection::RULE,
+    &worker_seed_ignores_worker::RULE,
 ];
 
 pub(crate) const PROJECT_RULES: &[&ProjectRule] = &[
