@@ -271,16 +271,34 @@ fn inference_loops(ctx: &mut Context, reported: &[ruff_text_size::TextRange]) {
         {
             continue;
         }
-        let Some((call, model)) = index.calls.iter().find_map(|c| {
-            if !lp.range.contains_range(c.range()) || index.evaluation.grad_free(c.range()) {
-                return None;
-            }
-            let callee = dotted(&c.expr.func)?;
-            let ready = models.iter().any(|(function, name, at)| {
-                *function == lp.function && *name == callee && *at < lp.range.start()
-            });
-            (c.qualified.is_none() && ready).then_some((c, callee))
-        }) else {
+        let runs: Vec<(&mleng_python::index::Call, String)> = index
+            .calls
+            .iter()
+            .filter_map(|c| {
+                if !lp.range.contains_range(c.range()) || index.evaluation.grad_free(c.range()) {
+                    return None;
+                }
+                let callee = dotted(&c.expr.func)?;
+                let ready = models.iter().any(|(function, name, at)| {
+                    *function == lp.function && *name == callee && *at < lp.range.start()
+                });
+                (c.qualified.is_none() && ready).then_some((c, callee))
+            })
+            .collect();
+        // The call whose output is kept (`pred = model(img)[0]`: it holds the graph) rather
+        // than a warm-up call whose output is dropped (YOLOv7's `detect.py`).
+        let kept = |c: &mleng_python::index::Call| {
+            index
+                .bindings
+                .iter()
+                .any(|b| ruff_text_size::Ranged::range(b.value).contains_range(c.range()))
+        };
+        let Some((call, model)) = runs
+            .iter()
+            .find(|(c, _)| kept(c))
+            .or_else(|| runs.first())
+            .map(|(c, m)| (*c, m.clone()))
+        else {
             continue;
         };
         // Only the outermost such loop.
