@@ -33,6 +33,8 @@ conv-net training up 1.5-3x and halves activation memory. Tensor-core convolutio
 NHWC layout: `channels_last` adds another 10-30% on top of AMP and avoids layout transposes.
 `cudnn.benchmark` picks the fastest convolution algorithm for each input shape once; with fixed
 input sizes it is free speed (with variable sizes it re-tunes for every new shape: leave it off).
+The figures above are the cited guides' (PyTorch's tuning guide, NVIDIA's performance guide);
+they were not measured here: no GPU was available to this project.
 
 ## Example
 ```python
