@@ -4,6 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use rayon::prelude::*;
 
@@ -41,23 +42,39 @@ pub struct ProjectModel {
     by_stem: HashMap<String, Vec<ModuleId>>,
     /// Function -> the call sites in the project that pass known types to it.
     callers: HashMap<Symbol, Vec<(ModuleId, usize)>>,
+    /// Per module, per function: [`ProjectModel::behaviour`], computed on first use. Rules ask
+    /// it for every call of every file that resolves to a project function, and each answer
+    /// walks the callee's own calls a few levels deep: without the memo, the same helpers'
+    /// behaviour was recomputed thousands of times (timm: a third of a review's instructions).
+    behaviours: Vec<Vec<OnceLock<Behaviour>>>,
+    /// Per module, [`module_path`] of its path (computed once: absolute imports compare it
+    /// for every candidate module of every lookup).
+    module_paths: Vec<Option<PathBuf>>,
 }
 
 impl ProjectModel {
     pub fn new(modules: Vec<ModuleSummary>) -> ProjectModel {
+        let behaviours = modules
+            .iter()
+            .map(|m| m.functions.iter().map(|_| OnceLock::new()).collect())
+            .collect();
+        let module_paths: Vec<Option<PathBuf>> =
+            modules.iter().map(|m| module_path(&m.path)).collect();
         let mut model = ProjectModel {
             modules,
+            behaviours,
             ..ProjectModel::default()
         };
-        for (id, module) in model.modules.iter().enumerate() {
-            let Some(key) = module_path(&module.path) else {
+        for (id, key) in module_paths.iter().enumerate() {
+            let Some(key) = key else {
                 continue;
             };
             if let Some(stem) = key.file_name().and_then(|s| s.to_str()) {
                 model.by_stem.entry(stem.to_string()).or_default().push(id);
             }
-            model.by_module_path.insert(key, id);
+            model.by_module_path.insert(key.clone(), id);
         }
+        model.module_paths = module_paths;
         // Resolving every call site is the model's largest cost: done per module in parallel.
         let resolved: Vec<(Symbol, (ModuleId, usize))> = model
             .modules
@@ -65,17 +82,22 @@ impl ProjectModel {
             .enumerate()
             .flat_map_iter(|(id, module)| {
                 let model = &model;
+                // A file calls the same helpers again and again: resolve each callee once.
+                let mut memo: HashMap<&str, Option<Symbol>> = HashMap::new();
                 module
                     .call_sites
                     .iter()
                     .enumerate()
                     .filter(|(_, call)| !call.callee.starts_with("self."))
-                    .filter_map(
-                        move |(site, call)| match model.resolve_in(id, &call.callee) {
+                    .filter_map(move |(site, call)| {
+                        let symbol = *memo
+                            .entry(call.callee.as_str())
+                            .or_insert_with(|| model.resolve_in(id, &call.callee));
+                        match symbol {
                             Some(symbol @ Symbol::Function(..)) => Some((symbol, (id, site))),
                             _ => None,
-                        },
-                    )
+                        }
+                    })
             })
             .collect();
         let mut callers: HashMap<Symbol, Vec<(ModuleId, usize)>> = HashMap::new();
@@ -315,13 +337,19 @@ impl ProjectModel {
     /// The project file for an absolute module name: the one whose path ends with it, nearest
     /// to the importing file when several do (`pkg/models.py` vs `other/models.py`).
     fn find_module(&self, parts: &[&str], from: ModuleId) -> Option<ModuleId> {
+        // Most names are not the stem of any project file (`torch`, `nn`): look that up before
+        // building the path to compare.
+        let candidates = self.by_stem.get(*parts.last()?)?;
         let rel: PathBuf = parts.iter().collect();
         let from_path = &self.modules[from].path;
-        self.by_stem
-            .get(*parts.last()?)?
+        candidates
             .iter()
             .copied()
-            .filter(|&m| module_path(&self.modules[m].path).is_some_and(|p| p.ends_with(&rel)))
+            .filter(|&m| {
+                self.module_paths[m]
+                    .as_ref()
+                    .is_some_and(|p| p.ends_with(&rel))
+            })
             .max_by_key(|&m| common_prefix(&self.modules[m].path, from_path))
     }
 
@@ -389,8 +417,19 @@ impl ProjectModel {
     /// What a function does, itself or through the project functions it calls (methods of the
     /// same class included), a few calls deep.
     pub fn behaviour(&self, symbol: Symbol) -> Behaviour {
-        let mut seen = HashSet::new();
-        self.behaviour_rec(symbol, 0, &mut seen)
+        // The model never changes once built, so a function's answer is the same every time.
+        let memo = match symbol {
+            Symbol::Function(m, f) => self.behaviours.get(m).and_then(|fs| fs.get(f)),
+            _ => None,
+        };
+        let compute = || {
+            let mut seen = HashSet::new();
+            self.behaviour_rec(symbol, 0, &mut seen)
+        };
+        match memo {
+            Some(memo) => *memo.get_or_init(compute),
+            None => compute(),
+        }
     }
 
     fn behaviour_rec(&self, symbol: Symbol, depth: usize, seen: &mut HashSet<Symbol>) -> Behaviour {

@@ -221,13 +221,15 @@ struct Event {
 fn through_helpers(ctx: &mut Context, reported: &[usize], reported_loops: &[usize]) {
     let index = ctx.index;
     let mut reported = reported.to_vec();
-    // What each call resolves to, once per file: a project function and what it does.
-    let resolved: Vec<Option<mleng_project::Behaviour>> = index
-        .calls
+    // What each call resolves to, once per file: a project symbol, and for a function what
+    // it does.
+    let symbols: Vec<Option<Symbol>> = (0..index.calls.len())
+        .map(|id| ctx.resolve_call(id))
+        .collect();
+    let resolved: Vec<Option<mleng_project::Behaviour>> = symbols
         .iter()
-        .enumerate()
-        .map(|(id, _)| match ctx.resolve_call(id)? {
-            symbol @ Symbol::Function(..) => Some(ctx.project.behaviour(symbol)),
+        .map(|symbol| match symbol {
+            Some(symbol @ Symbol::Function(..)) => Some(ctx.project.behaviour(*symbol)),
             _ => None,
         })
         .collect();
@@ -293,7 +295,7 @@ fn through_helpers(ctx: &mut Context, reported: &[usize], reported_loops: &[usiz
                     .qualified
                     .as_deref()
                     .is_some_and(|q| q.starts_with("torch.")) => {}
-                None => match ctx.resolve_call(id) {
+                None => match symbols[id] {
                     // A class or module of the project: not an unknown function.
                     Some(_) => {}
                     None => unknown_callees.push(id),
