@@ -50,6 +50,8 @@ pub struct ProjectModel {
     /// Per module, [`module_path`] of its path (computed once: absolute imports compare it
     /// for every candidate module of every lookup).
     module_paths: Vec<Option<PathBuf>>,
+    /// Per module, per class: [`ProjectModel::class_chain`], computed on first use.
+    class_chains: Vec<Vec<OnceLock<Vec<Symbol>>>>,
 }
 
 impl ProjectModel {
@@ -60,9 +62,14 @@ impl ProjectModel {
             .collect();
         let module_paths: Vec<Option<PathBuf>> =
             modules.iter().map(|m| module_path(&m.path)).collect();
+        let class_chains = modules
+            .iter()
+            .map(|m| m.classes.iter().map(|_| OnceLock::new()).collect())
+            .collect();
         let mut model = ProjectModel {
             modules,
             behaviours,
+            class_chains,
             ..ProjectModel::default()
         };
         for (id, key) in module_paths.iter().enumerate() {
@@ -170,7 +177,7 @@ impl ProjectModel {
 
     /// A method of a class, or of its nearest project base that defines it.
     pub fn method_of(&self, class: Symbol, method: &str) -> Option<Symbol> {
-        self.class_chain(class).into_iter().find_map(|s| {
+        self.chain(class).iter().copied().find_map(|s| {
             let (Symbol::Class(m, _), Some(summary)) = (s, self.class(s)) else {
                 return None;
             };
@@ -355,13 +362,30 @@ impl ProjectModel {
 
     /// Whether a class is an `nn.Module`, itself or through its bases in the project.
     pub fn is_module_class(&self, symbol: Symbol) -> bool {
-        self.class_chain(symbol)
+        self.chain(symbol)
             .iter()
             .any(|&s| self.class(s).is_some_and(|c| c.is_module))
     }
 
     /// The class and its project bases, nearest first (at most [`MAX_DEPTH`] deep).
     pub fn class_chain(&self, symbol: Symbol) -> Vec<Symbol> {
+        self.chain(symbol).to_vec()
+    }
+
+    /// [`ProjectModel::class_chain`], computed once per class: every `self.method(...)` call
+    /// a rule resolves walks it, and each walk resolves every base through the imports again
+    /// (transformers' deep model hierarchies: an eighth of a review's instructions).
+    fn chain(&self, symbol: Symbol) -> &[Symbol] {
+        let Symbol::Class(m, c) = symbol else {
+            return &[];
+        };
+        match self.class_chains.get(m).and_then(|cs| cs.get(c)) {
+            Some(memo) => memo.get_or_init(|| self.compute_class_chain(symbol)),
+            None => &[],
+        }
+    }
+
+    fn compute_class_chain(&self, symbol: Symbol) -> Vec<Symbol> {
         let mut out = Vec::new();
         let mut queue = vec![(symbol, 0)];
         while let Some((s, depth)) = queue.pop() {
@@ -388,7 +412,7 @@ impl ProjectModel {
     /// The activation a model class's `forward` ends in, looking through its project bases
     /// when it does not define `forward` itself.
     pub fn ending(&self, symbol: Symbol) -> Option<(Symbol, &Ending)> {
-        for s in self.class_chain(symbol) {
+        for &s in self.chain(symbol) {
             let class = self.class(s)?;
             if class.has_forward {
                 return class.ending.as_ref().map(|e| (s, e));

@@ -1,3 +1,5 @@
+use std::collections::HashMap;
+
 use mleng_diagnostics::{Area, Fix, Severity};
 use mleng_project::Symbol;
 use mleng_python::index::evaluation::Mode;
@@ -223,8 +225,20 @@ fn through_helpers(ctx: &mut Context, reported: &[usize], reported_loops: &[usiz
     let mut reported = reported.to_vec();
     // What each call resolves to, once per file: a project symbol, and for a function what
     // it does.
-    let symbols: Vec<Option<Symbol>> = (0..index.calls.len())
-        .map(|id| ctx.resolve_call(id))
+    // A file calls the same names again and again (`self.norm`, `torch.cat`): resolve each
+    // callee, in its class, once.
+    let mut memo: HashMap<(Option<usize>, String), Option<Symbol>> = HashMap::new();
+    let symbols: Vec<Option<Symbol>> = index
+        .calls
+        .iter()
+        .enumerate()
+        .map(|(id, call)| {
+            let class = call.function.and_then(|f| index.functions[f].class);
+            let callee = dotted(&call.expr.func)?;
+            *memo
+                .entry((class, callee))
+                .or_insert_with(|| ctx.resolve_call(id))
+        })
         .collect();
     let resolved: Vec<Option<mleng_project::Behaviour>> = symbols
         .iter()
