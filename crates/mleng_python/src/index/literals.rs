@@ -74,6 +74,16 @@ pub fn dotted(expr: &Expr) -> Option<String> {
     }
 }
 
+/// The first part of [`dotted`]'s name (the name the chain starts from), without building it.
+pub fn head_name(expr: &Expr) -> Option<&str> {
+    match expr {
+        Expr::Name(name) => Some(name.id.as_str()),
+        Expr::Attribute(attr) => head_name(&attr.value),
+        Expr::Subscript(sub) => head_name(&sub.value),
+        _ => None,
+    }
+}
+
 /// Methods of `nn.Module` (and of tensors) that return the object itself, so that
 /// `Net(cfg).to(device)` is still a `Net` and `nn.CrossEntropyLoss().cuda()` still the loss.
 const RETURNS_SELF: &[&str] = &[

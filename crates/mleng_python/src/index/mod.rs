@@ -182,6 +182,9 @@ impl<'a> SemanticIndex<'a> {
     /// Resolves a name or attribute chain through the file's imports:
     /// `nn.BatchNorm2d` -> `torch.nn.BatchNorm2d`.
     pub fn qualified_name(&self, expr: &Expr) -> Option<String> {
+        // Most names are not imports (`self.conv`, `x.view`, `model`): look the head up before
+        // building the dotted name, as [`SemanticIndex::qualify_dotted`] would.
+        self.imports.get(literals::head_name(expr)?)?;
         let dotted = literals::dotted(expr)?;
         self.qualify_dotted(&dotted)
     }
