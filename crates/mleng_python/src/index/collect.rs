@@ -352,7 +352,7 @@ fn target_names(target: &Expr, out: &mut Vec<String>) {
         Expr::Tuple(t) => t.elts.iter().for_each(|e| target_names(e, out)),
         Expr::List(l) => l.elts.iter().for_each(|e| target_names(e, out)),
         Expr::Starred(s) => target_names(&s.value, out),
-        Expr::Name(n) => out.push(n.id.to_string()),
+        Expr::Name(n) => out.push(n.id.as_str().to_string()),
         _ => {}
     }
 }

@@ -62,7 +62,7 @@ pub fn is_none(expr: &Expr) -> bool {
 /// (`self.optimizers[0]` -> `self.optimizers`). `None` for anything else.
 pub fn dotted(expr: &Expr) -> Option<String> {
     match expr {
-        Expr::Name(name) => Some(name.id.to_string()),
+        Expr::Name(name) => Some(name.id.as_str().to_string()),
         Expr::Attribute(attr) => {
             let mut base = dotted(&attr.value)?;
             base.push('.');
