@@ -317,9 +317,27 @@ pub fn name_words(name: &str) -> Vec<String> {
     words
 }
 
+/// Whether `name` contains one of `needles` (lowercase), ignoring ASCII case. A word of
+/// [`name_words`] equal to a needle is such a substring, so a name without any has no such
+/// word: the name predicates below answer most names (rules ask them of every binding and
+/// call) without splitting them into words.
+fn contains_any_ignore_case(name: &str, needles: &[&str]) -> bool {
+    let bytes = name.as_bytes();
+    needles.iter().any(|needle| {
+        let needle = needle.as_bytes();
+        needle.is_empty()
+            || bytes
+                .windows(needle.len())
+                .any(|w| w.eq_ignore_ascii_case(needle))
+    })
+}
+
 /// Does this variable name denote a segmentation label map (and not a prediction or an
 /// attention mask)?
 pub fn is_label_map_name(name: &str) -> bool {
+    if !contains_any_ignore_case(name, LABEL_MAP_WORDS) {
+        return false;
+    }
     let words = name_words(name);
     words.iter().any(|w| LABEL_MAP_WORDS.contains(&w.as_str()))
         && !words
@@ -329,6 +347,9 @@ pub fn is_label_map_name(name: &str) -> bool {
 
 /// A mask-like name (`mask`, `gt`, `target`) that is a label map when read from disk.
 pub fn is_mask_name(name: &str) -> bool {
+    if !contains_any_ignore_case(name, MASK_WORDS) {
+        return false;
+    }
     let words = name_words(name);
     words.iter().any(|w| MASK_WORDS.contains(&w.as_str()))
         && !words
@@ -352,6 +373,11 @@ pub fn is_eval_name(name: &str) -> bool {
         "dev",
     ];
     const NOT: &[&str] = &["train", "training", "tta", "time"];
+    // Every word that makes an evaluation name (compact forms start with `val`, `test` or
+    // `eval`) contains one of these.
+    if !contains_any_ignore_case(name, &["val", "test", "infer", "predict", "dev"]) {
+        return false;
+    }
     let words = name_words(name);
     let compact = |w: &str| {
         ["val", "test", "eval"].iter().any(|p| {

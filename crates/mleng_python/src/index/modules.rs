@@ -221,7 +221,15 @@ impl<'a> SemanticIndex<'a> {
     }
 
     pub fn call_id_at(&self, range: TextRange) -> Option<CallId> {
-        self.calls.iter().position(|c| c.expr.range() == range)
+        // The first call with that range, as a scan in call order would find.
+        let key = (range.start().to_u32(), range.end().to_u32());
+        let at = self
+            .call_ranges
+            .partition_point(|&(start, end, _)| (start, end) < key);
+        match self.call_ranges.get(at) {
+            Some(&(start, end, id)) if (start, end) == key => Some(id),
+            _ => None,
+        }
     }
 
     /// Elements of an `nn.Sequential(...)` call, nested `Sequential`s and `OrderedDict`
