@@ -52,6 +52,10 @@ pub struct ProjectModel {
     module_paths: Vec<Option<PathBuf>>,
     /// Per module, per class: [`ProjectModel::class_chain`], computed on first use.
     class_chains: Vec<Vec<OnceLock<Vec<Symbol>>>>,
+    /// Per module, the classes and top-level functions by name ([`definition_in`]'s answers):
+    /// every name a rule or a call site resolves is looked up here first, and transformers'
+    /// modeling files define hundreds.
+    definitions: Vec<HashMap<String, Symbol>>,
 }
 
 impl ProjectModel {
@@ -62,6 +66,11 @@ impl ProjectModel {
             .collect();
         let module_paths: Vec<Option<PathBuf>> =
             modules.iter().map(|m| module_path(&m.path)).collect();
+        let definitions = modules
+            .par_iter()
+            .enumerate()
+            .map(|(id, m)| definitions_of(id, m))
+            .collect();
         let class_chains = modules
             .iter()
             .map(|m| m.classes.iter().map(|_| OnceLock::new()).collect())
@@ -70,6 +79,7 @@ impl ProjectModel {
             modules,
             behaviours,
             class_chains,
+            definitions,
             ..ProjectModel::default()
         };
         for (id, key) in module_paths.iter().enumerate() {
@@ -243,15 +253,10 @@ impl ProjectModel {
 
     /// A class or top-level function named `name` in module `id`.
     fn defined_in(&self, id: ModuleId, name: &str) -> Option<Symbol> {
-        let module = &self.modules[id];
-        if let Some(c) = module.classes.iter().position(|c| c.name == name) {
-            return Some(Symbol::Class(id, c));
+        match self.definitions.get(id) {
+            Some(names) => names.get(name).copied(),
+            None => definition_in(id, &self.modules[id], name),
         }
-        module
-            .functions
-            .iter()
-            .position(|f| f.name == name && f.class.is_none() && f.top_level)
-            .map(|f| Symbol::Function(id, f))
     }
 
     /// A function nested in another function of module `id` (`def evaluate():` inside
@@ -539,6 +544,38 @@ impl ProjectModel {
             _ => false,
         }
     }
+}
+
+/// A class (the first of that name) or else a top-level function named `name` in `module`.
+fn definition_in(id: ModuleId, module: &ModuleSummary, name: &str) -> Option<Symbol> {
+    if let Some(c) = module.classes.iter().position(|c| c.name == name) {
+        return Some(Symbol::Class(id, c));
+    }
+    module
+        .functions
+        .iter()
+        .position(|f| f.name == name && f.class.is_none() && f.top_level)
+        .map(|f| Symbol::Function(id, f))
+}
+
+/// Every name [`definition_in`] answers for `module`, with its answer.
+fn definitions_of(id: ModuleId, module: &ModuleSummary) -> HashMap<String, Symbol> {
+    let mut names = HashMap::new();
+    let candidates = module.classes.iter().map(|c| &c.name).chain(
+        module
+            .functions
+            .iter()
+            .filter(|f| f.class.is_none() && f.top_level)
+            .map(|f| &f.name),
+    );
+    for name in candidates {
+        if !names.contains_key(name.as_str()) {
+            if let Some(symbol) = definition_in(id, module, name) {
+                names.insert(name.clone(), symbol);
+            }
+        }
+    }
+    names
 }
 
 fn split_head(written: &str) -> (&str, Option<&str>) {
