@@ -287,32 +287,57 @@ pub const TORCHVISION_REMOVED_TRANSFORMS: &[(&str, &str)] = &[
 
 /// Splits a variable name into lowercase words: `val_mask[0]` -> `val`, `mask`; `gtMask` -> `gt`, `mask`.
 pub fn name_words(name: &str) -> Vec<String> {
+    // Words are runs of ASCII letters and digits (any other byte, including every byte of a
+    // non-ASCII character, separates them), so each is a slice of `name`, lowered in one go:
+    // rules ask this of every name they look at.
+    let bytes = name.as_bytes();
     let mut words = Vec::new();
-    let mut current = String::new();
+    let mut start: Option<usize> = None;
     let mut prev_lower = false;
-    for c in name.chars() {
-        if c.is_ascii_alphanumeric() {
-            if c.is_ascii_uppercase() && prev_lower && !current.is_empty() {
-                words.push(std::mem::take(&mut current));
+    for (i, &b) in bytes.iter().enumerate() {
+        if b.is_ascii_alphanumeric() {
+            if b.is_ascii_uppercase() && prev_lower {
+                if let Some(s) = start {
+                    words.push(name[s..i].to_ascii_lowercase());
+                    start = None;
+                }
             }
-            prev_lower = c.is_ascii_lowercase() || c.is_ascii_digit();
-            current.push(c.to_ascii_lowercase());
+            start.get_or_insert(i);
+            prev_lower = b.is_ascii_lowercase() || b.is_ascii_digit();
         } else {
-            if !current.is_empty() {
-                words.push(std::mem::take(&mut current));
+            if let Some(s) = start.take() {
+                words.push(name[s..i].to_ascii_lowercase());
             }
             prev_lower = false;
         }
     }
-    if !current.is_empty() {
-        words.push(current);
+    if let Some(s) = start {
+        words.push(name[s..].to_ascii_lowercase());
     }
     words
+}
+
+/// Whether `name` contains one of `needles` (lowercase), ignoring ASCII case. A word of
+/// [`name_words`] equal to a needle is such a substring, so a name without any has no such
+/// word: the name predicates below answer most names (rules ask them of every binding and
+/// call) without splitting them into words.
+fn contains_any_ignore_case(name: &str, needles: &[&str]) -> bool {
+    let bytes = name.as_bytes();
+    needles.iter().any(|needle| {
+        let needle = needle.as_bytes();
+        needle.is_empty()
+            || bytes
+                .windows(needle.len())
+                .any(|w| w.eq_ignore_ascii_case(needle))
+    })
 }
 
 /// Does this variable name denote a segmentation label map (and not a prediction or an
 /// attention mask)?
 pub fn is_label_map_name(name: &str) -> bool {
+    if !contains_any_ignore_case(name, LABEL_MAP_WORDS) {
+        return false;
+    }
     let words = name_words(name);
     words.iter().any(|w| LABEL_MAP_WORDS.contains(&w.as_str()))
         && !words
@@ -322,6 +347,9 @@ pub fn is_label_map_name(name: &str) -> bool {
 
 /// A mask-like name (`mask`, `gt`, `target`) that is a label map when read from disk.
 pub fn is_mask_name(name: &str) -> bool {
+    if !contains_any_ignore_case(name, MASK_WORDS) {
+        return false;
+    }
     let words = name_words(name);
     words.iter().any(|w| MASK_WORDS.contains(&w.as_str()))
         && !words
@@ -345,6 +373,11 @@ pub fn is_eval_name(name: &str) -> bool {
         "dev",
     ];
     const NOT: &[&str] = &["train", "training", "tta", "time"];
+    // Every word that makes an evaluation name (compact forms start with `val`, `test` or
+    // `eval`) contains one of these.
+    if !contains_any_ignore_case(name, &["val", "test", "infer", "predict", "dev"]) {
+        return false;
+    }
     let words = name_words(name);
     let compact = |w: &str| {
         ["val", "test", "eval"].iter().any(|p| {
@@ -466,6 +499,50 @@ pub const WEIGHTS_API_TORCH: (u64, u64) = (1, 12);
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn name_words_split_on_case_and_separators() {
+        // The character-by-character definition the byte slicing must agree with.
+        fn reference(name: &str) -> Vec<String> {
+            let mut words = Vec::new();
+            let mut current = String::new();
+            let mut prev_lower = false;
+            for c in name.chars() {
+                if c.is_ascii_alphanumeric() {
+                    if c.is_ascii_uppercase() && prev_lower && !current.is_empty() {
+                        words.push(std::mem::take(&mut current));
+                    }
+                    prev_lower = c.is_ascii_lowercase() || c.is_ascii_digit();
+                    current.push(c.to_ascii_lowercase());
+                } else {
+                    if !current.is_empty() {
+                        words.push(std::mem::take(&mut current));
+                    }
+                    prev_lower = false;
+                }
+            }
+            if !current.is_empty() {
+                words.push(current);
+            }
+            words
+        }
+        assert_eq!(name_words("val_mask[0]"), ["val", "mask", "0"]);
+        assert_eq!(name_words("gtMask"), ["gt", "mask"]);
+        for name in [
+            "GTMask",
+            "x2Label",
+            "__init__",
+            "",
+            "résumé_Mask",
+            "aB",
+            "self.seg_maps",
+            "ÄäX1y",
+            "a1B2c3D",
+            "HTTPServer_v2Beta",
+        ] {
+            assert_eq!(name_words(name), reference(name), "{name}");
+        }
+    }
 
     #[test]
     fn names() {

@@ -4,6 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use rayon::prelude::*;
 
@@ -41,23 +42,56 @@ pub struct ProjectModel {
     by_stem: HashMap<String, Vec<ModuleId>>,
     /// Function -> the call sites in the project that pass known types to it.
     callers: HashMap<Symbol, Vec<(ModuleId, usize)>>,
+    /// Per module, per function: [`ProjectModel::behaviour`], computed on first use. Rules ask
+    /// it for every call of every file that resolves to a project function, and each answer
+    /// walks the callee's own calls a few levels deep: without the memo, the same helpers'
+    /// behaviour was recomputed thousands of times (timm: a third of a review's instructions).
+    behaviours: Vec<Vec<OnceLock<Behaviour>>>,
+    /// Per module, [`module_path`] of its path (computed once: absolute imports compare it
+    /// for every candidate module of every lookup).
+    module_paths: Vec<Option<PathBuf>>,
+    /// Per module, per class: [`ProjectModel::class_chain`], computed on first use.
+    class_chains: Vec<Vec<OnceLock<Vec<Symbol>>>>,
+    /// Per module, the classes and top-level functions by name ([`definition_in`]'s answers):
+    /// every name a rule or a call site resolves is looked up here first, and transformers'
+    /// modeling files define hundreds.
+    definitions: Vec<HashMap<String, Symbol>>,
 }
 
 impl ProjectModel {
     pub fn new(modules: Vec<ModuleSummary>) -> ProjectModel {
+        let behaviours = modules
+            .iter()
+            .map(|m| m.functions.iter().map(|_| OnceLock::new()).collect())
+            .collect();
+        let module_paths: Vec<Option<PathBuf>> =
+            modules.iter().map(|m| module_path(&m.path)).collect();
+        let definitions = modules
+            .par_iter()
+            .enumerate()
+            .map(|(id, m)| definitions_of(id, m))
+            .collect();
+        let class_chains = modules
+            .iter()
+            .map(|m| m.classes.iter().map(|_| OnceLock::new()).collect())
+            .collect();
         let mut model = ProjectModel {
             modules,
+            behaviours,
+            class_chains,
+            definitions,
             ..ProjectModel::default()
         };
-        for (id, module) in model.modules.iter().enumerate() {
-            let Some(key) = module_path(&module.path) else {
+        for (id, key) in module_paths.iter().enumerate() {
+            let Some(key) = key else {
                 continue;
             };
             if let Some(stem) = key.file_name().and_then(|s| s.to_str()) {
                 model.by_stem.entry(stem.to_string()).or_default().push(id);
             }
-            model.by_module_path.insert(key, id);
+            model.by_module_path.insert(key.clone(), id);
         }
+        model.module_paths = module_paths;
         // Resolving every call site is the model's largest cost: done per module in parallel.
         let resolved: Vec<(Symbol, (ModuleId, usize))> = model
             .modules
@@ -65,17 +99,22 @@ impl ProjectModel {
             .enumerate()
             .flat_map_iter(|(id, module)| {
                 let model = &model;
+                // A file calls the same helpers again and again: resolve each callee once.
+                let mut memo: HashMap<&str, Option<Symbol>> = HashMap::new();
                 module
                     .call_sites
                     .iter()
                     .enumerate()
                     .filter(|(_, call)| !call.callee.starts_with("self."))
-                    .filter_map(
-                        move |(site, call)| match model.resolve_in(id, &call.callee) {
+                    .filter_map(move |(site, call)| {
+                        let symbol = *memo
+                            .entry(call.callee.as_str())
+                            .or_insert_with(|| model.resolve_in(id, &call.callee));
+                        match symbol {
                             Some(symbol @ Symbol::Function(..)) => Some((symbol, (id, site))),
                             _ => None,
-                        },
-                    )
+                        }
+                    })
             })
             .collect();
         let mut callers: HashMap<Symbol, Vec<(ModuleId, usize)>> = HashMap::new();
@@ -148,7 +187,7 @@ impl ProjectModel {
 
     /// A method of a class, or of its nearest project base that defines it.
     pub fn method_of(&self, class: Symbol, method: &str) -> Option<Symbol> {
-        self.class_chain(class).into_iter().find_map(|s| {
+        self.chain(class).iter().copied().find_map(|s| {
             let (Symbol::Class(m, _), Some(summary)) = (s, self.class(s)) else {
                 return None;
             };
@@ -214,15 +253,10 @@ impl ProjectModel {
 
     /// A class or top-level function named `name` in module `id`.
     fn defined_in(&self, id: ModuleId, name: &str) -> Option<Symbol> {
-        let module = &self.modules[id];
-        if let Some(c) = module.classes.iter().position(|c| c.name == name) {
-            return Some(Symbol::Class(id, c));
+        match self.definitions.get(id) {
+            Some(names) => names.get(name).copied(),
+            None => definition_in(id, &self.modules[id], name),
         }
-        module
-            .functions
-            .iter()
-            .position(|f| f.name == name && f.class.is_none() && f.top_level)
-            .map(|f| Symbol::Function(id, f))
     }
 
     /// A function nested in another function of module `id` (`def evaluate():` inside
@@ -315,25 +349,48 @@ impl ProjectModel {
     /// The project file for an absolute module name: the one whose path ends with it, nearest
     /// to the importing file when several do (`pkg/models.py` vs `other/models.py`).
     fn find_module(&self, parts: &[&str], from: ModuleId) -> Option<ModuleId> {
+        // Most names are not the stem of any project file (`torch`, `nn`): look that up before
+        // building the path to compare.
+        let candidates = self.by_stem.get(*parts.last()?)?;
         let rel: PathBuf = parts.iter().collect();
         let from_path = &self.modules[from].path;
-        self.by_stem
-            .get(*parts.last()?)?
+        candidates
             .iter()
             .copied()
-            .filter(|&m| module_path(&self.modules[m].path).is_some_and(|p| p.ends_with(&rel)))
+            .filter(|&m| {
+                self.module_paths[m]
+                    .as_ref()
+                    .is_some_and(|p| p.ends_with(&rel))
+            })
             .max_by_key(|&m| common_prefix(&self.modules[m].path, from_path))
     }
 
     /// Whether a class is an `nn.Module`, itself or through its bases in the project.
     pub fn is_module_class(&self, symbol: Symbol) -> bool {
-        self.class_chain(symbol)
+        self.chain(symbol)
             .iter()
             .any(|&s| self.class(s).is_some_and(|c| c.is_module))
     }
 
     /// The class and its project bases, nearest first (at most [`MAX_DEPTH`] deep).
     pub fn class_chain(&self, symbol: Symbol) -> Vec<Symbol> {
+        self.chain(symbol).to_vec()
+    }
+
+    /// [`ProjectModel::class_chain`], computed once per class: every `self.method(...)` call
+    /// a rule resolves walks it, and each walk resolves every base through the imports again
+    /// (transformers' deep model hierarchies: an eighth of a review's instructions).
+    fn chain(&self, symbol: Symbol) -> &[Symbol] {
+        let Symbol::Class(m, c) = symbol else {
+            return &[];
+        };
+        match self.class_chains.get(m).and_then(|cs| cs.get(c)) {
+            Some(memo) => memo.get_or_init(|| self.compute_class_chain(symbol)),
+            None => &[],
+        }
+    }
+
+    fn compute_class_chain(&self, symbol: Symbol) -> Vec<Symbol> {
         let mut out = Vec::new();
         let mut queue = vec![(symbol, 0)];
         while let Some((s, depth)) = queue.pop() {
@@ -360,7 +417,7 @@ impl ProjectModel {
     /// The activation a model class's `forward` ends in, looking through its project bases
     /// when it does not define `forward` itself.
     pub fn ending(&self, symbol: Symbol) -> Option<(Symbol, &Ending)> {
-        for s in self.class_chain(symbol) {
+        for &s in self.chain(symbol) {
             let class = self.class(s)?;
             if class.has_forward {
                 return class.ending.as_ref().map(|e| (s, e));
@@ -389,8 +446,19 @@ impl ProjectModel {
     /// What a function does, itself or through the project functions it calls (methods of the
     /// same class included), a few calls deep.
     pub fn behaviour(&self, symbol: Symbol) -> Behaviour {
-        let mut seen = HashSet::new();
-        self.behaviour_rec(symbol, 0, &mut seen)
+        // The model never changes once built, so a function's answer is the same every time.
+        let memo = match symbol {
+            Symbol::Function(m, f) => self.behaviours.get(m).and_then(|fs| fs.get(f)),
+            _ => None,
+        };
+        let compute = || {
+            let mut seen = HashSet::new();
+            self.behaviour_rec(symbol, 0, &mut seen)
+        };
+        match memo {
+            Some(memo) => *memo.get_or_init(compute),
+            None => compute(),
+        }
     }
 
     fn behaviour_rec(&self, symbol: Symbol, depth: usize, seen: &mut HashSet<Symbol>) -> Behaviour {
@@ -476,6 +544,38 @@ impl ProjectModel {
             _ => false,
         }
     }
+}
+
+/// A class (the first of that name) or else a top-level function named `name` in `module`.
+fn definition_in(id: ModuleId, module: &ModuleSummary, name: &str) -> Option<Symbol> {
+    if let Some(c) = module.classes.iter().position(|c| c.name == name) {
+        return Some(Symbol::Class(id, c));
+    }
+    module
+        .functions
+        .iter()
+        .position(|f| f.name == name && f.class.is_none() && f.top_level)
+        .map(|f| Symbol::Function(id, f))
+}
+
+/// Every name [`definition_in`] answers for `module`, with its answer.
+fn definitions_of(id: ModuleId, module: &ModuleSummary) -> HashMap<String, Symbol> {
+    let mut names = HashMap::new();
+    let candidates = module.classes.iter().map(|c| &c.name).chain(
+        module
+            .functions
+            .iter()
+            .filter(|f| f.class.is_none() && f.top_level)
+            .map(|f| &f.name),
+    );
+    for name in candidates {
+        if !names.contains_key(name.as_str()) {
+            if let Some(symbol) = definition_in(id, module, name) {
+                names.insert(name.clone(), symbol);
+            }
+        }
+    }
+    names
 }
 
 fn split_head(written: &str) -> (&str, Option<&str>) {

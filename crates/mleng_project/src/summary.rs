@@ -195,7 +195,9 @@ pub fn summarize(index: &SemanticIndex) -> ModuleSummary {
             if let ([Expr::Name(target)], Some(value)) =
                 (assign.targets.as_slice(), dotted(&assign.value))
             {
-                summary.aliases.insert(target.id.to_string(), value);
+                summary
+                    .aliases
+                    .insert(target.id.as_str().to_string(), value);
             }
         }
     }
@@ -457,7 +459,7 @@ fn function_summary(index: &SemanticIndex, id: FunctionId, line: u32) -> Functio
         .iter()
         .chain(&def.parameters.args)
         .chain(&def.parameters.kwonlyargs)
-        .map(|p| p.parameter.name.to_string())
+        .map(|p| p.parameter.name.as_str().to_string())
         .collect();
     let returns = index.returns_of(id).into_iter().find_map(|value| {
         let call = match value {

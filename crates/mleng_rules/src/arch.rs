@@ -420,7 +420,7 @@ fn defaults(index: &SemanticIndex, function: usize) -> Env {
                 .default
                 .as_deref()
                 .map_or(Arg::Unknown, |d| evaluate(d, &Env::new()));
-            (p.parameter.name.to_string(), value)
+            (p.parameter.name.as_str().to_string(), value)
         })
         .collect()
 }

@@ -33,6 +33,7 @@ pub(super) fn collect<'a>(source: &'a SourceFile, module: &'a ModModule) -> Sema
         flow: Default::default(),
         evaluation: Default::default(),
         has_main_guard: collector.has_main_guard,
+        call_ranges: Vec::new(),
     };
     let calls: Vec<Call> = collector
         .raw_calls
@@ -64,6 +65,20 @@ pub(super) fn collect<'a>(source: &'a SourceFile, module: &'a ModModule) -> Sema
         })
         .collect();
     index.calls = calls;
+    let mut call_ranges: Vec<(u32, u32, super::CallId)> = index
+        .calls
+        .iter()
+        .enumerate()
+        .map(|(id, c)| {
+            (
+                c.expr.range().start().to_u32(),
+                c.expr.range().end().to_u32(),
+                id,
+            )
+        })
+        .collect();
+    call_ranges.sort_unstable();
+    index.call_ranges = call_ranges;
     index.withs = collector
         .withs
         .into_iter()
@@ -352,7 +367,7 @@ fn target_names(target: &Expr, out: &mut Vec<String>) {
         Expr::Tuple(t) => t.elts.iter().for_each(|e| target_names(e, out)),
         Expr::List(l) => l.elts.iter().for_each(|e| target_names(e, out)),
         Expr::Starred(s) => target_names(&s.value, out),
-        Expr::Name(n) => out.push(n.id.to_string()),
+        Expr::Name(n) => out.push(n.id.as_str().to_string()),
         _ => {}
     }
 }

@@ -62,7 +62,7 @@ pub fn is_none(expr: &Expr) -> bool {
 /// (`self.optimizers[0]` -> `self.optimizers`). `None` for anything else.
 pub fn dotted(expr: &Expr) -> Option<String> {
     match expr {
-        Expr::Name(name) => Some(name.id.to_string()),
+        Expr::Name(name) => Some(name.id.as_str().to_string()),
         Expr::Attribute(attr) => {
             let mut base = dotted(&attr.value)?;
             base.push('.');
@@ -70,6 +70,16 @@ pub fn dotted(expr: &Expr) -> Option<String> {
             Some(base)
         }
         Expr::Subscript(sub) => dotted(&sub.value),
+        _ => None,
+    }
+}
+
+/// The first part of [`dotted`]'s name (the name the chain starts from), without building it.
+pub fn head_name(expr: &Expr) -> Option<&str> {
+    match expr {
+        Expr::Name(name) => Some(name.id.as_str()),
+        Expr::Attribute(attr) => head_name(&attr.value),
+        Expr::Subscript(sub) => head_name(&sub.value),
         _ => None,
     }
 }

@@ -167,6 +167,9 @@ pub struct SemanticIndex<'a> {
     pub evaluation: evaluation::Evaluation<'a>,
     /// `if __name__ == "__main__":` present: the file is meant to be run.
     pub has_main_guard: bool,
+    /// Each call's range (start, end) and id, sorted, for [`SemanticIndex::call_id_at`]: asked
+    /// for every argument and name the data-flow answers follow, which scanned all calls.
+    call_ranges: Vec<(u32, u32, CallId)>,
 }
 
 impl<'a> SemanticIndex<'a> {
@@ -182,6 +185,9 @@ impl<'a> SemanticIndex<'a> {
     /// Resolves a name or attribute chain through the file's imports:
     /// `nn.BatchNorm2d` -> `torch.nn.BatchNorm2d`.
     pub fn qualified_name(&self, expr: &Expr) -> Option<String> {
+        // Most names are not imports (`self.conv`, `x.view`, `model`): look the head up before
+        // building the dotted name, as [`SemanticIndex::qualify_dotted`] would.
+        self.imports.get(literals::head_name(expr)?)?;
         let dotted = literals::dotted(expr)?;
         self.qualify_dotted(&dotted)
     }

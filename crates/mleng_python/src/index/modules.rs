@@ -221,7 +221,15 @@ impl<'a> SemanticIndex<'a> {
     }
 
     pub fn call_id_at(&self, range: TextRange) -> Option<CallId> {
-        self.calls.iter().position(|c| c.expr.range() == range)
+        // The first call with that range, as a scan in call order would find.
+        let key = (range.start().to_u32(), range.end().to_u32());
+        let at = self
+            .call_ranges
+            .partition_point(|&(start, end, _)| (start, end) < key);
+        match self.call_ranges.get(at) {
+            Some(&(start, end, id)) if (start, end) == key => Some(id),
+            _ => None,
+        }
     }
 
     /// Elements of an `nn.Sequential(...)` call, nested `Sequential`s and `OrderedDict`
@@ -423,8 +431,33 @@ impl<'a> SemanticIndex<'a> {
     }
 
     pub fn is_sequential(&self, call: &ExprCall) -> bool {
-        self.qualified_name(&call.func).is_some_and(|q| {
-            q == "torch.nn.Sequential" || q == "torch.nn.modules.container.Sequential"
-        })
+        let is_sequential =
+            |q: &str| q == "torch.nn.Sequential" || q == "torch.nn.modules.container.Sequential";
+        // Asked of every call the layer walks meet: decide without building the qualified name
+        // where the name as written already rules it out. A dotted name keeps its last part
+        // when qualified (`nn.Sequential` -> `torch.nn.Sequential`); a bare one is its import.
+        match last_part(&call.func) {
+            None => false,
+            Some((name, false)) => self.imports.get(name).is_some_and(|q| is_sequential(q)),
+            Some(("Sequential", true)) => self
+                .qualified_name(&call.func)
+                .is_some_and(|q| is_sequential(&q)),
+            Some(_) => false,
+        }
+    }
+}
+
+/// The last part of a name as [`super::literals::dotted`] writes it, and whether it is dotted (has an
+/// attribute access), without building the name; `None` where `dotted` gives none.
+fn last_part(expr: &Expr) -> Option<(&str, bool)> {
+    match expr {
+        Expr::Name(name) => Some((name.id.as_str(), false)),
+        Expr::Attribute(attr) => {
+            // `dotted` gives none when the chain does not start with a name.
+            last_part(&attr.value)?;
+            Some((attr.attr.as_str(), true))
+        }
+        Expr::Subscript(sub) => last_part(&sub.value),
+        _ => None,
     }
 }

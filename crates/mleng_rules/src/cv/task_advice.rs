@@ -80,12 +80,18 @@ pub fn collect(index: &SemanticIndex) -> Option<CvFileFacts> {
 }
 
 fn other_objective(index: &SemanticIndex) -> Option<String> {
-    let marks = |name: &str| {
-        let bytes = name.as_bytes();
-        NON_SUPERVISED_OBJECTIVE_WORDS.iter().any(|w| {
-            let w = w.as_bytes();
-            bytes.windows(w.len()).any(|x| x.eq_ignore_ascii_case(w))
-        })
+    // Case-insensitive: each name lowered once (into one buffer) and searched for the words,
+    // which are lowercase, instead of comparing every window of it with every word.
+    let words: Vec<String> = NON_SUPERVISED_OBJECTIVE_WORDS
+        .iter()
+        .map(|w| w.to_ascii_lowercase())
+        .collect();
+    let mut lowered = String::new();
+    let mut marks = |name: &str| {
+        lowered.clear();
+        lowered.push_str(name);
+        lowered.make_ascii_lowercase();
+        words.iter().any(|w| lowered.contains(w.as_str()))
     };
     index
         .functions

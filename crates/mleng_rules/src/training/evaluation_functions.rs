@@ -136,7 +136,7 @@ pub(crate) fn find<'i, 'a>(ctx: &Context<'i, 'a>) -> Vec<EvaluationFunction<'i, 
             .def
             .parameters
             .iter_non_variadic_params()
-            .map(|p| p.parameter.name.to_string())
+            .map(|p| p.parameter.name.as_str().to_string())
             .collect();
         let is_model = |callee: &str| {
             let last = callee.strip_prefix("self.").unwrap_or(callee);

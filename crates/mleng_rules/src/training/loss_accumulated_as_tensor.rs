@@ -71,7 +71,7 @@ fn loss_name(ctx: &Context, call_id: usize) -> Option<String> {
         _ => call.arg(0)?,
     };
     match expr {
-        Expr::Name(name) => Some(name.id.to_string()),
+        Expr::Name(name) => Some(name.id.as_str().to_string()),
         _ => None,
     }
 }

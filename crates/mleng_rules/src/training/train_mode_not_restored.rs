@@ -1,3 +1,5 @@
+use std::collections::HashMap;
+
 use mleng_diagnostics::{Area, Fix, Location, Severity, Span};
 use mleng_project::Symbol;
 use mleng_python::index::evaluation::Mode;
@@ -221,13 +223,27 @@ struct Event {
 fn through_helpers(ctx: &mut Context, reported: &[usize], reported_loops: &[usize]) {
     let index = ctx.index;
     let mut reported = reported.to_vec();
-    // What each call resolves to, once per file: a project function and what it does.
-    let resolved: Vec<Option<mleng_project::Behaviour>> = index
+    // What each call resolves to, once per file: a project symbol, and for a function what
+    // it does.
+    // A file calls the same names again and again (`self.norm`, `torch.cat`): resolve each
+    // callee, in its class, once.
+    let mut memo: HashMap<(Option<usize>, String), Option<Symbol>> = HashMap::new();
+    let symbols: Vec<Option<Symbol>> = index
         .calls
         .iter()
         .enumerate()
-        .map(|(id, _)| match ctx.resolve_call(id)? {
-            symbol @ Symbol::Function(..) => Some(ctx.project.behaviour(symbol)),
+        .map(|(id, call)| {
+            let class = call.function.and_then(|f| index.functions[f].class);
+            let callee = dotted(&call.expr.func)?;
+            *memo
+                .entry((class, callee))
+                .or_insert_with(|| ctx.resolve_call(id))
+        })
+        .collect();
+    let resolved: Vec<Option<mleng_project::Behaviour>> = symbols
+        .iter()
+        .map(|symbol| match symbol {
+            Some(symbol @ Symbol::Function(..)) => Some(ctx.project.behaviour(*symbol)),
             _ => None,
         })
         .collect();
@@ -293,7 +309,7 @@ fn through_helpers(ctx: &mut Context, reported: &[usize], reported_loops: &[usiz
                     .qualified
                     .as_deref()
                     .is_some_and(|q| q.starts_with("torch.")) => {}
-                None => match ctx.resolve_call(id) {
+                None => match symbols[id] {
                     // A class or module of the project: not an unknown function.
                     Some(_) => {}
                     None => unknown_callees.push(id),
