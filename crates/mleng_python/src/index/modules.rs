@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use ruff_python_ast::{Expr, ExprCall, StmtClassDef};
 use ruff_text_size::{Ranged, TextRange, TextSize};
 
-use super::{CallId, FunctionId, SemanticIndex};
+use super::{Binding, CallId, FunctionId, SemanticIndex};
 
 /// Base classes that make a class a PyTorch module.
 const MODULE_BASES: &[&str] = &[
@@ -191,6 +191,20 @@ impl<'a> SemanticIndex<'a> {
         uses
     }
 
+    /// The last binding of `name` in `function` (module level: `None`) that ends before
+    /// `before`: what the name holds at that point, read linearly (branches not told apart).
+    pub fn binding_before(
+        &self,
+        function: Option<FunctionId>,
+        name: &str,
+        before: TextSize,
+    ) -> Option<&Binding<'a>> {
+        self.bindings
+            .iter()
+            .filter(|b| b.function == function && b.target == name && b.range.end() <= before)
+            .max_by_key(|b| b.range.start())
+    }
+
     /// The call whose result `expr` is, looking through names assigned earlier in the same
     /// function (`x = self.drop(x)` then `self.bn(x)`): a small, linear data-flow answer.
     pub fn producer(
@@ -202,15 +216,7 @@ impl<'a> SemanticIndex<'a> {
         match expr {
             Expr::Call(call) => self.call_id_at(call.range()),
             Expr::Name(name) => {
-                let binding = self
-                    .bindings
-                    .iter()
-                    .filter(|b| {
-                        b.function == function
-                            && b.target == name.id.as_str()
-                            && b.range.end() <= before
-                    })
-                    .max_by_key(|b| b.range.start())?;
+                let binding = self.binding_before(function, name.id.as_str(), before)?;
                 match binding.value {
                     Expr::Call(call) => self.call_id_at(call.range()),
                     _ => None,
@@ -330,12 +336,7 @@ impl<'a> SemanticIndex<'a> {
         let function = self.calls[at].function;
         let before = sequential.range().start();
         // The list's last (re)binding before the call, in the same function.
-        let Some(start) = self
-            .bindings
-            .iter()
-            .filter(|b| b.function == function && b.target == name && b.range.end() <= before)
-            .max_by_key(|b| b.range.start())
-        else {
+        let Some(start) = self.binding_before(function, name, before) else {
             return out.push(None);
         };
         let initial: Vec<&'a Expr> = match start.value {

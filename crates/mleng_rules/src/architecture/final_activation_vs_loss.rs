@@ -215,15 +215,7 @@ fn model_output<'a>(
                 expr = &sub.value;
             }
             Expr::Name(name) => {
-                let binding = index
-                    .bindings
-                    .iter()
-                    .filter(|b| {
-                        b.function == function
-                            && b.target == name.id.as_str()
-                            && b.range.end() <= before
-                    })
-                    .max_by_key(|b| b.range.start())?;
+                let binding = index.binding_before(function, name.id.as_str(), before)?;
                 if binding.element.is_some() {
                     if element.is_some() {
                         return None;

@@ -161,10 +161,7 @@ fn bound_value<'a>(
         return None;
     };
     ctx.index
-        .bindings
-        .iter()
-        .filter(|b| b.function == function && b.target == n.id.as_str() && b.range.end() <= at)
-        .max_by_key(|b| b.range.start())
+        .binding_before(function, n.id.as_str(), at)
         .map(|b| (b.value, b.range.start()))
 }
 

@@ -112,13 +112,7 @@ fn is_tensor(ctx: &Context, x: &Expr, function: Option<FunctionId>, at: TextSize
         Expr::Name(name) => {
             // The assignment that reaches `at`, on every path to it (not one branch of an
             // `if` that converts only sometimes).
-            let last = index
-                .bindings
-                .iter()
-                .filter(|b| {
-                    b.function == function && b.target == name.id.as_str() && b.range.end() <= at
-                })
-                .max_by_key(|b| b.range.start());
+            let last = index.binding_before(function, name.id.as_str(), at);
             match last {
                 Some(b) => {
                     index.flow.same_path(b.range, at)
