@@ -16,6 +16,7 @@ repos=${REPOS:-$(ls "$mirrors")}
 total_lines=0
 for repo in $repos; do
   git_dir="$mirrors/$repo/repo"
+  [ -d "$git_dir/.git" ] && git_dir="$git_dir/.git"  # snapshots that are clones with a work tree
   [ -d "$git_dir" ] || { echo "skip $repo: no mirror" >&2; continue; }
   git --git-dir="$git_dir" rev-parse -q --verify HEAD >/dev/null 2>&1 \
     || { echo "skip $repo: not a usable git directory" >&2; continue; }
