@@ -283,3 +283,51 @@ pub const TENSORS_FROM_DATA: &[&str] = &[
     "torch.FloatTensor",
     "torch.LongTensor",
 ];
+
+/// `torch.compile` first shipped in PyTorch 2.0 (March 2023):
+/// <https://pytorch.org/get-started/pytorch-2.0/>.
+pub const TORCH_COMPILE_SINCE: (u64, u64) = (2, 0);
+
+/// Text that shows a file compiles (or scripts) a model, or offers to: `torch.compile(model)`,
+/// `model.compile()` (`nn.Module.compile`, PyTorch 2.2), TorchScript, TorchDynamo, or an
+/// option that turns one on (`--compile`, `compile=True`, `torch_compile` in the Hugging Face
+/// `TrainingArguments`). Matched in lower case. A project that mentions any of them has made
+/// its choice; the compile advice is for projects that never considered it.
+pub const COMPILE_MARKERS: &[&str] = &[
+    "torch.compile",
+    ".compile(",
+    "jit.script",
+    "jit.trace",
+    "_dynamo",
+    "torch_compile",
+    "compile_model",
+    "compile=",
+    "--compile",
+    "args.compile",
+    "cfg.compile",
+    "config.compile",
+    "inductor",
+];
+
+/// Model builders of the libraries whose models `torch.compile` is benchmarked on (PyTorch's
+/// TorchBench, timm and Hugging Face suites: <https://pytorch.org/get-started/pytorch-2.0/>),
+/// matched as qualified-name prefixes.
+pub const COMPILABLE_MODEL_BUILDERS: &[&str] = &[
+    "torchvision.models.",
+    "timm.create_model",
+    "segmentation_models_pytorch.",
+    "transformers.",
+];
+
+/// Recurrent layers. Their gradients explode without clipping (TRN001), and
+/// `torch.compile` does not capture cuDNN's fused RNN kernels and runs them
+/// eagerly between graph pieces ("graph breaks"), so a recurrent model gains little from it
+/// (torch.compile troubleshooting, "Graph breaks": <https://pytorch.org/docs/stable/torch.compiler_troubleshooting.html>).
+pub const RECURRENT_LAYERS: &[&str] = &[
+    "torch.nn.LSTM",
+    "torch.nn.GRU",
+    "torch.nn.RNN",
+    "torch.nn.LSTMCell",
+    "torch.nn.GRUCell",
+    "torch.nn.RNNCell",
+];

@@ -461,7 +461,10 @@ fn function_summary(index: &SemanticIndex, id: FunctionId, line: u32) -> Functio
         .chain(&def.parameters.kwonlyargs)
         .map(|p| p.parameter.name.as_str().to_string())
         .collect();
-    let returns = index.returns_of(id).into_iter().find_map(|value| {
+    // A factory with one constructor per branch (`if name == "lr": return LR(...)` ...
+    // `return FM(...)`) returns none of them for sure: only a constructor every returned call
+    // agrees on is kept.
+    let mut constructors = index.returns_of(id).into_iter().filter_map(|value| {
         let call = match value {
             Expr::Call(c) => Some(c),
             other => index
@@ -470,6 +473,9 @@ fn function_summary(index: &SemanticIndex, id: FunctionId, line: u32) -> Functio
         }?;
         dotted(&unchain(call).func)
     });
+    let returns = constructors
+        .next()
+        .filter(|first| constructors.all(|other| &other == first));
     FunctionSummary {
         name: function.name.to_string(),
         class: function.class.map(|c| index.classes[c].name.to_string()),

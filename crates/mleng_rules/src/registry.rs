@@ -37,6 +37,7 @@ pub fn project_rules() -> &'static [&'static ProjectRule] {
             experiment::PROJECT_RULES,
             cv::PROJECT_RULES,
             security::PROJECT_RULES,
+            performance::PROJECT_RULES,
         ] {
             rules.extend_from_slice(area);
         }

@@ -15,8 +15,10 @@ mod manual_attention;
 mod optimizer_in_step;
 mod synchronize_in_step;
 mod tensor_from_tensor;
+mod training_not_compiled;
 mod zero_grad_set_to_none_false;
 
+use crate::project::ProjectRule;
 use crate::rule::Rule;
 
 pub(crate) const RULES: &[&Rule] = &[
@@ -34,4 +36,11 @@ pub(crate) const RULES: &[&Rule] = &[
     &constant_tensor_every_step::RULE,
     &fp32_matmul_without_tf32::RULE,
     &host_sync_every_step::RULE,
+    &training_not_compiled::RULE,
 ];
+
+pub(crate) const PROJECT_RULES: &[&ProjectRule] = &[&ProjectRule {
+    rule: &training_not_compiled::RULE,
+    check: training_not_compiled::check_project,
+    candidates: Some(training_not_compiled::candidates),
+}];

@@ -7,6 +7,7 @@ use mleng_knowledge::experiment::{
     seeded_by, Rng, CONFIG_RECORDERS, CONFIG_SOURCES, DATA_LOADERS, FULL_SERVICE_TRAINERS,
     METRIC_LOGGERS, ML_LIBRARY_IMPORTS, SELF_SEEDING_TRAINERS, SHUFFLING_SAMPLERS,
 };
+use mleng_knowledge::performance::COMPILE_MARKERS;
 use mleng_python::index::literals;
 use mleng_python::index::{CallKind, TrainingScope};
 use mleng_python::source::SourceKind;
@@ -101,6 +102,11 @@ pub struct FileFacts {
     pub claims_resume: Option<Site>,
     /// Some call passes `worker_init_fn=` (a DataLoader that reseeds its workers).
     pub has_worker_init_fn: bool,
+    /// The file compiles or scripts a model, or offers an option to (`torch.compile`,
+    /// `--compile`, TorchScript: [`COMPILE_MARKERS`]).
+    pub mentions_compile: bool,
+    /// The file names a CUDA device (`"cuda"`, `.cuda()`, `torch.cuda`).
+    pub mentions_cuda: bool,
     /// The file's `nn.Module` classes: do they depend on train/eval mode?
     pub module_classes: Vec<super::module_modes::ModuleClass>,
     /// Draws from NumPy's global generator (`np.random.rand()`) in the data path
@@ -693,6 +699,10 @@ pub fn collect(index: &SemanticIndex) -> FileFacts {
             .calls
             .iter()
             .any(|c| c.keyword("worker_init_fn").is_some()),
+        mentions_compile: COMPILE_MARKERS
+            .iter()
+            .any(|m| index.source.text.contains(m)),
+        mentions_cuda: index.source.text.contains("cuda"),
         module_classes: super::module_modes::collect(index),
         unseeded_shuffles,
         dataset_numpy_draws,

@@ -295,12 +295,14 @@ impl<'p> ProjectContext<'p> {
     }
 
     /// Reports a candidate found in the per-file phase as it is.
-    pub fn confirm(&mut self, candidate: &Candidate) {
+    pub fn confirm(&mut self, candidate: &Candidate) -> &mut Finding {
         self.findings.push((
             candidate.finding.clone(),
             candidate.first_line_text.clone(),
             candidate.last_line_text.clone(),
         ));
+        let last = self.findings.len() - 1;
+        &mut self.findings[last].0
     }
 
     /// Candidates of the current rule, with the file they were found in.

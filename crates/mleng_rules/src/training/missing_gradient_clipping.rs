@@ -1,4 +1,5 @@
 use mleng_diagnostics::{Area, Fix, Severity};
+use mleng_knowledge::performance::RECURRENT_LAYERS;
 use mleng_python::index::literals::{number, string};
 use mleng_python::index::training::TrainingLoop;
 use mleng_python::index::CallKind;
@@ -73,19 +74,11 @@ models to check behaviour.
     check,
 };
 
-const RECURRENT_OR_ATTENTION: &[&str] = &[
-    "torch.nn.LSTM",
-    "torch.nn.GRU",
-    "torch.nn.RNN",
-    "torch.nn.LSTMCell",
-    "torch.nn.GRUCell",
-    "torch.nn.RNNCell",
+/// Transformer stacks; with [`RECURRENT_LAYERS`], the models whose gradients commonly explode.
+const ATTENTION_STACKS: &[&str] = &[
     "torch.nn.Transformer",
     "torch.nn.TransformerEncoder",
     "torch.nn.TransformerDecoder",
-    "torch.nn.TransformerEncoderLayer",
-    "torch.nn.TransformerDecoderLayer",
-    "torch.nn.MultiheadAttention",
 ];
 
 fn check(ctx: &mut Context) {
@@ -199,7 +192,7 @@ fn risk_reasons(ctx: &Context, lp: &TrainingLoop) -> Vec<String> {
         .calls
         .iter()
         .filter_map(|c| c.qualified.as_deref())
-        .find(|q| RECURRENT_OR_ATTENTION.contains(q))
+        .find(|q| RECURRENT_LAYERS.contains(q) || ATTENTION_STACKS.contains(q))
     {
         reasons.push(format!(
             "the file builds `{}`, which is prone to exploding gradients",
