@@ -1,6 +1,7 @@
 //! Model architecture: layer choices and order.
 
 mod batchnorm_after_dropout;
+mod batchnorm_momentum_inverted;
 mod bias_before_batchnorm;
 mod deep_plain_stack;
 mod final_activation_vs_loss;
@@ -35,4 +36,5 @@ pub(crate) const RULES: &[&Rule] = &[
     &frozen_backbone_batchnorm::RULE,
     &deep_plain_stack::RULE,
     &functional_dropout_always_on::RULE,
+    &batchnorm_momentum_inverted::RULE,
 ];
